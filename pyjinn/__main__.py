@@ -1,0 +1,3 @@
+from pyjinn.cli import main
+
+main()

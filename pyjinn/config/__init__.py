@@ -1,0 +1,1 @@
+"""Caddyfile configuration: text in, frozen, validated ``Config`` out."""

@@ -1,0 +1,167 @@
+"""The parsed, frozen configuration: what a Caddyfile means once every value is checked.
+
+Nothing here parses text; ``pyjinn.config.load`` builds these objects and guarantees their
+invariants (absolute paths, positive limits, unique function names), so the rest of pyjinn can
+trust them without re-checking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyjinn.errors import Location
+
+KiB = 1024
+MiB = 1024 * KiB
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MEMORY_LIMIT = 128 * MiB
+DEFAULT_OUTPUT_LIMIT = 5 * MiB
+DEFAULT_MAX_BODY = 10 * MiB
+DEFAULT_POOL_SIZE = 16
+DEFAULT_POOL_WAIT = 1.0
+DEFAULT_ADMIN_PORT = 2019
+DEFAULT_MAX_INSTANCES = 1000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-invocation limits of one function. Sizes are bytes, times are seconds."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
+    fuel_limit: int | None = None
+    stdout_limit: int = DEFAULT_OUTPUT_LIMIT
+    stderr_limit: int = DEFAULT_OUTPUT_LIMIT
+    max_body: int = DEFAULT_MAX_BODY
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory preopened inside the guest; read-only unless ``writable``."""
+
+    host_dir: Path
+    guest_dir: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One configured function: a module, its limits and what its sandbox may see."""
+
+    name: str
+    module_path: Path
+    location: Location | None = None
+    limits: Limits = field(default_factory=Limits)
+    pool_size: int = DEFAULT_POOL_SIZE
+    pool_wait: float = DEFAULT_POOL_WAIT
+    env: tuple[tuple[str, str], ...] = ()
+    args: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+
+
+@dataclass(frozen=True)
+class Respond:
+    """A static answer (Caddy's ``respond``)."""
+
+    status: int = 200
+    body: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class PathMatcher:
+    """A Caddy path matcher: ``/exact``, or ``/prefix/*`` (any pattern ending in ``*``)."""
+
+    pattern: str
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.pattern.endswith("*")
+
+    @property
+    def prefix(self) -> str:
+        return self.pattern[:-1] if self.is_prefix else self.pattern
+
+    def matches(self, path: str) -> bool:
+        if self.is_prefix:
+            prefix = self.prefix
+            # `/api/*` also matches `/api`, as in Caddy.
+            return path.startswith(prefix) or (prefix.endswith("/") and path == prefix[:-1])
+        return path == self.pattern
+
+    def specificity(self) -> tuple[int, int]:
+        """Sort key: exact matchers before prefixes, longer before shorter."""
+        return (0 if self.is_prefix else 1, len(self.prefix))
+
+
+Handler = FunctionSpec | Respond
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matcher and what answers when it matches: a handler, or nested routes tried in order.
+
+    ``strip_prefix`` (Caddy's ``handle_path``) removes the matched prefix from the path the
+    handler sees.
+    """
+
+    matcher: PathMatcher | None
+    handler: Handler | None = None
+    routes: tuple[Route, ...] = ()
+    strip_prefix: bool = False
+    location: Location | None = None
+
+    def functions(self) -> Iterator[FunctionSpec]:
+        if isinstance(self.handler, FunctionSpec):
+            yield self.handler
+        for route in self.routes:
+            yield from route.functions()
+
+
+@dataclass(frozen=True)
+class Address:
+    """A listen address. ``host`` is None for all interfaces (``:8080``)."""
+
+    host: str | None
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host or ''}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Site:
+    """A site block: the addresses it listens on and its routes, tried in order."""
+
+    addresses: tuple[Address, ...]
+    routes: tuple[Route, ...]
+    location: Location | None = None
+
+    def functions(self) -> Iterator[FunctionSpec]:
+        for route in self.routes:
+            yield from route.functions()
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """The global options block. ``admin`` is None when the admin listener is off."""
+
+    admin: Address | None = Address("127.0.0.1", DEFAULT_ADMIN_PORT)
+    data_dir: Path = Path("data")
+    max_instances: int = DEFAULT_MAX_INSTANCES
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole configuration: global options and sites."""
+
+    options: GlobalOptions = field(default_factory=GlobalOptions)
+    sites: tuple[Site, ...] = ()
+    source: Path | None = None
+
+    def functions(self) -> Iterator[FunctionSpec]:
+        for site in self.sites:
+            yield from site.functions()

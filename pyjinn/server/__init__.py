@@ -1,0 +1,1 @@
+"""HTTP serving: the ASGI application, the admin listener and the process supervisor."""
