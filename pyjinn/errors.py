@@ -60,7 +60,7 @@ class ConfigErrors(ConfigError):
 
 
 class ModuleError(PyjinnError):
-    """A WebAssembly module cannot be loaded: missing, malformed, or asking for what it may not have."""
+    """A module cannot be loaded: missing, malformed, or asking for what it may not have."""
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
@@ -93,7 +93,7 @@ class GuestFault(enum.Enum):
 
 
 class InvocationError(PyjinnError):
-    """One invocation failed. The server keeps serving; only this request is answered with an error."""
+    """One invocation failed. The server keeps serving; only this request gets the error."""
 
     blame: Blame = Blame.HOST
     status: int = 500
@@ -106,7 +106,7 @@ class InvocationError(PyjinnError):
 
 
 class GuestError(InvocationError):
-    """The guest failed: trapped, exited non-zero, ran out of time, memory or fuel, or wrote bad output."""
+    """The guest failed: trapped, exited non-zero, out of time, memory or fuel, or wrote junk."""
 
     blame = Blame.GUEST
 
@@ -137,7 +137,7 @@ class RequestRejected(InvocationError):
 
 
 class HostError(InvocationError):
-    """pyjinn failed while serving an invocation. Clients see a generic message; logs get the detail."""
+    """pyjinn failed while serving an invocation. Clients see a generic message; logs the detail."""
 
     blame = Blame.HOST
     status = 500

@@ -1,0 +1,159 @@
+"""The ``pyjinn`` command line. Thin by design: it parses options and calls the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pyjinn import __version__
+
+# Exit codes of `pyjinn run`, documented in the README.
+EXIT_OK = 0
+EXIT_GUEST_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pyjinn")
+def main() -> None:
+    """Run WebAssembly functions in fresh, locked-down sandboxes, configured by a Caddyfile."""
+
+
+@main.command()
+@click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes sharing the listening ports (default: the number of CPUs).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    help="Log as JSON lines, readable lines, or pick by whether stderr is a terminal.",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info"
+)
+def up(caddyfile: Path, workers: int | None, log_format: str, log_level: str) -> None:
+    """Serve the functions configured in CADDYFILE (default: ./Caddyfile)."""
+    from pyjinn.server.supervisor import serve
+
+    sys.exit(serve(caddyfile, workers=workers, log_format=log_format, log_level=log_level))
+
+
+@main.command()
+@click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
+def validate(caddyfile: Path) -> None:
+    """Check CADDYFILE and every module it names; print each problem as FILE:LINE: message."""
+    from pyjinn.validate import validate_file
+
+    problems = validate_file(caddyfile)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{caddyfile}: valid")
+
+
+@main.command()
+@click.argument("module", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--input",
+    "input_file",
+    type=click.File("rb"),
+    default=None,
+    help="Request envelope (JSON) to feed on stdin; '-' reads it from stdin. "
+    "Default: a GET / request with an empty body.",
+)
+@click.option(
+    "--env", "env", multiple=True, metavar="KEY=VALUE", help="Guest environment variable."
+)
+@click.option("--arg", "args", multiple=True, metavar="ARG", help="Guest argument (repeatable).")
+@click.option(
+    "--mount",
+    "mounts",
+    multiple=True,
+    metavar="HOST:GUEST[:rw]",
+    help="Preopen a host directory, read-only unless ':rw' is given.",
+)
+@click.option("--timeout", default="30s", show_default=True, help="Wall-clock limit.")
+@click.option("--memory-limit", default="128MiB", show_default=True, help="Linear memory limit.")
+@click.option(
+    "--fuel-limit", type=click.IntRange(min=1), default=None, help="Instruction fuel limit."
+)
+@click.option("--raw", is_flag=True, help="Print the guest's stdout as is instead of the response.")
+def run(
+    module: Path,
+    input_file: click.utils.LazyFile | None,
+    env: tuple[str, ...],
+    args: tuple[str, ...],
+    mounts: tuple[str, ...],
+    timeout: str,
+    memory_limit: str,
+    fuel_limit: int | None,
+    raw: bool,
+) -> None:
+    """Invoke MODULE once, locally, and print the response as JSON.
+
+    Exit status: 0 the function answered; 1 the guest failed (trap, exit, limit, timeout, bad
+    output); 2 bad usage or a module that cannot load; 70 an internal error.
+    """
+    from pyjinn.localrun import run_once
+
+    payload = input_file.read() if input_file is not None else None
+    sys.exit(
+        run_once(
+            module,
+            payload=payload,
+            env=env,
+            args=args,
+            mounts=mounts,
+            timeout=timeout,
+            memory_limit=memory_limit,
+            fuel_limit=fuel_limit,
+            raw=raw,
+        )
+    )
+
+
+@main.command()
+@click.argument("name")
+@click.option("--lang", type=click.Choice(["c", "zig", "wat"]), default="c", show_default=True)
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Project directory that holds functions/.",
+)
+def init(name: str, lang: str, root: Path) -> None:
+    """Scaffold functions/NAME with a source file and its build recipe."""
+    from pyjinn.errors import PyjinnError
+    from pyjinn.scaffold import create_function
+
+    try:
+        created = create_function(root, name, lang)
+    except PyjinnError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Created {created}. Build it with: pyjinn build {root}")
+
+
+@main.command()
+@click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--force", is_flag=True, help="Rebuild even when the module is newer than its sources."
+)
+def build(root: Path, force: bool) -> None:
+    """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (C and Zig through zig)."""
+    from pyjinn.toolchain import build_all
+
+    results = build_all(root, force=force, echo=click.echo)
+    failed = [result for result in results if not result.ok]
+    if failed:
+        sys.exit(1)

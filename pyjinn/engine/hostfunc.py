@@ -1,0 +1,116 @@
+"""Defining host functions on the linker, and reading and writing guest memory from them.
+
+Host functions use wasmtime's unchecked calling convention: arguments and results share one
+array of 16-byte ``wasmtime_val_raw_t`` slots, which costs far less than building wasmtime-py
+value objects for every call. Every host function is wrapped so that a Python exception becomes
+a trap on the guest and a host failure on the invocation, never an exception crossing into C
+(ctypes would print it and return "success").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Callable
+
+import wasmtime
+
+from pyjinn.engine import _capi
+from pyjinn.engine.context import current
+
+log = logging.getLogger("pyjinn.engine")
+
+# An implementation receives the caller handle and the argument/result slots, and returns
+# None on success or a trap pointer (from ``trap``) to abort the guest.
+HostImplementation = Callable[[int, int], int | None]
+
+
+class GuestMemoryError(Exception):
+    """A guest pointer or length falls outside its linear memory."""
+
+
+class GuestMemory:
+    """The calling guest's exported ``memory``, bounds-checked."""
+
+    __slots__ = ("_view", "size")
+
+    def __init__(self, caller: int) -> None:
+        item = _capi.Extern()
+        if not _capi.caller_export_get(caller, b"memory", 6, ctypes.byref(item)) or (
+            item.kind != _capi.EXTERN_MEMORY
+        ):
+            raise GuestMemoryError("the module exports no memory named 'memory'")
+        context = _capi.caller_context(caller)
+        handle = ctypes.byref(item, _capi.EXTERN_ITEM_OFFSET)
+        base = _capi.memory_data(context, handle)
+        self.size: int = _capi.memory_data_size(context, handle)
+        self._view = memoryview((ctypes.c_ubyte * self.size).from_address(base)).cast("B")
+
+    def _check(self, pointer: int, length: int) -> None:
+        # Guest values arrive as signed i32; reinterpret as the unsigned addresses they are.
+        if pointer + length > self.size:
+            raise GuestMemoryError(
+                f"range [{pointer}, {pointer + length}) is outside the guest's {self.size} bytes"
+            )
+
+    def read(self, pointer: int, length: int) -> bytes:
+        pointer &= 0xFFFFFFFF
+        length &= 0xFFFFFFFF
+        self._check(pointer, length)
+        return bytes(self._view[pointer : pointer + length])
+
+    def write(self, pointer: int, data: bytes) -> None:
+        pointer &= 0xFFFFFFFF
+        self._check(pointer, len(data))
+        self._view[pointer : pointer + len(data)] = data
+
+    @property
+    def view(self) -> memoryview:
+        return self._view
+
+
+def trap(message: str) -> int:
+    """A new trap that aborts the calling guest with ``message``."""
+    encoded = message.encode()
+    pointer: int = _capi.trap_new(encoded, len(encoded))
+    return pointer
+
+
+_keepalive: list[object] = []
+
+
+def define(
+    linker: wasmtime.Linker,
+    module: str,
+    name: str,
+    params: list[wasmtime.ValType],
+    results: list[wasmtime.ValType],
+    implementation: HostImplementation,
+) -> None:
+    """Define ``module.name`` on ``linker`` with the unchecked calling convention."""
+
+    def trampoline(_env: int | None, caller: int, slots: int, _count: int) -> int | None:
+        try:
+            return implementation(caller, slots)
+        except Exception as error:  # our bug, not the guest's: fail this invocation only
+            current().host_failure = error
+            log.exception("Host function %s.%s failed.", module, name)
+            return trap(f"host function {module}.{name} failed")
+
+    callback = _capi.UNCHECKED_CALLBACK(trampoline)
+    functype = wasmtime.FuncType(params, results)
+    _keepalive.extend((callback, functype))
+    module_name, function_name = module.encode(), name.encode()
+    error = _capi.linker_define_func_unchecked(
+        _capi.raw_pointer(linker),
+        module_name,
+        len(module_name),
+        function_name,
+        len(function_name),
+        _capi.raw_pointer(functype),
+        callback,
+        None,
+        None,
+    )
+    if error:
+        raise RuntimeError(f"cannot define {module}.{name}: {_capi.take_error_message(error)}")

@@ -1,0 +1,227 @@
+"""Modules compiled once and linked once.
+
+A module is identified by the SHA-256 of its WebAssembly bytes. Compiled code is cached on disk
+(``Module.serialize``) under a directory named after the wasmtime version, and loaded back by
+mapping the file, so a restart or a new worker skips Cranelift entirely. Each module is linked
+once into an ``InstancePre``; an invocation then only instantiates it into a fresh store.
+
+The on-disk cache holds native code that is executed without further checks, so its directory
+must belong to us and be writable by nobody else; otherwise it is not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+from pyjinn.engine import _capi, sleep
+from pyjinn.engine.engine import Engine
+from pyjinn.errors import ModuleError
+
+log = logging.getLogger("pyjinn.engine")
+
+WASM_MAGIC = b"\0asm"
+_CORE_VERSION = b"\x01\x00\x00\x00"
+WASI_MODULE = "wasi_snapshot_preview1"
+PAGE_SIZE = 65536
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModule:
+    """A module ready to instantiate: compiled, linked, and described."""
+
+    path: Path
+    digest: str
+    module: wasmtime.Module
+    instance_pre: wasmtime.InstancePre
+    pre_pointer: int
+    imports: tuple[tuple[str, str], ...]
+    memory_minimum: int
+    from_cache: bool
+    load_seconds: float
+
+
+def cache_dir_for(data_dir: Path) -> Path:
+    """Where compiled code for this wasmtime version lives under ``data_dir``."""
+    return data_dir / "cache" / f"wasmtime-{wasmtime.__version__}"
+
+
+def read_module_bytes(path: Path) -> bytes:
+    """The WebAssembly binary in ``path``: a ``.wasm`` file as is, a ``.wat`` file assembled."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModuleError(str(path), "module file not found") from None
+    except OSError as error:
+        raise ModuleError(str(path), f"cannot read module: {error.strerror}") from None
+    if data.startswith(WASM_MAGIC):
+        if data[4:8] != _CORE_VERSION:
+            raise ModuleError(
+                str(path),
+                "is a WebAssembly component or an unknown binary version; pyjinn runs WASI "
+                "preview1 core modules",
+            )
+        return data
+    if path.suffix == ".wat":
+        try:
+            return wasmtime.wat2wasm(data.decode("utf-8"))
+        except (UnicodeDecodeError, wasmtime.WasmtimeError) as error:
+            raise ModuleError(
+                str(path), f"invalid WebAssembly text: {_first_line(error)}"
+            ) from None
+    raise ModuleError(str(path), "not a WebAssembly binary (no \\0asm header) and not a .wat file")
+
+
+class ModuleLoader:
+    """Compiles, caches and links modules for one engine; safe to call from any thread."""
+
+    def __init__(self, engine: Engine, cache_dir: Path | None) -> None:
+        self.engine = engine
+        self.cache_dir = _usable_cache_dir(cache_dir) if cache_dir is not None else None
+        self.linker = wasmtime.Linker(engine.wasm)
+        self.linker.define_wasi()
+        _capi.linker_allow_shadowing(_capi.raw_pointer(self.linker), True)
+        sleep.define(self.linker)
+        self._modules: dict[str, CompiledModule] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def load(self, path: Path) -> CompiledModule:
+        """The compiled module for the file at ``path`` (compiled at most once per content)."""
+        data = read_module_bytes(path)
+        digest = hashlib.sha256(data).hexdigest()
+        module = self._modules.get(digest)
+        if module is not None:
+            return module
+        with self._locks_guard:
+            lock = self._locks.setdefault(digest, threading.Lock())
+        with lock:
+            module = self._modules.get(digest)
+            if module is None:
+                module = self._compile_and_link(path, data, digest)
+                self._modules[digest] = module
+            return module
+
+    def _compile_and_link(self, path: Path, data: bytes, digest: str) -> CompiledModule:
+        started = time.perf_counter()
+        module, from_cache = self._compile(path, data, digest)
+        imports = _check_imports(path, module)
+        has_start = any(
+            export.name == "_start" and isinstance(export.type, wasmtime.FuncType)
+            for export in module.exports
+        )
+        if not has_start:
+            raise ModuleError(
+                str(path),
+                "exports no '_start' function; pyjinn runs WASI command modules "
+                "(build an executable, not a library or reactor)",
+            )
+        try:
+            instance_pre = self.linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as error:
+            raise ModuleError(str(path), f"cannot be linked: {_first_line(error)}") from None
+        elapsed = time.perf_counter() - started
+        log.debug(
+            "Loaded module %s (sha256 %s) %s in %.1f ms.",
+            path,
+            digest[:12],
+            "from the compile cache" if from_cache else "by compiling it",
+            elapsed * 1000,
+        )
+        return CompiledModule(
+            path=path,
+            digest=digest,
+            module=module,
+            instance_pre=instance_pre,
+            pre_pointer=_capi.raw_pointer(instance_pre),
+            imports=imports,
+            memory_minimum=_memory_minimum(module),
+            from_cache=from_cache,
+            load_seconds=elapsed,
+        )
+
+    def _compile(self, path: Path, data: bytes, digest: str) -> tuple[wasmtime.Module, bool]:
+        cached = self.cache_dir / f"{digest}.cwasm" if self.cache_dir else None
+        if cached is not None and cached.exists():
+            try:
+                return wasmtime.Module.deserialize_file(self.engine.wasm, str(cached)), True
+            except wasmtime.WasmtimeError as error:
+                log.warning(
+                    "Ignoring unusable compile cache entry %s (%s); recompiling.",
+                    cached,
+                    _first_line(error),
+                )
+        try:
+            module = wasmtime.Module(self.engine.wasm, data)
+        except wasmtime.WasmtimeError as error:
+            raise ModuleError(
+                str(path), f"not a valid WebAssembly module: {_first_line(error)}"
+            ) from None
+        if cached is not None:
+            _write_atomically(cached, module.serialize())
+        return module, False
+
+
+def _check_imports(path: Path, module: wasmtime.Module) -> tuple[tuple[str, str], ...]:
+    imports = tuple((item.module, item.name or "") for item in module.imports)
+    for module_name, name in imports:
+        if module_name != WASI_MODULE:
+            raise ModuleError(
+                str(path),
+                f"imports '{module_name}.{name}', which pyjinn does not provide to this "
+                f"function (it may import {WASI_MODULE} functions only)",
+            )
+    return imports
+
+
+def _memory_minimum(module: wasmtime.Module) -> int:
+    for item in list(module.exports) + list(module.imports):
+        if isinstance(item.type, wasmtime.MemoryType):
+            return int(item.type.limits.min) * PAGE_SIZE
+    return 0
+
+
+def _usable_cache_dir(directory: Path) -> Path | None:
+    """``directory``, created private, if only we can write it; None (no disk cache) otherwise."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.stat()
+    except OSError as error:
+        log.warning("Compile cache %s is unavailable (%s); compiling in memory.", directory, error)
+        return None
+    if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        log.warning(
+            "Compile cache %s is writable by other users or owned by another user; not using it, "
+            "because its files are executed as native code.",
+            directory,
+        )
+        return None
+    return directory
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".cwasm")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as error:
+        log.warning("Cannot write compile cache entry %s: %s.", target, error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,179 @@
+"""The runtime: configured functions, ready to invoke, and the pipeline every invocation follows.
+
+One pipeline serves every trigger: take a slot (``pool_size``) → run the guest on a worker thread
+in a fresh sandbox → log what the guest wrote to stderr → hand the ``Run`` back. Guest code never
+runs on the event loop thread, so a slow function cannot stall other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pyjinn.config.model import Config, FunctionSpec
+from pyjinn.engine.engine import Engine
+from pyjinn.engine.invoke import Run, Sandbox, invoke
+from pyjinn.engine.modules import CompiledModule, ModuleLoader, cache_dir_for
+from pyjinn.errors import ModuleError
+from pyjinn.slots import Slots
+
+log = logging.getLogger("pyjinn.runtime")
+guest_log = logging.getLogger("pyjinn.guest")
+
+# Per invocation, at most this many stderr lines become log records, each at most this long;
+# the rest is summarised in one record, so a chatty guest cannot flood the host's logs.
+MAX_LOG_LINES = 100
+MAX_LOG_LINE = 4096
+
+
+class Function:
+    """One configured function: its spec, its compiled module, its sandbox and its slots."""
+
+    def __init__(self, spec: FunctionSpec, engine: Engine, loader: ModuleLoader) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._loader = loader
+        self._module: CompiledModule | None = None
+        self._load_lock = threading.Lock()
+        argv = (spec.module_path.name, *spec.args)
+        self.sandbox = Sandbox(engine, spec.limits, argv=argv, env=spec.env, mounts=spec.mounts)
+        self.slots = Slots(spec.pool_size, spec.name)
+
+    @property
+    def module(self) -> CompiledModule:
+        """The compiled module, loaded on first use; raises ``ModuleError`` if it cannot load."""
+        module = self._module
+        if module is None:
+            with self._load_lock:
+                if self._module is None:
+                    self._module = self._loader.load(self.spec.module_path)
+                    self._check_memory(self._module)
+                module = self._module
+        return module
+
+    def _check_memory(self, module: CompiledModule) -> None:
+        if module.memory_minimum > self.spec.limits.memory_limit:
+            raise ModuleError(
+                str(self.spec.module_path),
+                f"needs {module.memory_minimum} bytes of memory to start, more than the "
+                f"function's memory_limit of {self.spec.limits.memory_limit} bytes",
+            )
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._module is not None
+
+    def describe(self) -> dict[str, Any]:
+        """What ``/status`` shows, with this process's live slot use."""
+        description = describe_spec(self.spec, self._module.digest if self._module else None)
+        description.update(
+            loaded=self.is_loaded, in_flight=self.slots.in_use, peak_in_flight=self.slots.peak
+        )
+        return description
+
+
+def describe_spec(spec: FunctionSpec, digest: str | None) -> dict[str, Any]:
+    """A function's configuration as JSON, without environment values (they may hold secrets)."""
+    limits = spec.limits
+    return {
+        "name": spec.name,
+        "module": str(spec.module_path),
+        "sha256": digest,
+        "limits": {
+            "timeout_seconds": limits.timeout,
+            "memory_limit_bytes": limits.memory_limit,
+            "fuel_limit": limits.fuel_limit,
+            "stdout_limit_bytes": limits.stdout_limit,
+            "stderr_limit_bytes": limits.stderr_limit,
+            "max_body_bytes": limits.max_body,
+        },
+        "pool_size": spec.pool_size,
+        "pool_wait_seconds": spec.pool_wait,
+        "env": [name for name, _ in spec.env],
+        "args": len(spec.args),
+        "mounts": [
+            {"host": str(mount.host_dir), "guest": mount.guest_dir, "writable": mount.writable}
+            for mount in spec.mounts
+        ],
+    }
+
+
+class Runtime:
+    """The engine, the module loader and the functions of one config, with the invoke pipeline."""
+
+    def __init__(self, config: Config, *, engine: Engine | None = None) -> None:
+        self.config = config
+        self.engine = engine or Engine(max_instances=config.options.max_instances)
+        self.loader = ModuleLoader(self.engine, cache_dir_for(config.options.data_dir))
+        self.functions = {
+            spec.name: Function(spec, self.engine, self.loader) for spec in config.functions()
+        }
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.options.max_instances, thread_name_prefix="pyjinn-guest"
+        )
+        self._started = False
+
+    def start(self) -> None:
+        """Start the epoch ticker; idempotent."""
+        if not self._started:
+            self.engine.start()
+            self._started = True
+
+    def load_all(self, names: Iterable[str] | None = None) -> list[ModuleError]:
+        """Load modules now rather than on first use; returns the ones that failed."""
+        failures = []
+        for name in names if names is not None else self.functions:
+            try:
+                self.functions[name].module  # noqa: B018 - loading is the point
+            except ModuleError as error:
+                failures.append(error)
+        return failures
+
+    async def call(self, function: Function, stdin: bytes, *, trace_id: str = "") -> Run:
+        """Run ``function`` once with ``stdin``, waiting for a slot; raises ``RequestRejected``."""
+        self.start()
+        await function.slots.acquire(function.spec.pool_wait)
+        try:
+            module = function.module
+            loop = asyncio.get_running_loop()
+            run = await loop.run_in_executor(
+                self._executor, invoke, self.engine, module, function.sandbox, stdin
+            )
+        finally:
+            function.slots.release()
+        if run.stderr:
+            emit_guest_log(function.name, trace_id, run.stderr, run.stderr_truncated)
+        return run
+
+    def call_sync(self, function: Function, stdin: bytes, *, trace_id: str = "") -> Run:
+        """Run ``function`` once on this thread, without slots: for ``pyjinn run`` and tests."""
+        self.start()
+        run = invoke(self.engine, function.module, function.sandbox, stdin)
+        if run.stderr:
+            emit_guest_log(function.name, trace_id, run.stderr, run.stderr_truncated)
+        return run
+
+    def close(self) -> None:
+        """Wait for running invocations, then stop the ticker."""
+        self._executor.shutdown(wait=True)
+        self.engine.close()
+
+
+def emit_guest_log(function: str, trace_id: str, stderr: bytes, truncated: bool) -> None:
+    """Turn a guest's stderr into log records tagged with the function and trace id."""
+    lines = stderr.decode("utf-8", "replace").splitlines()
+    context = {"function": function, "trace_id": trace_id}
+    for line in lines[:MAX_LOG_LINES]:
+        guest_log.info(line[:MAX_LOG_LINE], extra=context)
+    dropped = len(lines) - MAX_LOG_LINES
+    if dropped > 0 or truncated:
+        guest_log.warning(
+            "Guest log shortened: %d more lines not logged%s.",
+            max(dropped, 0),
+            ", and stderr went past its stderr_limit" if truncated else "",
+            extra=context,
+        )

@@ -1,0 +1,215 @@
+"""The ASGI application: HTTP requests in, function invocations, HTTP responses out.
+
+Usable under any ASGI server, and mountable inside a Starlette or FastAPI app::
+
+    from pyjinn.server.app import create_app
+    app = create_app("Caddyfile")          # uvicorn module:app, or app.mount("/fn", app)
+
+Every failure is answered with a short JSON body ``{"error": ..., "trace_id": ...}`` and logged
+with its blame; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pyjinn import contract
+from pyjinn.config.model import Config, FunctionSpec, Respond
+from pyjinn.errors import Blame, HostError, InvocationError, RequestRejected
+from pyjinn.runtime import Function, Runtime
+from pyjinn.server.routing import Router
+
+log = logging.getLogger("pyjinn.server")
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+class PyjinnApp:
+    """An ASGI app serving the sites of one config through one runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.router = Router(runtime.config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        # Other protocols (websocket) are not served: returning closes them.
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.runtime.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        root_path = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :] or "/"
+        server = scope.get("server")
+        site = self.router.site_for(server[1] if server else None, _header(scope, b"host"))
+        match = self.router.match(site, path) if site is not None else None
+        if match is None:
+            await _send_json(send, 404, {"error": "no route for this path"})
+        elif isinstance(match.handler, Respond):
+            await _send(send, match.handler.status, [], match.handler.body.encode())
+        else:
+            assert isinstance(match.handler, FunctionSpec)
+            function = self.runtime.functions[match.handler.name]
+            await self._invoke(function, scope, receive, send, match.path, path)
+
+    async def _invoke(
+        self,
+        function: Function,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        routed_path: str,
+        full_path: str,
+    ) -> None:
+        trace_id = contract.trace_id_from(_header(scope, b"traceparent"))
+        try:
+            body = await _read_body(scope, receive, function.spec.limits.max_body)
+            stdin = contract.encode_request(
+                method=scope["method"],
+                uri=_request_uri(scope, routed_path, full_path),
+                path=routed_path,
+                query_string=scope.get("query_string", b""),
+                headers=scope["headers"],
+                body=body,
+                remote_addr=_remote_addr(scope),
+                trace_id=trace_id,
+            )
+            run = await self.runtime.call(function, stdin, trace_id=trace_id)
+            if run.error is not None:
+                raise run.error
+            response = contract.decode_response(run.stdout)
+        except InvocationError as error:
+            _log_failure(function, trace_id, error)
+            await _send_error(send, error, trace_id)
+            return
+        except Exception as error:  # our bug: answer 500, keep serving, tell operators everything
+            log.exception(
+                "Internal error while serving function %s.",
+                function.name,
+                extra={"function": function.name, "trace_id": trace_id, "blame": "host"},
+            )
+            await _send_error(send, HostError(repr(error)), trace_id)
+            return
+        await _send(send, response.status, response.headers, response.body)
+
+
+def create_app(source: str | Path | Config) -> PyjinnApp:
+    """An ASGI app for a Caddyfile path (or an already loaded ``Config``)."""
+    from pyjinn.config import load
+
+    config = source if isinstance(source, Config) else load(Path(source))
+    return PyjinnApp(Runtime(config))
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, f"declared Content-Length {declared}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestRejected(499, "client_disconnected", "client disconnected")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit, f"more than {limit} bytes received")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def _too_large(limit: int, what: str) -> RequestRejected:
+    return RequestRejected(
+        413,
+        "body_too_large",
+        f"request body exceeds {limit} bytes",
+        f"request body too large: {what} (max_body {limit})",
+    )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
+
+
+def _remote_addr(scope: Scope) -> str:
+    client = scope.get("client")
+    if not client:
+        return ""
+    host, port = client
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _request_uri(scope: Scope, routed_path: str, full_path: str) -> str:
+    query = scope.get("query_string", b"")
+    if routed_path == full_path and scope.get("raw_path") and not scope.get("root_path"):
+        target = scope["raw_path"].decode("latin-1")
+    else:
+        target = quote(routed_path, safe="/%:@!$&'()*+,;=-._~")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+def _log_failure(function: Function, trace_id: str, error: InvocationError) -> None:
+    context = {
+        "function": function.name,
+        "trace_id": trace_id,
+        "blame": error.blame.value,
+        "kind": error.kind,
+        "status": error.status,
+    }
+    if error.blame is Blame.HOST:
+        log.error(
+            "Function %s failed because of pyjinn: %s.", function.name, error.detail, extra=context
+        )
+    elif error.blame is Blame.GUEST:
+        log.warning("Function %s failed: %s.", function.name, error.detail, extra=context)
+    else:
+        log.info("Request for function %s refused: %s.", function.name, error.detail, extra=context)
+
+
+async def _send_error(send: Send, error: InvocationError, trace_id: str) -> None:
+    if error.status == 499:
+        return  # nobody is listening
+    headers = list(_JSON)
+    if isinstance(error, RequestRejected) and error.retry_after is not None:
+        headers.append((b"retry-after", str(error.retry_after).encode()))
+    body = json.dumps({"error": error.client_message, "trace_id": trace_id}).encode()
+    await _send(send, error.status, headers, body)
+
+
+async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
+    await _send(send, status, list(_JSON), json.dumps(document).encode())
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
