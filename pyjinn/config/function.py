@@ -1,0 +1,333 @@
+"""A ``pyjinn`` (or ``gojinn``) block to a checked :class:`FunctionSpec`.
+
+Gojinn silently ignores sub-directives it does not know and most bad values; pyjinn rejects
+both, and names the Gojinn directives it recognises but has not built yet, so a Gojinn Caddyfile
+never loads with a feature quietly missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.model import (
+    DEFAULT_POOL_SIZE,
+    DEFAULT_POOL_WAIT,
+    FunctionSpec,
+    KiB,
+    Limits,
+    Mount,
+)
+from pyjinn.config.parser import Directive
+from pyjinn.config.units import parse_duration, parse_size
+
+T = TypeVar("T")
+
+# Gojinn sub-directives pyjinn knows but has not built yet, by the capability that will bring
+# them. Remove names here as capabilities land.
+_NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
+    "SQL capability": ("db_driver", "db_dsn", "db_sync_url", "db_sync_token"),
+    "object storage": ("s3_endpoint", "s3_region", "s3_bucket", "s3_access_key", "s3_secret_key"),
+    "permissions": ("permissions",),
+    "tenants": ("api_key",),
+    "module signing": ("security",),
+    "NATS": (
+        "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users", "nats_url",
+        "cluster_name", "cluster_port", "cluster_peers", "cluster_replicas", "leaf_remotes",
+        "leaf_port", "server_name", "store_cipher_key", "consensus",
+    ),
+    "cron trigger": ("cron",),
+    "MQTT trigger": (
+        "mqtt_broker", "mqtt_client_id", "mqtt_username", "mqtt_password", "mqtt_subscribe",
+    ),
+    "LLM / MCP": ("ai_provider", "ai_model", "ai_endpoint", "ai_token", "allow_host", "ai_tool"),
+    "CORS": ("cors_origin",),
+    "rate limiting": ("rate_limit",),
+    "crash records": ("record_crashes", "crash_path"),
+    "debug header": ("debug_secret",),
+}  # fmt: skip
+NOT_YET_SUPPORTED: dict[str, str] = {
+    name: capability for capability, names in _NOT_YET_BUILT.items() for name in names
+}
+
+MODULE_FILE_DIRECTIVES = ("wasm_file", "path")
+MODULE_EXTENSIONS = (".wasm", ".wat")
+MIN_MEMORY_LIMIT = 64 * KiB  # one wasm page
+MAX_MEMORY_LIMIT = 4 * 1024 * 1024 * KiB  # the whole wasm32 address space
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+_USAGE = {
+    "name": "name expects one name, like: name hello",
+    "timeout": "timeout expects one duration, like: timeout 2s",
+    "memory_limit": "memory_limit expects one size, like: memory_limit 128MiB",
+    "fuel_limit": "fuel_limit expects one positive integer, like: fuel_limit 100000000",
+    "stdout_limit": "stdout_limit expects one size, like: stdout_limit 5MiB",
+    "stderr_limit": "stderr_limit expects one size, like: stderr_limit 5MiB",
+    "max_body": "max_body expects one size, like: max_body 10MiB",
+    "pool_size": "pool_size expects one positive integer, like: pool_size 16",
+    "pool_wait": "pool_wait expects one duration, like: pool_wait 1s",
+    "env": 'env expects a name and a value, like: env GREETING "hello world"',
+    "args": "args expects at least one argument, like: args --verbose",
+    "mount": "mount expects a host directory, a guest directory and optionally ro or rw, "
+    "like: mount ./static /static ro",
+    "wasm_file": "wasm_file expects one module file, like: wasm_file hello.wasm",
+    "path": "path expects one module file, like: path hello.wasm",
+}
+SUPPORTED = tuple(_USAGE)
+_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount"}
+
+
+@dataclass(frozen=True)
+class FunctionContext:
+    """What a function block needs from the rest of the config."""
+
+    base_dir: Path
+    max_instances: int
+
+
+@dataclass
+class _Draft:
+    """Values gathered from a block before they are frozen into a FunctionSpec."""
+
+    module_text: str | None = None
+    module_source: str = ""
+    module_line: Directive | None = None
+    name: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    pool_size: int = DEFAULT_POOL_SIZE
+    pool_wait: float = DEFAULT_POOL_WAIT
+    env: dict[str, str] = field(default_factory=dict)
+    env_lines: dict[str, Directive] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    mounts: dict[str, Mount] = field(default_factory=dict)
+    mount_lines: dict[str, Directive] = field(default_factory=dict)
+
+
+def build_function(
+    directive: Directive, module_arg: str | None, context: FunctionContext, report: Diagnostics
+) -> FunctionSpec | None:
+    """Check one ``pyjinn``/``gojinn`` directive; None if anything in it was wrong (reported)."""
+    errors_before = len(report.errors)
+    draft = _Draft(module_text=module_arg, module_source="an argument", module_line=directive)
+    seen: dict[str, Directive] = {}
+    for sub in directive.block or ():
+        if sub.name in _ONCE_ONLY:
+            if sub.name in seen or (sub.name in MODULE_FILE_DIRECTIVES and draft.module_text):
+                _report_repeat(sub, seen, draft, report)
+                continue
+            seen[sub.name] = sub
+        _apply(sub, draft, context, report, block_name=directive.name)
+
+    module_path = _module_path(directive, draft, context, report)
+    if module_path is None or len(report.errors) > errors_before:
+        return None
+    name = draft.name if draft.name is not None else module_path.stem
+    if draft.name is None and not _NAME.fullmatch(name):
+        report.error(
+            directive,
+            f"function name '{name}' (taken from the module file name) may only use letters, "
+            "digits, '_', '.' and '-'; give it a 'name'",
+        )
+        return None
+    return FunctionSpec(
+        name=name,
+        module_path=module_path,
+        location=directive.location,
+        limits=draft.limits,
+        pool_size=draft.pool_size,
+        pool_wait=draft.pool_wait,
+        env=tuple(draft.env.items()),
+        args=draft.args,
+        mounts=tuple(draft.mounts.values()),
+    )
+
+
+def _report_repeat(
+    sub: Directive, seen: dict[str, Directive], draft: _Draft, report: Diagnostics
+) -> None:
+    if sub.name in MODULE_FILE_DIRECTIVES:
+        report.error(
+            sub,
+            f"the module file is given twice: as {draft.module_source} ({draft.module_text}) "
+            f"and by {sub.name}",
+        )
+    else:
+        report.error(
+            sub, f"'{sub.name}' is set twice ({describe(seen[sub.name])} and {describe(sub)})"
+        )
+
+
+def _apply(
+    sub: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics, block_name: str
+) -> None:
+    name = sub.name
+    if name in NOT_YET_SUPPORTED:
+        report.error(sub, f"'{name}' is not supported yet ({NOT_YET_SUPPORTED[name]})")
+    elif name == "data_dir":
+        report.error(sub, "'data_dir' belongs in the global options block")
+    elif name not in _USAGE:
+        known = [*SUPPORTED, *NOT_YET_SUPPORTED, "data_dir"]
+        report.error(
+            sub,
+            f"unknown directive '{name}' in {block_name} block"
+            + suggestion(name, known, SUPPORTED),
+        )
+    elif name == "env":
+        _apply_env(sub, draft, report)
+    elif name == "mount":
+        _apply_mount(sub, draft, context, report)
+    elif name == "args":
+        if not sub.args:
+            report.error(sub, _USAGE["args"])
+        report.no_block(sub)
+        draft.args = sub.args
+    else:
+        text = report.single_arg(sub, _USAGE[name])
+        if text is not None:
+            _apply_value(sub, text, draft, context, report)
+
+
+def _apply_value(
+    sub: Directive, text: str, draft: _Draft, context: FunctionContext, report: Diagnostics
+) -> None:
+    """Parse and range-check the single argument of a scalar sub-directive."""
+    name = sub.name
+    if name in MODULE_FILE_DIRECTIVES:
+        draft.module_text, draft.module_source, draft.module_line = text, f"'{name}'", sub
+    elif name == "name":
+        if _NAME.fullmatch(text):
+            draft.name = text
+        else:
+            report.error(
+                sub, f"invalid function name '{text}': use letters, digits, '_', '.' and '-'"
+            )
+    elif name in ("timeout", "pool_wait"):
+        seconds = _parse(sub, text, parse_duration, "duration", report)
+        if seconds is None:
+            return
+        if name == "timeout" and seconds <= 0:
+            report.error(sub, f"timeout must be more than 0, got '{text}'")
+        elif seconds < 0:
+            report.error(sub, f"pool_wait must not be negative, got '{text}'")
+        elif name == "timeout":
+            draft.limits = replace(draft.limits, timeout=seconds)
+        else:
+            draft.pool_wait = seconds
+    elif name in ("memory_limit", "stdout_limit", "stderr_limit", "max_body"):
+        size = _parse(sub, text, parse_size, "size", report)
+        if size is None:
+            return
+        if name == "memory_limit" and not MIN_MEMORY_LIMIT <= size <= MAX_MEMORY_LIMIT:
+            report.error(sub, f"memory_limit must be between 64KiB and 4GiB, got '{text}'")
+        elif name in ("stdout_limit", "stderr_limit") and size == 0:
+            report.error(sub, f"{name} must be more than 0, got '{text}'")
+        else:
+            draft.limits = replace(draft.limits, **{name: size})
+    else:
+        _apply_count(sub, text, draft, context, report)
+
+
+def _apply_count(
+    sub: Directive, text: str, draft: _Draft, context: FunctionContext, report: Diagnostics
+) -> None:
+    count = parse_count(text)
+    if count is None or count == 0:
+        report.error(
+            sub, f"invalid number '{text}' for {sub.name}: expected a positive whole number"
+        )
+    elif sub.name == "fuel_limit":
+        draft.limits = replace(draft.limits, fuel_limit=count)
+    elif count > context.max_instances:
+        report.error(
+            sub,
+            f"pool_size {count} is more than max_instances ({context.max_instances}); "
+            "raise max_instances in the global options block or lower pool_size",
+        )
+    else:
+        draft.pool_size = count
+
+
+def _parse(
+    sub: Directive, text: str, parser: Callable[[str], T], kind: str, report: Diagnostics
+) -> T | None:
+    try:
+        return parser(text)
+    except ValueError as exc:
+        report.error(sub, f"invalid {kind} '{text}' for {sub.name}: {exc}")
+        return None
+
+
+def _apply_env(sub: Directive, draft: _Draft, report: Diagnostics) -> None:
+    report.no_block(sub)
+    if len(sub.args) != 2:
+        report.error(sub, _USAGE["env"])
+        return
+    key, value = sub.args
+    if not key or "=" in key or "\0" in key:
+        report.error(sub, f"invalid env name '{key}': it must be non-empty, without '=' or NUL")
+    elif "\0" in value:
+        report.error(sub, f"the value of env {key} contains a NUL character")
+    elif key in draft.env_lines:
+        report.error(
+            sub, f"env {key} is set twice ({describe(draft.env_lines[key])} and {describe(sub)})"
+        )
+    else:
+        draft.env[key] = value
+        draft.env_lines[key] = sub
+
+
+def _apply_mount(
+    sub: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics
+) -> None:
+    report.no_block(sub)
+    if len(sub.args) not in (2, 3):
+        report.error(sub, _USAGE["mount"])
+        return
+    host_text, guest_dir = sub.args[0], sub.args[1]
+    mode = sub.args[2] if len(sub.args) == 3 else "ro"
+    host_dir = Path(os.path.abspath(context.base_dir / host_text))
+    if not host_dir.exists():
+        report.error(sub, f"mount directory not found: {host_text}")
+    elif not host_dir.is_dir():
+        report.error(sub, f"mount source is not a directory: {host_text}")
+    elif not guest_dir.startswith("/"):
+        report.error(sub, f"the guest directory must be absolute, like /data; got '{guest_dir}'")
+    elif mode not in ("ro", "rw"):
+        report.error(sub, f"invalid mount mode '{mode}': expected ro or rw")
+    elif guest_dir in draft.mount_lines:
+        report.error(
+            sub,
+            f"guest directory {guest_dir} is mounted twice "
+            f"({describe(draft.mount_lines[guest_dir])} and {describe(sub)})",
+        )
+    else:
+        draft.mounts[guest_dir] = Mount(host_dir, guest_dir, writable=mode == "rw")
+        draft.mount_lines[guest_dir] = sub
+
+
+def _module_path(
+    directive: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics
+) -> Path | None:
+    text = draft.module_text
+    if text is None:
+        report.error(
+            directive,
+            f"{directive.name} needs a module file, like: {directive.name} hello.wasm",
+        )
+        return None
+    path = Path(os.path.abspath(context.base_dir / text))
+    blame = draft.module_line or directive
+    if path.suffix not in MODULE_EXTENSIONS:
+        report.error(blame, f"expected a .wasm or .wat module, got {text}")
+    elif not path.exists():
+        report.error(blame, f"module file not found: {text}")
+    elif not path.is_file():
+        report.error(blame, f"expected a module file, but {text} is a directory")
+    else:
+        return path
+    return None

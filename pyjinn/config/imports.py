@@ -1,0 +1,224 @@
+"""Snippets and ``import``: paste tokens from a named snippet or another file.
+
+Follows Caddy: a top-level ``(name) { ... }`` defines a snippet, and a line ``import NAME
+[ARGS...]`` anywhere is replaced by that snippet's lines, or, when no snippet of that name is
+defined above it, by the lines of the file NAME (relative to the importing file's directory).
+``{args[N]}`` inside the pasted tokens becomes the import's N-th argument.
+
+Pasted lines keep their own file and line, so errors point at the snippet or file that holds the
+mistake, and each line remembers the imports it came through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pyjinn.config.lexer import ImportStep, Line, Token, tokenize
+from pyjinn.errors import ConfigError, Location
+
+_SNIPPET_HEADER = re.compile(r"\((?P<name>[^()\s]+)\)")
+_ARGUMENT = re.compile(r"\{args\[(\d+)\]\}")
+
+
+@dataclass(frozen=True)
+class _Snippet:
+    lines: tuple[Line, ...]
+    location: Location
+
+
+def expand_imports(
+    lines: list[Line],
+    *,
+    source: Path,
+    display: str,
+    environ: Mapping[str, str],
+    errors: list[ConfigError],
+) -> list[Line]:
+    """Return ``lines`` with snippet definitions removed and every ``import`` line expanded.
+
+    ``source`` is the absolute path of the file ``lines`` came from (imports resolve against its
+    directory); ``display`` is how that file is named in messages. Recoverable problems go to
+    ``errors``; an unterminated snippet or a bad quote in an imported file raises ``ConfigError``.
+    """
+    root = ImportStep(key=str(source), label=display, location=Location(display, 1))
+    expander = _Expander(environ, errors)
+    return expander.expand(lines, source.parent, os.path.dirname(display), (root,), True)
+
+
+class _Expander:
+    def __init__(self, environ: Mapping[str, str], errors: list[ConfigError]) -> None:
+        self.environ = environ
+        self.errors = errors
+        # Shared by every file of one load: a snippet defined in an imported file is
+        # available to the importer afterwards, as in Caddy.
+        self.snippets: dict[str, _Snippet] = {}
+
+    def expand(
+        self,
+        lines: list[Line] | tuple[Line, ...],
+        directory: Path,
+        display_dir: str,
+        chain: tuple[ImportStep, ...],
+        top_level: bool,
+    ) -> list[Line]:
+        """Expand ``lines`` that arrived through ``chain`` (whose first step is the root file)."""
+        expanded: list[Line] = []
+        depth = 0
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            first = line.tokens[0]
+            if top_level and depth == 0 and self._is_snippet_header(line):
+                index = self._define_snippet(line, lines, index)
+            elif first.text == "import" and not first.quoted:
+                expanded.extend(
+                    self._import(line, directory, display_dir, chain, top_level and depth == 0)
+                )
+            else:
+                if first.is_close_brace:
+                    depth -= 1
+                if line.tokens[-1].is_open_brace:
+                    depth += 1
+                expanded.append(replace(line, imported_via=chain[1:]))
+        return expanded
+
+    @staticmethod
+    def _is_snippet_header(line: Line) -> bool:
+        first = line.tokens[0]
+        return not first.quoted and _SNIPPET_HEADER.fullmatch(first.text) is not None
+
+    def _define_snippet(
+        self, header: Line, lines: list[Line] | tuple[Line, ...], index: int
+    ) -> int:
+        """Record the snippet opened by ``header``; return the index after its closing brace."""
+        name = header.tokens[0].text[1:-1]
+        well_formed = len(header.tokens) == 2 and header.tokens[1].is_open_brace
+        if not well_formed:
+            self.errors.append(
+                ConfigError(header.location, "a snippet is defined like: (name) { ... }")
+            )
+            if not header.tokens[-1].is_open_brace:
+                return index
+            # Still skip its block, so its lines are not misread as sites.
+        depth = 1
+        start = index
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            if line.tokens[0].is_close_brace:
+                depth -= 1
+            if line.tokens[-1].is_open_brace:
+                depth += 1
+            if depth == 0:
+                break
+        else:
+            raise ConfigError(
+                header.location, "unterminated block: the '{' opened here is never closed"
+            )
+        previous = self.snippets.get(name)
+        if not well_formed:
+            return index
+        if previous is not None:
+            self.errors.append(
+                ConfigError(
+                    header.location,
+                    f"snippet '{name}' is defined twice ({previous.location} and "
+                    f"{header.location})",
+                )
+            )
+        self.snippets[name] = _Snippet(tuple(lines[start : index - 1]), header.location)
+        return index
+
+    def _import(
+        self,
+        line: Line,
+        directory: Path,
+        display_dir: str,
+        chain: tuple[ImportStep, ...],
+        top_level: bool,
+    ) -> list[Line]:
+        arguments = [token.text for token in line.tokens[1:]]
+        if not arguments or line.tokens[-1].is_open_brace:
+            self._error(line, "import expects a snippet name or a file path, like: import common")
+            return []
+        target, arguments = arguments[0], arguments[1:]
+        snippet = self.snippets.get(target)
+        if snippet is not None:
+            step = ImportStep(f"snippet:{target}", f"snippet '{target}'", line.location)
+            if self._closes_cycle(line, step, chain):
+                return []
+            body = self.expand(snippet.lines, directory, display_dir, (*chain, step), top_level)
+            return self._with_arguments(line, target, body, arguments)
+
+        path = Path(os.path.abspath(directory / target))
+        display = os.path.normpath(os.path.join(display_dir, target))
+        step = ImportStep(str(path), display, line.location)
+        if self._closes_cycle(line, step, chain):
+            return []
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self._error(
+                line,
+                f"cannot import '{target}': no snippet of that name is defined above this line, "
+                f"and no file {display} exists",
+            )
+            return []
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = (
+                "it is not UTF-8 text"
+                if isinstance(exc, UnicodeDecodeError)
+                else (exc.strerror or str(exc))
+            )
+            self._error(line, f"cannot import file {display}: {reason}")
+            return []
+        lines = tokenize(text, display, self.environ, self.errors)
+        body = self.expand(lines, path.parent, os.path.dirname(display), (*chain, step), top_level)
+        return self._with_arguments(line, target, body, arguments)
+
+    def _closes_cycle(self, line: Line, step: ImportStep, chain: tuple[ImportStep, ...]) -> bool:
+        keys = [previous.key for previous in chain]
+        if step.key not in keys:
+            return False
+        cycle = [previous.label for previous in chain[keys.index(step.key) :]] + [step.label]
+        self._error(line, "import cycle: " + " -> ".join(cycle))
+        return True
+
+    def _with_arguments(
+        self, line: Line, target: str, lines: tuple[Line, ...] | list[Line], arguments: list[str]
+    ) -> list[Line]:
+        """Replace ``{args[N]}`` in the pasted tokens with the import's arguments.
+
+        Runs after the pasted lines are expanded, so snippets defined in an imported file keep
+        their own ``{args[N]}`` for their own imports.
+        """
+        missing: set[int] = set()
+
+        def substitute(token: Token) -> Token:
+            if "{args[" not in token.text:
+                return token
+
+            def argument(match: re.Match[str]) -> str:
+                number = int(match.group(1))
+                if number < len(arguments):
+                    return arguments[number]
+                missing.add(number)
+                return ""
+
+            return replace(token, text=_ARGUMENT.sub(argument, token.text))
+
+        result = [replace(each, tokens=tuple(map(substitute, each.tokens))) for each in lines]
+        if missing:
+            given = f"{len(arguments)} argument" + ("" if len(arguments) == 1 else "s")
+            self._error(
+                line, f"import {target} passes {given}, but it uses {{args[{max(missing)}]}}"
+            )
+        return result
+
+    def _error(self, line: Line, message: str) -> None:
+        self.errors.append(ConfigError(line.location, message))

@@ -1,0 +1,91 @@
+"""A Config as plain JSON-able data, with paths relative to a base directory.
+
+Golden tests compare this rendering, and it is what a human reads to check how a Caddyfile was
+understood, so it shows every value (defaults included) and keeps routes in their final order.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pyjinn.config.addresses import format_address
+from pyjinn.config.model import Config, FunctionSpec, Route, Site
+from pyjinn.errors import Location
+
+
+def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
+    """Render ``config``; file system paths are shown relative to ``base_dir``."""
+    base = os.path.abspath(base_dir)
+
+    def relative(path: Path) -> str:
+        return Path(os.path.relpath(path, base)).as_posix()
+
+    def function(spec: FunctionSpec) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "name": spec.name,
+            "module": relative(spec.module_path),
+            "location": _location(spec.location),
+            "limits": {
+                "timeout": spec.limits.timeout,
+                "memory_limit": spec.limits.memory_limit,
+                "fuel_limit": spec.limits.fuel_limit,
+                "stdout_limit": spec.limits.stdout_limit,
+                "stderr_limit": spec.limits.stderr_limit,
+                "max_body": spec.limits.max_body,
+            },
+            "pool_size": spec.pool_size,
+            "pool_wait": spec.pool_wait,
+            "env": {key: value for key, value in spec.env},
+            "args": list(spec.args),
+            "mounts": [
+                {
+                    "host_dir": relative(mount.host_dir),
+                    "guest_dir": mount.guest_dir,
+                    "writable": mount.writable,
+                }
+                for mount in spec.mounts
+            ],
+        }
+
+    def route(entry: Route) -> dict[str, Any]:
+        rendered: dict[str, Any] = {
+            "matcher": entry.matcher.pattern if entry.matcher else None,
+            "location": _location(entry.location),
+        }
+        if entry.strip_prefix:
+            rendered["strip_prefix"] = True
+        if isinstance(entry.handler, FunctionSpec):
+            rendered["handler"] = function(entry.handler)
+        elif entry.handler is not None:
+            rendered["handler"] = {
+                "type": "respond",
+                "status": entry.handler.status,
+                "body": entry.handler.body,
+            }
+        else:
+            rendered["routes"] = [route(child) for child in entry.routes]
+        return rendered
+
+    def site(block: Site) -> dict[str, Any]:
+        return {
+            "addresses": [format_address(address) for address in block.addresses],
+            "location": _location(block.location),
+            "routes": [route(entry) for entry in block.routes],
+        }
+
+    options = config.options
+    return {
+        "options": {
+            "admin": format_address(options.admin) if options.admin else None,
+            "data_dir": relative(options.data_dir),
+            "max_instances": options.max_instances,
+        },
+        "sites": [site(block) for block in config.sites],
+    }
+
+
+def _location(location: Location | None) -> str | None:
+    return str(location) if location else None

@@ -1,0 +1,228 @@
+"""Golden files pin how Caddyfiles load: valid ones to their parsed form, invalid ones to their
+exact error text. Set PYJINN_UPDATE_GOLDEN=1 to rewrite the expected files after a deliberate
+change, then review the diff."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pyjinn.config import load, loads, to_dict
+from pyjinn.config.model import Config, PathMatcher
+from pyjinn.errors import ConfigError, ConfigErrors, Location
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("PYJINN_UPDATE_GOLDEN") == "1"
+
+# The only environment golden files see, so they never depend on the machine running them.
+GOLDEN_ENVIRON = {
+    "PORT": "9090",
+    "FN_TIMEOUT": "250ms",
+    "GREETING": "hello from the environment",
+    "EMPTY_VAR": "",
+}
+
+
+def _cases(kind: str) -> list[Path]:
+    return sorted((GOLDEN / kind).glob("*.caddy"))
+
+
+def _check_golden(expected_path: Path, actual: str) -> None:
+    if UPDATE:
+        expected_path.write_text(actual, encoding="utf-8")
+        return
+    if not expected_path.exists():
+        pytest.fail(f"{expected_path} is missing; run with PYJINN_UPDATE_GOLDEN=1 to create it")
+    assert actual == expected_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("caddyfile", _cases("valid"), ids=lambda path: path.stem)
+def test_valid_caddyfile_loads_to_its_golden_form(
+    caddyfile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(caddyfile.parent)
+    config = load(caddyfile.name, environ=GOLDEN_ENVIRON)
+    rendered = json.dumps(to_dict(config, caddyfile.parent), indent=2) + "\n"
+    _check_golden(caddyfile.with_suffix(".json"), rendered)
+
+
+@pytest.mark.parametrize("caddyfile", _cases("invalid"), ids=lambda path: path.stem)
+def test_invalid_caddyfile_fails_with_its_golden_errors(
+    caddyfile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(caddyfile.parent)
+    with pytest.raises(ConfigErrors) as raised:
+        load(caddyfile.name, environ=GOLDEN_ENVIRON)
+    _check_golden(caddyfile.with_suffix(".txt"), str(raised.value) + "\n")
+
+
+def test_every_golden_input_has_an_expected_file_and_no_expected_file_is_orphaned() -> None:
+    for kind, suffix in (("valid", ".json"), ("invalid", ".txt")):
+        inputs = {path.stem for path in _cases(kind)}
+        expected = {path.stem for path in (GOLDEN / kind).glob(f"*{suffix}")}
+        assert inputs == expected, kind
+
+
+def test_every_error_names_file_and_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    for caddyfile in _cases("invalid"):
+        monkeypatch.chdir(caddyfile.parent)
+        with pytest.raises(ConfigErrors) as raised:
+            load(caddyfile.name, environ=GOLDEN_ENVIRON)
+        for error in raised.value.errors:
+            assert error.location is not None, (caddyfile.name, error.message)
+            assert error.location.line >= 1
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path) -> Path:
+    """A directory holding two (fake) modules, as a Caddyfile's directory would."""
+    (tmp_path / "hello.wasm").write_bytes(b"\0asm\1\0\0\0")
+    (tmp_path / "other.wat").write_text("(module)")
+    return tmp_path
+
+
+def test_loads_resolves_paths_against_base_dir_and_makes_them_absolute(site_dir: Path) -> None:
+    config = loads(":8080 {\n pyjinn hello.wasm\n}\n", base_dir=site_dir, environ={})
+    (spec,) = config.functions()
+    assert spec.module_path == site_dir / "hello.wasm"
+    assert spec.module_path.is_absolute()
+    assert config.options.data_dir == site_dir / "data"
+    assert config.source is None
+
+
+def test_load_records_the_source_and_resolves_against_the_caddyfile_directory(
+    site_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caddyfile = site_dir / "Caddyfile"
+    caddyfile.write_text(":8080 {\n pyjinn hello.wasm\n}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load(caddyfile, environ={})
+    assert config.source == caddyfile
+    assert next(config.functions()).module_path == site_dir / "hello.wasm"
+
+
+def test_environ_defaults_to_the_process_environment(
+    site_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYJINN_TEST_PORT", "8123")
+    config = loads(":{$PYJINN_TEST_PORT} {\n respond ok\n}\n", base_dir=site_dir)
+    assert config.sites[0].addresses[0].port == 8123
+
+
+def test_errors_carry_file_line_and_message_and_print_one_per_line(site_dir: Path) -> None:
+    text = ":8080 {\n pyjinn hello.wasm {\n  timeout soon\n  pool_size many\n }\n}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, filename="site.caddy", base_dir=site_dir, environ={})
+    errors = raised.value.errors
+    assert [error.location for error in errors] == [
+        Location("site.caddy", 3),
+        Location("site.caddy", 4),
+    ]
+    assert all(isinstance(error, ConfigError) for error in errors)
+    assert str(raised.value).splitlines() == [
+        "site.caddy:3: invalid duration 'soon' for timeout: "
+        "expected a duration like 2s, 500ms or 1h30m",
+        "site.caddy:4: invalid number 'many' for pool_size: expected a positive whole number",
+    ]
+
+
+def test_load_of_a_missing_file_raises_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigErrors, match=r"cannot read .*nope\.caddy: No such file"):
+        load(tmp_path / "nope.caddy", environ={})
+
+
+def test_config_is_frozen(site_dir: Path) -> None:
+    config = loads(":8080 {\n pyjinn hello.wasm\n}\n", base_dir=site_dir, environ={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.sites = ()  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        next(config.functions()).limits.timeout = 1.0  # type: ignore[misc]
+
+
+def test_a_function_snippet_imported_twice_blames_each_import(site_dir: Path) -> None:
+    text = "(fn) {\n pyjinn hello.wasm\n}\n:8080 {\n import fn\n handle /b {\n  import fn\n }\n}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    assert str(raised.value) == (
+        "Caddyfile:2: function name 'hello' is used twice "
+        "(Caddyfile:2 (imported at Caddyfile:5) and Caddyfile:2 (imported at Caddyfile:7)); "
+        "give one of them a 'name'"
+    )
+
+
+def test_function_names_must_be_unique_across_sites(site_dir: Path) -> None:
+    text = ":8080 {\n pyjinn hello.wasm\n}\n:8081 {\n pyjinn /x hello.wasm\n}\n"
+    with pytest.raises(ConfigErrors, match="'hello' is used twice"):
+        loads(text, base_dir=site_dir, environ={})
+    named = ":8080 {\n pyjinn hello.wasm\n}\n:8081 {\n pyjinn /x hello.wasm {\n  name h2\n }\n}\n"
+    config = loads(named, base_dir=site_dir, environ={})
+    assert [spec.name for spec in config.functions()] == ["hello", "h2"]
+
+
+def test_gojinn_is_an_alias_of_pyjinn(site_dir: Path) -> None:
+    def function_of(directive: str) -> Config:
+        return loads(
+            f":8080 {{\n {directive} /x hello.wasm {{\n  timeout 2s\n }}\n}}\n",
+            base_dir=site_dir,
+            environ={},
+        )
+
+    assert function_of("gojinn") == function_of("pyjinn")
+
+
+def test_a_leading_path_is_the_module_file_when_nothing_follows_it(site_dir: Path) -> None:
+    module = site_dir / "hello.wasm"
+    config = loads(f":8080 {{\n pyjinn {module}\n}}\n", base_dir=site_dir, environ={})
+    route = config.sites[0].routes[0]
+    assert route.matcher is None
+    assert isinstance(route.handler, type(next(config.functions())))
+    assert next(config.functions()).module_path == module
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("/api/users", "/api/users", True),
+        ("/api/users", "/api/users/", False),
+        ("/api/users", "/api", False),
+        ("/api/*", "/api/users", True),
+        ("/api/*", "/api/", True),
+        ("/api/*", "/api", True),  # as in Caddy, /api/* also matches /api
+        ("/api/*", "/apiary", False),
+        ("/api*", "/apiary", True),
+        ("/api*", "/api", True),
+        ("/*", "/anything/at/all", True),
+    ],
+)
+def test_path_matcher_matches_as_documented(pattern: str, path: str, expected: bool) -> None:
+    assert PathMatcher(pattern).matches(path) is expected
+
+
+def test_path_matcher_specificity_orders_exact_before_prefix_and_long_before_short() -> None:
+    patterns = ["/a*", "/api/*", "/", "/api/users", "/api/users/*"]
+    ordered = sorted(patterns, key=lambda p: PathMatcher(p).specificity(), reverse=True)
+    assert ordered == ["/api/users", "/", "/api/users/*", "/api/*", "/a*"]
+
+
+def test_an_address_list_may_continue_after_a_trailing_comma(site_dir: Path) -> None:
+    text = ":8080,\n  127.0.0.1:8081,\n  [::1]:8082 {\n respond ok\n}\n"
+    config = loads(text, base_dir=site_dir, environ={})
+    assert [str(address) for address in config.sites[0].addresses] == [
+        ":8080",
+        "127.0.0.1:8081",
+        "::1:8082",
+    ]
+
+
+def test_a_second_site_after_a_braceless_site_reads_as_a_directive(site_dir: Path) -> None:
+    # Caddy's rule: without braces, everything after the address line belongs to that site.
+    text = ":8080\nrespond ok\n:8081 {\n respond other\n}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    assert str(raised.value).startswith("Caddyfile:3: unknown directive ':8081' in site block")
