@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -123,15 +122,16 @@ class Runtime:
             self.engine.start()
             self._started = True
 
-    def load_all(self, names: Iterable[str] | None = None) -> list[ModuleError]:
-        """Load modules now rather than on first use; returns the ones that failed."""
-        failures = []
-        for name in names if names is not None else self.functions:
+    def load_all(self) -> list[str]:
+        """Load every module now rather than on first use; one message per module that failed."""
+        problems = []
+        for name, function in self.functions.items():
             try:
-                self.functions[name].module  # noqa: B018 - loading is the point
+                function.module  # noqa: B018 - loading is the point
             except ModuleError as error:
-                failures.append(error)
-        return failures
+                where = f"{function.spec.location}: " if function.spec.location else ""
+                problems.append(f"{where}function {name!r}: {error}")
+        return problems
 
     async def call(self, function: Function, stdin: bytes, *, trace_id: str = "") -> Run:
         """Run ``function`` once with ``stdin``, waiting for a slot; raises ``RequestRejected``."""

@@ -42,7 +42,6 @@ _TRAP_NAMES = {
     8: "invalid conversion to integer",
     9: "unreachable instruction executed",
 }
-_PAGE = 65536
 
 
 class Sandbox:
@@ -270,15 +269,21 @@ def _memory_size(store_context: int, scratch: _Scratch) -> int:
 
 
 def _near_memory_limit(memory_bytes: int, limits: Limits) -> bool:
-    return memory_bytes + _PAGE > limits.memory_limit
+    # wasmtime refuses a memory.grow past the limit by returning -1, which the guest's allocator
+    # turns into an abort or an error exit; nothing tells us directly. A guest that fails with
+    # its memory this close to the limit has almost surely been refused memory (allocators
+    # grow in chunks of up to a few MiB).
+    headroom = max(4 * 1024 * 1024, limits.memory_limit // 8)
+    return memory_bytes + headroom > limits.memory_limit
 
 
 def _memory_error(limits: Limits, memory_bytes: int, how: str) -> GuestError:
+    mib = 1024 * 1024
     return GuestError(
         GuestFault.MEMORY_LIMIT,
         "function exceeded its memory limit",
-        f"guest {how} with {memory_bytes} bytes of memory, at its memory_limit of "
-        f"{limits.memory_limit} bytes",
+        f"guest {how} while using {memory_bytes / mib:.1f} MiB of its memory_limit of "
+        f"{limits.memory_limit / mib:.1f} MiB; it was most likely refused more memory",
     )
 
 

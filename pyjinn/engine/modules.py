@@ -11,7 +11,9 @@ must belong to us and be writable by nobody else; otherwise it is not used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import logging
 import os
 import stat
@@ -52,7 +54,12 @@ class CompiledModule:
 
 def cache_dir_for(data_dir: Path) -> Path:
     """Where compiled code for this wasmtime version lives under ``data_dir``."""
-    return data_dir / "cache" / f"wasmtime-{wasmtime.__version__}"
+    return data_dir / "cache" / f"wasmtime-{wasmtime_version()}"
+
+
+@functools.cache
+def wasmtime_version() -> str:
+    return importlib.metadata.version("wasmtime")
 
 
 def read_module_bytes(path: Path) -> bytes:

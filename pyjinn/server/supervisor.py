@@ -1,0 +1,410 @@
+"""``pyjinn up``: a small supervisor process, an admin process and N worker processes.
+
+The supervisor binds every listening socket, then forks. It never runs an event loop, a thread
+or wasm, which is what makes forking safe; children inherit the already imported code and start
+in milliseconds. The first worker loads (and compiles, warming the on-disk cache) every module
+and reports ready before the others start, so a broken module stops start-up with its error
+instead of a crash loop. Afterwards the supervisor restarts crashed processes, and on SIGTERM or
+SIGINT asks every child to drain in-flight requests before it exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyjinn import logs
+from pyjinn.config.model import Address, Config
+from pyjinn.errors import ConfigError
+from pyjinn.server.routing import bind_host
+from pyjinn.server.worker import grace_period
+
+log = logging.getLogger("pyjinn.supervisor")
+
+READY_TIMEOUT = 600.0  # first start may compile large modules (a Go guest takes seconds)
+MAX_START_FAILURES = 5
+_PR_SET_PDEATHSIG = 1
+
+
+def serve(caddyfile: Path, *, workers: int | None, log_format: str, log_level: str) -> int:
+    """Run pyjinn until stopped; returns the process exit status."""
+    from pyjinn.config import load
+
+    logs.configure(log_format, log_level)
+    try:
+        config = load(caddyfile)
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            log.error("%s", line)
+        return 2
+    except FileNotFoundError:
+        log.error("No Caddyfile at %s; pass its path: pyjinn up PATH.", caddyfile)
+        return 2
+    return Supervisor(config, workers or os.cpu_count() or 1).run()
+
+
+def listen(address: Address) -> socket.socket:
+    """A listening TCP socket for a site or admin address."""
+    host = bind_host(address.host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, address.port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class _Child:
+    role: str  # "worker" or "admin"
+    index: int
+    pid: int
+    started: float
+    report_fd: int | None = None
+    ready: bool = False
+    buffer: bytes = b""
+
+
+@dataclass
+class _Restarts:
+    failures: dict[tuple[str, int], int] = field(default_factory=dict)
+    due: dict[tuple[str, int], float] = field(default_factory=dict)
+
+
+class Supervisor:
+    """Owns the listening sockets and the child processes of one ``pyjinn up``."""
+
+    def __init__(self, config: Config, workers: int) -> None:
+        self.config = config
+        self.worker_count = workers
+        self.children: dict[int, _Child] = {}
+        self.digests: dict[str, str] = {}
+        self.restarts = _Restarts()
+        self.stopping = False
+        self.exit_status = 0
+        self._sockets: list[socket.socket] = []
+        self._admin_socket: socket.socket | None = None
+        self._admin_feed: int | None = None
+        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def run(self) -> int:
+        try:
+            self._bind()
+        except OSError as error:
+            log.error("%s", error)
+            return 1
+        self._install_signal_handlers()
+        if self._admin_socket is not None:
+            self._spawn_admin()
+        self._spawn_worker(0)
+        if self._wait_ready(0):
+            for index in range(1, self.worker_count):
+                self._spawn_worker(index)
+            self._announce()
+            self._loop()
+        self._shutdown()
+        return self.exit_status
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        bound: dict[tuple[str, int], socket.socket] = {}
+        for site in self.config.sites:
+            for address in site.addresses:
+                key = (bind_host(address.host), address.port)
+                if key in bound:
+                    continue
+                # A wildcard listener on a port covers every interface; more would clash.
+                if ("0.0.0.0", address.port) in bound:
+                    continue
+                try:
+                    bound[key] = listen(address)
+                except OSError as error:
+                    raise OSError(f"cannot listen on {address}: {error.strerror}") from None
+        self._sockets = list(bound.values())
+        admin = self.config.options.admin
+        if admin is not None:
+            try:
+                self._admin_socket = listen(admin)
+            except OSError as error:
+                hint = " (is another pyjinn running? set 'admin' in the global options)"
+                raise OSError(f"cannot listen on admin address {admin}: {error.strerror}{hint}") from None
+            if bind_host(admin.host) not in ("127.0.0.1", "::1"):
+                log.warning("The admin listener is reachable from other hosts at %s.", admin)
+
+    def _install_signal_handlers(self) -> None:
+        signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the loop through the wakeup fd
+
+    def _on_stop(self, signum: int, _frame: Any) -> None:
+        if self.stopping:
+            log.warning("Second stop signal: killing child processes now.")
+            self._signal_children(signal.SIGKILL)
+        self.stopping = True
+
+    def _on_reload(self, _signum: int, _frame: Any) -> None:
+        log.warning("Reload on SIGHUP is not supported yet; restart pyjinn to apply changes.")
+
+    def _announce(self) -> None:
+        addresses = ", ".join(
+            f"http://{bind_host(a.host)}:{a.port}" for site in self.config.sites for a in site.addresses
+        )
+        admin = self.config.options.admin
+        log.info(
+            "pyjinn is serving %d function(s) on %s with %d worker(s)%s.",
+            sum(1 for _ in self.config.functions()),
+            addresses or "no address",
+            self.worker_count,
+            f"; admin on http://{admin}" if admin else "",
+        )
+
+    # -- children ---------------------------------------------------------------------------
+
+    def _fork(self, role: str, index: int, target: Callable[[int], int]) -> _Child:
+        """Fork a child that runs ``target(report_fd)``; it reports through that pipe."""
+        report_read, report_write = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            status = 70
+            try:
+                os.close(report_read)
+                self._become_child()
+                status = target(report_write)
+            except BaseException:
+                log.exception("The %s process failed.", role)
+            finally:
+                os._exit(status)
+        os.close(report_write)
+        child = _Child(role, index, pid, time.monotonic(), report_fd=report_read)
+        self.children[pid] = child
+        return child
+
+    def _become_child(self) -> None:
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        # Terminal Ctrl-C reaches only the supervisor, which then stops children in order;
+        # and a child never outlives the supervisor, even a killed one.
+        os.setpgid(0, 0)
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    def _spawn_worker(self, index: int) -> None:
+        def worker_main(report_fd: int) -> int:
+            from pyjinn.server.worker import run_worker
+
+            if self._admin_socket is not None:
+                self._admin_socket.close()
+            if self._admin_feed is not None:
+                os.close(self._admin_feed)
+            return run_worker(self.config, self._sockets, report_fd)
+
+        self._fork("worker", index, worker_main)
+
+    def _spawn_admin(self) -> None:
+        admin_socket = self._admin_socket
+        assert admin_socket is not None
+        feed_read, feed_write = os.pipe2(os.O_CLOEXEC)
+
+        def admin_main(report_fd: int) -> int:
+            from pyjinn.server.admin import run_admin
+
+            os.close(report_fd)
+            os.close(feed_write)
+            if self._admin_feed is not None:
+                os.close(self._admin_feed)
+            for sock in self._sockets:
+                sock.close()
+            return run_admin(self.config, admin_socket, feed_read)
+
+        child = self._fork("admin", 0, admin_main)
+        os.close(feed_read)
+        os.set_blocking(feed_write, False)  # a stuck admin process must never block us
+        child.ready = True
+        if self._admin_feed is not None:
+            os.close(self._admin_feed)
+        self._admin_feed = feed_write
+        self._report_to_admin()
+
+    def _wait_ready(self, index: int) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and not self.stopping:
+            worker = self._worker(index)
+            if worker is None:
+                self.exit_status = 1
+                return False  # it exited; _reap logged why
+            if worker.ready:
+                return True
+            self._poll(1.0)
+        if not self.stopping:
+            log.error("The first worker did not become ready within %.0f s.", READY_TIMEOUT)
+            self.exit_status = 1
+        return False
+
+    def _worker(self, index: int) -> _Child | None:
+        for child in self.children.values():
+            if child.role == "worker" and child.index == index:
+                return child
+        return None
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            self._poll(1.0)
+            now = time.monotonic()
+            for key, due in list(self.restarts.due.items()):
+                if due <= now and not self.stopping:
+                    del self.restarts.due[key]
+                    role, index = key
+                    if role == "admin":
+                        self._spawn_admin()
+                    else:
+                        self._spawn_worker(index)
+
+    def _poll(self, timeout: float) -> None:
+        readable = [self._wake_read] + [
+            child.report_fd for child in self.children.values() if child.report_fd is not None
+        ]
+        with contextlib.suppress(InterruptedError):
+            ready, _, _ = select.select(readable, [], [], timeout)
+            for fd in ready:
+                if fd == self._wake_read:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(fd, 4096)
+                else:
+                    self._read_report(next(c for c in self.children.values() if c.report_fd == fd))
+        self._reap()
+
+    def _read_report(self, child: _Child) -> None:
+        """Read what a child reported; at end of file, act on the whole report."""
+        fd = child.report_fd
+        assert fd is not None
+        data = os.read(fd, 65536)
+        if data:
+            child.buffer += data
+            return
+        os.close(fd)
+        child.report_fd = None
+        try:
+            report = json.loads(child.buffer or b"{}")
+        except json.JSONDecodeError:
+            report = {}
+        if report.get("ready"):
+            child.ready = True
+            self.restarts.failures.pop((child.role, child.index), None)
+            self.digests.update(report.get("digests", {}))
+            log.debug("Worker %d (pid %d) is ready.", child.index, child.pid)
+            self._report_to_admin()
+        elif report.get("errors"):
+            for error in report["errors"]:
+                log.error("%s", error)
+            if not any(c.ready for c in self.children.values() if c.role == "worker"):
+                self.exit_status = 1
+                self.stopping = True
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            while child.report_fd is not None:  # it exited, so this reaches end of file
+                self._read_report(child)
+            self._report_to_admin()
+            if self.stopping:
+                continue
+            self._schedule_restart(child, _describe_status(status))
+
+    def _schedule_restart(self, child: _Child, how: str) -> None:
+        key = (child.role, child.index)
+        failures = self.restarts.failures.get(key, 0) + 1
+        self.restarts.failures[key] = failures
+        if child.role == "worker" and not child.ready and failures >= MAX_START_FAILURES:
+            log.error(
+                "Worker %d %s before becoming ready, %d times in a row; stopping.",
+                child.index,
+                how,
+                failures,
+            )
+            self.exit_status = 1
+            self.stopping = True
+            return
+        delay = min(30.0, 0.25 * 2 ** (failures - 1))
+        log.error(
+            "The %s process (pid %d) %s; restarting it in %.2f s.", child.role, child.pid, how, delay
+        )
+        self.restarts.due[key] = time.monotonic() + delay
+
+    def _report_to_admin(self) -> None:
+        if self._admin_feed is None:
+            return
+        report = {
+            "workers": {
+                str(c.pid): c.ready for c in self.children.values() if c.role == "worker"
+            },
+            "digests": self.digests,
+        }
+        try:
+            os.write(self._admin_feed, json.dumps(report).encode() + b"\n")
+        except OSError as error:
+            if error.errno not in (errno.EPIPE, errno.EAGAIN):
+                raise
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def _signal_children(self, signum: int) -> None:
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def _shutdown(self) -> None:
+        self.stopping = True
+        if self.children:
+            log.info("Stopping: letting in-flight requests finish.")
+        self._signal_children(signal.SIGTERM)
+        deadline = time.monotonic() + grace_period(self.config) + 5.0
+        while self.children and time.monotonic() < deadline:
+            self._poll(0.05)
+        if self.children:
+            log.warning("Killing %d child process(es) that did not stop in time.", len(self.children))
+            self._signal_children(signal.SIGKILL)
+            while self.children:
+                self._poll(0.05)
+        for sock in self._sockets:
+            sock.close()
+        if self._admin_socket is not None:
+            self._admin_socket.close()
+        log.info("pyjinn stopped.")
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
