@@ -1,0 +1,22 @@
+"""Build guest functions: ``functions/NAME/`` sources in, ``functions/NAME.wasm`` out.
+
+- ``recipe``: a function's ``function.toml`` (language, sources, output, flags), checked.
+- ``compilers``: C and Zig through the ``ziglang`` wheel, WAT through wasmtime.
+- ``build``: ``build_all`` walks ``functions/``, skips up-to-date modules, reports each one.
+"""
+
+from pyjinn.toolchain.build import BuildResult, build_all, build_function, is_up_to_date
+from pyjinn.toolchain.compilers import CompileFailed
+from pyjinn.toolchain.recipe import Recipe, RecipeError, ToolchainError, load_recipe
+
+__all__ = [
+    "BuildResult",
+    "CompileFailed",
+    "Recipe",
+    "RecipeError",
+    "ToolchainError",
+    "build_all",
+    "build_function",
+    "is_up_to_date",
+    "load_recipe",
+]

@@ -1,0 +1,150 @@
+"""``pyjinn build``: compile every ``ROOT/functions/NAME/`` into ``ROOT/functions/NAME.wasm``.
+
+A module is rebuilt only when it is missing or older than one of its inputs: any file in the
+function's directory (its recipe included) and any file in a directory that holds one of its
+sources (so a shared ``../../lib/guest.c`` and the ``guest.h`` beside it count). The new module
+is written beside the old one and renamed over it, so a server never reads a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyjinn.toolchain.compilers import CompileFailed, compile_recipe
+from pyjinn.toolchain.recipe import (
+    ENTRY_POINTS,
+    Recipe,
+    RecipeError,
+    ToolchainError,
+    default_output,
+    load_recipe,
+)
+
+FUNCTIONS_DIR = "functions"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The outcome of building one function.
+
+    ``ok`` is False when the recipe is invalid or the compiler failed; ``message`` then holds the
+    reason (the compiler's output). ``up_to_date`` is True when nothing needed rebuilding.
+    """
+
+    name: str
+    output: Path
+    ok: bool
+    message: str
+    up_to_date: bool = False
+
+
+def build_all(
+    root: Path, *, force: bool = False, echo: Callable[[str], None] = print
+) -> list[BuildResult]:
+    """Build every function under ``root/functions/``, in name order, and report each one.
+
+    ``echo`` receives one line per function (built, up to date, or failed, with the time taken)
+    and, after a failure or warnings, the compiler's output. A function that fails to build does
+    not stop the others and does not raise; its result has ``ok=False``.
+
+    Raises ``ToolchainError`` when ``root/functions/`` is not a directory.
+    """
+    functions = root / FUNCTIONS_DIR
+    if not functions.is_dir():
+        entries = ", ".join(ENTRY_POINTS.values())
+        raise ToolchainError(
+            f"{root}: no {FUNCTIONS_DIR}/ directory to build; expected {functions}/NAME/ "
+            f"holding {entries} (create one with: pyjinn init NAME --dir {root})"
+        )
+    directories = sorted(
+        path for path in functions.iterdir() if path.is_dir() and not path.name.startswith(".")
+    )
+    if not directories:
+        echo(f"No functions to build in {functions}/.")
+    return [build_function(directory, force=force, echo=echo) for directory in directories]
+
+
+def build_function(
+    directory: Path, *, force: bool = False, echo: Callable[[str], None] = print
+) -> BuildResult:
+    """Build the function in ``directory`` unless its module is up to date (or ``force``)."""
+    started = time.perf_counter()
+    try:
+        recipe = load_recipe(directory)
+    except RecipeError as error:
+        echo(f"Failed to build {directory}: invalid recipe.")
+        echo(_indent(str(error)))
+        return BuildResult(directory.name, default_output(directory), False, str(error))
+
+    if not force and is_up_to_date(recipe):
+        echo(f"{recipe.output} is up to date.")
+        return BuildResult(recipe.name, recipe.output, True, "up to date", up_to_date=True)
+
+    try:
+        warnings = _compile_in_place(recipe)
+    except CompileFailed as error:
+        echo(f"Failed to build {recipe.output} ({recipe.lang}) in {_since(started)}:")
+        echo(_indent(str(error)))
+        return BuildResult(recipe.name, recipe.output, False, str(error))
+
+    message = f"built in {_since(started)}"
+    echo(f"Built {recipe.output} ({recipe.lang}) in {_since(started)}.")
+    if warnings:
+        echo(_indent(warnings))
+        message = f"{message}, with warnings:\n{warnings}"
+    return BuildResult(recipe.name, recipe.output, True, message)
+
+
+def is_up_to_date(recipe: Recipe) -> bool:
+    """True when the module exists and is newer than every input of the recipe."""
+    try:
+        built = recipe.output.stat().st_mtime_ns
+    except OSError:
+        return False
+    return all(path.stat().st_mtime_ns < built for path in _inputs(recipe))
+
+
+def _inputs(recipe: Recipe) -> Iterator[Path]:
+    output = recipe.output.absolute()
+    seen: set[Path] = set()
+    # Hidden files and directories (editor swap files, .zig-cache) are not inputs.
+    candidates = [
+        path
+        for path in recipe.directory.rglob("*")
+        if not any(part.startswith(".") for part in path.relative_to(recipe.directory).parts)
+    ]
+    for source in recipe.sources:
+        candidates.extend(path for path in source.parent.iterdir() if not path.name.startswith("."))
+    for path in candidates:
+        absolute = path.absolute()
+        if absolute in seen or absolute == output or not path.is_file():
+            continue
+        seen.add(absolute)
+        yield path
+
+
+def _compile_in_place(recipe: Recipe) -> str:
+    recipe.output.parent.mkdir(parents=True, exist_ok=True)
+    partial = recipe.output.with_name(f".{recipe.output.name}.{os.getpid()}.partial")
+    try:
+        warnings = compile_recipe(recipe, partial)
+        if not partial.is_file():
+            raise CompileFailed(f"the compiler reported success but wrote no {partial}")
+        os.replace(partial, recipe.output)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return warnings
+
+
+def _since(started: float) -> str:
+    return f"{time.perf_counter() - started:.2f} s"
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())

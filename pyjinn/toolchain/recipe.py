@@ -1,0 +1,188 @@
+"""How one function is built: its ``function.toml`` recipe, checked, with defaults filled in.
+
+A function is a directory ``functions/NAME/``. Its recipe may set::
+
+    lang = "c"                      # "c", "zig" or "wat"; detected from main.c/main.zig/main.wat
+    sources = ["main.c", "util.c"]  # default: every *.c (C), main.zig (Zig), main.wat (WAT)
+    output = "../NAME.wasm"         # the default
+    flags = ["-DNDEBUG"]            # extra compiler flags (C and Zig)
+
+Paths in the recipe, and relative paths in ``flags``, are relative to the function's directory,
+because that is where the compiler runs. Without a ``function.toml`` every key takes its default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyjinn.errors import PyjinnError
+
+RECIPE_FILE = "function.toml"
+LANGUAGES = ("c", "zig", "wat")
+ENTRY_POINTS = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
+KNOWN_KEYS = ("lang", "sources", "output", "flags")
+
+
+class ToolchainError(PyjinnError):
+    """Building functions was asked for in a way that cannot work (no functions/ directory)."""
+
+
+class RecipeError(ToolchainError):
+    """A function's recipe is invalid or incomplete; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to build one function. Paths are the function directory joined with the
+    recipe's relative paths, so they read as the user wrote them (``examples/functions/...``)."""
+
+    name: str
+    directory: Path
+    lang: str
+    sources: tuple[Path, ...]
+    output: Path
+    flags: tuple[str, ...] = ()
+
+
+def default_output(directory: Path) -> Path:
+    """Where a function's module goes unless its recipe says otherwise: ``functions/NAME.wasm``."""
+    return directory.parent / f"{directory.name}.wasm"
+
+
+def load_recipe(directory: Path) -> Recipe:
+    """Read ``directory/function.toml`` (if any), check it, and fill in the defaults.
+
+    Raises ``RecipeError`` for invalid TOML, an unknown key, a value of the wrong type or range,
+    a source file that does not exist, or a language that cannot be told from the files.
+    """
+    recipe_path = directory / RECIPE_FILE
+    table = _read_table(recipe_path) if recipe_path.is_file() else {}
+    where = recipe_path if recipe_path.is_file() else directory
+
+    for key in table:
+        if key not in KNOWN_KEYS:
+            raise RecipeError(
+                f"{recipe_path}: unknown key {key!r}{_suggestion(key)} "
+                f"(expected one of: {', '.join(KNOWN_KEYS)})"
+            )
+
+    lang = _read_lang(table, recipe_path) if "lang" in table else _detect_lang(directory, where)
+    sources = _read_sources(table, recipe_path, directory, lang)
+    output = _read_output(table, recipe_path, directory)
+    flags = _read_string_list(table, "flags", recipe_path) if "flags" in table else ()
+    if flags and lang == "wat":
+        raise RecipeError(
+            f'{recipe_path}: flags are not supported for lang = "wat" (wat2wasm takes no options)'
+        )
+    return Recipe(directory.name, directory, lang, sources, output, flags)
+
+
+def _read_table(recipe_path: Path) -> dict[str, Any]:
+    try:
+        with recipe_path.open("rb") as file:
+            return tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(f"{recipe_path}: invalid TOML: {error}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecipeError(f"{recipe_path}: cannot read: {error}") from error
+
+
+def _suggestion(key: str) -> str:
+    close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _read_lang(table: dict[str, Any], recipe_path: Path) -> str:
+    lang = table["lang"]
+    if lang not in LANGUAGES:
+        choices = ", ".join(f'"{choice}"' for choice in LANGUAGES)
+        raise RecipeError(f"{recipe_path}: lang must be one of {choices}, not {lang!r}")
+    return str(lang)
+
+
+def _detect_lang(directory: Path, where: Path) -> str:
+    found = [lang for lang, entry in ENTRY_POINTS.items() if (directory / entry).is_file()]
+    if len(found) == 1:
+        return found[0]
+    choices = " | ".join(f'"{lang}"' for lang in LANGUAGES)
+    if found:
+        entries = ", ".join(ENTRY_POINTS[lang] for lang in found)
+        raise RecipeError(
+            f"{where}: cannot tell which language to build: found {entries}; "
+            f"say which with lang = {choices} in {RECIPE_FILE}"
+        )
+    entries = ", ".join(ENTRY_POINTS.values())
+    raise RecipeError(
+        f"{where}: cannot tell which language to build: expected one of "
+        f"{entries}, or a {RECIPE_FILE} with lang = {choices}"
+    )
+
+
+def _read_string_list(table: dict[str, Any], key: str, recipe_path: Path) -> tuple[str, ...]:
+    value = table[key]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise RecipeError(
+            f"{recipe_path}: {key} must be a list of non-empty strings, "
+            f'like {key} = ["..."], not {value!r}'
+        )
+    return tuple(value)
+
+
+def _read_sources(
+    table: dict[str, Any], recipe_path: Path, directory: Path, lang: str
+) -> tuple[Path, ...]:
+    if "sources" in table:
+        names = _read_string_list(table, "sources", recipe_path)
+        if not names:
+            raise RecipeError(f"{recipe_path}: sources is empty; list at least one file")
+        where = recipe_path
+    elif lang == "c":
+        names = tuple(sorted(path.name for path in directory.glob("*.c") if path.is_file()))
+        if not names:
+            raise RecipeError(
+                f"{directory}: no *.c files to build; add main.c "
+                f"or list the files in sources = [...] in {RECIPE_FILE}"
+            )
+        where = directory
+    else:
+        names = (ENTRY_POINTS[lang],)
+        where = recipe_path if recipe_path.is_file() else directory
+
+    sources = tuple(_join(directory, name) for name in names)
+    for name, source in zip(names, sources, strict=True):
+        if not source.is_file():
+            raise RecipeError(f"{where}: source {name!r} does not exist (looked for {source})")
+
+    if lang == "wat" and len(sources) != 1:
+        raise RecipeError(
+            f"{where}: a WAT function is built from exactly one .wat file, not {len(sources)}"
+        )
+    zig_roots = sum(source.suffix == ".zig" for source in sources)
+    if lang == "zig" and zig_roots != 1:
+        raise RecipeError(
+            f"{where}: a Zig function is built from exactly one root .zig file "
+            f"(it @imports the others), not {zig_roots}"
+        )
+    return sources
+
+
+def _read_output(table: dict[str, Any], recipe_path: Path, directory: Path) -> Path:
+    if "output" not in table:
+        return default_output(directory)
+    output = table["output"]
+    if not isinstance(output, str) or not output.endswith(".wasm"):
+        raise RecipeError(
+            f"{recipe_path}: output must be a path ending in .wasm, "
+            f'like output = "../{directory.name}.wasm", not {output!r}'
+        )
+    return _join(directory, output)
+
+
+def _join(directory: Path, relative: str) -> Path:
+    """``directory/relative`` with ``..`` folded away, so ``../hello.wasm`` reads as it should."""
+    return Path(os.path.normpath(directory / relative))

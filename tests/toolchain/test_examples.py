@@ -1,0 +1,227 @@
+"""The example project: it builds, and each function answers as examples/README.md says."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pyjinn.toolchain import BuildResult
+
+from .conftest import EXAMPLES, Invoke, make_request
+
+FUNCTIONS = ["echo", "fib", "gojinn_style", "greeting", "hello"]
+
+Built = dict[str, BuildResult]
+
+
+def module(built: Built, name: str) -> Path:
+    result = built[name]
+    assert result.ok, result.message
+    return result.output
+
+
+def test_every_module_the_caddyfile_routes_to_is_an_example_function() -> None:
+    caddyfile = (EXAMPLES / "Caddyfile").read_text()
+
+    routed = set(re.findall(r"(?:pyjinn|gojinn) functions/(\w+)\.wasm", caddyfile))
+
+    assert routed == set(FUNCTIONS)
+    assert (
+        sorted(path.name for path in (EXAMPLES / "functions").iterdir() if path.is_dir())
+        == FUNCTIONS
+    )
+
+
+@pytest.mark.slow
+def test_every_example_builds(built_examples: Built) -> None:
+    assert sorted(built_examples) == FUNCTIONS
+    assert [name for name, result in built_examples.items() if not result.ok] == []
+
+
+@pytest.mark.slow
+class TestHello:
+    def test_greets_the_world_by_default(self, built_examples: Built, invoke: Invoke) -> None:
+        run = invoke(module(built_examples, "hello"), make_request("/hello"))
+
+        assert (run.exit_code, run.status, run.body) == (0, 200, "Hello, world!")
+        assert run.header("Content-Type") == ["text/plain; charset=utf-8"]
+
+    def test_greets_the_name_in_the_query(self, built_examples: Built, invoke: Invoke) -> None:
+        run = invoke(module(built_examples, "hello"), make_request("/hello?name=Ada&name=Bob"))
+
+        assert run.body == "Hello, Ada!"
+
+    @pytest.mark.parametrize("name", ['a"b', "back\\slash", "line\nbreak\ttab", "\x01", "Zoë 😀"])
+    def test_escapes_what_it_echoes(self, built_examples: Built, invoke: Invoke, name: str) -> None:
+        request = json.loads(make_request("/hello"))
+        request["query"] = {"name": [name]}
+
+        run = invoke(module(built_examples, "hello"), json.dumps(request).encode())
+
+        assert run.body == f"Hello, {name}!"
+
+    def test_a_quote_in_the_name_is_escaped_in_the_raw_output(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        run = invoke(module(built_examples, "hello"), make_request('/hello?name=a"b'))
+
+        assert b'"body":"Hello, a\\"b!"' in run.stdout
+
+    def test_refuses_a_name_longer_than_200_bytes(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        hello = module(built_examples, "hello")
+
+        assert invoke(hello, make_request("/hello?name=" + "x" * 200)).status == 200
+        run = invoke(hello, make_request("/hello?name=" + "x" * 201))
+        assert run.status == 400
+        assert run.json_body() == {"error": "name is too long (at most 200 bytes)"}
+
+
+@pytest.mark.slow
+class TestEcho:
+    def test_echoes_the_request_as_json(self, built_examples: Built, invoke: Invoke) -> None:
+        request = make_request(
+            "/echo/a/b?x=1&x=2&y=",
+            method="POST",
+            headers={"Content-Type": ["text/plain"], "X-Many": ["1", "2"]},
+            body="héllo",
+        )
+
+        run = invoke(module(built_examples, "echo"), request)
+
+        assert run.status == 200
+        assert run.header("Content-Type") == ["application/json"]
+        assert run.json_body() == {
+            "method": "POST",
+            "path": "/echo/a/b",
+            "query": {"x": ["1", "2"], "y": [""]},
+            "headers": {"Content-Type": ["text/plain"], "X-Many": ["1", "2"]},
+            "body": "héllo",
+            "body_encoding": None,
+        }
+
+    def test_passes_a_binary_body_through_as_base64(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        binary = bytes(range(256))
+
+        run = invoke(
+            module(built_examples, "echo"), make_request("/echo", method="PUT", body=binary)
+        )
+
+        echoed = run.json_body()
+        assert echoed["body_encoding"] == "base64"
+        assert base64.b64decode(echoed["body"]) == binary
+
+    def test_answers_400_to_a_request_that_is_not_json(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        run = invoke(module(built_examples, "echo"), b"not json")
+
+        assert run.status == 400
+        assert run.json_body() == {"error": "the request is not a JSON object"}
+
+
+@pytest.mark.slow
+class TestFib:
+    @pytest.mark.parametrize(
+        ("uri", "n", "value"),
+        [
+            ("/fib?n=10", 10, 55),
+            ("/fib?n=0", 0, 0),
+            ("/fib?n=1", 1, 1),
+            ("/fib", 25, 75025),
+            ("/fib?n=30", 30, 832040),
+        ],
+    )
+    def test_computes_fib_of_n(
+        self, built_examples: Built, invoke: Invoke, uri: str, n: int, value: int
+    ) -> None:
+        run = invoke(module(built_examples, "fib"), make_request(uri))
+
+        assert run.status == 200
+        assert run.header("Content-Type") == ["application/json"]
+        assert run.json_body() == {"n": n, "fib": value}
+
+    @pytest.mark.parametrize("value", ["abc", "", "-1", "3.5", "1" * 40])
+    def test_answers_400_unless_n_is_a_whole_number(
+        self, built_examples: Built, invoke: Invoke, value: str
+    ) -> None:
+        run = invoke(module(built_examples, "fib"), make_request(f"/fib?n={value}"))
+
+        assert run.status == 400
+        assert run.json_body() == {"error": "n must be a whole number, like ?n=30"}
+
+
+@pytest.mark.slow
+class TestGreeting:
+    def test_answers_with_the_greeting_env_var(self, built_examples: Built, invoke: Invoke) -> None:
+        run = invoke(
+            module(built_examples, "greeting"),
+            make_request("/greeting"),
+            env={"GREETING": 'Hi "there" ✓'},
+        )
+
+        assert (run.status, run.body) == (200, 'Hi "there" ✓')
+
+    def test_answers_500_when_greeting_is_not_set(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        run = invoke(
+            module(built_examples, "greeting"), make_request("/greeting"), env={"OTHER": "x"}
+        )
+
+        assert run.status == 500
+        assert run.header("Content-Type") == ["application/json"]
+        assert run.json_body() == {"error": "GREETING is not set"}
+        assert run.stderr == 'GREETING is not set; configure it with: env GREETING "..."\n'
+
+
+@pytest.mark.slow
+class TestGojinnStyle:
+    def test_answers_exactly_as_the_gojinn_go_sdk_would(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        run = invoke(
+            module(built_examples, "gojinn_style"),
+            make_request("/gojinn?q=<a&b>", method="POST", body="hello"),
+        )
+
+        body = (
+            '{"body_length":5,"message":"Hello from a Gojinn-style function","method":"POST",'
+            '"uri":"/gojinn?q=\\u003ca\\u0026b\\u003e"}'
+        )
+        expected = {
+            "status": 200,
+            "headers": {"Content-Type": ["application/json"], "X-Powered-By": ["pyjinn"]},
+            "body": body,
+        }
+        # json.NewEncoder(os.Stdout).Encode: compact, HTML-safe, with a trailing newline.
+        go_encoded = json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
+        go_encoded = go_encoded.replace("<", "\\u003c").replace(">", "\\u003e")
+        go_encoded = go_encoded.replace("&", "\\u0026")
+        assert run.stdout == (go_encoded + "\n").encode()
+        assert run.stderr == "USER_LOG: Received method: POST\n"
+
+    def test_reads_gojinns_own_envelope_which_has_only_four_fields(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        envelope = {"method": "GET", "uri": "/gojinn", "headers": {}, "body": ""}
+
+        run = invoke(module(built_examples, "gojinn_style"), json.dumps(envelope).encode())
+
+        assert run.status == 200
+        assert json.loads(run.body)["uri"] == "/gojinn"
+
+    def test_answers_400_like_sdk_send_error_when_parsing_fails(
+        self, built_examples: Built, invoke: Invoke
+    ) -> None:
+        run = invoke(module(built_examples, "gojinn_style"), b"{}")
+
+        assert run.status == 400
+        assert run.body == '{"error": "invalid request"}'

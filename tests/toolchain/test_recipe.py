@@ -1,0 +1,174 @@
+"""function.toml recipes: defaults, detection, and an error that names the file for every
+invalid value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pyjinn.errors import PyjinnError
+from pyjinn.toolchain import Recipe, RecipeError, load_recipe
+
+MakeFunction = Callable[..., Path]
+
+
+@pytest.fixture
+def make_function(tmp_path: Path) -> MakeFunction:
+    """``make_function(name, {"file": "text"}, recipe="toml") -> directory`` under functions/."""
+
+    def make(
+        name: str = "fn", files: dict[str, str] | None = None, recipe: str | None = None
+    ) -> Path:
+        directory = tmp_path / "functions" / name
+        directory.mkdir(parents=True)
+        for file_name, text in (files or {}).items():
+            (directory / file_name).parent.mkdir(parents=True, exist_ok=True)
+            (directory / file_name).write_text(text)
+        if recipe is not None:
+            (directory / "function.toml").write_text(recipe)
+        return directory
+
+    return make
+
+
+def test_c_is_detected_from_main_c_and_builds_every_c_file(make_function: MakeFunction) -> None:
+    directory = make_function("hello", {"main.c": "", "util.c": "", "util.h": ""})
+
+    recipe = load_recipe(directory)
+
+    assert recipe == Recipe(
+        name="hello",
+        directory=directory,
+        lang="c",
+        sources=(directory / "main.c", directory / "util.c"),
+        output=directory.parent / "hello.wasm",
+        flags=(),
+    )
+
+
+@pytest.mark.parametrize(("entry", "lang"), [("main.zig", "zig"), ("main.wat", "wat")])
+def test_zig_and_wat_are_detected_from_their_entry_point(
+    make_function: MakeFunction, entry: str, lang: str
+) -> None:
+    directory = make_function("fn", {entry: "", "helper.zig": ""})
+
+    recipe = load_recipe(directory)
+
+    assert (recipe.lang, recipe.sources) == (lang, (directory / entry,))
+
+
+def test_function_toml_sets_sources_output_and_flags(make_function: MakeFunction) -> None:
+    directory = make_function(
+        "fn",
+        {"src/a.c": "", "../../lib/shared.c": ""},
+        'lang = "c"\nsources = ["src/a.c", "../../lib/shared.c"]\n'
+        'output = "../../dist/fn.wasm"\nflags = ["-DX=1", "-I../../lib"]\n',
+    )
+    root = directory.parent.parent
+
+    recipe = load_recipe(directory)
+
+    assert recipe.sources == (directory / "src" / "a.c", root / "lib" / "shared.c")
+    assert recipe.output == root / "dist" / "fn.wasm"
+    assert recipe.flags == ("-DX=1", "-I../../lib")
+
+
+def test_function_toml_without_lang_still_detects_it(make_function: MakeFunction) -> None:
+    directory = make_function("fn", {"main.wat": ""}, 'output = "../other.wasm"\n')
+
+    assert load_recipe(directory).lang == "wat"
+
+
+@pytest.mark.parametrize(
+    ("files", "recipe", "expected"),
+    [
+        (
+            {"main.c": ""},
+            'lagn = "c"\n',
+            "function.toml: unknown key 'lagn' (did you mean 'lang'?) "
+            "(expected one of: lang, sources, output, flags)",
+        ),
+        (
+            {"main.c": ""},
+            'lang = "rust"\n',
+            'function.toml: lang must be one of "c", "zig", "wat", not \'rust\'',
+        ),
+        ({"main.c": ""}, "lang = 3\n", "function.toml: lang must be one of"),
+        (
+            {"main.c": ""},
+            'sources = "main.c"\n',
+            'function.toml: sources must be a list of non-empty strings, like sources = ["..."], '
+            "not 'main.c'",
+        ),
+        ({"main.c": ""}, "sources = []\n", "function.toml: sources is empty"),
+        ({"main.c": ""}, 'sources = ["gone.c"]\n', "function.toml: source 'gone.c' does not exist"),
+        (
+            {"main.c": ""},
+            'output = "fn.so"\n',
+            'function.toml: output must be a path ending in .wasm, like output = "../fn.wasm", '
+            "not 'fn.so'",
+        ),
+        ({"main.c": ""}, "flags = [1]\n", "function.toml: flags must be a list of non-empty"),
+        (
+            {"main.wat": ""},
+            'flags = ["-O2"]\n',
+            'function.toml: flags are not supported for lang = "wat"',
+        ),
+        (
+            {"a.wat": "", "b.wat": ""},
+            'lang = "wat"\nsources = ["a.wat", "b.wat"]\n',
+            "function.toml: a WAT function is built from exactly one .wat file, not 2",
+        ),
+        (
+            {"a.zig": "", "b.zig": ""},
+            'lang = "zig"\nsources = ["a.zig", "b.zig"]\n',
+            "function.toml: a Zig function is built from exactly one root .zig file",
+        ),
+        ({"main.c": ""}, 'lang = "c"\nlang = "zig"\n', "function.toml: invalid TOML"),
+        ({}, 'lang = "zig"\n', "function.toml: source 'main.zig' does not exist"),
+    ],
+)
+def test_an_invalid_recipe_is_an_error_naming_the_file(
+    make_function: MakeFunction, files: dict[str, str], recipe: str, expected: str
+) -> None:
+    directory = make_function("fn", files, recipe)
+
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(directory)
+
+    assert str(raised.value).startswith(f"{directory}/")
+    assert expected in str(raised.value)
+    assert isinstance(raised.value, PyjinnError)
+
+
+def test_a_directory_without_a_known_entry_point_says_what_was_expected(
+    make_function: MakeFunction,
+) -> None:
+    directory = make_function("fn", {"README.md": ""})
+
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(directory)
+
+    assert str(raised.value) == (
+        f"{directory}: cannot tell which language to build: expected one of main.c, main.zig, "
+        'main.wat, or a function.toml with lang = "c" | "zig" | "wat"'
+    )
+
+
+def test_two_entry_points_need_lang_to_choose(make_function: MakeFunction) -> None:
+    directory = make_function("fn", {"main.c": "", "main.zig": ""})
+
+    with pytest.raises(RecipeError, match=r"found main\.c, main\.zig; say which with lang"):
+        load_recipe(directory)
+
+    (directory / "function.toml").write_text('lang = "zig"\n')
+    assert load_recipe(directory).lang == "zig"
+
+
+def test_c_without_any_c_file_is_an_error(make_function: MakeFunction) -> None:
+    directory = make_function("fn", {"notes.txt": ""}, 'lang = "c"\n')
+
+    with pytest.raises(RecipeError, match=r"no \*\.c files to build"):
+        load_recipe(directory)
