@@ -62,5 +62,7 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # uvicorn's own access log duplicates ours; its error log is kept.
+    # uvicorn's access log and start-up chatter duplicate ours; its warnings and errors stay.
     logging.getLogger("uvicorn.access").disabled = True
+    if root.level > logging.DEBUG:
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -87,9 +87,8 @@ class PathMatcher:
 
     def matches(self, path: str) -> bool:
         if self.is_prefix:
-            prefix = self.prefix
-            # `/api/*` also matches `/api`, as in Caddy.
-            return path.startswith(prefix) or (prefix.endswith("/") and path == prefix[:-1])
+            # As in Caddy: `/api/*` matches `/api/` and below but not `/api`; `/api*` matches both.
+            return path.startswith(self.prefix)
         return path == self.pattern
 
     def specificity(self) -> tuple[int, int]:

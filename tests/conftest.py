@@ -1,0 +1,103 @@
+"""Shared fixtures: guests (inline WAT and compiled C), runtimes, in-process and real servers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pyjinn.config import loads
+from pyjinn.runtime import Runtime
+from pyjinn.server.app import PyjinnApp
+
+GUEST_SOURCES = Path(__file__).parent / "guests"
+_GUEST_CACHE = Path(__file__).parent.parent / ".pytest_cache" / "guests"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def c_guest() -> Callable[[str], Path]:
+    """Compile ``tests/guests/NAME.c`` to wasm with zig (cached by source hash); returns its path."""
+
+    def build(name: str) -> Path:
+        sources = [GUEST_SOURCES / f"{name}.c", GUEST_SOURCES / "guest.h"]
+        digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:16]
+        output = _GUEST_CACHE / f"{name}-{digest}.wasm"
+        if not output.exists():
+            _GUEST_CACHE.mkdir(parents=True, exist_ok=True)
+            temporary = output.with_suffix(f".{os.getpid()}.tmp")
+            subprocess.run(
+                [sys.executable, "-m", "ziglang", "cc", "--target=wasm32-wasi", "-Os", "-s",
+                 "-o", str(temporary), str(sources[0])],
+                check=True,
+                capture_output=True,
+            )
+            os.replace(temporary, output)
+        return output
+
+    return build
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[..., Path]:
+    """Put a module into the test's project directory: ``project("name.wat", text)`` writes a
+    WAT file, ``project("name.wasm", path)`` copies a compiled one. Returns the new path."""
+
+    def add(name: str, content: str | Path) -> Path:
+        target = tmp_path / name
+        if isinstance(content, Path):
+            shutil.copyfile(content, target)
+        else:
+            target.write_text(textwrap.dedent(content))
+        return target
+
+    return add
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> Iterator[Callable[[str], Runtime]]:
+    """Build a runtime from Caddyfile text (module paths relative to the test's directory)."""
+    runtimes: list[Runtime] = []
+
+    def make(caddyfile: str) -> Runtime:
+        text = "{\n\tadmin off\n\tmax_instances 256\n}\n" + textwrap.dedent(caddyfile)
+        runtime = Runtime(loads(text, base_dir=tmp_path, environ={}))
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        runtime.close()
+
+
+@pytest.fixture
+async def make_client(
+    make_runtime: Callable[[str], Runtime],
+) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """An in-process HTTP client for the app built from Caddyfile text."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(caddyfile: str) -> httpx.AsyncClient:
+        app = PyjinnApp(make_runtime(caddyfile))
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
+            base_url="http://testserver",
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

@@ -1,0 +1,230 @@
+"""The one door into wasm: fresh sandboxes, limits, isolation, and how each failure is classified."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pyjinn import contract
+from pyjinn.config.model import Limits, Mount
+from pyjinn.engine.engine import Engine
+from pyjinn.engine.invoke import Run, Sandbox, invoke
+from pyjinn.engine.modules import ModuleLoader
+from pyjinn.errors import Blame, GuestError, GuestFault
+from tests.helpers import HELLO, wat_trapping, wat_writing
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    engine = Engine(max_instances=32)
+    engine.start()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def run(engine: Engine, tmp_path: Path) -> Callable[..., Run]:
+    loader = ModuleLoader(engine, tmp_path / "cache")
+
+    def run(module: Path, request: bytes | dict[str, object] = b"{}", **options: object) -> Run:
+        limits = Limits(**{k: v for k, v in options.items() if k in Limits.__dataclass_fields__})
+        sandbox = Sandbox(
+            engine,
+            limits,
+            argv=options.get("argv", ("main",)),  # type: ignore[arg-type]
+            env=options.get("env", ()),  # type: ignore[arg-type]
+            mounts=options.get("mounts", ()),  # type: ignore[arg-type]
+        )
+        stdin = (
+            json.dumps(request, separators=(",", ":")).encode()
+            if isinstance(request, dict)
+            else request
+        )
+        return invoke(engine, loader.load(module), sandbox, stdin)
+
+    return run
+
+
+def query(**values: str) -> dict[str, object]:
+    return {"query": {name: [value] for name, value in values.items()}}
+
+
+def body_of(result: Run) -> str:
+    assert result.error is None, result.error
+    return contract.decode_response(result.stdout).body.decode()
+
+
+def fault_of(result: Run) -> GuestFault:
+    assert isinstance(result.error, GuestError), result.error
+    assert result.error.blame is Blame.GUEST
+    return result.error.fault
+
+
+def test_a_guest_answer_comes_back_with_resource_use(run, project) -> None:
+    result = run(project("hello.wat", wat_writing(HELLO)))
+    assert result.error is None
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json.loads(HELLO)
+    assert result.fuel_consumed > 0
+    assert result.memory_bytes == 65536
+    assert all(phase >= 0 for phase in result.phases)
+
+
+def test_each_invocation_gets_a_fresh_instance(run, c_guest) -> None:
+    module = c_guest("behave")
+    assert [body_of(run(module, query(count="1"))) for _ in range(3)] == ["runs=1"] * 3
+
+
+def test_exit_status_zero_is_success_and_nonzero_is_a_guest_failure(run, project) -> None:
+    ok = run(project("exit0.wat", wat_writing(HELLO, then="(call $proc_exit (i32.const 0))")))
+    assert ok.error is None and ok.exit_code == 0
+    failed = run(project("exit3.wat", wat_writing(HELLO, then="(call $proc_exit (i32.const 3))")))
+    assert fault_of(failed) is GuestFault.EXIT
+    assert failed.exit_code == 3
+    assert "status 3" in failed.error.detail
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("(unreachable)", "unreachable instruction executed"),
+        ("(drop (i32.load (i32.const 1000000)))", "out-of-bounds memory access"),
+        ("(drop (call $recurse (i32.const 0)))", "stack overflow"),
+        ("(drop (i32.div_u (i32.const 1) (i32.const 0)))", "integer division by zero"),
+    ],
+)
+def test_traps_are_guest_failures_named_by_kind(run, project, body: str, expected: str) -> None:
+    result = run(project("trap.wat", wat_trapping(body)))
+    assert fault_of(result) is GuestFault.TRAP
+    assert result.error.status == 502
+    assert result.error.client_message == f"function crashed: {expected}"
+
+
+def test_an_endless_loop_is_stopped_near_its_timeout(run, project) -> None:
+    module = project("loop.wat", wat_trapping("(loop $forever (br $forever))"))
+    started = time.monotonic()
+    result = run(module, timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert fault_of(result) is GuestFault.TIMEOUT
+    assert result.error.status == 504
+    assert 0.3 <= elapsed < 1.5
+
+
+def test_a_sleeping_guest_is_woken_at_its_timeout(run, c_guest) -> None:
+    started = time.monotonic()
+    result = run(c_guest("behave"), query(sleep_ms="10000"), timeout=0.3)
+    assert fault_of(result) is GuestFault.TIMEOUT
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_short_sleep_completes(run, c_guest) -> None:
+    started = time.monotonic()
+    assert body_of(run(c_guest("behave"), query(sleep_ms="120"))) == "runs=1"
+    assert time.monotonic() - started >= 0.12
+
+
+def test_fuel_limit_stops_a_busy_guest(run, project) -> None:
+    module = project("loop.wat", wat_trapping("(loop $forever (br $forever))"))
+    result = run(module, fuel_limit=100_000, timeout=10)
+    assert fault_of(result) is GuestFault.FUEL_EXHAUSTED
+    assert "100000" in result.error.detail
+
+
+def test_memory_growth_past_the_limit_is_a_memory_failure(run, c_guest) -> None:
+    result = run(c_guest("behave"), query(alloc_mb="200"), memory_limit=32 * MiB)
+    assert fault_of(result) is GuestFault.MEMORY_LIMIT
+    assert result.memory_bytes <= 32 * MiB
+    assert b"out of memory" in result.stderr
+
+
+def test_a_module_whose_initial_memory_exceeds_the_limit_cannot_start(run, project) -> None:
+    module = project(
+        "big.wat", '(module (memory (export "memory") 100) (func (export "_start")))'
+    )  # 100 pages = 6.25 MiB
+    result = run(module, memory_limit=4 * MiB)
+    assert fault_of(result) is GuestFault.MEMORY_LIMIT
+
+
+def test_stdout_flood_is_capped_and_holds_bounded_memory(run, c_guest) -> None:
+    result = run(c_guest("behave"), query(stdout_mb="100"), stdout_limit=1 * MiB)
+    assert fault_of(result) is GuestFault.OUTPUT_LIMIT
+    assert len(result.stdout) == 1 * MiB
+    assert "1048576 bytes" in result.error.detail
+
+
+def test_stderr_flood_is_truncated_without_failing_the_response(run, c_guest) -> None:
+    result = run(c_guest("behave"), query(stderr_mb="8"), stderr_limit=1 * MiB)
+    assert body_of(result) == "runs=1"
+    assert result.stderr_truncated
+    assert len(result.stderr) == 1 * MiB
+
+
+def test_output_exactly_at_the_limit_is_accepted(run, project) -> None:
+    result = run(project("hello.wat", wat_writing(HELLO)), stdout_limit=len(HELLO))
+    assert result.error is None
+    assert result.stdout == HELLO.encode()
+
+
+def test_the_guest_sees_exactly_the_declared_environment_and_arguments(run, c_guest) -> None:
+    result = run(
+        c_guest("environment"),
+        env=[("GREETING", 'hi "there"'), ("EMPTY", "")],
+        argv=["fn.wasm", "--flag", "value"],
+    )
+    seen = json.loads(body_of(result))
+    assert seen == {"env": ['GREETING=hi "there"', "EMPTY="], "args": ["fn.wasm", "--flag", "value"]}
+
+
+def test_without_mounts_the_guest_sees_no_filesystem(run, c_guest) -> None:
+    seen = json.loads(body_of(run(c_guest("filesystem"))))
+    assert seen == {"etc_passwd": 0, "root_listing": 0, "data_read": 0, "data_write": 0}
+
+
+def test_a_read_only_mount_can_be_read_but_not_written(run, c_guest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "input.txt").write_text("from the host")
+    seen = json.loads(body_of(run(c_guest("filesystem"), mounts=[Mount(data, "/data")])))
+    assert seen["data_read"] == 1
+    assert seen["data_write"] == 0
+    assert seen["etc_passwd"] == 0
+    assert not (data / "output.txt").exists()
+
+
+def test_a_writable_mount_can_be_written(run, c_guest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    mounts = [Mount(data, "/data", writable=True)]
+    seen = json.loads(body_of(run(c_guest("filesystem"), mounts=mounts)))
+    assert seen["data_write"] == 1
+    assert (data / "output.txt").read_text() == "written by the guest"
+
+
+def test_guest_randomness_differs_between_invocations(run, c_guest) -> None:
+    values = {body_of(run(c_guest("behave"), query(random="1"))) for _ in range(5)}
+    assert len(values) == 5
+    assert all(len(value) == 32 and value != "0" * 32 for value in values)
+
+
+def test_stderr_is_captured_separately_from_stdout(run, c_guest) -> None:
+    result = run(c_guest("behave"), query(exit="7"))
+    assert fault_of(result) is GuestFault.EXIT
+    assert result.stderr == b"behave: starting\nbehave: exiting with 7\n"
+    assert result.stdout == b""
+
+
+def test_the_engine_keeps_working_after_every_kind_of_failure(run, project, c_guest) -> None:
+    failures = [
+        run(project("t1.wat", wat_trapping("(unreachable)"))),
+        run(project("t2.wat", wat_trapping("(loop $l (br $l))")), timeout=0.1),
+        run(c_guest("behave"), query(stdout_mb="20"), stdout_limit=MiB),
+        run(c_guest("behave"), query(alloc_mb="100"), memory_limit=16 * MiB),
+    ]
+    assert all(result.error is not None for result in failures)
+    assert body_of(run(c_guest("behave"))) == "runs=1"
