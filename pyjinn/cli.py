@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -89,7 +90,7 @@ def validate(caddyfile: Path) -> None:
 @click.option("--raw", is_flag=True, help="Print the guest's stdout as is instead of the response.")
 def run(
     module: Path,
-    input_file: click.utils.LazyFile | None,
+    input_file: BinaryIO | None,
     env: tuple[str, ...],
     args: tuple[str, ...],
     mounts: tuple[str, ...],
@@ -151,9 +152,13 @@ def init(name: str, lang: str, root: Path) -> None:
 )
 def build(root: Path, force: bool) -> None:
     """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (C and Zig through zig)."""
+    from pyjinn.errors import PyjinnError
     from pyjinn.toolchain import build_all
 
-    results = build_all(root, force=force, echo=click.echo)
+    try:
+        results = build_all(root, force=force, echo=click.echo)
+    except PyjinnError as error:
+        raise click.ClickException(str(error)) from error
     failed = [result for result in results if not result.ok]
     if failed:
         sys.exit(1)

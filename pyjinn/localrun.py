@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -18,6 +19,8 @@ from pyjinn.engine.invoke import Sandbox, invoke
 from pyjinn.engine.modules import ModuleLoader, cache_dir_for
 from pyjinn.errors import InvocationError, ModuleError, PyjinnError
 from pyjinn.runtime import emit_guest_log
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_GUEST_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -56,8 +59,8 @@ def run_once(
     logs.configure("auto", "info")
     try:
         limits = Limits(
-            timeout=_value(parse_duration, timeout, "--timeout"),
-            memory_limit=_value(parse_size, memory_limit, "--memory-limit"),
+            timeout=_parsed(parse_duration, timeout, "--timeout"),
+            memory_limit=_parsed(parse_size, memory_limit, "--memory-limit"),
             fuel_limit=fuel_limit,
         )
         engine = Engine(max_instances=2)
@@ -76,7 +79,9 @@ def run_once(
     trace_id = contract.trace_id_from(None)
     engine.start()
     try:
-        run = invoke(engine, module, sandbox, payload if payload is not None else default_request(trace_id))
+        run = invoke(
+            engine, module, sandbox, payload if payload is not None else default_request(trace_id)
+        )
     finally:
         engine.close()
     if run.stderr:
@@ -100,7 +105,9 @@ def run_once(
 
 
 def _failed(error: InvocationError) -> int:
-    click.echo(json.dumps({"error": error.kind, "blame": error.blame.value, "detail": error.detail}))
+    click.echo(
+        json.dumps({"error": error.kind, "blame": error.blame.value, "detail": error.detail})
+    )
     return EXIT_INTERNAL if error.blame.value == "host" else EXIT_GUEST_FAILED
 
 
@@ -111,9 +118,9 @@ def _grouped(headers: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _value(parse: object, text: str, option: str) -> int | float:
+def _parsed(parse: Callable[[str], T], text: str, option: str) -> T:
     try:
-        return parse(text)  # type: ignore[operator, no-any-return]
+        return parse(text)
     except ValueError as error:
         raise UsageError(f"invalid value {text!r} for {option}: {error}") from None
 

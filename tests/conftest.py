@@ -29,7 +29,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def c_guest() -> Callable[[str], Path]:
-    """Compile ``tests/guests/NAME.c`` to wasm with zig (cached by source hash); returns its path."""
+    """Compile ``tests/guests/NAME.c`` with zig (cached by source hash); returns the module."""
 
     def build(name: str) -> Path:
         sources = [GUEST_SOURCES / f"{name}.c", GUEST_SOURCES / "guest.h"]
@@ -39,8 +39,18 @@ def c_guest() -> Callable[[str], Path]:
             _GUEST_CACHE.mkdir(parents=True, exist_ok=True)
             temporary = output.with_suffix(f".{os.getpid()}.tmp")
             subprocess.run(
-                [sys.executable, "-m", "ziglang", "cc", "--target=wasm32-wasi", "-Os", "-s",
-                 "-o", str(temporary), str(sources[0])],
+                [
+                    sys.executable,
+                    "-m",
+                    "ziglang",
+                    "cc",
+                    "--target=wasm32-wasi",
+                    "-Os",
+                    "-s",
+                    "-o",
+                    str(temporary),
+                    str(sources[0]),
+                ],
                 check=True,
                 capture_output=True,
             )

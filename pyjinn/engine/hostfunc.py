@@ -37,7 +37,7 @@ class GuestMemory:
     def __init__(self, caller: int) -> None:
         item = _capi.Extern()
         if not _capi.caller_export_get(caller, b"memory", 6, ctypes.byref(item)) or (
-            item.kind != _capi.EXTERN_MEMORY
+            int(item.kind) != _capi.EXTERN_MEMORY
         ):
             raise GuestMemoryError("the module exports no memory named 'memory'")
         context = _capi.caller_context(caller)

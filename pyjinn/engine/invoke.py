@@ -261,7 +261,7 @@ def _memory_size(store_context: int, scratch: _Scratch) -> int:
     item = scratch.item
     if (
         _capi.instance_export_get(store_context, byref(scratch.instance), b"memory", 6, byref(item))
-        and item.kind == _capi.EXTERN_MEMORY
+        and int(item.kind) == _capi.EXTERN_MEMORY
     ):
         size: int = _capi.memory_data_size(store_context, byref(item, _capi.EXTERN_ITEM_OFFSET))
         return size

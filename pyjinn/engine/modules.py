@@ -80,7 +80,7 @@ def read_module_bytes(path: Path) -> bytes:
         return data
     if path.suffix == ".wat":
         try:
-            return wasmtime.wat2wasm(data.decode("utf-8"))
+            return bytes(wasmtime.wat2wasm(data.decode("utf-8")))
         except (UnicodeDecodeError, wasmtime.WasmtimeError) as error:
             raise ModuleError(
                 str(path), f"invalid WebAssembly text: {_first_line(error)}"
@@ -174,7 +174,7 @@ class ModuleLoader:
                 str(path), f"not a valid WebAssembly module: {_first_line(error)}"
             ) from None
         if cached is not None:
-            _write_atomically(cached, module.serialize())
+            _write_atomically(cached, bytes(module.serialize()))
         return module, False
 
 

@@ -145,7 +145,9 @@ class Supervisor:
                 self._admin_socket = listen(admin)
             except OSError as error:
                 hint = " (is another pyjinn running? set 'admin' in the global options)"
-                raise OSError(f"cannot listen on admin address {admin}: {error.strerror}{hint}") from None
+                raise OSError(
+                    f"cannot listen on admin address {admin}: {error.strerror}{hint}"
+                ) from None
             if bind_host(admin.host) not in ("127.0.0.1", "::1"):
                 log.warning("The admin listener is reachable from other hosts at %s.", admin)
 
@@ -167,7 +169,9 @@ class Supervisor:
 
     def _announce(self) -> None:
         addresses = ", ".join(
-            f"http://{bind_host(a.host)}:{a.port}" for site in self.config.sites for a in site.addresses
+            f"http://{bind_host(a.host)}:{a.port}"
+            for site in self.config.sites
+            for a in site.addresses
         )
         admin = self.config.options.admin
         log.info(
@@ -358,7 +362,11 @@ class Supervisor:
             return
         delay = min(30.0, 0.25 * 2 ** (failures - 1))
         log.error(
-            "The %s process (pid %d) %s; restarting it in %.2f s.", child.role, child.pid, how, delay
+            "The %s process (pid %d) %s; restarting it in %.2f s.",
+            child.role,
+            child.pid,
+            how,
+            delay,
         )
         self.restarts.due[key] = time.monotonic() + delay
 
@@ -366,9 +374,7 @@ class Supervisor:
         if self._admin_feed is None:
             return
         report = {
-            "workers": {
-                str(c.pid): c.ready for c in self.children.values() if c.role == "worker"
-            },
+            "workers": {str(c.pid): c.ready for c in self.children.values() if c.role == "worker"},
             "digests": self.digests,
         }
         try:
@@ -393,7 +399,9 @@ class Supervisor:
         while self.children and time.monotonic() < deadline:
             self._poll(0.05)
         if self.children:
-            log.warning("Killing %d child process(es) that did not stop in time.", len(self.children))
+            log.warning(
+                "Killing %d child process(es) that did not stop in time.", len(self.children)
+            )
             self._signal_children(signal.SIGKILL)
             while self.children:
                 self._poll(0.05)

@@ -1,4 +1,4 @@
-"""The one door into wasm: fresh sandboxes, limits, isolation, and how each failure is classified."""
+"""The one door into wasm: fresh sandboxes, limits, isolation, and how failures are classified."""
 
 from __future__ import annotations
 
@@ -178,7 +178,10 @@ def test_the_guest_sees_exactly_the_declared_environment_and_arguments(run, c_gu
         argv=["fn.wasm", "--flag", "value"],
     )
     seen = json.loads(body_of(result))
-    assert seen == {"env": ['GREETING=hi "there"', "EMPTY="], "args": ["fn.wasm", "--flag", "value"]}
+    assert seen == {
+        "env": ['GREETING=hi "there"', "EMPTY="],
+        "args": ["fn.wasm", "--flag", "value"],
+    }
 
 
 def test_without_mounts_the_guest_sees_no_filesystem(run, c_guest) -> None:
