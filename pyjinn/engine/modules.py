@@ -25,7 +25,7 @@ from pathlib import Path
 
 import wasmtime
 
-from pyjinn.engine import _capi, sleep
+from pyjinn.engine import _capi, randomness, sleep
 from pyjinn.engine.engine import Engine
 from pyjinn.errors import ModuleError
 
@@ -98,6 +98,7 @@ class ModuleLoader:
         self.linker.define_wasi()
         _capi.linker_allow_shadowing(_capi.raw_pointer(self.linker), True)
         sleep.define(self.linker)
+        randomness.define(self.linker)
         self._modules: dict[str, CompiledModule] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()

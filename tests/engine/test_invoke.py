@@ -209,6 +209,20 @@ def test_a_writable_mount_can_be_written(run, c_guest, tmp_path: Path) -> None:
     assert (data / "output.txt").read_text() == "written by the guest"
 
 
+def test_guest_randomness_comes_from_the_os(run, c_guest, monkeypatch) -> None:
+    from pyjinn.engine import randomness
+
+    requested: list[int] = []
+
+    def observed(length: int) -> bytes:
+        requested.append(length)
+        return bytes(range(1, length + 1))
+
+    monkeypatch.setattr(randomness, "source", observed)
+    assert body_of(run(c_guest("behave"), query(random="1"))) == bytes(range(1, 17)).hex()
+    assert requested == [16]
+
+
 def test_guest_randomness_differs_between_invocations(run, c_guest) -> None:
     values = {body_of(run(c_guest("behave"), query(random="1"))) for _ in range(5)}
     assert len(values) == 5
