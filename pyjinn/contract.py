@@ -33,7 +33,9 @@ Headers = list[tuple[bytes, bytes]]
 # Framing is the server's job: a guest's own values would contradict the body it sent.
 _FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\0]")
+# Control characters other than tab: CR and LF would inject headers, and the HTTP server
+# refuses to send any of them (which would turn the guest's mistake into a host error).
+_FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _ZERO_TRACE = "0" * 32
 
@@ -79,7 +81,8 @@ def encode_request(
     grouped: dict[str, list[str]] = {}
     for name, value in headers:
         grouped.setdefault(canonical_header_name(name), []).append(value.decode("latin-1"))
-    query_text = query_string.decode("latin-1")
+    # Clients may send non-ASCII query bytes unescaped; read them as UTF-8, like %-escapes.
+    query_text = query_string.decode("utf-8", "replace")
     text, is_base64 = encode_body(body)
     document: dict[str, object] = {
         "method": method,
@@ -132,7 +135,7 @@ def decode_response(stdout: bytes) -> Response:
 
 
 def _status(value: object) -> int:
-    if value is None or value == 0:
+    if value is None or (type(value) is int and value == 0):
         return 200  # Gojinn treats a missing or zero status as 200
     if type(value) is not int or not 200 <= value <= 599:
         raise _invalid(f"has status {value!r}; expected an integer from 200 to 599")
@@ -164,7 +167,10 @@ def _headers(value: object) -> Headers:
             except UnicodeEncodeError:
                 raise _invalid(f"has header {name!r} with non-Latin-1 characters") from None
             if _FORBIDDEN_IN_VALUE.search(encoded_value):
-                raise _invalid(f"has header {name!r} with a line break or NUL in its value")
+                raise _invalid(
+                    f"has header {name!r} with a control character (such as a line break or "
+                    "NUL) in its value; only tab is allowed"
+                )
             headers.append((lowered, encoded_value))
     return headers
 

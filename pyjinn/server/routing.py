@@ -26,7 +26,14 @@ def bind_host(host: str | None) -> str:
 
 
 def _is_hostname(host: str | None) -> bool:
-    return host is not None and host != "localhost" and bind_host(host) == "0.0.0.0"
+    # Asked of the address itself: bind_host gives "0.0.0.0" for the IP 0.0.0.0 too.
+    if host is None or host == "localhost":
+        return False
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

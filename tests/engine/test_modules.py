@@ -1,0 +1,434 @@
+"""Modules compiled once, cached on disk as native code, linked once, and refused when unfit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from pyjinn.config.model import Limits
+from pyjinn.engine.engine import Engine
+from pyjinn.engine.invoke import Sandbox, invoke
+from pyjinn.engine.modules import (
+    CompiledModule,
+    ModuleLoader,
+    cache_dir_for,
+    wasmtime_version,
+)
+from pyjinn.errors import ModuleError
+from tests.helpers import HELLO, wat_writing
+
+PAGE = 65536
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    engine = Engine(max_instances=8)
+    engine.start()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def compilations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts Cranelift compilations (``wasmtime.Module(...)``); loading from cache is not one."""
+    calls: list[int] = []
+    compile_module = wasmtime.Module.__init__
+
+    def counting(self: wasmtime.Module, engine: wasmtime.Engine, wasm: str | bytes) -> None:
+        calls.append(1)
+        compile_module(self, engine, wasm)
+
+    monkeypatch.setattr(wasmtime.Module, "__init__", counting)
+    return calls
+
+
+@pytest.fixture
+def wat_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write WAT text to ``tmp_path/name``; a ``.wasm`` name gets the assembled binary."""
+
+    def write(text: str, name: str = "fn.wat") -> Path:
+        path = tmp_path / name
+        if path.suffix == ".wasm":
+            path.write_bytes(bytes(wasmtime.wat2wasm(text)))
+        else:
+            path.write_text(text)
+        return path
+
+    return write
+
+
+def run_once(engine: Engine, module: CompiledModule) -> bytes:
+    result = invoke(engine, module, Sandbox(engine, Limits(timeout=5)), b"")
+    assert result.error is None, result.error
+    return result.stdout
+
+
+def load_error(loader: ModuleLoader, path: Path) -> str:
+    with pytest.raises(ModuleError) as raised:
+        loader.load(path)
+    assert raised.value.path == str(path)
+    assert str(raised.value) == f"{path}: {raised.value.reason}"
+    return raised.value.reason
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# Loading
+
+
+def test_a_wat_file_loads_and_runs(engine: Engine, wat_file: Callable[..., Path]) -> None:
+    loader = ModuleLoader(engine, None)
+    module = loader.load(wat_file(wat_writing(HELLO), "hello.wat"))
+    assert module.path.name == "hello.wat"
+    assert len(module.digest) == 64
+    assert module.from_cache is False
+    assert module.imports == (
+        ("wasi_snapshot_preview1", "fd_write"),
+        ("wasi_snapshot_preview1", "proc_exit"),
+    )
+    assert run_once(engine, module) == HELLO.encode()
+
+
+def test_a_wasm_binary_loads_and_runs(engine: Engine, wat_file: Callable[..., Path]) -> None:
+    path = wat_file(wat_writing(HELLO), "hello.wasm")
+    assert path.read_bytes().startswith(b"\0asm")
+    module = ModuleLoader(engine, None).load(path)
+    assert run_once(engine, module) == HELLO.encode()
+
+
+def test_the_same_content_under_two_paths_is_compiled_once(
+    engine: Engine, wat_file: Callable[..., Path], compilations: list[int]
+) -> None:
+    loader = ModuleLoader(engine, None)
+    first = loader.load(wat_file(wat_writing(HELLO), "one.wat"))
+    second = loader.load(wat_file(wat_writing(HELLO), "two.wat"))
+    binary = loader.load(wat_file(wat_writing(HELLO), "three.wasm"))
+    assert first is second is binary
+    assert len(compilations) == 1
+
+
+def test_different_content_gives_different_modules(
+    engine: Engine, wat_file: Callable[..., Path], compilations: list[int]
+) -> None:
+    loader = ModuleLoader(engine, None)
+    hello = loader.load(wat_file(wat_writing(HELLO), "hello.wat"))
+    other = loader.load(wat_file(wat_writing('{"body":"other"}'), "other.wat"))
+    assert hello is not other
+    assert hello.digest != other.digest
+    assert len(compilations) == 2
+    assert run_once(engine, other) == b'{"body":"other"}'
+
+
+def test_loading_a_file_again_after_it_changed_gives_the_new_module(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    loader = ModuleLoader(engine, None)
+    before = loader.load(wat_file(wat_writing('{"body":"v1"}')))
+    after = loader.load(wat_file(wat_writing('{"body":"v2"}')))
+    assert before is not after
+    assert run_once(engine, after) == b'{"body":"v2"}'
+
+
+@pytest.mark.parametrize(("pages", "expected"), [(0, 0), (1, PAGE), (3, 3 * PAGE)])
+def test_memory_minimum_is_the_exported_memorys_initial_size(
+    engine: Engine, wat_file: Callable[..., Path], pages: int, expected: int
+) -> None:
+    module = ModuleLoader(engine, None).load(
+        wat_file(f'(module (memory (export "memory") {pages} 10) (func (export "_start")))')
+    )
+    assert module.memory_minimum == expected
+
+
+def test_a_module_without_memory_has_no_memory_minimum(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    module = ModuleLoader(engine, None).load(wat_file('(module (func (export "_start")))'))
+    assert module.memory_minimum == 0
+
+
+def test_concurrent_loads_of_a_new_module_compile_it_once(
+    engine: Engine,
+    wat_file: Callable[..., Path],
+    compilations: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loader = ModuleLoader(engine, None)
+    path = wat_file(wat_writing(HELLO))
+    compile_and_link = ModuleLoader._compile_and_link
+
+    def slow(self: ModuleLoader, *args: object) -> CompiledModule:
+        time.sleep(0.05)  # hold the compile long enough for every thread to arrive
+        return compile_and_link(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ModuleLoader, "_compile_and_link", slow)
+    start = threading.Barrier(8)
+    results: list[CompiledModule] = []
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        start.wait()
+        try:
+            results.append(loader.load(path))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert errors == []
+    assert len(results) == 8
+    assert all(module is results[0] for module in results)
+    assert len(compilations) == 1
+
+
+# The compile cache
+
+
+def test_the_cache_dir_is_named_after_the_wasmtime_version(tmp_path: Path) -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", wasmtime_version())
+    assert cache_dir_for(tmp_path) == tmp_path / "cache" / f"wasmtime-{wasmtime_version()}"
+
+
+def test_compiled_code_is_cached_privately_under_the_module_digest(
+    engine: Engine, wat_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    cache = tmp_path / "data" / "cache" / "wasmtime-x"
+    module = ModuleLoader(engine, cache).load(wat_file(wat_writing(HELLO)))
+    assert module.from_cache is False
+    entry = cache / f"{module.digest}.cwasm"
+    assert [path.name for path in cache.iterdir()] == [entry.name]  # no temporary left behind
+    assert entry.stat().st_size > 0
+    assert mode_of(entry) == 0o600
+    assert mode_of(cache) == 0o700
+
+
+def test_a_second_loader_loads_from_the_cache_without_compiling(
+    engine: Engine, wat_file: Callable[..., Path], tmp_path: Path, compilations: list[int]
+) -> None:
+    path = wat_file(wat_writing(HELLO))
+    ModuleLoader(engine, tmp_path / "cache").load(path)
+    assert len(compilations) == 1
+    module = ModuleLoader(engine, tmp_path / "cache").load(path)
+    assert module.from_cache is True
+    assert len(compilations) == 1
+    assert module.memory_minimum == PAGE
+    assert run_once(engine, module) == HELLO.encode()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_corrupt_cache_entry_is_ignored_and_recompiled(
+    engine: Engine,
+    wat_file: Callable[..., Path],
+    tmp_path: Path,
+    compilations: list[int],
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    path = wat_file(wat_writing(HELLO))
+    first = ModuleLoader(engine, tmp_path / "cache").load(path)
+    entry = tmp_path / "cache" / f"{first.digest}.cwasm"
+    good = entry.read_bytes()
+    entry.write_bytes(
+        {"garbage": b"not native code" * 100, "truncated": good[: len(good) // 2], "empty": b""}[
+            damage
+        ]
+    )
+    with caplog.at_level(logging.WARNING, logger="pyjinn.engine"):
+        module = ModuleLoader(engine, tmp_path / "cache").load(path)
+    assert module.from_cache is False
+    assert len(compilations) == 2
+    assert run_once(engine, module) == HELLO.encode()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"Ignoring unusable compile cache entry {entry} (")
+    assert warnings[0].endswith("; recompiling.")
+    # The entry was rewritten, so the next start is served from the cache again.
+    assert ModuleLoader(engine, tmp_path / "cache").load(path).from_cache is True
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o777, 0o720])
+def test_a_cache_dir_writable_by_others_is_not_used(
+    engine: Engine,
+    wat_file: Callable[..., Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    mode: int,
+) -> None:
+    cache = tmp_path / "shared-cache"
+    cache.mkdir()
+    cache.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="pyjinn.engine"):
+        loader = ModuleLoader(engine, cache)
+    assert loader.cache_dir is None
+    module = loader.load(wat_file(wat_writing(HELLO)))
+    assert module.from_cache is False
+    assert list(cache.iterdir()) == []  # nothing written where others could swap it
+    assert run_once(engine, module) == HELLO.encode()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"Compile cache {cache} is writable by other users")
+    assert "executed as native code" in warning
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory away needs root")
+def test_a_cache_dir_owned_by_another_user_is_not_used(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "foreign-cache"
+    cache.mkdir(mode=0o700)
+    os.chown(cache, 65534, 65534)
+    with caplog.at_level(logging.WARNING, logger="pyjinn.engine"):
+        loader = ModuleLoader(engine, cache)
+    assert loader.cache_dir is None
+    assert any("owned by another user" in r.getMessage() for r in caplog.records)
+
+
+def test_a_private_existing_cache_dir_is_used(engine: Engine, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o755)
+    cache.chmod(0o755)  # readable by others is fine; only writing is dangerous
+    assert ModuleLoader(engine, cache).cache_dir == cache
+
+
+def test_a_cache_dir_that_cannot_be_created_means_compiling_in_memory(
+    engine: Engine,
+    wat_file: Callable[..., Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    with caplog.at_level(logging.WARNING, logger="pyjinn.engine"):
+        loader = ModuleLoader(engine, blocker / "cache")
+    assert loader.cache_dir is None
+    assert loader.load(wat_file(wat_writing(HELLO))).from_cache is False
+    assert any(
+        r.getMessage().startswith(f"Compile cache {blocker / 'cache'} is unavailable")
+        for r in caplog.records
+    )
+
+
+# Modules that are refused
+
+
+def test_a_missing_file_is_a_module_error(engine: Engine, tmp_path: Path) -> None:
+    reason = load_error(ModuleLoader(engine, None), tmp_path / "missing.wasm")
+    assert reason == "module file not found"
+
+
+def test_garbage_bytes_in_a_wasm_file_are_a_module_error(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "garbage.wasm"
+    path.write_bytes(b"\x7fELF this is not WebAssembly")
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason == "not a WebAssembly binary (no \\0asm header) and not a .wat file"
+
+
+def test_wat_text_in_a_wasm_file_is_a_module_error(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "text.wasm"
+    path.write_text('(module (func (export "_start")))')
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason.startswith("not a WebAssembly binary")
+
+
+def test_a_wasm_header_followed_by_garbage_is_a_module_error(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "broken.wasm"
+    path.write_bytes(b"\0asm\x01\x00\x00\x00\xff\xff\xff garbage")
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason.startswith("not a valid WebAssembly module: ")
+
+
+def test_invalid_wat_text_is_a_module_error(engine: Engine, wat_file: Callable[..., Path]) -> None:
+    path = wat_file('(module (func (export "_start") (i32.bogus)))')
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason.startswith("invalid WebAssembly text: ")
+    assert "\n" not in reason
+
+
+def test_a_wat_file_that_is_not_utf8_is_a_module_error(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.wat"
+    path.write_bytes(b"(module) ;; caf\xe9")
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason.startswith("invalid WebAssembly text: ")
+
+
+def test_a_component_binary_is_a_module_error(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "component.wasm"
+    path.write_bytes(b"\0asm\x0d\x00\x01\x00")
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason == (
+        "is a WebAssembly component or an unknown binary version; pyjinn runs WASI preview1 "
+        "core modules"
+    )
+
+
+def test_a_module_importing_from_outside_wasi_is_a_module_error(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    path = wat_file('(module (import "env" "foo" (func)) (func (export "_start")))')
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason == (
+        "imports 'env.foo', which pyjinn does not provide to this function "
+        "(it may import wasi_snapshot_preview1 functions only)"
+    )
+
+
+def test_a_reactor_module_without_start_is_a_module_error(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    path = wat_file('(module (memory (export "memory") 1) (func (export "_initialize")))')
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason.startswith("exports no '_start' function; pyjinn runs WASI command modules")
+
+
+def test_a_start_that_is_not_a_function_is_a_module_error(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    path = wat_file('(module (global (export "_start") i32 (i32.const 0)))')
+    assert load_error(ModuleLoader(engine, None), path).startswith("exports no '_start' function")
+
+
+def test_an_unknown_wasi_function_is_a_link_error(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    path = wat_file(
+        '(module (import "wasi_snapshot_preview1" "not_a_function" (func))'
+        ' (func (export "_start")))'
+    )
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason.startswith("cannot be linked: ")
+    assert "not_a_function" in reason
+
+
+def test_a_wasi_function_with_the_wrong_signature_is_a_link_error(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    path = wat_file(
+        '(module (import "wasi_snapshot_preview1" "fd_write" (func (param i64)))'
+        ' (func (export "_start")))'
+    )
+    reason = load_error(ModuleLoader(engine, None), path)
+    assert reason.startswith("cannot be linked: ")
+    assert "fd_write" in reason
+
+
+def test_a_refused_module_is_not_remembered_as_loaded(
+    engine: Engine, wat_file: Callable[..., Path]
+) -> None:
+    loader = ModuleLoader(engine, None)
+    path = wat_file('(module (import "env" "foo" (func)) (func (export "_start")))')
+    for _ in range(2):
+        assert load_error(loader, path).startswith("imports 'env.foo'")
