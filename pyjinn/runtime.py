@@ -7,10 +7,8 @@ runs on the event loop thread, so a slow function cannot stall other requests.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pyjinn.config.model import Config, FunctionSpec
@@ -18,6 +16,7 @@ from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Run, Sandbox, invoke
 from pyjinn.engine.modules import CompiledModule, ModuleLoader, cache_dir_for
 from pyjinn.errors import ModuleError
+from pyjinn.handoff import GuestThreads
 from pyjinn.slots import Slots
 
 log = logging.getLogger("pyjinn.runtime")
@@ -111,9 +110,7 @@ class Runtime:
         self.functions = {
             spec.name: Function(spec, self.engine, self.loader) for spec in config.functions()
         }
-        self._executor = ThreadPoolExecutor(
-            max_workers=config.options.max_instances, thread_name_prefix="pyjinn-guest"
-        )
+        self._threads = GuestThreads(config.options.max_instances)
         self._started = False
 
     def start(self) -> None:
@@ -138,10 +135,8 @@ class Runtime:
         self.start()
         await function.slots.acquire(function.spec.pool_wait)
         try:
-            module = function.module
-            loop = asyncio.get_running_loop()
-            run = await loop.run_in_executor(
-                self._executor, invoke, self.engine, module, function.sandbox, stdin
+            run: Run = await self._threads.run(
+                invoke, self.engine, function.module, function.sandbox, stdin
             )
         finally:
             function.slots.release()
@@ -159,7 +154,7 @@ class Runtime:
 
     def close(self) -> None:
         """Wait for running invocations, then stop the ticker."""
-        self._executor.shutdown(wait=True)
+        self._threads.close()
         self.engine.close()
 
 

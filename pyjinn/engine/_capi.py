@@ -6,7 +6,10 @@ costs dominate. Here the same C functions are declared with plain ``c_void_p`` s
 ctypes converts cheaply. Everything else (engine config, compiling, linking, inspecting modules)
 uses wasmtime-py's objects, which own their C resources.
 
-ctypes releases the GIL around each foreign call, so guest code runs without holding it.
+Only the two calls that can run guest code (instantiate and call) release the GIL. Every other
+call is declared through ``PyDLL`` and keeps it: they take microseconds, and each GIL release
+would let the busy event loop thread take the GIL, which the invoking thread then waits up to a
+whole switch interval to get back. Under load that wait, not wasm, dominated an invocation.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from typing import Any
 
 from wasmtime import _ffi
 
-# A private handle on the same library, so our argtypes never clash with wasmtime-py's.
-_lib = ctypes.CDLL(_ffi.dll._name, handle=_ffi.dll._handle)
+# Private handles on the same library, so our argtypes never clash with wasmtime-py's.
+_holding_gil = ctypes.PyDLL(_ffi.dll._name, handle=_ffi.dll._handle)
+_releasing_gil = ctypes.CDLL(_ffi.dll._name, handle=_ffi.dll._handle)
 
 
-def _declare(name: str, restype: Any, *argtypes: Any) -> Any:
-    function = getattr(_lib, name)
+def _declare(name: str, restype: Any, *argtypes: Any, runs_guest: bool = False) -> Any:
+    function = getattr(_releasing_gil if runs_guest else _holding_gil, name)
     function.restype = restype
     function.argtypes = list(argtypes)
     return function
@@ -85,7 +89,13 @@ byte_vec_delete = _declare("wasm_byte_vec_delete", None, c_void_p)
 
 # Instances, exports, calls.
 instance_pre_instantiate = _declare(
-    "wasmtime_instance_pre_instantiate", c_void_p, c_void_p, c_void_p, c_void_p, c_void_p
+    "wasmtime_instance_pre_instantiate",
+    c_void_p,
+    c_void_p,
+    c_void_p,
+    c_void_p,
+    c_void_p,
+    runs_guest=True,  # a start function or data initialisation may run
 )
 instance_export_get = _declare(
     "wasmtime_instance_export_get", c_bool, c_void_p, c_void_p, c_char_p, c_size_t, c_void_p
@@ -100,6 +110,7 @@ func_call = _declare(
     c_void_p,
     c_size_t,
     c_void_p,
+    runs_guest=True,
 )
 memory_data = _declare("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 memory_data_size = _declare("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
