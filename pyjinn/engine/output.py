@@ -16,11 +16,12 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import c_char_p, c_int, c_long, c_size_t, c_uint, c_void_p
+from typing import Any
 
 _libc = ctypes.PyDLL(None, use_errno=True)
 
 
-def _syscall(name: str, restype: type, *argtypes: type) -> ctypes._CFuncPtr:
+def _syscall(name: str, restype: type, *argtypes: type) -> Any:
     function = getattr(_libc, name)
     function.restype = restype
     function.argtypes = list(argtypes)
