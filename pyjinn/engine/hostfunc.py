@@ -76,7 +76,28 @@ def trap(message: str) -> int:
     return pointer
 
 
-_keepalive: list[object] = []
+# One C callback per host function, shared by every linker and engine and never freed: a
+# callback must outlive every instance that may call it. (The function type, by contrast, must
+# not be kept: wasmtime binds it to the first engine it is used with, which would keep that
+# engine, and its reserved instance pool, alive for good.)
+_callbacks: dict[tuple[str, str], object] = {}
+
+
+def _callback(module: str, name: str, implementation: HostImplementation) -> object:
+    key = (module, name)
+    callback = _callbacks.get(key)
+    if callback is None:
+
+        def trampoline(_env: int | None, caller: int, slots: int, _count: int) -> int | None:
+            try:
+                return implementation(caller, slots)
+            except Exception as error:  # our bug, not the guest's: fail this invocation only
+                current().host_failure = error
+                log.exception("Host function %s.%s failed.", module, name)
+                return trap(f"host function {module}.{name} failed")
+
+        callback = _callbacks[key] = _capi.UNCHECKED_CALLBACK(trampoline)
+    return callback
 
 
 def define(
@@ -88,19 +109,8 @@ def define(
     implementation: HostImplementation,
 ) -> None:
     """Define ``module.name`` on ``linker`` with the unchecked calling convention."""
-
-    def trampoline(_env: int | None, caller: int, slots: int, _count: int) -> int | None:
-        try:
-            return implementation(caller, slots)
-        except Exception as error:  # our bug, not the guest's: fail this invocation only
-            current().host_failure = error
-            log.exception("Host function %s.%s failed.", module, name)
-            return trap(f"host function {module}.{name} failed")
-
-    callback = _capi.UNCHECKED_CALLBACK(trampoline)
-    functype = wasmtime.FuncType(params, results)
-    _keepalive.extend((callback, functype))
     module_name, function_name = module.encode(), name.encode()
+    functype = wasmtime.FuncType(params, results)  # alive for the call only
     error = _capi.linker_define_func_unchecked(
         _capi.raw_pointer(linker),
         module_name,
@@ -108,7 +118,7 @@ def define(
         function_name,
         len(function_name),
         _capi.raw_pointer(functype),
-        callback,
+        _callback(module, name, implementation),
         None,
         None,
     )
