@@ -3,7 +3,10 @@
     PyjinnError                      base class; ``str()`` is one short sentence
     ├── ConfigError                  one problem in a config file, at FILE:LINE
     │   └── ConfigErrors             several of them, reported together
-    ├── ModuleError                  a module cannot be loaded (missing, invalid, bad imports)
+    ├── ModuleError                  a module cannot be loaded (missing, invalid, bad imports,
+    │                                refused by the security policy)
+    ├── ModuleErrors                 every module of a config that cannot load, reported together
+    ├── SigningError                 a key, key file or signed module cannot be used
     └── InvocationError              one invocation failed; carries blame and an HTTP status
         ├── GuestError               the guest is to blame (trap, exit, timeout, limits, output)
         ├── RequestRejected          the request was refused before the guest ran (413, 503)
@@ -66,6 +69,21 @@ class ModuleError(PyjinnError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class ModuleErrors(PyjinnError):
+    """Modules of a config that cannot be loaded; ``problems`` holds one message each."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class SigningError(PyjinnError):
+    """A key, a key file or a module cannot be used for signing or verifying.
+
+    The message says what is wrong and the expected form; it never contains private key material.
+    """
 
 
 class Blame(enum.Enum):

@@ -103,15 +103,36 @@ def describe_spec(spec: FunctionSpec, digest: str | None) -> dict[str, Any]:
 class Runtime:
     """The engine, the module loader and the functions of one config, with the invoke pipeline."""
 
-    def __init__(self, config: Config, *, engine: Engine | None = None) -> None:
+    def __init__(self, config: Config, *, loader: ModuleLoader | None = None) -> None:
         self.config = config
-        self.engine = engine or Engine(max_instances=config.options.max_instances)
-        self.loader = ModuleLoader(self.engine, cache_dir_for(config.options.data_dir))
+        owns_engine = loader is None
+        if loader is None:
+            engine = Engine(max_instances=config.options.max_instances)
+            loader = ModuleLoader(engine, cache_dir_for(config.options.data_dir))
+        self.loader = loader
+        self.engine = loader.engine
         self.functions = {
             spec.name: Function(spec, self.engine, self.loader) for spec in config.functions()
         }
         self._threads = GuestThreads(config.options.max_instances)
         self._started = False
+        self._owns_engine = owns_engine
+        # Requests being served with this runtime; a replaced runtime closes when it reaches 0.
+        self.active = 0
+
+    def successor(self, config: Config) -> Runtime:
+        """A runtime for a reloaded ``config`` that reuses this one's engine and compiled
+        modules when it can (same instance pool and cache directory)."""
+        options, current = config.options, self.config.options
+        if (options.max_instances, options.data_dir) != (current.max_instances, current.data_dir):
+            return Runtime(config)
+        return Runtime(config, loader=self.loader)
+
+    def replaces(self, previous: Runtime) -> None:
+        """Take over ``previous``'s engine when shared, so closing it leaves the engine running."""
+        if previous.engine is self.engine:
+            self._owns_engine, previous._owns_engine = previous._owns_engine, False
+            self._started = previous._started
 
     def start(self) -> None:
         """Start the epoch ticker; idempotent."""
@@ -144,18 +165,11 @@ class Runtime:
             emit_guest_log(function.name, trace_id, run.stderr, run.stderr_truncated)
         return run
 
-    def call_sync(self, function: Function, stdin: bytes, *, trace_id: str = "") -> Run:
-        """Run ``function`` once on this thread, without slots: for ``pyjinn run`` and tests."""
-        self.start()
-        run = invoke(self.engine, function.module, function.sandbox, stdin)
-        if run.stderr:
-            emit_guest_log(function.name, trace_id, run.stderr, run.stderr_truncated)
-        return run
-
     def close(self) -> None:
-        """Wait for running invocations, then stop the ticker."""
+        """Wait for running invocations, then stop the ticker if the engine is ours alone."""
         self._threads.close()
-        self.engine.close()
+        if self._owns_engine:
+            self.engine.close()
 
 
 def emit_guest_log(function: str, trace_id: str, stderr: bytes, truncated: bool) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import time
 from dataclasses import dataclass, field
@@ -69,13 +70,25 @@ class AdminApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                loop = asyncio.get_running_loop()
                 if self._feed_fd is not None:
                     os.set_blocking(self._feed_fd, False)
-                    asyncio.get_running_loop().add_reader(self._feed_fd, self._read_feed)
+                    loop.add_reader(self._feed_fd, self._read_feed)
+                loop.add_signal_handler(signal.SIGHUP, self._reload_config)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _reload_config(self) -> None:
+        """Show the reloaded configuration; the supervisor has already checked it."""
+        from pyjinn.server.reload import load_for_reload
+
+        if self.config.source is None:
+            return
+        loaded = load_for_reload(self.config.source, self.config)
+        if isinstance(loaded, Config):
+            self.config = loaded
 
     def _read_feed(self) -> None:
         assert self._feed_fd is not None

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from pyjinn import contract
 from pyjinn.config.model import Config, FunctionSpec, Respond
-from pyjinn.errors import Blame, HostError, InvocationError, RequestRejected
+from pyjinn.errors import Blame, HostError, InvocationError, ModuleErrors, RequestRejected
 from pyjinn.runtime import Function, Runtime
 from pyjinn.server.routing import Router
 
@@ -38,6 +39,22 @@ class PyjinnApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.router = Router(runtime.config)
+        self._retired: set[Runtime] = set()
+        self.on_startup: list[Any] = []  # callables run at lifespan startup, in the loop
+
+    def replace(self, runtime: Runtime) -> None:
+        """Serve new requests with ``runtime``; the old one finishes what it started, then
+        closes (on a thread, since closing waits for its guest threads)."""
+        previous = self.runtime
+        runtime.replaces(previous)
+        self.runtime, self.router = runtime, Router(runtime.config)
+        self._retired.add(previous)
+        self._close_idle_retired()
+
+    def _close_idle_retired(self) -> None:
+        for runtime in [r for r in self._retired if r.active == 0]:
+            self._retired.discard(runtime)
+            threading.Thread(target=runtime.close, name="pyjinn-retire", daemon=True).start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -52,30 +69,41 @@ class PyjinnApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.runtime.start()
+                for callback in self.on_startup:
+                    callback()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
-        root_path = scope.get("root_path", "")
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :] or "/"
-        server = scope.get("server")
-        site = self.router.site_for(server[1] if server else None, _header(scope, b"host"))
-        match = self.router.match(site, path) if site is not None else None
-        if match is None:
-            await _send_json(send, 404, {"error": "no route for this path"})
-        elif isinstance(match.handler, Respond):
-            await _send(send, match.handler.status, [], match.handler.body.encode())
-        else:
-            assert isinstance(match.handler, FunctionSpec)
-            function = self.runtime.functions[match.handler.name]
-            await self._invoke(function, scope, receive, send, match.path, path)
+        # One runtime serves the whole request, even if a reload swaps in another meanwhile.
+        runtime, router = self.runtime, self.router
+        runtime.active += 1
+        try:
+            path = scope["path"]
+            root_path = scope.get("root_path", "")
+            if root_path and path.startswith(root_path):
+                path = path[len(root_path) :] or "/"
+            server = scope.get("server")
+            site = router.site_for(server[1] if server else None, _header(scope, b"host"))
+            match = router.match(site, path) if site is not None else None
+            if match is None:
+                await _send_json(send, 404, {"error": "no route for this path"})
+            elif isinstance(match.handler, Respond):
+                await _send(send, match.handler.status, [], match.handler.body.encode())
+            else:
+                assert isinstance(match.handler, FunctionSpec)
+                function = runtime.functions[match.handler.name]
+                await self._invoke(runtime, function, scope, receive, send, match.path, path)
+        finally:
+            runtime.active -= 1
+            if self._retired:
+                self._close_idle_retired()
 
     async def _invoke(
         self,
+        runtime: Runtime,
         function: Function,
         scope: Scope,
         receive: Receive,
@@ -96,7 +124,7 @@ class PyjinnApp:
                 remote_addr=_remote_addr(scope),
                 trace_id=trace_id,
             )
-            run = await self.runtime.call(function, stdin, trace_id=trace_id)
+            run = await runtime.call(function, stdin, trace_id=trace_id)
             if run.error is not None:
                 raise run.error
             response = contract.decode_response(run.stdout)
@@ -116,11 +144,17 @@ class PyjinnApp:
 
 
 def create_app(source: str | Path | Config) -> PyjinnApp:
-    """An ASGI app for a Caddyfile path (or an already loaded ``Config``)."""
+    """An ASGI app for a Caddyfile path (or an already loaded ``Config``), with every module
+    loaded. Raises ``ConfigErrors`` or ``ModuleErrors`` listing every problem found."""
     from pyjinn.config import load
 
     config = source if isinstance(source, Config) else load(Path(source))
-    return PyjinnApp(Runtime(config))
+    runtime = Runtime(config)
+    problems = runtime.load_all()
+    if problems:
+        runtime.close()
+        raise ModuleErrors(problems)
+    return PyjinnApp(runtime)
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

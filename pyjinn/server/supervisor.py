@@ -98,6 +98,7 @@ class Supervisor:
         self.digests: dict[str, str] = {}
         self.restarts = _Restarts()
         self.stopping = False
+        self.reload_requested = False
         self.exit_status = 0
         self._sockets: list[socket.socket] = []
         self._admin_socket: socket.socket | None = None
@@ -165,7 +166,27 @@ class Supervisor:
         self.stopping = True
 
     def _on_reload(self, _signum: int, _frame: Any) -> None:
-        log.warning("Reload on SIGHUP is not supported yet; restart pyjinn to apply changes.")
+        self.reload_requested = True
+
+    def _reload(self) -> None:
+        """Check the changed Caddyfile, then ask every child to reload it (SIGHUP)."""
+        from pyjinn.server.reload import load_for_reload
+
+        self.reload_requested = False
+        source = self.config.source
+        if source is None:
+            return
+        log.info("Reloading %s.", source)
+        loaded = load_for_reload(source, self.config)
+        if isinstance(loaded, list):
+            for problem in loaded:
+                log.error("Reload refused: %s", problem)
+            log.error("Reload of %s refused; still serving the previous configuration.", source)
+            return
+        if loaded.options.admin != self.config.options.admin:
+            log.warning("The admin address changed; it takes effect after a restart.")
+        self.config = loaded
+        self._signal_children(signal.SIGHUP)
 
     def _announce(self) -> None:
         addresses = ", ".join(
@@ -205,8 +226,10 @@ class Supervisor:
 
     def _become_child(self) -> None:
         signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
+        # Until the child installs its reload handler, a reload request must not kill it.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         os.close(self._wake_read)
         os.close(self._wake_write)
         # Terminal Ctrl-C reaches only the supervisor, which then stops children in order;
@@ -277,6 +300,8 @@ class Supervisor:
     def _loop(self) -> None:
         while not self.stopping:
             self._poll(1.0)
+            if self.reload_requested:
+                self._reload()
             now = time.monotonic()
             for key, due in list(self.restarts.due.items()):
                 if due <= now and not self.stopping:
@@ -302,19 +327,22 @@ class Supervisor:
         self._reap()
 
     def _read_report(self, child: _Child) -> None:
-        """Read what a child reported; at end of file, act on the whole report."""
+        """Read what a child reported: one JSON object per line; end of file when it exits."""
         fd = child.report_fd
         assert fd is not None
         data = os.read(fd, 65536)
-        if data:
-            child.buffer += data
+        if not data:
+            os.close(fd)
+            child.report_fd = None
             return
-        os.close(fd)
-        child.report_fd = None
-        try:
-            report = json.loads(child.buffer or b"{}")
-        except json.JSONDecodeError:
-            report = {}
+        *lines, child.buffer = (child.buffer + data).split(b"\n")
+        for line in lines:
+            try:
+                self._on_report(child, json.loads(line))
+            except json.JSONDecodeError:
+                log.error("Unreadable report from the %s process: %r.", child.role, line[:200])
+
+    def _on_report(self, child: _Child, report: dict[str, Any]) -> None:
         if report.get("ready"):
             child.ready = True
             self.restarts.failures.pop((child.role, child.index), None)
@@ -327,6 +355,9 @@ class Supervisor:
             if not any(c.ready for c in self.children.values() if c.role == "worker"):
                 self.exit_status = 1
                 self.stopping = True
+        elif report.get("reload"):
+            self.digests = dict(report.get("digests", {}))
+            self._report_to_admin()
 
     def _reap(self) -> None:
         while True:

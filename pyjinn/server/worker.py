@@ -7,11 +7,14 @@ on the worker's threads, with the GIL released while wasm executes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -19,6 +22,7 @@ import uvicorn
 from pyjinn.config.model import Config
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
+from pyjinn.server.reload import log_outcome, reload_app
 
 log = logging.getLogger("pyjinn.server")
 
@@ -50,25 +54,55 @@ def serve_http(app: Any, sockets: list[socket.socket], grace: float) -> None:
     server.run(sockets=sockets)
 
 
-def run_worker(config: Config, sockets: list[socket.socket], ready_fd: int) -> int:
-    """Worker main: returns the process exit status."""
+def run_worker(config: Config, sockets: list[socket.socket], report_fd: int) -> int:
+    """Worker main: returns the process exit status. Reports to the supervisor through
+    ``report_fd``, one JSON object per line: ready (or why not), then each reload's outcome."""
     runtime = Runtime(config)
     runtime.start()
     problems = runtime.load_all()
     if problems:
-        _report(ready_fd, {"ready": False, "errors": problems})
+        _report(report_fd, {"ready": False, "errors": problems})
         runtime.close()
         return 3
     digests = {name: function.module.digest for name, function in runtime.functions.items()}
-    _report(ready_fd, {"ready": True, "digests": digests})
+    _report(report_fd, {"ready": True, "digests": digests})
+    app = PyjinnApp(runtime)
+    if config.source is not None:
+        app.on_startup.append(_Reloader(app, config.source, report_fd).install)
     try:
-        serve_http(PyjinnApp(runtime), sockets, grace_period(config))
+        serve_http(app, sockets, grace_period(config))
     finally:
-        runtime.close()
+        app.runtime.close()
     log.debug("Worker %d stopped.", os.getpid())
     return 0
 
 
+class _Reloader:
+    """Reloads the config whenever SIGHUP arrives; reloads never overlap, none is lost."""
+
+    def __init__(self, app: PyjinnApp, path: Path, report_fd: int) -> None:
+        self.app, self.path, self.report_fd = app, path, report_fd
+        self.task: asyncio.Task[None] | None = None
+        self.again = False
+
+    def install(self) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request)
+
+    def request(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.again = True
+        else:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        self.again = True
+        while self.again:
+            self.again = False
+            outcome = await reload_app(self.app, self.path)
+            log_outcome(outcome, self.path)
+            _report(self.report_fd, {"reload": outcome.applied, "digests": outcome.digests})
+
+
 def _report(fd: int, message: dict[str, Any]) -> None:
-    os.write(fd, json.dumps(message).encode() + b"\n")
-    os.close(fd)
+    with contextlib.suppress(OSError):  # the supervisor is gone; we are about to stop too
+        os.write(fd, json.dumps(message).encode() + b"\n")

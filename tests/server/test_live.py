@@ -18,6 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wasmtime
+
+from tests.helpers import wat_writing
 
 pytestmark = pytest.mark.slow
 
@@ -258,3 +261,32 @@ def test_a_busy_port_is_reported_clearly(tmp_path: Path, project) -> None:
         server = start(tmp_path, f":{port} {{\n\tpyjinn hello.wat\n}}\n", wait=False)
         assert server.process.wait(30) == 1
     assert f"cannot listen on :{port}: Address already in use" in server.log.read_text()
+
+
+def test_sighup_reloads_changed_modules_and_refuses_broken_ones(serve, project) -> None:
+    project("fn.wat", wat_writing('{"body":"one"}'))
+    server = serve(
+        DEFAULT.replace(":PORT {", ":PORT {\n    handle /fn {\n        pyjinn fn.wat\n    }")
+    )
+    assert httpx.get(f"{server.url}/fn").text == "one"
+
+    project("fn.wat", wat_writing('{"body":"two"}'))
+    server.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: httpx.get(f"{server.url}/fn").text == "two")
+    digest = hashlib.sha256(wasmtime.wat2wasm(wat_writing('{"body":"two"}'))).hexdigest()
+    wait_until(
+        lambda: {f["name"]: f["sha256"] for f in server.status()["functions"]}["fn"] == digest
+    )
+
+    project("fn.wat", '(module (import "env" "nope" (func)) (func (export "_start")))')
+    server.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: any("refused" in r["message"] for r in server.logs()))
+    assert httpx.get(f"{server.url}/fn").text == "two"
+    assert any("imports 'env.nope'" in r["message"] for r in server.logs())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
