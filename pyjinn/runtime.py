@@ -48,7 +48,7 @@ class Function:
         if module is None:
             with self._load_lock:
                 if self._module is None:
-                    self._module = self._loader.load(self.spec.module_path)
+                    self._module = self._loader.load(self.spec.module_path, self.spec.security)
                     self._check_memory(self._module)
                 module = self._module
         return module

@@ -25,9 +25,10 @@ from pyjinn.config.model import (
     Site,
 )
 from pyjinn.config.parser import Directive, Document
+from pyjinn.config.security import build_security
 from pyjinn.errors import ConfigError, Location
 
-GLOBAL_OPTIONS = ("admin", "data_dir", "max_instances", "order")
+GLOBAL_OPTIONS = ("admin", "data_dir", "max_instances", "order", "security")
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
 FUNCTION_DIRECTIVES = ("pyjinn", "gojinn")
 SITE_DIRECTIVES = (*BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond")
@@ -48,7 +49,8 @@ def build(
         report.error_at(
             Location(file, 1), "no site block found; add one, like: :8080 { pyjinn hello.wasm }"
         )
-    builder = _RouteBuilder(FunctionContext(base_dir, options.max_instances), report)
+    context = FunctionContext(base_dir, options.max_instances, options.security)
+    builder = _RouteBuilder(context, report)
     sites: list[Site] = []
     owners: dict[Address, Location] = {}
     for block in document.sites:
@@ -95,6 +97,7 @@ def _build_options(
     admin: Address | None = GlobalOptions.admin
     data_dir = Path(os.path.abspath(base_dir / "data"))
     max_instances = DEFAULT_MAX_INSTANCES
+    security = GlobalOptions().security
     seen: dict[str, Directive] = {}
     for option in directives:
         name = option.name
@@ -126,6 +129,8 @@ def _build_options(
             text = report.single_arg(option, "data_dir expects one directory, like: data_dir data")
             if text is not None:
                 data_dir = Path(os.path.abspath(base_dir / text))
+        elif name == "security":
+            security = build_security(option, base_dir, report) or security
         else:
             text = report.single_arg(
                 option, "max_instances expects one positive integer, like: max_instances 1000"
@@ -138,7 +143,9 @@ def _build_options(
                     option,
                     f"invalid number '{text}' for max_instances: expected a positive whole number",
                 )
-    return GlobalOptions(admin=admin, data_dir=data_dir, max_instances=max_instances)
+    return GlobalOptions(
+        admin=admin, data_dir=data_dir, max_instances=max_instances, security=security
+    )
 
 
 @dataclass(frozen=True)

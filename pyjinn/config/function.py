@@ -24,7 +24,9 @@ from pyjinn.config.model import (
     Mount,
 )
 from pyjinn.config.parser import Directive
+from pyjinn.config.security import SECURITY_USAGE, build_security
 from pyjinn.config.units import parse_duration, parse_size
+from pyjinn.signing.policy import TrustPolicy
 
 T = TypeVar("T")
 
@@ -35,7 +37,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     "object storage": ("s3_endpoint", "s3_region", "s3_bucket", "s3_access_key", "s3_secret_key"),
     "permissions": ("permissions",),
     "tenants": ("api_key",),
-    "module signing": ("security",),
     "NATS": (
         "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users", "nats_url",
         "cluster_name", "cluster_port", "cluster_peers", "cluster_replicas", "leaf_remotes",
@@ -77,6 +78,7 @@ _USAGE = {
     "like: mount ./static /static ro",
     "wasm_file": "wasm_file expects one module file, like: wasm_file hello.wasm",
     "path": "path expects one module file, like: path hello.wasm",
+    "security": SECURITY_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
 _ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount"}
@@ -88,6 +90,7 @@ class FunctionContext:
 
     base_dir: Path
     max_instances: int
+    security: TrustPolicy = field(default_factory=TrustPolicy)
 
 
 @dataclass
@@ -106,6 +109,7 @@ class _Draft:
     args: tuple[str, ...] = ()
     mounts: dict[str, Mount] = field(default_factory=dict)
     mount_lines: dict[str, Directive] = field(default_factory=dict)
+    security: TrustPolicy | None = None
 
 
 def build_function(
@@ -144,6 +148,7 @@ def build_function(
         env=tuple(draft.env.items()),
         args=draft.args,
         mounts=tuple(draft.mounts.values()),
+        security=draft.security if draft.security is not None else context.security,
     )
 
 
@@ -181,6 +186,8 @@ def _apply(
         _apply_env(sub, draft, report)
     elif name == "mount":
         _apply_mount(sub, draft, context, report)
+    elif name == "security":
+        draft.security = build_security(sub, context.base_dir, report)
     elif name == "args":
         if not sub.args:
             report.error(sub, _USAGE["args"])

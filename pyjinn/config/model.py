@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyjinn.errors import Location
+from pyjinn.signing.policy import TrustPolicy
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -60,6 +61,8 @@ class FunctionSpec:
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()
+    # The function's own ``security`` block, else the global one, else off.
+    security: TrustPolicy = field(default_factory=TrustPolicy)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class GlobalOptions:
     admin: Address | None = Address("127.0.0.1", DEFAULT_ADMIN_PORT)
     data_dir: Path = Path("data")
     max_instances: int = DEFAULT_MAX_INSTANCES
+    security: TrustPolicy = field(default_factory=TrustPolicy)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 from pyjinn.config.addresses import format_address
 from pyjinn.config.model import Config, FunctionSpec, Route, Site
 from pyjinn.errors import Location
+from pyjinn.signing.policy import TrustPolicy
 
 
 def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 }
                 for mount in spec.mounts
             ],
+            "security": _security(spec.security),
         }
 
     def route(entry: Route) -> dict[str, Any]:
@@ -82,9 +84,15 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "admin": format_address(options.admin) if options.admin else None,
             "data_dir": relative(options.data_dir),
             "max_instances": options.max_instances,
+            "security": _security(options.security),
         },
         "sites": [site(block) for block in config.sites],
     }
+
+
+def _security(policy: TrustPolicy) -> dict[str, Any]:
+    # Keys by key id: enough to tell them apart, and the same id the logs and CLI show.
+    return {"policy": policy.mode, "trusted_keys": list(policy.key_ids)}
 
 
 def _location(location: Location | None) -> str | None:

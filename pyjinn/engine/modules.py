@@ -4,6 +4,8 @@ A module is identified by the SHA-256 of its WebAssembly bytes. Compiled code is
 (``Module.serialize``) under a directory named after the wasmtime version, and loaded back by
 mapping the file, so a restart or a new worker skips Cranelift entirely. Each module is linked
 once into an ``InstancePre``; an invocation then only instantiates it into a fresh store.
+Before any of that, the function's trust policy (``pyjinn.signing``) checks the file's
+signatures, so a refused module is never compiled.
 
 The on-disk cache holds native code that is executed without further checks, so its directory
 must belong to us and be writable by nobody else; otherwise it is not used.
@@ -28,6 +30,7 @@ import wasmtime
 from pyjinn.engine import _capi, randomness, sleep
 from pyjinn.engine.engine import Engine
 from pyjinn.errors import ModuleError
+from pyjinn.signing.policy import TrustPolicy
 
 log = logging.getLogger("pyjinn.engine")
 
@@ -35,6 +38,7 @@ WASM_MAGIC = b"\0asm"
 _CORE_VERSION = b"\x01\x00\x00\x00"
 WASI_MODULE = "wasi_snapshot_preview1"
 PAGE_SIZE = 65536
+_NO_POLICY = TrustPolicy()
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,14 +66,19 @@ def wasmtime_version() -> str:
     return importlib.metadata.version("wasmtime")
 
 
-def read_module_bytes(path: Path) -> bytes:
-    """The WebAssembly binary in ``path``: a ``.wasm`` file as is, a ``.wat`` file assembled."""
+def read_module_bytes(path: Path, policy: TrustPolicy | None = None) -> bytes:
+    """The WebAssembly binary in ``path``: a ``.wasm`` file as is, a ``.wat`` file assembled.
+
+    ``policy`` checks the file's signatures first (and removes a Gojinn signature trailer);
+    it raises ``ModuleError`` for a module it refuses.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ModuleError(str(path), "module file not found") from None
     except OSError as error:
         raise ModuleError(str(path), f"cannot read module: {error.strerror}") from None
+    data = (policy or _NO_POLICY).check(path, data)
     if data.startswith(WASM_MAGIC):
         if data[4:8] != _CORE_VERSION:
             raise ModuleError(
@@ -103,9 +112,13 @@ class ModuleLoader:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def load(self, path: Path) -> CompiledModule:
-        """The compiled module for the file at ``path`` (compiled at most once per content)."""
-        data = read_module_bytes(path)
+    def load(self, path: Path, policy: TrustPolicy | None = None) -> CompiledModule:
+        """The compiled module for the file at ``path`` (compiled at most once per content).
+
+        ``policy`` decides whether the file's signatures let it load (default: no checks);
+        raises ``ModuleError`` if it cannot load or the policy refuses it.
+        """
+        data = read_module_bytes(path, policy)
         digest = hashlib.sha256(data).hexdigest()
         module = self._modules.get(digest)
         if module is not None:

@@ -24,6 +24,7 @@ GOLDEN_ENVIRON = {
     "FN_TIMEOUT": "250ms",
     "GREETING": "hello from the environment",
     "EMPTY_VAR": "",
+    "PUB_KEY": "cffb545d67f8a60be1bb32ca4a3fad1f3638203fcbceb1a0e5749c72d8230fac",
 }
 
 
