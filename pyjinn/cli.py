@@ -162,3 +162,97 @@ def build(root: Path, force: bool) -> None:
     failed = [result for result in results if not result.ok]
     if failed:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("name")
+def keygen(name: str) -> None:
+    """Create an Ed25519 key pair for signing modules: NAME.key (private, mode 0600) and NAME.pub.
+
+    Never overwrites a file. Exit status: 0 created; 1 a file exists or cannot be written.
+    """
+    from pyjinn.errors import SigningError
+    from pyjinn.signing import generate_key_files
+
+    try:
+        files = generate_key_files(Path(name))
+    except SigningError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Wrote {files.private_file} (private: keep it secret) and {files.public_file}.")
+    click.echo(f"public key: {files.public_key.hex}")
+    click.echo(f"key id:     {files.public_key.key_id}")
+
+
+@main.command()
+@click.argument("module", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key file: NAME.key from pyjinn keygen, or a Gojinn .priv file.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the signed module here instead of replacing MODULE.",
+)
+def sign(module: Path, key_file: Path, output: Path | None) -> None:
+    """Sign MODULE (in place, atomically, unless -o is given); other keys' signatures stay.
+
+    Exit status: 0 signed; 1 MODULE cannot be signed (not a well-formed WebAssembly module);
+    2 bad usage, such as a key file that cannot be read.
+    """
+    from pyjinn.errors import SigningError
+    from pyjinn.signing import read_signing_key, sign_file
+
+    try:
+        key = read_signing_key(key_file)
+    except SigningError as error:
+        raise click.BadParameter(str(error), param_hint="'--key'") from error
+    try:
+        signed = sign_file(module, key, output)
+    except SigningError as error:
+        raise click.ClickException(str(error)) from error
+    if signed.removed_gojinn_trailer:
+        click.echo(f"Removed the Gojinn signature trailer of {module}.")
+    replaced = (
+        " (replacing its earlier signature by this key)" if signed.replaced_own_signature else ""
+    )
+    click.echo(f"Signed {signed.output} with key id {signed.key_id}{replaced}.")
+
+
+@main.command()
+@click.argument("module", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--trusted-key",
+    "trusted_keys",
+    multiple=True,
+    required=True,
+    metavar="KEY",
+    help="A trusted public key: 64 hex digits, base64, or a .pub file (repeatable).",
+)
+def verify(module: Path, trusted_keys: tuple[str, ...]) -> None:
+    """Check that a trusted key signed MODULE (pyjinn or Gojinn signature format).
+
+    Exit status: 0 a trusted signature verifies (its key id is printed); 1 none does (the
+    reason is printed); 2 bad usage, such as a key that cannot be read.
+    """
+    from pyjinn.errors import SigningError
+    from pyjinn.signing import load_public_key, verify_file
+
+    try:
+        keys = tuple(load_public_key(text) for text in trusted_keys)
+    except SigningError as error:
+        raise click.BadParameter(str(error), param_hint="'--trusted-key'") from error
+    try:
+        verdict = verify_file(module, keys)
+    except SigningError as error:
+        raise click.UsageError(str(error)) from error
+    if verdict.problem is not None:
+        click.echo(f"{module}: not trusted: {verdict.problem}", err=True)
+        sys.exit(1)
+    form = " (Gojinn format)" if verdict.format == "gojinn" else ""
+    click.echo(f"{module}: signed by trusted key id {', '.join(verdict.trusted_by)}{form}")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
+import wasmtime
 from click.testing import CliRunner
 
 from pyjinn.cli import main
+from pyjinn.signing import read_public_key_file
 from tests.helpers import HELLO, wat_trapping, wat_writing
 
 
@@ -17,7 +20,10 @@ def cli() -> CliRunner:
     return CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["up"], ["validate"], ["run"], ["init"], ["build"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["up"], ["validate"], ["run"], ["init"], ["build"], ["keygen"], ["sign"], ["verify"]],
+)
 def test_every_command_has_help(cli: CliRunner, command: list[str]) -> None:
     result = cli.invoke(main, [*command, "--help"])
     assert result.exit_code == 0
@@ -126,3 +132,95 @@ def test_build_without_functions_explains_what_it_expects(cli: CliRunner, tmp_pa
     assert result.exit_code == 1
     assert "functions" in result.output
     assert "Traceback" not in result.output
+
+
+def test_keygen_writes_a_private_key_and_a_public_key_and_never_overwrites(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    result = cli.invoke(main, ["keygen", str(tmp_path / "release")])
+    assert result.exit_code == 0, result.output
+    public_hex = (tmp_path / "release.pub").read_text().strip()
+    key_id = read_public_key_file(tmp_path / "release.pub").key_id
+    assert f"public key: {public_hex}" in result.stdout
+    assert f"key id:     {key_id}" in result.stdout
+    seed = (tmp_path / "release.key").read_text().strip()
+    assert seed not in result.output
+    assert stat.S_IMODE((tmp_path / "release.key").stat().st_mode) == 0o600
+
+    again = cli.invoke(main, ["keygen", str(tmp_path / "release")])
+    assert again.exit_code == 1
+    assert "already exists" in again.stderr
+    assert (tmp_path / "release.key").read_text().strip() == seed
+
+
+def test_sign_then_verify_round_trip_with_exit_codes(cli: CliRunner, tmp_path: Path) -> None:
+    module = tmp_path / "hello.wasm"
+    module.write_bytes(bytes(wasmtime.wat2wasm(wat_writing(HELLO))))
+    cli.invoke(main, ["keygen", str(tmp_path / "release")])
+    cli.invoke(main, ["keygen", str(tmp_path / "other")])
+    key_id = read_public_key_file(tmp_path / "release.pub").key_id
+    release_pub, other_pub = str(tmp_path / "release.pub"), str(tmp_path / "other.pub")
+
+    unsigned = cli.invoke(main, ["verify", str(module), "--trusted-key", release_pub])
+    assert unsigned.exit_code == 1
+    assert "not trusted: unsigned" in unsigned.stderr
+
+    signed = cli.invoke(main, ["sign", str(module), "--key", str(tmp_path / "release.key")])
+    assert signed.exit_code == 0, signed.output
+    assert f"Signed {module} with key id {key_id}." in signed.stdout
+    resigned = cli.invoke(main, ["sign", str(module), "--key", str(tmp_path / "release.key")])
+    assert "replacing its earlier signature" in resigned.stdout
+
+    public_hex = (tmp_path / "release.pub").read_text().strip()
+    for trusted in (release_pub, public_hex):
+        verified = cli.invoke(
+            main, ["verify", str(module), "--trusted-key", other_pub, "--trusted-key", trusted]
+        )
+        assert verified.exit_code == 0, verified.output
+        assert verified.stdout == f"{module}: signed by trusted key id {key_id}\n"
+    untrusted = cli.invoke(main, ["verify", str(module), "--trusted-key", other_pub])
+    assert untrusted.exit_code == 1
+    assert f"signed by untrusted key id {key_id}" in untrusted.stderr
+    # The signed module still runs.
+    assert cli.invoke(main, ["run", str(module)]).exit_code == 0
+
+
+def test_sign_writes_to_another_file_when_asked(cli: CliRunner, tmp_path: Path) -> None:
+    module = tmp_path / "hello.wasm"
+    original = bytes(wasmtime.wat2wasm(wat_writing(HELLO)))
+    module.write_bytes(original)
+    cli.invoke(main, ["keygen", str(tmp_path / "k")])
+    output = tmp_path / "signed.wasm"
+    result = cli.invoke(
+        main, ["sign", str(module), "--key", str(tmp_path / "k.key"), "-o", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    assert module.read_bytes() == original
+    verified = cli.invoke(main, ["verify", str(output), "--trusted-key", str(tmp_path / "k.pub")])
+    assert verified.exit_code == 0
+
+
+def test_sign_and_verify_exit_2_on_unusable_keys_and_sign_1_on_a_malformed_module(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    module = tmp_path / "hello.wasm"
+    module.write_bytes(bytes(wasmtime.wat2wasm(wat_writing(HELLO))))
+    (tmp_path / "junk.key").write_text("not a key")
+    bad_key = cli.invoke(main, ["sign", str(module), "--key", str(tmp_path / "junk.key")])
+    assert bad_key.exit_code == 2
+    assert "does not hold a private key" in bad_key.stderr
+    missing_key = cli.invoke(main, ["sign", str(module), "--key", str(tmp_path / "none.key")])
+    assert missing_key.exit_code == 2
+    for key in ("abcd", str(tmp_path / "missing.pub"), str(tmp_path / "junk.key")):
+        result = cli.invoke(main, ["verify", str(module), "--trusted-key", key])
+        assert result.exit_code == 2, key
+        assert "--trusted-key" in result.stderr
+    assert cli.invoke(main, ["verify", str(module)]).exit_code == 2  # no key at all
+
+    cli.invoke(main, ["keygen", str(tmp_path / "k")])
+    text = tmp_path / "fn.wat"
+    text.write_text("(module)")
+    malformed = cli.invoke(main, ["sign", str(text), "--key", str(tmp_path / "k.key")])
+    assert malformed.exit_code == 1
+    assert "not a WebAssembly binary" in malformed.stderr
+    assert text.read_text() == "(module)"
