@@ -3,7 +3,7 @@
 Request (stdin)::
 
     {"method", "uri", "path", "query": {name: [values]}, "headers": {Name: [values]},
-     "body", "body_encoding"?, "remote_addr", "trace_id"}
+     "body", "body_encoding"?, "remote_addr", "trace_id", "tenant"}
 
 Response (stdout)::
 
@@ -76,6 +76,7 @@ def encode_request(
     body: bytes,
     remote_addr: str,
     trace_id: str,
+    tenant: str = "",
 ) -> bytes:
     """The stdin document for one HTTP request; ``uri`` is the request target as sent."""
     grouped: dict[str, list[str]] = {}
@@ -96,6 +97,8 @@ def encode_request(
         document["body_encoding"] = "base64"
     document["remote_addr"] = remote_addr
     document["trace_id"] = trace_id
+    if tenant:
+        document["tenant"] = tenant
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

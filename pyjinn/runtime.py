@@ -7,17 +7,24 @@ runs on the event loop thread, so a slow function cannot stall other requests.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
 
+from pyjinn import abi
+from pyjinn.capabilities.base import Capability, FunctionHost
+from pyjinn.capabilities.core import Core
+from pyjinn.capabilities.kv import KeyValue
 from pyjinn.config.model import Config, FunctionSpec
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Run, Sandbox, invoke
 from pyjinn.engine.modules import CompiledModule, ModuleLoader, cache_dir_for
 from pyjinn.errors import ModuleError
 from pyjinn.handoff import GuestThreads
+from pyjinn.services import Services
 from pyjinn.slots import Slots
+from pyjinn.tenants import TenantResolver
 
 log = logging.getLogger("pyjinn.runtime")
 guest_log = logging.getLogger("pyjinn.guest")
@@ -31,14 +38,18 @@ MAX_LOG_LINE = 4096
 class Function:
     """One configured function: its spec, its compiled module, its sandbox and its slots."""
 
-    def __init__(self, spec: FunctionSpec, engine: Engine, loader: ModuleLoader) -> None:
+    def __init__(self, spec: FunctionSpec, loader: ModuleLoader, host: FunctionHost) -> None:
         self.spec = spec
         self.name = spec.name
+        self.host = host
+        self.tenants = TenantResolver(spec)
         self._loader = loader
         self._module: CompiledModule | None = None
         self._load_lock = threading.Lock()
         argv = (spec.module_path.name, *spec.args)
-        self.sandbox = Sandbox(engine, spec.limits, argv=argv, env=spec.env, mounts=spec.mounts)
+        self.sandbox = Sandbox(
+            loader.engine, spec.limits, argv=argv, env=spec.env, mounts=spec.mounts, host=host
+        )
         self.slots = Slots(spec.pool_size, spec.name)
 
     @property
@@ -48,8 +59,10 @@ class Function:
         if module is None:
             with self._load_lock:
                 if self._module is None:
-                    self._module = self._loader.load(self.spec.module_path, self.spec.security)
-                    self._check_memory(self._module)
+                    loaded = self._loader.load(self.spec.module_path, self.spec.security)
+                    self._check_memory(loaded)
+                    self._check_grants(loaded)
+                    self._module = loaded
                 module = self._module
         return module
 
@@ -60,6 +73,21 @@ class Function:
                 f"needs {module.memory_minimum} bytes of memory to start, more than the "
                 f"function's memory_limit of {self.spec.limits.memory_limit} bytes",
             )
+
+    def _check_grants(self, module: CompiledModule) -> None:
+        """Refuse a module importing host functions of a capability this function lacks."""
+        for module_name, name in module.imports:
+            function = abi.BY_NAME.get((module_name, name))
+            if function is None:
+                continue  # WASI
+            capability = self.host.capabilities.get(function.capability)
+            if capability is None or not capability.is_granted(self.spec.permissions):
+                raise ModuleError(
+                    str(self.spec.module_path),
+                    f"imports '{module_name}.{name}', but function '{self.name}' is not granted "
+                    f"the {function.capability} capability (add a permissions block, like: "
+                    f"permissions {{ {function.capability}_read NAMESPACE }})",
+                )
 
     @property
     def is_loaded(self) -> bool:
@@ -103,7 +131,13 @@ def describe_spec(spec: FunctionSpec, digest: str | None) -> dict[str, Any]:
 class Runtime:
     """The engine, the module loader and the functions of one config, with the invoke pipeline."""
 
-    def __init__(self, config: Config, *, loader: ModuleLoader | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        loader: ModuleLoader | None = None,
+        services: Services | None = None,
+    ) -> None:
         self.config = config
         owns_engine = loader is None
         if loader is None:
@@ -111,8 +145,15 @@ class Runtime:
             loader = ModuleLoader(engine, cache_dir_for(config.options.data_dir))
         self.loader = loader
         self.engine = loader.engine
+        self.services = services or Services()
+        self.capabilities = build_capabilities(config, self.services)
         self.functions = {
-            spec.name: Function(spec, self.engine, self.loader) for spec in config.functions()
+            spec.name: Function(
+                spec,
+                self.loader,
+                FunctionHost(spec.name, spec.permissions, self.capabilities),
+            )
+            for spec in config.functions()
         }
         self._threads = GuestThreads(config.options.max_instances)
         self._started = False
@@ -125,8 +166,8 @@ class Runtime:
         modules when it can (same instance pool and cache directory)."""
         options, current = config.options, self.config.options
         if (options.max_instances, options.data_dir) != (current.max_instances, current.data_dir):
-            return Runtime(config)
-        return Runtime(config, loader=self.loader)
+            return Runtime(config, services=self.services)
+        return Runtime(config, loader=self.loader, services=self.services)
 
     def replaces(self, previous: Runtime) -> None:
         """Take over ``previous``'s engine when shared, so closing it leaves the engine running."""
@@ -151,13 +192,23 @@ class Runtime:
                 problems.append(f"{where}function {name!r}: {error}")
         return problems
 
-    async def call(self, function: Function, stdin: bytes, *, trace_id: str = "") -> Run:
+    async def call(
+        self, function: Function, stdin: bytes, *, tenant: str = "", trace_id: str = ""
+    ) -> Run:
         """Run ``function`` once with ``stdin``, waiting for a slot; raises ``RequestRejected``."""
         self.start()
         await function.slots.acquire(function.spec.pool_wait)
         try:
             run: Run = await self._threads.run(
-                invoke, self.engine, function.module, function.sandbox, stdin
+                functools.partial(
+                    invoke,
+                    self.engine,
+                    function.module,
+                    function.sandbox,
+                    stdin,
+                    tenant=tenant or function.spec.tenant,
+                    trace_id=trace_id,
+                )
             )
         finally:
             function.slots.release()
@@ -170,6 +221,19 @@ class Runtime:
         self._threads.close()
         if self._owns_engine:
             self.engine.close()
+
+
+def build_capabilities(config: Config, services: Services) -> dict[str, Capability]:
+    """Every capability, bound to this process's backends (connected on first use)."""
+    needs_kv = any(
+        spec.permissions.kv_read or spec.permissions.kv_write for spec in config.functions()
+    )
+    return {
+        "core": Core(),
+        "kv": KeyValue(
+            services.kv_store() if needs_kv else None, max_value=config.options.kv_max_value
+        ),
+    }
 
 
 def emit_guest_log(function: str, trace_id: str, stderr: bytes, truncated: bool) -> None:

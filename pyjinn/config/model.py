@@ -48,6 +48,35 @@ class Mount:
     writable: bool = False
 
 
+def namespace_covers(namespace: str, key: str) -> bool:
+    """Whether ``namespace`` grants ``key``: ``*`` grants everything, ``users`` grants ``users``
+    and ``users/...``, never ``users_x`` (no bare string prefixes)."""
+    return namespace == "*" or key == namespace or key.startswith(namespace + "/")
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What a function may touch, as namespaces per grant; deny by default (empty)."""
+
+    kv_read: tuple[str, ...] = ()
+    kv_write: tuple[str, ...] = ()
+
+    def allows(self, grant: str, key: str) -> bool:
+        namespaces: tuple[str, ...] = getattr(self, grant)
+        return any(namespace_covers(namespace, key) for namespace in namespaces)
+
+
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A configured API key, kept only as its SHA-256 digest, and the tenant it identifies."""
+
+    digest: bytes
+    tenant: str
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """One configured function: a module, its limits and what its sandbox may see."""
@@ -61,6 +90,11 @@ class FunctionSpec:
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()
+    permissions: Permissions = field(default_factory=Permissions)
+    # Keys that reach this function (its own and the global ones); none: every request is
+    # served as ``tenant``.
+    api_keys: tuple[ApiKey, ...] = ()
+    tenant: str = DEFAULT_TENANT
     # The function's own ``security`` block, else the global one, else off.
     security: TrustPolicy = field(default_factory=TrustPolicy)
 
@@ -155,6 +189,14 @@ class GlobalOptions:
     data_dir: Path = Path("data")
     max_instances: int = DEFAULT_MAX_INSTANCES
     security: TrustPolicy = field(default_factory=TrustPolicy)
+    api_keys: tuple[ApiKey, ...] = ()
+    tenant: str = DEFAULT_TENANT
+    # An existing NATS server or cluster; without it, pyjinn starts an embedded one when a
+    # function needs key-value storage. The password is a secret: never logged or shown.
+    nats_urls: tuple[str, ...] = ()
+    nats_user: str | None = None
+    nats_password: str | None = field(default=None, repr=False)
+    kv_max_value: int = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -9,21 +9,52 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyjinn.capabilities.base import FunctionHost, HostCall
 
 _local = threading.local()
 
 
 class InvocationContext:
-    """What host functions need while one guest runs: its deadline and what went wrong."""
+    """What host functions need while one guest runs, and what they leave behind.
 
-    __slots__ = ("created_ns", "deadline", "host_failure", "timed_out")
+    ``calls`` is the invocation's record: every host call in order, with its arguments and its
+    result or error; crash records and replay read it.
+    """
 
-    def __init__(self, timeout: float) -> None:
+    __slots__ = (
+        "calls",
+        "created_ns",
+        "deadline",
+        "host",
+        "host_failure",
+        "last_error",
+        "pending",
+        "tenant",
+        "timed_out",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        timeout: float,
+        host: FunctionHost | None = None,
+        tenant: str = "",
+        trace_id: str = "",
+    ) -> None:
         self.created_ns = time.monotonic_ns()
         self.deadline = time.monotonic() + timeout
         self.timed_out = False
         # An exception raised by pyjinn's own host code: the invocation fails with blame "host".
         self.host_failure: BaseException | None = None
+        self.host = host
+        self.tenant = tenant
+        self.trace_id = trace_id
+        self.pending: bytes | None = None  # the result waiting for result_read
+        self.last_error = ""
+        self.calls: list[HostCall] = []
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

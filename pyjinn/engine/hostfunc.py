@@ -46,8 +46,8 @@ class GuestMemory:
         self.size: int = _capi.memory_data_size(context, handle)
         self._view = memoryview((ctypes.c_ubyte * self.size).from_address(base)).cast("B")
 
-    def _check(self, pointer: int, length: int) -> None:
-        # Guest values arrive as signed i32; reinterpret as the unsigned addresses they are.
+    def check(self, pointer: int, length: int) -> None:
+        """Raise ``GuestMemoryError`` unless ``[pointer, pointer + length)`` is in memory."""
         if pointer + length > self.size:
             raise GuestMemoryError(
                 f"range [{pointer}, {pointer + length}) is outside the guest's {self.size} bytes"
@@ -56,12 +56,12 @@ class GuestMemory:
     def read(self, pointer: int, length: int) -> bytes:
         pointer &= 0xFFFFFFFF
         length &= 0xFFFFFFFF
-        self._check(pointer, length)
+        self.check(pointer, length)
         return bytes(self._view[pointer : pointer + length])
 
     def write(self, pointer: int, data: bytes) -> None:
         pointer &= 0xFFFFFFFF
-        self._check(pointer, len(data))
+        self.check(pointer, len(data))
         self._view[pointer : pointer + len(data)] = data
 
     @property
@@ -80,11 +80,11 @@ def trap(message: str) -> int:
 # callback must outlive every instance that may call it. (The function type, by contrast, must
 # not be kept: wasmtime binds it to the first engine it is used with, which would keep that
 # engine, and its reserved instance pool, alive for good.)
-_callbacks: dict[tuple[str, str], object] = {}
+_callbacks: dict[tuple[str, str, str], object] = {}
 
 
-def _callback(module: str, name: str, implementation: HostImplementation) -> object:
-    key = (module, name)
+def _callback(module: str, name: str, variant: str, implementation: HostImplementation) -> object:
+    key = (module, name, variant)
     callback = _callbacks.get(key)
     if callback is None:
 
@@ -108,8 +108,13 @@ def define(
     results: list[wasmtime.ValType],
     implementation: HostImplementation,
 ) -> None:
-    """Define ``module.name`` on ``linker`` with the unchecked calling convention."""
+    """Define ``module.name`` on ``linker`` with the unchecked calling convention.
+
+    One implementation serves every linker; functions that exist with several signatures
+    (``params -> results``) get one implementation per signature.
+    """
     module_name, function_name = module.encode(), name.encode()
+    variant = f"{params}->{results}"
     functype = wasmtime.FuncType(params, results)  # alive for the call only
     error = _capi.linker_define_func_unchecked(
         _capi.raw_pointer(linker),
@@ -118,7 +123,7 @@ def define(
         function_name,
         len(function_name),
         _capi.raw_pointer(functype),
-        _callback(module, name, implementation),
+        _callback(module, name, variant, implementation),
         None,
         None,
     )

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from ctypes import byref, c_char_p, c_int, c_uint64, c_void_p
 from dataclasses import dataclass
 
+from pyjinn.capabilities.base import FunctionHost, HostCall
 from pyjinn.config.model import Limits, Mount
 from pyjinn.engine import _capi, context
 from pyjinn.engine.engine import Engine
@@ -55,6 +56,7 @@ class Sandbox:
         "argc",
         "envc",
         "fuel",
+        "host",
         "limits",
         "mounts",
         "ticks",
@@ -68,8 +70,10 @@ class Sandbox:
         argv: Sequence[str] = ("main",),
         env: Sequence[tuple[str, str]] = (),
         mounts: Sequence[Mount] = (),
+        host: FunctionHost | None = None,
     ) -> None:
         self.limits = limits
+        self.host = host
         self.ticks = engine.ticks_for(limits.timeout)
         self.fuel = limits.fuel_limit if limits.fuel_limit is not None else UNLIMITED_FUEL
         encoded_argv = [arg.encode() for arg in argv]
@@ -110,6 +114,7 @@ class Run:
     fuel_consumed: int
     memory_bytes: int
     stderr_truncated: bool
+    host_calls: list[HostCall]
     # Nanoseconds spent in: store and WASI setup, instantiation, the guest, teardown.
     phases: tuple[int, int, int, int]
 
@@ -134,7 +139,15 @@ class _Scratch:
 _scratch = threading.local()
 
 
-def invoke(engine: Engine, module: CompiledModule, sandbox: Sandbox, stdin: bytes) -> Run:
+def invoke(
+    engine: Engine,
+    module: CompiledModule,
+    sandbox: Sandbox,
+    stdin: bytes,
+    *,
+    tenant: str = "",
+    trace_id: str = "",
+) -> Run:
     """Run ``module``'s ``_start`` once on ``stdin`` in a fresh sandbox; never raises for guests."""
     scratch: _Scratch | None = getattr(_scratch, "value", None)
     if scratch is None:
@@ -142,7 +155,7 @@ def invoke(engine: Engine, module: CompiledModule, sandbox: Sandbox, stdin: byte
     limits = sandbox.limits
     stdout = CapturedStream(limits.stdout_limit)
     stderr = CapturedStream(limits.stderr_limit)
-    invocation = context.InvocationContext(limits.timeout)
+    invocation = context.InvocationContext(limits.timeout, sandbox.host, tenant, trace_id)
     context.enter(invocation)
     started = time.perf_counter_ns()
     store = _capi.store_new(engine.pointer, None, None)
@@ -217,6 +230,7 @@ def invoke(engine: Engine, module: CompiledModule, sandbox: Sandbox, stdin: byte
         fuel_consumed=fuel_consumed,
         memory_bytes=memory_bytes,
         stderr_truncated=err_exceeded,
+        host_calls=invocation.calls,
         phases=(
             configured - started,
             instantiated - configured,

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import wasmtime
 
+from pyjinn import abi
+from pyjinn.abi import HostFunction
+from pyjinn.dispatcher import abi_functions, define_host_functions
 from pyjinn.engine import _capi, randomness, sleep
 from pyjinn.engine.engine import Engine
 from pyjinn.errors import ModuleError
@@ -103,11 +106,8 @@ class ModuleLoader:
     def __init__(self, engine: Engine, cache_dir: Path | None) -> None:
         self.engine = engine
         self.cache_dir = _usable_cache_dir(cache_dir) if cache_dir is not None else None
-        self.linker = wasmtime.Linker(engine.wasm)
-        self.linker.define_wasi()
-        _capi.linker_allow_shadowing(_capi.raw_pointer(self.linker), True)
-        sleep.define(self.linker)
-        randomness.define(self.linker)
+        # One linker per set of signature variants a module asks for (usually just one).
+        self._linkers: dict[frozenset[HostFunction], wasmtime.Linker] = {}
         self._modules: dict[str, CompiledModule] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -135,7 +135,7 @@ class ModuleLoader:
     def _compile_and_link(self, path: Path, data: bytes, digest: str) -> CompiledModule:
         started = time.perf_counter()
         module, from_cache = self._compile(path, data, digest)
-        imports = _check_imports(path, module)
+        imports, variants = check_imports(path, module)
         has_start = any(
             export.name == "_start" and isinstance(export.type, wasmtime.FuncType)
             for export in module.exports
@@ -147,7 +147,7 @@ class ModuleLoader:
                 "(build an executable, not a library or reactor)",
             )
         try:
-            instance_pre = self.linker.instantiate_pre(module)
+            instance_pre = self._linker(variants).instantiate_pre(module)
         except wasmtime.WasmtimeError as error:
             raise ModuleError(str(path), f"cannot be linked: {_first_line(error)}") from None
         elapsed = time.perf_counter() - started
@@ -169,6 +169,19 @@ class ModuleLoader:
             from_cache=from_cache,
             load_seconds=elapsed,
         )
+
+    def _linker(self, variants: frozenset[HostFunction]) -> wasmtime.Linker:
+        """WASI, pyjinn's replacements for some of it, and the host ABI with ``variants``."""
+        linker = self._linkers.get(variants)
+        if linker is None:
+            linker = wasmtime.Linker(self.engine.wasm)
+            linker.define_wasi()
+            _capi.linker_allow_shadowing(_capi.raw_pointer(linker), True)
+            sleep.define(linker)
+            randomness.define(linker)
+            define_host_functions(linker, abi_functions(variants))
+            self._linkers[variants] = linker
+        return linker
 
     def _compile(self, path: Path, data: bytes, digest: str) -> tuple[wasmtime.Module, bool]:
         cached = self.cache_dir / f"{digest}.cwasm" if self.cache_dir else None
@@ -192,16 +205,52 @@ class ModuleLoader:
         return module, False
 
 
-def _check_imports(path: Path, module: wasmtime.Module) -> tuple[tuple[str, str], ...]:
-    imports = tuple((item.module, item.name or "") for item in module.imports)
-    for module_name, name in imports:
-        if module_name != WASI_MODULE:
+def check_imports(
+    path: Path, module: wasmtime.Module
+) -> tuple[tuple[tuple[str, str], ...], frozenset[HostFunction]]:
+    """The module's imports, and the ABI variants they select; refuses any import pyjinn does
+    not provide, naming it and, for a host function with the wrong signature, the right one."""
+    imports = []
+    variants = set()
+    for item in module.imports:
+        module_name, name = item.module, item.name or ""
+        imports.append((module_name, name))
+        if module_name == WASI_MODULE:
+            continue
+        candidates = [
+            function
+            for function in (*abi.FUNCTIONS, *abi.VARIANTS)
+            if (function.module, function.name) == (module_name, name)
+        ]
+        if not candidates:
             raise ModuleError(
                 str(path),
-                f"imports '{module_name}.{name}', which pyjinn does not provide to this "
-                f"function (it may import {WASI_MODULE} functions only)",
+                f"imports '{module_name}.{name}', which pyjinn does not provide (a module may "
+                f"import {WASI_MODULE}, and the {abi.PYJINN} and {abi.GOJINN} host functions "
+                f"of ABI v{abi.ABI_VERSION})",
             )
-    return imports
+        signature = _signature(item.type)
+        matching = [f for f in candidates if (f.params, f.results) == signature]
+        if not matching:
+            expected = " or ".join(_describe(f.params, f.results) for f in candidates)
+            raise ModuleError(
+                str(path),
+                f"imports '{module_name}.{name}' as {_describe(*signature)}; pyjinn provides "
+                f"it as {expected}",
+            )
+        if matching[0] in abi.VARIANTS:
+            variants.add(matching[0])
+    return tuple(imports), frozenset(variants)
+
+
+def _signature(kind: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if not isinstance(kind, wasmtime.FuncType):
+        return (("not a function",), ())
+    return tuple(str(p) for p in kind.params), tuple(str(r) for r in kind.results)
+
+
+def _describe(params: tuple[str, ...], results: tuple[str, ...]) -> str:
+    return f"({', '.join(params)}) -> ({', '.join(results)})"
 
 
 def _memory_minimum(module: wasmtime.Module) -> int:

@@ -113,6 +113,14 @@ class PyjinnApp:
     ) -> None:
         trace_id = contract.trace_id_from(_header(scope, b"traceparent"))
         try:
+            tenant = function.tenants.resolve(scope["headers"])
+            if tenant is None:
+                raise RequestRejected(
+                    401,
+                    "unauthorized",
+                    "missing or invalid API key",
+                    "request without a valid API key (Authorization: Bearer or X-API-Key)",
+                )
             body = await _read_body(scope, receive, function.spec.limits.max_body)
             stdin = contract.encode_request(
                 method=scope["method"],
@@ -123,8 +131,9 @@ class PyjinnApp:
                 body=body,
                 remote_addr=_remote_addr(scope),
                 trace_id=trace_id,
+                tenant=tenant,
             )
-            run = await runtime.call(function, stdin, trace_id=trace_id)
+            run = await runtime.call(function, stdin, tenant=tenant, trace_id=trace_id)
             if run.error is not None:
                 raise run.error
             response = contract.decode_response(run.stdout)
@@ -235,6 +244,8 @@ async def _send_error(send: Send, error: InvocationError, trace_id: str) -> None
     headers = list(_JSON)
     if isinstance(error, RequestRejected) and error.retry_after is not None:
         headers.append((b"retry-after", str(error.retry_after).encode()))
+    if error.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="pyjinn"'))
     body = json.dumps({"error": error.client_message, "trace_id": trace_id}).encode()
     await _send(send, error.status, headers, body)
 

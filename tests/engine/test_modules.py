@@ -381,8 +381,8 @@ def test_a_module_importing_from_outside_wasi_is_a_module_error(
     path = wat_file('(module (import "env" "foo" (func)) (func (export "_start")))')
     reason = load_error(ModuleLoader(engine, None), path)
     assert reason == (
-        "imports 'env.foo', which pyjinn does not provide to this function "
-        "(it may import wasi_snapshot_preview1 functions only)"
+        "imports 'env.foo', which pyjinn does not provide (a module may import "
+        "wasi_snapshot_preview1, and the pyjinn and gojinn host functions of ABI v1)"
     )
 
 

@@ -1,0 +1,188 @@
+"""The host ABI: every function a guest may import, in one table.
+
+This table is the single source of truth. The host defines its functions from it, the docs
+(docs/abi.md) describe it, and the SDK tests compile each SDK and compare the imports of the
+resulting module with it, so host and SDK signatures cannot drift apart.
+
+Conventions of import module ``pyjinn`` (version 1):
+
+- Strings and bytes are passed as ``(pointer, length)`` pairs of i32 in guest memory.
+- A call that yields data returns an i64: ``>= 0`` is the length of the result, which the host
+  keeps until the guest copies it with ``result_read(pointer, length)``. Nothing is truncated
+  silently and nothing runs twice.
+- Negative results are ``ErrorCode`` values; ``error_read`` copies the last error's message.
+- A bad pointer or length is the guest's error (``INVALID``), never a host failure.
+
+Import module ``gojinn`` carries Gojinn's own functions with Gojinn's signatures and result
+conventions, so modules built with Gojinn's SDKs run unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+ABI_VERSION = 1
+PYJINN = "pyjinn"
+GOJINN = "gojinn"
+
+
+class ErrorCode(enum.IntEnum):
+    """Negative results of ``pyjinn`` host calls."""
+
+    NOT_FOUND = -1
+    DENIED = -2
+    INVALID = -3  # bad argument, bad pointer or length, bad key
+    UNAVAILABLE = -4  # backend down or not configured
+    LIMIT = -5  # size or quota exceeded
+    INTERNAL = -6  # host fault
+
+
+class Arg(enum.Enum):
+    """How a guest argument arrives, and how many wasm parameters it takes."""
+
+    I32 = ("i32",)  # a plain integer
+    STR = ("i32", "i32")  # (pointer, length) of UTF-8 text
+    BYTES = ("i32", "i32")  # (pointer, length) of bytes
+    OUT = ("i32", "i32")  # (pointer, capacity) of a guest buffer the host writes into
+
+    def __init__(self, *params: str) -> None:
+        self.params = params
+
+
+class Returns(enum.Enum):
+    """What a host call returns to the guest."""
+
+    NOTHING = ()
+    STATUS = ("i32",)  # 0, or a negative ErrorCode
+    DATA = ("i64",)  # a result length for result_read, or a negative ErrorCode
+    COUNT = ("i32",)  # bytes copied, or a negative ErrorCode
+    LENGTH = ("i64",)  # Gojinn: bytes written, -1 for "no value"
+    LENGTH32 = ("i32",)  # Gojinn's successor: the same as an i32
+
+    def __init__(self, *results: str) -> None:
+        self.results = results
+
+
+@dataclass(frozen=True)
+class HostFunction:
+    """One importable host function."""
+
+    module: str
+    name: str
+    args: tuple[tuple[str, Arg], ...]
+    returns: Returns
+    capability: str  # which capability serves it ("core" is always granted)
+    summary: str
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(param for _, kind in self.args for param in kind.params)
+
+    @property
+    def results(self) -> tuple[str, ...]:
+        return self.returns.results
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+def _pyjinn(
+    name: str, args: tuple[tuple[str, Arg], ...], returns: Returns, capability: str, summary: str
+) -> HostFunction:
+    return HostFunction(PYJINN, name, args, returns, capability, summary)
+
+
+FUNCTIONS: tuple[HostFunction, ...] = (
+    _pyjinn(
+        "log",
+        (("level", Arg.I32), ("message", Arg.BYTES)),
+        Returns.NOTHING,
+        "core",
+        "Write a log record: level 0 debug, 1 info, 2 warn, 3 error.",
+    ),
+    _pyjinn(
+        "result_read",
+        (("buffer", Arg.OUT),),
+        Returns.COUNT,
+        "core",
+        "Copy the pending result into the buffer and release it; returns the bytes copied. "
+        "A buffer shorter than the result is INVALID and keeps the result pending.",
+    ),
+    _pyjinn(
+        "error_read",
+        (("buffer", Arg.OUT),),
+        Returns.COUNT,
+        "core",
+        "Copy the last error's message (UTF-8) into the buffer; with capacity 0, return its "
+        "length. Returns the bytes copied.",
+    ),
+    _pyjinn(
+        "kv_get",
+        (("key", Arg.STR),),
+        Returns.DATA,
+        "kv",
+        "Read a key: the value's length (then result_read), or NOT_FOUND.",
+    ),
+    _pyjinn(
+        "kv_set",
+        (("key", Arg.STR), ("value", Arg.BYTES)),
+        Returns.STATUS,
+        "kv",
+        "Write a key.",
+    ),
+    _pyjinn(
+        "kv_delete",
+        (("key", Arg.STR),),
+        Returns.STATUS,
+        "kv",
+        "Delete a key; deleting a missing key is not an error.",
+    ),
+    _pyjinn(
+        "kv_list",
+        (("prefix", Arg.STR),),
+        Returns.DATA,
+        "kv",
+        "List the readable keys that start with the prefix: a JSON array of strings.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_log",
+        (("level", Arg.I32), ("message", Arg.BYTES)),
+        Returns.NOTHING,
+        "core",
+        "Gojinn: write a log record (3 is error, anything else info).",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_kv_set",
+        (("key", Arg.STR), ("value", Arg.BYTES)),
+        Returns.NOTHING,
+        "kv",
+        "Gojinn: write a key; failures are logged, not reported to the guest.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_kv_get",
+        (("key", Arg.STR), ("out", Arg.OUT)),
+        Returns.LENGTH,
+        "kv",
+        "Gojinn v1.0: copy up to out_max bytes of a key's value; -1 when missing or denied.",
+    ),
+)
+
+# Functions whose result type differs between Gojinn releases: the variant a module gets is the
+# one whose signature matches its import.
+VARIANTS: tuple[HostFunction, ...] = (
+    HostFunction(
+        GOJINN,
+        "host_kv_get",
+        (("key", Arg.STR), ("out", Arg.OUT)),
+        Returns.LENGTH32,
+        "kv",
+        "Gojinn's successor: the same with an i32 result.",
+    ),
+)
+
+BY_NAME: dict[tuple[str, str], HostFunction] = {(f.module, f.name): f for f in FUNCTIONS}

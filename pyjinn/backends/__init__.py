@@ -1,0 +1,1 @@
+"""Storage backends behind the capabilities, one package per kind, each behind a Protocol."""

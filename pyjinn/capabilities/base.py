@@ -1,0 +1,86 @@
+"""What every capability shares: the shape of a capability, the call it serves, and the record.
+
+A capability is one module with the same small shape:
+
+- ``name``: what ``abi.HostFunction.capability`` calls it;
+- ``is_granted(permissions)``: whether a function may import its host functions at all
+  (checked when a module loads, so a forbidden import never gets to run);
+- ``authorize(permissions, call, arguments)``: the denial message for one call, or None;
+- one handler per host function, named like it: ``handler(call, *arguments)``.
+
+Handlers receive decoded arguments (``str``, ``bytes``, ``int``, or ``(pointer, capacity)``
+for output buffers), return their result, and raise ``HostCallError`` for the errors of the ABI
+table. Everything else (guest memory, permissions, timing, the record, encoding the result) is
+the dispatcher's job, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pyjinn.abi import ErrorCode, HostFunction
+from pyjinn.config.model import Permissions
+from pyjinn.engine.context import InvocationContext
+from pyjinn.engine.hostfunc import GuestMemory
+
+
+class HostCallError(Exception):
+    """A host call failed in a way the guest is told about (an ``ErrorCode`` and a message)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(slots=True)
+class HostCall:
+    """One entry of an invocation's record."""
+
+    capability: str
+    call: str
+    arguments: tuple[Any, ...]
+    result: Any = None
+    error: ErrorCode | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class Call:
+    """One host call in progress: the invocation it belongs to and the caller's memory."""
+
+    context: InvocationContext
+    function: HostFunction
+    memory: GuestMemory | None
+
+    @property
+    def tenant(self) -> str:
+        return self.context.tenant
+
+    def budget(self, ceiling: float = 5.0) -> float:
+        """Seconds a backend call may take: never past the invocation's deadline."""
+        return max(0.0, min(ceiling, self.context.remaining()))
+
+
+class Capability(Protocol):
+    """See the module docstring."""
+
+    name: str
+
+    def is_granted(self, permissions: Permissions) -> bool: ...
+
+    def authorize(
+        self, permissions: Permissions, call: str, arguments: tuple[Any, ...]
+    ) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class FunctionHost:
+    """What one function's host calls may reach: its name, its grants, the capabilities."""
+
+    function: str
+    permissions: Permissions
+    capabilities: Mapping[str, Capability] = field(default_factory=dict)

@@ -1,0 +1,165 @@
+"""The one choke point for host calls.
+
+Every function of the ABI table (``pyjinn.abi``) is defined on the linker through here. For each
+call the dispatcher decodes the arguments from guest memory (a bad pointer or length is the
+guest's ``INVALID``), checks the function's permissions, runs the capability's handler, times
+it, appends ``(capability, call, arguments, result or error)`` to the invocation's record, and
+encodes the result with the ABI's conventions. Capabilities only ever see decoded arguments and
+raise ``HostCallError``; nothing a guest passes can raise into wasmtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import wasmtime
+
+from pyjinn.abi import FUNCTIONS, Arg, ErrorCode, HostFunction, Returns
+from pyjinn.capabilities.base import Call, FunctionHost, HostCall, HostCallError
+from pyjinn.capabilities.core import Core
+from pyjinn.config.model import Permissions
+from pyjinn.engine import _capi, hostfunc
+from pyjinn.engine.context import InvocationContext, current
+
+log = logging.getLogger("pyjinn.dispatcher")
+
+# For sandboxes without a function host (``pyjinn run``): only the core capability.
+DEFAULT_HOST = FunctionHost("", Permissions(), {"core": Core()})
+
+_VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+
+
+def define_host_functions(linker: wasmtime.Linker, functions: Iterable[HostFunction]) -> None:
+    """Define ``functions`` (the ABI table, with chosen variants) on ``linker``."""
+    for function in functions:
+        hostfunc.define(
+            linker,
+            function.module,
+            function.name,
+            [_VALTYPES[param] for param in function.params],
+            [_VALTYPES[result] for result in function.results],
+            _implementation(function),
+        )
+
+
+def abi_functions(variants: Iterable[HostFunction] = ()) -> list[HostFunction]:
+    """The ABI table with ``variants`` in place of the functions of the same name."""
+    chosen = {(variant.module, variant.name): variant for variant in variants}
+    return [chosen.get((function.module, function.name), function) for function in FUNCTIONS]
+
+
+def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
+    needs_memory = any(kind is not Arg.I32 for _, kind in function.args)
+    handler_name = function.name
+
+    def implementation(caller: int, slots: int) -> int | None:
+        context = current()
+        host = context.host or DEFAULT_HOST
+        record = HostCall(function.capability, function.name, ())
+        started = time.perf_counter()
+        try:
+            memory = hostfunc.GuestMemory(caller) if needs_memory else None
+            arguments = _decode(function, slots, memory)
+            record.arguments = arguments
+            capability = host.capabilities.get(function.capability)
+            if capability is None:
+                raise HostCallError(
+                    ErrorCode.UNAVAILABLE, f"the {function.capability} capability is not available"
+                )
+            denial = capability.authorize(host.permissions, function.name, arguments)
+            if denial is not None:
+                raise HostCallError(ErrorCode.DENIED, f"{function.name}: {denial}")
+            handler = getattr(capability, handler_name)
+            result = handler(Call(context, function, memory), *arguments)
+        except HostCallError as error:
+            _fail(function, context, slots, record, error.code, error.message)
+        except hostfunc.GuestMemoryError as error:
+            _fail(function, context, slots, record, ErrorCode.INVALID, str(error))
+        except Exception as error:  # our bug: the guest gets INTERNAL, operators the traceback
+            log.exception(
+                "Host call %s failed inside pyjinn.",
+                function.qualified_name,
+                extra={"function": host.function, "blame": "host"},
+            )
+            _fail(
+                function, context, slots, record, ErrorCode.INTERNAL, f"internal error: {error!r}"
+            )
+        else:
+            record.result = result
+            _encode(function, context, slots, result)
+        record.seconds = time.perf_counter() - started
+        context.calls.append(record)
+        return None
+
+    return implementation
+
+
+def _decode(
+    function: HostFunction, slots: int, memory: hostfunc.GuestMemory | None
+) -> tuple[Any, ...]:
+    arguments: list[Any] = []
+    index = 0
+    for name, kind in function.args:
+        if kind is Arg.I32:
+            arguments.append(_capi.raw_i32(slots, index))
+            index += 1
+            continue
+        pointer = _capi.raw_i32(slots, index) & 0xFFFFFFFF
+        length = _capi.raw_i32(slots, index + 1) & 0xFFFFFFFF
+        index += 2
+        assert memory is not None
+        if kind is Arg.OUT:
+            memory.check(pointer, length)
+            arguments.append((pointer, length))
+            continue
+        data = memory.read(pointer, length)
+        if kind is Arg.STR:
+            try:
+                arguments.append(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise HostCallError(ErrorCode.INVALID, f"{name} is not valid UTF-8") from None
+        else:
+            arguments.append(data)
+    return tuple(arguments)
+
+
+def _encode(function: HostFunction, context: InvocationContext, slots: int, result: Any) -> None:
+    returns = function.returns
+    if returns is Returns.NOTHING:
+        return
+    if returns is Returns.STATUS:
+        _capi.raw_set_i32(slots, 0, 0)
+    elif returns is Returns.DATA:
+        context.pending = result
+        _capi.raw_set_i64(slots, 0, len(result))
+    elif returns is Returns.COUNT or returns is Returns.LENGTH32:
+        _capi.raw_set_i32(slots, 0, result)
+    else:  # Returns.LENGTH
+        _capi.raw_set_i64(slots, 0, result)
+
+
+def _fail(
+    function: HostFunction,
+    context: InvocationContext,
+    slots: int,
+    record: HostCall,
+    code: ErrorCode,
+    message: str,
+) -> None:
+    record.error, record.message = code, message
+    context.last_error = message
+    returns = function.returns
+    if returns is Returns.NOTHING:
+        if function.module == "gojinn":  # Gojinn reports nothing to the guest: tell operators
+            log.warning("%s failed: %s.", function.qualified_name, message)
+    elif returns is Returns.DATA:
+        _capi.raw_set_i64(slots, 0, int(code))
+    elif returns is Returns.LENGTH:
+        _capi.raw_set_i64(slots, 0, -1)  # Gojinn: -1 for anything but a value
+    elif returns is Returns.LENGTH32:
+        _capi.raw_set_i32(slots, 0, -1)
+    else:
+        _capi.raw_set_i32(slots, 0, int(code))
