@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pyjinn.config.access import build_api_key, merge_api_keys
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
 from pyjinn.config.function import MODULE_FILE_DIRECTIVES, FunctionContext, build_function
 from pyjinn.config.model import (
     DEFAULT_MAX_INSTANCES,
     Address,
+    ApiKey,
     Config,
     GlobalOptions,
     PathMatcher,
@@ -26,9 +29,23 @@ from pyjinn.config.model import (
 )
 from pyjinn.config.parser import Directive, Document
 from pyjinn.config.security import build_security
+from pyjinn.config.services import SERVICE_OPTIONS, build_service_option
 from pyjinn.errors import ConfigError, Location
 
-GLOBAL_OPTIONS = ("admin", "data_dir", "max_instances", "order", "security")
+GLOBAL_OPTIONS = (
+    "admin",
+    "data_dir",
+    "max_instances",
+    "order",
+    "security",
+    "api_key",
+    "tenant",
+    "nats_url",
+    "nats_user",
+    "nats_password",
+    "kv_max_value",
+)
+_REPEATABLE = ("api_key",)
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
 FUNCTION_DIRECTIVES = ("pyjinn", "gojinn")
 SITE_DIRECTIVES = (*BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond")
@@ -44,12 +61,14 @@ def build(
     ``data_dir`` resolve. The returned Config is only meaningful when ``errors`` stayed empty.
     """
     report = Diagnostics(errors)
-    options = _build_options(document.options or (), base_dir, report)
+    options, global_keys = _build_options(document.options or (), base_dir, report)
     if not document.sites:
         report.error_at(
             Location(file, 1), "no site block found; add one, like: :8080 { pyjinn hello.wasm }"
         )
-    context = FunctionContext(base_dir, options.max_instances, options.security)
+    context = FunctionContext(
+        base_dir, options.max_instances, options.security, tuple(global_keys), options.tenant
+    )
     builder = _RouteBuilder(context, report)
     sites: list[Site] = []
     owners: dict[Address, Location] = {}
@@ -93,11 +112,13 @@ def parse_matcher(text: str) -> PathMatcher | None:
 
 def _build_options(
     directives: tuple[Directive, ...], base_dir: Path, report: Diagnostics
-) -> GlobalOptions:
+) -> tuple[GlobalOptions, list[tuple[ApiKey, Directive]]]:
     admin: Address | None = GlobalOptions.admin
     data_dir = Path(os.path.abspath(base_dir / "data"))
     max_instances = DEFAULT_MAX_INSTANCES
     security = GlobalOptions().security
+    api_keys: list[tuple[ApiKey, Directive]] = []
+    services: dict[str, Any] = {}
     seen: dict[str, Directive] = {}
     for option in directives:
         name = option.name
@@ -110,7 +131,7 @@ def _build_options(
                 + suggestion(name, GLOBAL_OPTIONS, GLOBAL_OPTIONS),
             )
             continue
-        if name in seen:
+        if name in seen and name not in _REPEATABLE:
             report.error(
                 option, f"'{name}' is set twice ({describe(seen[name])} and {describe(option)})"
             )
@@ -131,6 +152,14 @@ def _build_options(
                 data_dir = Path(os.path.abspath(base_dir / text))
         elif name == "security":
             security = build_security(option, base_dir, report) or security
+        elif name == "api_key":
+            api_key = build_api_key(option, report)
+            if api_key is not None:
+                api_keys.append((api_key, option))
+        elif name in SERVICE_OPTIONS:
+            setting = build_service_option(option, report)
+            if setting is not None:
+                services[setting[0]] = setting[1]
         else:
             text = report.single_arg(
                 option, "max_instances expects one positive integer, like: max_instances 1000"
@@ -143,9 +172,15 @@ def _build_options(
                     option,
                     f"invalid number '{text}' for max_instances: expected a positive whole number",
                 )
-    return GlobalOptions(
-        admin=admin, data_dir=data_dir, max_instances=max_instances, security=security
+    options = GlobalOptions(
+        admin=admin,
+        data_dir=data_dir,
+        max_instances=max_instances,
+        security=security,
+        api_keys=merge_api_keys(api_keys, report),
+        **services,
     )
+    return options, api_keys
 
 
 @dataclass(frozen=True)

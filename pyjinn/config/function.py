@@ -14,14 +14,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from pyjinn.config.access import (
+    API_KEY_USAGE,
+    TENANT_USAGE,
+    build_api_key,
+    build_permissions,
+    build_tenant,
+    merge_api_keys,
+)
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
 from pyjinn.config.model import (
     DEFAULT_POOL_SIZE,
     DEFAULT_POOL_WAIT,
+    DEFAULT_TENANT,
+    ApiKey,
     FunctionSpec,
     KiB,
     Limits,
     Mount,
+    Permissions,
 )
 from pyjinn.config.parser import Directive
 from pyjinn.config.security import SECURITY_USAGE, build_security
@@ -35,10 +46,8 @@ T = TypeVar("T")
 _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     "SQL capability": ("db_driver", "db_dsn", "db_sync_url", "db_sync_token"),
     "object storage": ("s3_endpoint", "s3_region", "s3_bucket", "s3_access_key", "s3_secret_key"),
-    "permissions": ("permissions",),
-    "tenants": ("api_key",),
     "NATS": (
-        "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users", "nats_url",
+        "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users",
         "cluster_name", "cluster_port", "cluster_peers", "cluster_replicas", "leaf_remotes",
         "leaf_port", "server_name", "store_cipher_key", "consensus",
     ),
@@ -79,9 +88,14 @@ _USAGE = {
     "wasm_file": "wasm_file expects one module file, like: wasm_file hello.wasm",
     "path": "path expects one module file, like: path hello.wasm",
     "security": SECURITY_USAGE,
+    "api_key": API_KEY_USAGE,
+    "tenant": TENANT_USAGE,
+    "permissions": "permissions expects a block of grants, like: permissions { kv_read users }",
 }
 SUPPORTED = tuple(_USAGE)
-_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount"}
+_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
+# Global options a Gojinn file may put in a function block.
+_GLOBAL_ONLY = ("data_dir", "nats_url", "nats_user", "nats_password", "kv_max_value")
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,8 @@ class FunctionContext:
     base_dir: Path
     max_instances: int
     security: TrustPolicy = field(default_factory=TrustPolicy)
+    api_keys: tuple[tuple[ApiKey, Directive], ...] = ()
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass
@@ -110,6 +126,9 @@ class _Draft:
     mounts: dict[str, Mount] = field(default_factory=dict)
     mount_lines: dict[str, Directive] = field(default_factory=dict)
     security: TrustPolicy | None = None
+    api_keys: list[tuple[ApiKey, Directive]] = field(default_factory=list)
+    tenant: str | None = None
+    permissions: Permissions = field(default_factory=Permissions)
 
 
 def build_function(
@@ -149,6 +168,9 @@ def build_function(
         args=draft.args,
         mounts=tuple(draft.mounts.values()),
         security=draft.security if draft.security is not None else context.security,
+        permissions=draft.permissions,
+        api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
+        tenant=draft.tenant if draft.tenant is not None else context.tenant,
     )
 
 
@@ -173,10 +195,10 @@ def _apply(
     name = sub.name
     if name in NOT_YET_SUPPORTED:
         report.error(sub, f"'{name}' is not supported yet ({NOT_YET_SUPPORTED[name]})")
-    elif name == "data_dir":
-        report.error(sub, "'data_dir' belongs in the global options block")
+    elif name in _GLOBAL_ONLY:
+        report.error(sub, f"'{name}' belongs in the global options block")
     elif name not in _USAGE:
-        known = [*SUPPORTED, *NOT_YET_SUPPORTED, "data_dir"]
+        known = [*SUPPORTED, *NOT_YET_SUPPORTED, *_GLOBAL_ONLY]
         report.error(
             sub,
             f"unknown directive '{name}' in {block_name} block"
@@ -188,6 +210,14 @@ def _apply(
         _apply_mount(sub, draft, context, report)
     elif name == "security":
         draft.security = build_security(sub, context.base_dir, report)
+    elif name == "permissions":
+        draft.permissions = build_permissions(sub, report) or draft.permissions
+    elif name == "api_key":
+        api_key = build_api_key(sub, report)
+        if api_key is not None:
+            draft.api_keys.append((api_key, sub))
+    elif name == "tenant":
+        draft.tenant = build_tenant(sub, report)
     elif name == "args":
         if not sub.args:
             report.error(sub, _USAGE["args"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.addresses import format_address
-from pyjinn.config.model import Config, FunctionSpec, Route, Site
+from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
 
@@ -50,6 +50,12 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 for mount in spec.mounts
             ],
             "security": _security(spec.security),
+            "permissions": {
+                "kv_read": list(spec.permissions.kv_read),
+                "kv_write": list(spec.permissions.kv_write),
+            },
+            "tenant": spec.tenant,
+            "api_key_tenants": _key_tenants(spec.api_keys),
         }
 
     def route(entry: Route) -> dict[str, Any]:
@@ -85,6 +91,12 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "data_dir": relative(options.data_dir),
             "max_instances": options.max_instances,
             "security": _security(options.security),
+            "tenant": options.tenant,
+            "api_key_tenants": _key_tenants(options.api_keys),
+            "nats_urls": list(options.nats_urls),
+            "nats_user": options.nats_user,
+            "nats_password": "(set)" if options.nats_password else None,
+            "kv_max_value": options.kv_max_value,
         },
         "sites": [site(block) for block in config.sites],
     }
@@ -93,6 +105,11 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
 def _security(policy: TrustPolicy) -> dict[str, Any]:
     # Keys by key id: enough to tell them apart, and the same id the logs and CLI show.
     return {"policy": policy.mode, "trusted_keys": list(policy.key_ids)}
+
+
+def _key_tenants(keys: tuple[ApiKey, ...]) -> list[str]:
+    # Keys themselves are never rendered, nor their digests (a weak key could be guessed back).
+    return [key.tenant for key in keys]
 
 
 def _location(location: Location | None) -> str | None:
