@@ -39,28 +39,28 @@ class ErrorCode(enum.IntEnum):
 
 
 class Arg(enum.Enum):
-    """How a guest argument arrives, and how many wasm parameters it takes."""
+    """How a guest argument arrives, and the wasm parameters it takes (after the tag)."""
 
-    I32 = ("i32",)  # a plain integer
-    STR = ("i32", "i32")  # (pointer, length) of UTF-8 text
-    BYTES = ("i32", "i32")  # (pointer, length) of bytes
-    OUT = ("i32", "i32")  # (pointer, capacity) of a guest buffer the host writes into
+    I32 = ("i32", "i32")  # a plain integer
+    STR = ("str", "i32", "i32")  # (pointer, length) of UTF-8 text
+    BYTES = ("bytes", "i32", "i32")  # (pointer, length) of bytes
+    OUT = ("out", "i32", "i32")  # (pointer, capacity) of a guest buffer the host writes into
 
-    def __init__(self, *params: str) -> None:
+    def __init__(self, tag: str, *params: str) -> None:
         self.params = params
 
 
 class Returns(enum.Enum):
-    """What a host call returns to the guest."""
+    """What a host call returns to the guest (the wasm results follow the tag)."""
 
-    NOTHING = ()
-    STATUS = ("i32",)  # 0, or a negative ErrorCode
-    DATA = ("i64",)  # a result length for result_read, or a negative ErrorCode
-    COUNT = ("i32",)  # bytes copied, or a negative ErrorCode
-    LENGTH = ("i64",)  # Gojinn: bytes written, -1 for "no value"
-    LENGTH32 = ("i32",)  # Gojinn's successor: the same as an i32
+    NOTHING = ("nothing",)
+    STATUS = ("status", "i32")  # 0, or a negative ErrorCode
+    DATA = ("data", "i64")  # a result length for result_read, or a negative ErrorCode
+    COUNT = ("count", "i32")  # bytes copied, or a negative ErrorCode
+    LENGTH = ("length", "i64")  # Gojinn: bytes written, -1 for "no value"
+    LENGTH32 = ("length32", "i32")  # Gojinn's successor: the same as an i32
 
-    def __init__(self, *results: str) -> None:
+    def __init__(self, tag: str, *results: str) -> None:
         self.results = results
 
 

@@ -81,8 +81,9 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[[str], Runtime]]:
     """Build a runtime from Caddyfile text (module paths relative to the test's directory)."""
     runtimes: list[Runtime] = []
 
-    def make(caddyfile: str) -> Runtime:
-        text = "{\n\tadmin off\n\tmax_instances 256\n}\n" + textwrap.dedent(caddyfile)
+    def make(caddyfile: str, options: str = "") -> Runtime:
+        """``options`` are extra global option lines."""
+        text = f"{{\n\tadmin off\n\tmax_instances 256\n{options}\n}}\n" + textwrap.dedent(caddyfile)
         runtime = Runtime(loads(text, base_dir=tmp_path, environ={}))
         runtimes.append(runtime)
         return runtime

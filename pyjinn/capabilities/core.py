@@ -61,9 +61,13 @@ class Core:
     @staticmethod
     def _emit(call: Call, level: int, message: bytes) -> None:
         text = message[:MAX_LOG_MESSAGE].decode("utf-8", "replace")
-        host = call.context.host
+        context = call.context
         guest_log.log(
             level,
             text,
-            extra={"function": host.function if host else "", "source": "log"},
+            extra={
+                "function": context.host.function if context.host else "",
+                "trace_id": context.trace_id,
+                "source": "log",
+            },
         )
