@@ -1,0 +1,323 @@
+"""NATS-specific behaviour of NatsKeyValueStore: outages, recovery, credentials, connections."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from pyjinn.backends.kv import StoreUnavailable
+from pyjinn.backends.kv.nats import NatsKeyValueStore
+from pyjinn.services.nats import ConnectInfo, EmbeddedNats
+from tests.backends.conftest import PlainNats
+
+pytestmark = pytest.mark.slow
+
+Closing = Callable[[NatsKeyValueStore], NatsKeyValueStore]
+
+
+def store_for(info: ConnectInfo, *, password: str | None = None) -> NatsKeyValueStore:
+    return NatsKeyValueStore([info.url], user=info.user, password=password or info.password)
+
+
+@pytest.fixture
+def closing() -> Iterator[Closing]:
+    """Registers stores to close after the test, even when it fails."""
+    stores: list[NatsKeyValueStore] = []
+
+    def register(store: NatsKeyValueStore) -> NatsKeyValueStore:
+        stores.append(store)
+        return store
+
+    yield register
+    for store in stores:
+        store.close()
+
+
+def pyjinn_connections(server: PlainNats) -> list[dict[str, object]]:
+    with urllib.request.urlopen(f"{server.monitoring}/connz?limit=1000", timeout=5) as answer:
+        connections: list[dict[str, object]] = json.load(answer)["connections"] or []
+    return [c for c in connections if str(c.get("name", "")).startswith("pyjinn-kv")]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def freeze(pid: int) -> None:
+    """SIGSTOP ``pid`` and wait until every thread of it has stopped (delivery is lazy)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def all_stopped() -> bool:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        return all(state in ("T", "t") for state in states)
+
+    wait_for(all_stopped)
+
+
+def _record(errors: list[BaseException], store: NatsKeyValueStore, timeout: float) -> None:
+    try:
+        store.get("tenant", "key", timeout=timeout)
+    except BaseException as error:
+        errors.append(error)
+
+
+def test_no_server_listening_raises_store_unavailable_quickly(closing: Closing) -> None:
+    store = closing(NatsKeyValueStore(["nats://127.0.0.1:1"], user="u", password="p"))
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=r"cannot connect to NATS \(nats://127\.0\.0\.1:1: "):
+        store.get("tenant", "key", timeout=2.0)
+    assert time.monotonic() - started < 1.0
+
+
+def test_server_going_away_gives_store_unavailable_within_the_timeout(
+    start_nats: Callable[..., EmbeddedNats], closing: Closing
+) -> None:
+    server = start_nats()
+    store = closing(store_for(server.connect_info))
+    store.set("tenant", "key", b"value", timeout=2.0)
+    server.stop()
+    for call in (
+        lambda: store.get("tenant", "key", timeout=0.5),
+        lambda: store.set("tenant", "key", b"v", timeout=0.5),
+        lambda: store.delete("tenant", "key", timeout=0.5),
+        lambda: store.keys("tenant", "", timeout=0.5),
+    ):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            call()
+        assert time.monotonic() - started < 0.75
+
+
+def test_a_hung_server_is_bounded_by_the_call_timeout(
+    start_nats: Callable[..., EmbeddedNats], closing: Closing
+) -> None:
+    server = start_nats()
+    store = closing(store_for(server.connect_info))
+    store.set("tenant", "key", b"value", timeout=2.0)
+    assert server.pid is not None
+    freeze(server.pid)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match=r"did not complete the get within 0.3 s"):
+            store.get("tenant", "key", timeout=0.3)
+        assert 0.29 <= time.monotonic() - started < 0.6
+        # A thread connecting for the first time to the hung server is bounded too.
+        errors: list[BaseException] = []
+        thread = threading.Thread(target=lambda: _record(errors, store, timeout=0.3))
+        started = time.monotonic()
+        thread.start()
+        thread.join()
+        assert time.monotonic() - started < 0.8
+        assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert store.get("tenant", "key", timeout=2.0) == b"value"
+
+
+def test_store_recovers_when_the_server_is_back_with_its_data(
+    start_nats: Callable[..., EmbeddedNats], closing: Closing
+) -> None:
+    server = start_nats()
+    info = server.connect_info
+    store = closing(store_for(info))
+    store.set("tenant", "kept", b"across restarts", timeout=2.0)
+    server.stop()
+    with pytest.raises(StoreUnavailable):
+        store.get("tenant", "kept", timeout=0.5)
+    assert server.start() == info  # same port, same credential, same store
+    assert store.get("tenant", "kept", timeout=2.0) == b"across restarts"
+    assert store.keys("tenant", "", timeout=2.0) == ["kept"]
+
+
+def test_a_restart_between_calls_costs_no_failed_call(
+    start_nats: Callable[..., EmbeddedNats], closing: Closing
+) -> None:
+    server = start_nats()
+    store = closing(store_for(server.connect_info))
+    store.set("tenant", "key", b"1", timeout=2.0)
+    server.stop()
+    server.start()
+    # The old connection is dead but looks alive until the loop runs; the call notices the
+    # close, connects again and retries instead of failing.
+    store.set("tenant", "key", b"2", timeout=2.0)
+    server.stop()
+    server.start()
+    assert store.get("tenant", "key", timeout=2.0) == b"2"
+
+
+def test_wrong_password_is_refused_without_revealing_it(
+    nats_server: ConnectInfo, closing: Closing
+) -> None:
+    wrong = "not-the-password-" + nats_server.password[:4]
+    store = closing(store_for(nats_server, password=wrong))
+    with pytest.raises(StoreUnavailable) as raised:
+        store.get("tenant", "key", timeout=2.0)
+    message = str(raised.value)
+    assert "Authorization" in message
+    assert wrong not in message and nats_server.password not in message
+    assert wrong not in repr(store) and nats_server.password not in repr(store)
+
+
+def test_missing_credentials_are_refused(nats_server: ConnectInfo, closing: Closing) -> None:
+    store = closing(NatsKeyValueStore([nats_server.url], user=None, password=None))
+    with pytest.raises(StoreUnavailable, match="Authorization"):
+        store.set("tenant", "key", b"v", timeout=2.0)
+
+
+def test_credentials_in_a_server_url_never_reach_messages(closing: Closing) -> None:
+    store = closing(
+        NatsKeyValueStore(["nats://someone:hunter2@127.0.0.1:1"], user=None, password=None)
+    )
+    with pytest.raises(StoreUnavailable) as raised:
+        store.get("tenant", "key", timeout=1.0)
+    assert "hunter2" not in str(raised.value) and "hunter2" not in repr(store)
+
+
+def test_each_thread_has_one_connection_of_its_own(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats()
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
+    ready = threading.Barrier(4)
+    release = threading.Event()
+
+    def worker(number: int) -> None:
+        for round_number in range(20):
+            store.set("tenant", f"k{number}", str(round_number).encode(), timeout=2.0)
+            store.get("tenant", f"k{number}", timeout=2.0)
+        ready.wait()
+        release.wait()
+
+    threads = [threading.Thread(target=worker, args=(n,), name=f"guest-{n}") for n in range(3)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    try:
+        connections = pyjinn_connections(server)
+        assert sorted(str(c["name"]) for c in connections) == [
+            "pyjinn-kv guest-0",
+            "pyjinn-kv guest-1",
+            "pyjinn-kv guest-2",
+        ]
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+
+    # close() from another thread closes the connections of idle (here: finished) threads.
+    store.close()
+    wait_for(lambda: pyjinn_connections(server) == [])
+    with pytest.raises(StoreUnavailable, match="closed"):
+        store.get("tenant", "k0", timeout=1.0)
+
+
+def test_connections_of_finished_threads_are_closed_when_new_threads_arrive(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats()
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
+    for number in range(3):
+        thread = threading.Thread(
+            target=lambda: store.set("tenant", "k", b"v", timeout=2.0), name=f"short-{number}"
+        )
+        thread.start()
+        thread.join()
+    wait_for(lambda: len(pyjinn_connections(server)) == 1)
+
+
+def test_close_while_a_thread_is_busy_lets_that_thread_close_its_own(
+    start_nats: Callable[..., EmbeddedNats], closing: Closing
+) -> None:
+    server = start_nats()
+    store = closing(store_for(server.connect_info))
+    store.set("tenant", "key", b"v", timeout=2.0)
+    assert server.pid is not None
+    freeze(server.pid)  # the next call blocks until its timeout
+    errors: list[BaseException] = []
+    try:
+        busy = threading.Thread(target=lambda: _record(errors, store, timeout=1.5))
+        busy.start()
+        time.sleep(0.2)
+        store.close()  # gives up waiting for the busy thread after about a second
+        busy.join()
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable)
+    with pytest.raises(StoreUnavailable, match="closed"):
+        store.get("tenant", "key", timeout=1.0)
+
+
+def test_server_without_jetstream_is_reported_as_unavailable(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats(jetstream=False)
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
+    with pytest.raises(StoreUnavailable, match="JetStream"):
+        store.get("tenant", "key", timeout=2.0)
+
+
+def test_first_reachable_server_of_several_is_used(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats()
+    store = closing(NatsKeyValueStore(["nats://127.0.0.1:1", server.url], user=None, password=None))
+    for _ in range(3):  # whichever order they are tried in
+        store.set("tenant", "key", b"v", timeout=2.0)
+        assert store.get("tenant", "key", timeout=2.0) == b"v"
+
+
+def test_buckets_are_named_after_the_tenant_and_serve_direct_gets(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats()
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
+    store.set("acme-corp_1", "key", b"v", timeout=2.0)
+    with urllib.request.urlopen(f"{server.monitoring}/jsz?streams=true&config=true") as answer:
+        details = json.load(answer)["account_details"][0]["stream_detail"]
+    (stream,) = details
+    assert stream["name"] == "KV_pyjinn_acme-corp_1"
+    assert stream["config"]["allow_direct"] is True
+    assert stream["config"]["max_msgs_per_subject"] == 1
+
+
+def test_a_bucket_created_elsewhere_without_direct_gets_still_works(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats()
+
+    async def create_legacy_bucket() -> None:
+        client = await nats.connect(server.url)
+        try:
+            bucket = await client.jetstream().create_key_value(bucket="pyjinn_legacy", history=5)
+            await bucket.put("kept", b"\x00value")
+            await bucket.put("gone", b"x")
+            await bucket.delete("gone")
+        finally:
+            await client.close()
+
+    asyncio.run(create_legacy_bucket())
+    with urllib.request.urlopen(f"{server.monitoring}/jsz?streams=true&config=true") as answer:
+        (stream,) = json.load(answer)["account_details"][0]["stream_detail"]
+    assert not stream["config"].get("allow_direct")
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
+    assert store.get("legacy", "kept", timeout=2.0) == b"\x00value"
+    assert store.get("legacy", "gone", timeout=2.0) is None
+    assert store.get("legacy", "never", timeout=2.0) is None
+    assert store.keys("legacy", "", timeout=2.0) == ["kept"]
