@@ -83,7 +83,8 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[[str], Runtime]]:
 
     def make(caddyfile: str, options: str = "") -> Runtime:
         """``options`` are extra global option lines."""
-        text = f"{{\n\tadmin off\n\tmax_instances 256\n{options}\n}}\n" + textwrap.dedent(caddyfile)
+        extra = f"\t{options}\n" if options else ""
+        text = f"{{\n\tadmin off\n\tmax_instances 256\n{extra}}}\n" + textwrap.dedent(caddyfile)
         runtime = Runtime(loads(text, base_dir=tmp_path, environ={}))
         runtimes.append(runtime)
         return runtime

@@ -56,7 +56,8 @@ def abi_guest(imports: str, calls: list[str], data: dict[int, str | bytes] | Non
     )
     return f"""
     (module
-      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write"
+        (func $fd_write (param i32 i32 i32 i32) (result i32)))
       {imports}
       (memory (export "memory") 2)
       {segments}

@@ -23,6 +23,22 @@ pytestmark = pytest.mark.anyio
 KV_READ_USERS = "permissions {\n kv_read users\n kv_write users\n }"
 
 
+def status(call: str) -> str:
+    """An i32-returning call as the i64 that abi_guest prints."""
+    return f"(i64.extend_i32_s {call})"
+
+
+def logged(level: int, offset: int, length: int) -> str:
+    """A log call (no result) followed by 0, so it can stand in abi_guest's list."""
+    call = f"(call $log (i32.const {level}) (i32.const {offset}) (i32.const {length}))"
+    return f"(block (result i64) {call} (i64.const 0))"
+
+
+def kv_set(key: tuple[int, int], value: tuple[int, int]) -> str:
+    arguments = " ".join(f"(i32.const {number})" for number in (*key, *value))
+    return status(f"(call $kv_set {arguments})")
+
+
 @pytest.fixture
 def run_guest(make_runtime, project):
     """Run WAT ``module`` as function ``fn`` (with extra block lines); returns (results, run)."""
@@ -42,9 +58,7 @@ async def test_log_writes_a_record_tagged_with_the_function(run_guest, caplog) -
     caplog.set_level(logging.DEBUG, logger="pyjinn.guest")
     module = abi_guest(
         PYJINN_IMPORTS,
-        [
-            "(block (result i64) (call $log (i32.const 2) (i32.const 0) (i32.const 11)) (i64.const 0))"
-        ],
+        [logged(2, 0, 11)],
         {0: "hello world"},
     )
     await run_guest(module)
@@ -84,7 +98,7 @@ async def test_a_call_outside_the_granted_namespaces_is_denied(run_guest) -> Non
         KV_IMPORTS,
         [
             "(call $kv_get (i32.const 0) (i32.const 8))",  # orders/1
-            "(i64.extend_i32_s (call $kv_set (i32.const 0) (i32.const 8) (i32.const 0) (i32.const 1)))",
+            kv_set((0, 8), (0, 1)),
             "(i64.extend_i32_s (call $kv_delete (i32.const 0) (i32.const 8)))",
             "(call $kv_get (i32.const 16) (i32.const 7))",  # users_x: no bare prefixes
         ],
@@ -107,7 +121,7 @@ async def test_granted_calls_without_a_store_are_unavailable(run_guest) -> None:
         KV_IMPORTS,
         [
             "(call $kv_get (i32.const 0) (i32.const 7))",
-            "(i64.extend_i32_s (call $kv_set (i32.const 0) (i32.const 7) (i32.const 0) (i32.const 7)))",
+            kv_set((0, 7), (0, 7)),
             "(call $kv_list (i32.const 0) (i32.const 6))",
         ],
         {0: "users/1"},
@@ -152,9 +166,7 @@ async def test_an_oversized_value_is_refused_before_the_store(
 ) -> None:
     module = abi_guest(
         KV_IMPORTS,
-        [
-            "(i64.extend_i32_s (call $kv_set (i32.const 0) (i32.const 7) (i32.const 0) (i32.const 3000)))"
-        ],
+        [kv_set((0, 7), (0, 3000))],
         {0: "users/1"},
     )
     project("fn.wat", module)
@@ -170,8 +182,8 @@ async def test_the_record_keeps_each_call_with_its_arguments_and_outcome(run_gue
     module = abi_guest(
         PYJINN_IMPORTS + KV_IMPORTS,
         [
-            "(block (result i64) (call $log (i32.const 1) (i32.const 0) (i32.const 2)) (i64.const 0))",
-            "(i64.extend_i32_s (call $kv_set (i32.const 16) (i32.const 7) (i32.const 0) (i32.const 2)))",
+            logged(1, 0, 2),
+            kv_set((16, 7), (0, 2)),
         ],
         {0: "hi", 16: "users/9"},
     )
