@@ -22,7 +22,7 @@ from pyjinn.engine.invoke import Run, Sandbox, invoke
 from pyjinn.engine.modules import CompiledModule, ModuleLoader, cache_dir_for
 from pyjinn.errors import ModuleError
 from pyjinn.handoff import GuestThreads
-from pyjinn.services import Services
+from pyjinn.services import Services, needs_key_value
 from pyjinn.slots import Slots
 from pyjinn.tenants import TenantResolver
 
@@ -225,15 +225,8 @@ class Runtime:
 
 def build_capabilities(config: Config, services: Services) -> dict[str, Capability]:
     """Every capability, bound to this process's backends (connected on first use)."""
-    needs_kv = any(
-        spec.permissions.kv_read or spec.permissions.kv_write for spec in config.functions()
-    )
-    return {
-        "core": Core(),
-        "kv": KeyValue(
-            services.kv_store() if needs_kv else None, max_value=config.options.kv_max_value
-        ),
-    }
+    store = services.kv_store() if needs_key_value(config) else None
+    return {"core": Core(), "kv": KeyValue(store, max_value=config.options.kv_max_value)}
 
 
 def emit_guest_log(function: str, trace_id: str, stderr: bytes, truncated: bool) -> None:

@@ -6,14 +6,16 @@ tenant; a missing or unknown key is refused (401) before the function runs. With
 every request acts for the function's configured tenant.
 
 Keys are kept only as SHA-256 digests and looked up by digest, so checking a key takes the same
-time whatever it shares with a valid one, and no key can leak into names, logs or records.
+time whatever it shares with a valid one, and no key can leak into names, logs or records. The
+header that carried the key is removed before the request reaches the guest: it gets the tenant,
+never the credential.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from pyjinn.config.model import FunctionSpec
 
@@ -37,22 +39,28 @@ class TenantResolver:
     def requires_key(self) -> bool:
         return bool(self._by_digest)
 
-    def resolve(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-        """The tenant for a request with these (lower-case ASGI) headers, or None to refuse."""
+    def resolve(
+        self, headers: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[str | None, Sequence[tuple[bytes, bytes]]]:
+        """The tenant for a request with these (lower-case ASGI) headers, or None to refuse;
+        and the headers to hand the guest (without the one that carried the key)."""
         if not self._by_digest:
-            return self.default
-        presented = _presented_key(headers)
-        if presented is None:
-            return None
-        return self._by_digest.get(key_digest(presented))
+            return self.default, headers
+        found = _presented_key(headers)
+        if found is None:
+            return None, headers
+        index, presented = found
+        forwarded = [header for position, header in enumerate(headers) if position != index]
+        return self._by_digest.get(key_digest(presented)), forwarded
 
 
-def _presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
+def _presented_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+    """The position of the header carrying an API key, and the key."""
+    for index, (name, value) in enumerate(headers):
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+                return index, token.strip()
         elif name == b"x-api-key" and value.strip():
-            return value.decode("latin-1").strip()
+            return index, value.decode("latin-1").strip()
     return None

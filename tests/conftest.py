@@ -17,6 +17,8 @@ import pytest
 from pyjinn.config import loads
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
+from pyjinn.services import NatsConnection, Services
+from pyjinn.services.nats import EmbeddedNats
 
 GUEST_SOURCES = Path(__file__).parent / "guests"
 _GUEST_CACHE = Path(__file__).parent.parent / ".pytest_cache" / "guests"
@@ -76,16 +78,33 @@ def project(tmp_path: Path) -> Callable[..., Path]:
     return add
 
 
+@pytest.fixture(scope="session")
+def nats_connection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsConnection]:
+    """A real embedded nats-server (JetStream, generated credential) for the whole session."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    info = server.start()
+    yield NatsConnection((info.url,), info.user, info.password)
+    server.stop()
+
+
+@pytest.fixture
+def kv_services(nats_connection: NatsConnection) -> Iterator[Services]:
+    """Services backed by the session's nats-server, closed after the test."""
+    services = Services(nats_connection)
+    yield services
+    services.close()
+
+
 @pytest.fixture
 def make_runtime(tmp_path: Path) -> Iterator[Callable[[str], Runtime]]:
     """Build a runtime from Caddyfile text (module paths relative to the test's directory)."""
     runtimes: list[Runtime] = []
 
-    def make(caddyfile: str, options: str = "") -> Runtime:
-        """``options`` are extra global option lines."""
+    def make(caddyfile: str, options: str = "", services: Services | None = None) -> Runtime:
+        """``options`` are extra global option lines; ``services`` the backends to use."""
         extra = f"\t{options}\n" if options else ""
         text = f"{{\n\tadmin off\n\tmax_instances 256\n{extra}}}\n" + textwrap.dedent(caddyfile)
-        runtime = Runtime(loads(text, base_dir=tmp_path, environ={}))
+        runtime = Runtime(loads(text, base_dir=tmp_path, environ={}), services=services)
         runtimes.append(runtime)
         return runtime
 

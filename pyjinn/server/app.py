@@ -23,6 +23,7 @@ from pyjinn.config.model import Config, FunctionSpec, Respond
 from pyjinn.errors import Blame, HostError, InvocationError, ModuleErrors, RequestRejected
 from pyjinn.runtime import Function, Runtime
 from pyjinn.server.routing import Router
+from pyjinn.services import Services, start_services
 
 log = logging.getLogger("pyjinn.server")
 
@@ -41,6 +42,14 @@ class PyjinnApp:
         self.router = Router(runtime.config)
         self._retired: set[Runtime] = set()
         self.on_startup: list[Any] = []  # callables run at lifespan startup, in the loop
+        self.on_close: list[Any] = []  # what close() releases besides the runtime
+
+    def close(self) -> None:
+        """Close the runtime and whatever the app started for itself (an embedded NATS)."""
+        self.runtime.close()
+        for release in reversed(self.on_close):
+            release()
+        self.on_close.clear()
 
     def replace(self, runtime: Runtime) -> None:
         """Serve new requests with ``runtime``; the old one finishes what it started, then
@@ -73,6 +82,8 @@ class PyjinnApp:
                     callback()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.on_close:  # an app made by create_app: it owns its services
+                    self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -113,7 +124,7 @@ class PyjinnApp:
     ) -> None:
         trace_id = contract.trace_id_from(_header(scope, b"traceparent"))
         try:
-            tenant = function.tenants.resolve(scope["headers"])
+            tenant, headers = function.tenants.resolve(scope["headers"])
             if tenant is None:
                 raise RequestRejected(
                     401,
@@ -127,7 +138,7 @@ class PyjinnApp:
                 uri=_request_uri(scope, routed_path, full_path),
                 path=routed_path,
                 query_string=scope.get("query_string", b""),
-                headers=scope["headers"],
+                headers=headers,
                 body=body,
                 remote_addr=_remote_addr(scope),
                 trace_id=trace_id,
@@ -152,18 +163,31 @@ class PyjinnApp:
         await _send(send, response.status, response.headers, response.body)
 
 
-def create_app(source: str | Path | Config) -> PyjinnApp:
+def create_app(source: str | Path | Config, *, services: Services | None = None) -> PyjinnApp:
     """An ASGI app for a Caddyfile path (or an already loaded ``Config``), with every module
-    loaded. Raises ``ConfigErrors`` or ``ModuleErrors`` listing every problem found."""
+    loaded. Without ``services``, the app connects to the NATS server the config names, or
+    starts an embedded one if a function needs key-value storage; ``close()`` (or the ASGI
+    lifespan shutdown) stops it. Raises ``ConfigErrors`` or ``ModuleErrors`` listing every
+    problem found."""
     from pyjinn.config import load
 
     config = source if isinstance(source, Config) else load(Path(source))
-    runtime = Runtime(config)
+    releases = []
+    if services is None:
+        services, embedded = start_services(config)
+        releases.append(services.close)
+        if embedded is not None:
+            releases.append(embedded.stop)
+    runtime = Runtime(config, services=services)
     problems = runtime.load_all()
     if problems:
         runtime.close()
+        for release in reversed(releases):
+            release()
         raise ModuleErrors(problems)
-    return PyjinnApp(runtime)
+    app = PyjinnApp(runtime)
+    app.on_close.extend(releases)
+    return app
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -19,6 +19,7 @@ from pyjinn.config.model import Config
 from pyjinn.errors import ConfigError, ConfigErrors
 from pyjinn.server.app import PyjinnApp
 from pyjinn.server.routing import bind_host
+from pyjinn.services import unavailable_for
 
 log = logging.getLogger("pyjinn.server")
 
@@ -62,6 +63,9 @@ async def reload_app(app: PyjinnApp, path: Path) -> ReloadOutcome:
     loaded = load_for_reload(path, app.runtime.config)
     if isinstance(loaded, list):
         return ReloadOutcome(problems=loaded)
+    problem = unavailable_for(loaded, app.runtime.services)
+    if problem is not None:
+        return ReloadOutcome(problems=[problem])
     runtime = app.runtime.successor(loaded)
     # Compiling may take a while (a new Go module: seconds); the event loop keeps serving.
     problems = await asyncio.get_running_loop().run_in_executor(None, runtime.load_all)

@@ -27,9 +27,11 @@ from typing import Any
 
 from pyjinn import logs
 from pyjinn.config.model import Address, Config
-from pyjinn.errors import ConfigError
+from pyjinn.errors import ConfigError, PyjinnError
 from pyjinn.server.routing import bind_host
 from pyjinn.server.worker import grace_period
+from pyjinn.services import Services, start_services, unavailable_for
+from pyjinn.services.nats import EmbeddedNats
 
 log = logging.getLogger("pyjinn.supervisor")
 
@@ -104,12 +106,18 @@ class Supervisor:
         self._admin_socket: socket.socket | None = None
         self._admin_feed: int | None = None
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.services = Services()
+        self.nats_server: EmbeddedNats | None = None
 
     def run(self) -> int:
         try:
             self._bind()
-        except OSError as error:
+            # Before any fork: workers inherit the connection details, and the embedded
+            # server's parent-death signal follows this (main) thread.
+            self.services, self.nats_server = start_services(self.config)
+        except (OSError, PyjinnError) as error:
             log.error("%s", error)
+            self._close_sockets()
             return 1
         self._install_signal_handlers()
         if self._admin_socket is not None:
@@ -178,6 +186,9 @@ class Supervisor:
             return
         log.info("Reloading %s.", source)
         loaded = load_for_reload(source, self.config)
+        if not isinstance(loaded, list):
+            problem = unavailable_for(loaded, self.services)
+            loaded = [problem] if problem is not None else loaded
         if isinstance(loaded, list):
             for problem in loaded:
                 log.error("Reload refused: %s", problem)
@@ -245,7 +256,7 @@ class Supervisor:
                 self._admin_socket.close()
             if self._admin_feed is not None:
                 os.close(self._admin_feed)
-            return run_worker(self.config, self._sockets, report_fd)
+            return run_worker(self.config, self._sockets, report_fd, self.services)
 
         self._fork("worker", index, worker_main)
 
@@ -302,6 +313,7 @@ class Supervisor:
             self._poll(1.0)
             if self.reload_requested:
                 self._reload()
+            self._watch_nats()
             now = time.monotonic()
             for key, due in list(self.restarts.due.items()):
                 if due <= now and not self.stopping:
@@ -311,6 +323,18 @@ class Supervisor:
                         self._spawn_admin()
                     else:
                         self._spawn_worker(index)
+
+    def _watch_nats(self) -> None:
+        """Restart the embedded nats-server if it died; clients reconnect on their next call."""
+        server = self.nats_server
+        status = server.exit_status() if server is not None else None
+        if server is None or status is None:
+            return
+        log.error("The embedded nats-server exited with status %d; restarting it.", status)
+        try:
+            server.restart()
+        except PyjinnError as error:
+            log.error("Cannot restart the embedded nats-server: %s", error)
 
     def _poll(self, timeout: float) -> None:
         readable = [self._wake_read] + [
@@ -360,16 +384,15 @@ class Supervisor:
             self._report_to_admin()
 
     def _reap(self) -> None:
-        while True:
+        # Only our own children, by pid: the embedded nats-server is reaped by its owner.
+        for pid in list(self.children):
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                done, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            child = self.children.pop(pid, None)
-            if child is None:
+                done, status = pid, 0
+            if done == 0:
                 continue
+            child = self.children.pop(pid)
             while child.report_fd is not None:  # it exited, so this reaches end of file
                 self._read_report(child)
             self._report_to_admin()
@@ -436,11 +459,16 @@ class Supervisor:
             self._signal_children(signal.SIGKILL)
             while self.children:
                 self._poll(0.05)
+        if self.nats_server is not None:
+            self.nats_server.stop()
+        self._close_sockets()
+        log.info("pyjinn stopped.")
+
+    def _close_sockets(self) -> None:
         for sock in self._sockets:
             sock.close()
         if self._admin_socket is not None:
             self._admin_socket.close()
-        log.info("pyjinn stopped.")
 
 
 def _describe_status(status: int) -> str:

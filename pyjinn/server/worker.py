@@ -23,6 +23,7 @@ from pyjinn.config.model import Config
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.server.reload import log_outcome, reload_app
+from pyjinn.services import Services
 
 log = logging.getLogger("pyjinn.server")
 
@@ -54,15 +55,18 @@ def serve_http(app: Any, sockets: list[socket.socket], grace: float) -> None:
     server.run(sockets=sockets)
 
 
-def run_worker(config: Config, sockets: list[socket.socket], report_fd: int) -> int:
+def run_worker(
+    config: Config, sockets: list[socket.socket], report_fd: int, services: Services
+) -> int:
     """Worker main: returns the process exit status. Reports to the supervisor through
     ``report_fd``, one JSON object per line: ready (or why not), then each reload's outcome."""
-    runtime = Runtime(config)
+    runtime = Runtime(config, services=services)
     runtime.start()
     problems = runtime.load_all()
     if problems:
         _report(report_fd, {"ready": False, "errors": problems})
         runtime.close()
+        services.close()
         return 3
     digests = {name: function.module.digest for name, function in runtime.functions.items()}
     _report(report_fd, {"ready": True, "digests": digests})
@@ -73,6 +77,7 @@ def run_worker(config: Config, sockets: list[socket.socket], report_fd: int) -> 
         serve_http(app, sockets, grace_period(config))
     finally:
         app.runtime.close()
+        services.close()
     log.debug("Worker %d stopped.", os.getpid())
     return 0
 

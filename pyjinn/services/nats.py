@@ -158,6 +158,15 @@ class EmbeddedNats:
         )
         return self._info
 
+    def exit_status(self) -> int | None:
+        """The server's exit status if it was started and has exited since, else None."""
+        return self._process.poll() if self._process is not None else None
+
+    def restart(self, timeout: float = 10.0) -> ConnectInfo:
+        """Start the server again after it exited: same port, credential and store."""
+        self._kill()
+        return self.start(timeout)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the server: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent."""
         process = self._process

@@ -290,3 +290,51 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def children_named(parent: int, name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == parent and comm == name:
+            found.append(int(entry.name))
+    return found
+
+
+KV_SITE = """
+:PORT {
+    handle /kv {
+        pyjinn kv.wat {
+            permissions {
+                kv_read notes
+                kv_write notes
+            }
+        }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_the_embedded_nats_server_lives_and_dies_with_pyjinn(serve, project, how: str) -> None:
+    from tests.helpers import KV_IMPORTS, abi_guest
+
+    kv_set = "(call $kv_set (i32.const 0) (i32.const 7) (i32.const 16) (i32.const 2))"
+    set_and_get = [f"(i64.extend_i32_s {kv_set})", "(call $kv_get (i32.const 0) (i32.const 7))"]
+    project("kv.wat", abi_guest(KV_IMPORTS, set_and_get, {0: "notes/x", 16: "hi"}))
+    server = serve(KV_SITE, workers=2)
+    assert httpx.get(f"{server.url}/kv").text == "0,2"
+    (nats,) = children_named(server.process.pid, "nats-server")
+    if how == "sigterm":
+        assert server.stop() == 0
+    else:
+        server.process.kill()
+        server.process.wait(10)
+    wait_until(lambda: not pid_alive(nats))

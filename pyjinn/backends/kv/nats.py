@@ -134,12 +134,20 @@ class NatsKeyValueStore:
         self._closed = True
         with self._threads_lock:
             states, self._threads = self._threads, []
-        for state in states:
-            if state.lock.acquire(timeout=_CLOSE_WAIT):
-                try:
-                    state.shut_down()
-                finally:
-                    state.lock.release()
+
+        def shut_down_all() -> None:
+            for state in states:
+                if state.lock.acquire(timeout=_CLOSE_WAIT):
+                    try:
+                        state.shut_down()
+                    finally:
+                        state.lock.release()
+
+        # On a thread of its own: the caller may be running an event loop (an ASGI lifespan
+        # shutdown, say), and no other loop can run on a thread that already runs one.
+        closer = threading.Thread(target=shut_down_all, name="pyjinn-kv-close")
+        closer.start()
+        closer.join()
 
     # -- one call on the calling thread's own loop ----------------------------------------------
 
