@@ -1,0 +1,187 @@
+/*
+ * pyjinn.h: the C SDK for pyjinn functions (host ABI version 1). One header, one small .c,
+ * no dependencies beyond wasi-libc. docs/abi.md describes the ABI this SDK binds.
+ *
+ * A function reads its request, does its work, and writes its response:
+ *
+ *     #include "pyjinn.h"
+ *
+ *     int main(void) {
+ *         pyjinn_request request;
+ *         if (pyjinn_read_request(&request) != PYJINN_OK) return 1;
+ *         const char *name = pyjinn_query(&request, "name");
+ *         pyjinn_log(PYJINN_INFO, request.path);
+ *         return pyjinn_respond_text(200, "text/plain", name ? name : "world") ? 1 : 0;
+ *     }
+ *
+ * Build it with zig cc (the `ziglang` wheel), listing pyjinn.c with the function's sources:
+ *
+ *     python -m ziglang cc --target=wasm32-wasi -Os -s -I sdk/c main.c sdk/c/pyjinn.c -o f.wasm
+ *
+ * Calls that can fail return PYJINN_OK (0) or a negative pyjinn_status: the host's error codes
+ * and two of the SDK's own. Nothing is truncated: results are read into buffers sized exactly,
+ * allocated with malloc. Free them with free(), or let the invocation end (its memory goes
+ * with it).
+ */
+#ifndef PYJINN_H
+#define PYJINN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PYJINN_ABI_VERSION 1
+
+#if !defined(__wasm32__)
+#error "pyjinn.h is for wasm32 guests: build with --target=wasm32-wasi"
+#endif
+
+/* ---- status codes ----------------------------------------------------------------------- */
+
+typedef enum {
+    PYJINN_OK = 0,
+    /* The host's error codes (pyjinn.abi.ErrorCode), returned by host calls. */
+    PYJINN_NOT_FOUND = -1,   /* no such key */
+    PYJINN_DENIED = -2,      /* the function's permissions do not cover it */
+    PYJINN_INVALID = -3,     /* a bad argument: a bad key, pointer or length */
+    PYJINN_UNAVAILABLE = -4, /* the backend is down or not configured */
+    PYJINN_LIMIT = -5,       /* a size or quota was exceeded */
+    PYJINN_INTERNAL = -6,    /* a fault in the host */
+    /* The SDK's own; the host never returns these. */
+    PYJINN_NO_MEMORY = -100, /* malloc failed */
+    PYJINN_IO = -101         /* reading stdin or writing stdout failed */
+} pyjinn_status;
+
+/* The status's name without the prefix ("NOT_FOUND"), or "UNKNOWN". */
+const char *pyjinn_status_name(int status);
+
+/* The message of the last failed host call (UTF-8, NUL-terminated, malloc'd), "" when none
+ * failed; NULL only when malloc fails. Call it right after the failing call. */
+char *pyjinn_last_error(void);
+
+/* ---- the request ------------------------------------------------------------------------ */
+
+/* One header or query parameter value. A name with several values has one entry per value,
+ * in the order they arrived. Values are NUL-terminated; value_length counts the bytes
+ * (a query value may contain a NUL). */
+typedef struct {
+    const char *name;
+    const char *value;
+    size_t value_length;
+} pyjinn_field;
+
+/* The request, decoded from the JSON on stdin (docs/contract.md). Missing text fields are "". */
+typedef struct {
+    const char *method;      /* "GET", "POST", ... */
+    const char *uri;         /* the request target: path and query, as sent */
+    const char *path;        /* the decoded path */
+    const char *remote_addr; /* the client's ip:port */
+    const char *trace_id;    /* 32 hex digits */
+    const char *tenant;      /* the tenant the request acts for ("" when not sent) */
+    const char *body;        /* the body's bytes (decoded when it travelled as base64),
+                              * followed by a NUL that body_length does not count */
+    size_t body_length;
+    const pyjinn_field *headers; /* names in canonical form: Content-Type */
+    size_t header_count;
+    const pyjinn_field *query;
+    size_t query_count;
+} pyjinn_request;
+
+/* Read and decode the whole request from stdin. Returns PYJINN_OK; PYJINN_INVALID when it is
+ * not a well-formed request object (or its base64 body does not decode); PYJINN_NO_MEMORY;
+ * PYJINN_IO when stdin cannot be read. The request lives until the process ends. */
+int pyjinn_read_request(pyjinn_request *request);
+
+/* The first value of header `name` (compared without regard to ASCII case), or NULL. */
+const char *pyjinn_header(const pyjinn_request *request, const char *name);
+
+/* The first value of query parameter `name` (compared exactly), or NULL. */
+const char *pyjinn_query(const pyjinn_request *request, const char *name);
+
+/* ---- the response ----------------------------------------------------------------------- */
+
+/* A growable byte buffer. `status` is PYJINN_OK until an append fails: PYJINN_NO_MEMORY, or
+ * PYJINN_INVALID for text that is not UTF-8. After a failure appends do nothing, so check
+ * `status` once at the end. Start with pyjinn_buffer b = {0}; free(b.data) when done. */
+typedef struct {
+    char *data;
+    size_t length;
+    size_t capacity;
+    int status;
+} pyjinn_buffer;
+
+void pyjinn_buffer_append(pyjinn_buffer *buffer, const void *data, size_t length);
+void pyjinn_buffer_append_text(pyjinn_buffer *buffer, const char *text);
+/* Append `length` bytes of UTF-8 text as a quoted, escaped JSON string. */
+void pyjinn_buffer_append_json(pyjinn_buffer *buffer, const char *text, size_t length);
+
+typedef struct {
+    const char *name;
+    const char *value;
+} pyjinn_response_header;
+
+/* Write the response to stdout: {"status", "headers", "body"}. Headers of the same name
+ * (any case) become one list of values. A body that is not valid UTF-8 is sent base64-encoded
+ * with "body_encoding":"base64", so any bytes arrive intact. Returns PYJINN_OK;
+ * PYJINN_INVALID for a header name or value that is not UTF-8; PYJINN_NO_MEMORY; PYJINN_IO.
+ * Call it once: the response is one JSON object. */
+int pyjinn_respond(int status, const pyjinn_response_header *headers, size_t header_count,
+                   const void *body, size_t body_length);
+
+/* pyjinn_respond with one Content-Type header and a NUL-terminated body. */
+int pyjinn_respond_text(int status, const char *content_type, const char *body);
+
+/* ---- host calls ------------------------------------------------------------------------- */
+
+typedef enum {
+    PYJINN_DEBUG = 0,
+    PYJINN_INFO = 1,
+    PYJINN_WARN = 2,
+    PYJINN_ERROR = 3
+} pyjinn_level;
+
+/* Write a record to the function's log (the host keeps the first 4096 bytes of a message). */
+void pyjinn_log(pyjinn_level level, const char *message);
+void pyjinn_log_bytes(pyjinn_level level, const void *message, size_t length);
+
+/* Key-value store. Keys are 1 to 256 of A-Z a-z 0-9 _ - . / = (docs/abi.md); the function's
+ * permissions grant namespaces: kv_read notes covers "notes" and "notes/...". */
+
+/* Read a key: on PYJINN_OK, *value is the value (malloc'd, followed by a NUL that *length does
+ * not count). PYJINN_NOT_FOUND when the key has no value. */
+int pyjinn_kv_get(const char *key, char **value, size_t *length);
+
+/* Write a key. */
+int pyjinn_kv_set(const char *key, const void *value, size_t length);
+
+/* Delete a key; deleting a missing key is PYJINN_OK. */
+int pyjinn_kv_delete(const char *key);
+
+/* The readable keys that start with `prefix` ("" for all): on PYJINN_OK, *keys is an array of
+ * *count NUL-terminated keys followed by a NULL, in one allocation (one free(*keys)). */
+int pyjinn_kv_list(const char *prefix, char ***keys, size_t *count);
+
+/* ---- the raw ABI ------------------------------------------------------------------------ */
+
+/* The host functions of import module "pyjinn", with the wasm types of pyjinn/abi.py: i32 for
+ * integers, pointers and lengths, i64 (long long) for data results. The functions above are
+ * built on these; call them directly only for something the SDK does not offer. A data result
+ * (>= 0) is a length: copy the result with pyjinn_abi_result_read into a buffer that large. */
+#define PYJINN_IMPORT(name) __attribute__((import_module("pyjinn"), import_name(name)))
+#define PYJINN_ADDRESS(pointer) ((int32_t)(uintptr_t)(pointer))
+
+PYJINN_IMPORT("log")
+void pyjinn_abi_log(int32_t level, int32_t message, int32_t message_length);
+PYJINN_IMPORT("result_read")
+int32_t pyjinn_abi_result_read(int32_t buffer, int32_t capacity);
+PYJINN_IMPORT("error_read")
+int32_t pyjinn_abi_error_read(int32_t buffer, int32_t capacity);
+PYJINN_IMPORT("kv_get")
+long long pyjinn_abi_kv_get(int32_t key, int32_t key_length);
+PYJINN_IMPORT("kv_set")
+int32_t pyjinn_abi_kv_set(int32_t key, int32_t key_length, int32_t value, int32_t value_length);
+PYJINN_IMPORT("kv_delete")
+int32_t pyjinn_abi_kv_delete(int32_t key, int32_t key_length);
+PYJINN_IMPORT("kv_list")
+long long pyjinn_abi_kv_list(int32_t prefix, int32_t prefix_length);
+
+#endif
