@@ -1,0 +1,158 @@
+"""The SDKs bind the host ABI exactly as pyjinn/abi.py defines it: one source of truth.
+
+For each SDK, a program that calls every host function (through the SDK's wrappers and its raw
+bindings) is compiled, and the ``pyjinn`` imports of the resulting module are compared with
+``pyjinn.abi.FUNCTIONS``: the same names, the same parameter and result types, none missing and
+none extra. A binding that drifts from the table, or a function the SDK forgot, fails here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from pyjinn.abi import FUNCTIONS, PYJINN, HostFunction
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+C_SDK = ROOT / "sdk" / "c"
+ZIG_SDK = ROOT / "sdk" / "zig" / "pyjinn.zig"
+_CACHE = ROOT / ".pytest_cache" / "sdk"
+
+ABI = {function.name: function for function in FUNCTIONS if function.module == PYJINN}
+
+C_PROGRAM = r"""
+#include <stdlib.h>
+
+#include "pyjinn.h"
+
+int main(void) {
+    char *value, **keys, *message;
+    size_t length, count;
+    static char buffer[64];
+
+    /* The SDK's wrappers. */
+    pyjinn_log(PYJINN_INFO, "signatures");
+    pyjinn_log_bytes(PYJINN_DEBUG, "signatures", 10);
+    pyjinn_kv_set("notes/a", "v", 1);
+    if (pyjinn_kv_get("notes/a", &value, &length) == PYJINN_OK) free(value);
+    pyjinn_kv_delete("notes/a");
+    if (pyjinn_kv_list("notes/", &keys, &count) == PYJINN_OK) free(keys);
+    message = pyjinn_last_error();
+    free(message);
+
+    /* The raw bindings, each called directly. */
+    int32_t at = PYJINN_ADDRESS(buffer);
+    pyjinn_abi_log(1, at, 1);
+    long long data = pyjinn_abi_kv_get(at, 1) + pyjinn_abi_kv_list(at, 0);
+    int32_t status = pyjinn_abi_result_read(at, sizeof buffer) + pyjinn_abi_error_read(at, 0) +
+                     pyjinn_abi_kv_set(at, 1, at, 1) + pyjinn_abi_kv_delete(at, 1);
+    return (int)(data + status) & 1;
+}
+"""
+
+ZIG_PROGRAM = r"""
+const std = @import("std");
+const pyjinn = @import("pyjinn");
+
+pub fn main(init: std.process.Init) !void {
+    const arena = init.arena.allocator();
+
+    // The SDK's wrappers.
+    pyjinn.log(.info, "signatures");
+    pyjinn.kvSet("notes/a", "v") catch {};
+    _ = pyjinn.kvGet(arena, "notes/a") catch null;
+    pyjinn.kvDelete("notes/a") catch {};
+    _ = pyjinn.kvList(arena, "notes/") catch null;
+    _ = try pyjinn.lastError(arena);
+
+    // The raw bindings, each called directly.
+    var buffer: [64]u8 = undefined;
+    const at = pyjinn.abi.address(&buffer);
+    pyjinn.abi.log(1, at, 1);
+    const data = pyjinn.abi.kv_get(at, 1) + pyjinn.abi.kv_list(at, 0);
+    const status = pyjinn.abi.result_read(at, 64) +% pyjinn.abi.error_read(at, 0) +%
+        pyjinn.abi.kv_set(at, 1, at, 1) +% pyjinn.abi.kv_delete(at, 1);
+    if (data +% status == 1) std.process.exit(1);
+}
+"""
+
+
+def _compile(language: str, source: str, command: list[str]) -> Path:
+    sdk_files = [C_SDK / "pyjinn.h", C_SDK / "pyjinn.c", ZIG_SDK]
+    digest = hashlib.sha256(
+        source.encode() + b"".join(path.read_bytes() for path in sdk_files)
+    ).hexdigest()[:16]
+    output = _CACHE / f"signatures-{language}-{digest}.wasm"
+    if output.exists():
+        return output
+    work = _CACHE / f"signatures-{language}-{digest}"
+    work.mkdir(parents=True, exist_ok=True)
+    main = work / ("main.c" if language == "c" else "main.zig")
+    main.write_text(source)
+    partial = work / f"out.{os.getpid()}.wasm"
+    full = [sys.executable, "-m", "ziglang", *command]
+    full = [part.replace("{output}", str(partial)) for part in full]
+    compiled = subprocess.run(full, cwd=work, capture_output=True, text=True, check=False)
+    assert compiled.returncode == 0, compiled.stderr
+    os.replace(partial, output)
+    return output
+
+
+def build(language: str) -> Path:
+    if language == "c":
+        command = ["cc", "--target=wasm32-wasi", "-Os", "-s", "-Wall", "-Werror"]
+        command += ["-I", str(C_SDK), "-o", "{output}", "main.c", str(C_SDK / "pyjinn.c")]
+        return _compile("c", C_PROGRAM, command)
+    command = ["build-exe", "-target", "wasm32-wasi", "-O", "ReleaseSmall", "-femit-bin={output}"]
+    command += ["--dep", "pyjinn", "-Mroot=main.zig", f"-Mpyjinn={ZIG_SDK}"]
+    return _compile("zig", ZIG_PROGRAM, command)
+
+
+Signature = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def pyjinn_imports(module_path: Path) -> dict[str, Signature]:
+    """The module's imports from ``pyjinn``: name -> (params, results) as wasm type names."""
+    module = wasmtime.Module(wasmtime.Engine(), module_path.read_bytes())
+    imports: dict[str, Signature] = {}
+    for item in module.imports:
+        if item.module != PYJINN:
+            continue
+        assert isinstance(item.type, wasmtime.FuncType), f"pyjinn.{item.name} is not a function"
+        assert item.name not in imports, f"pyjinn.{item.name} is imported twice"
+        params = tuple(str(kind) for kind in item.type.params)
+        results = tuple(str(kind) for kind in item.type.results)
+        imports[item.name] = (params, results)
+    return imports
+
+
+@pytest.fixture(scope="module", params=["c", "zig"])
+def sdk_imports(request: pytest.FixtureRequest) -> dict[str, Signature]:
+    return pyjinn_imports(build(request.param))
+
+
+def test_the_table_has_pyjinn_functions_to_check() -> None:
+    assert {"log", "result_read", "error_read", "kv_get", "kv_set"} <= set(ABI)
+
+
+def test_sdk_imports_only_functions_of_the_abi(sdk_imports: dict[str, Signature]) -> None:
+    unknown = sorted(set(sdk_imports) - set(ABI))
+    assert not unknown, f"the SDK imports pyjinn functions the host does not define: {unknown}"
+
+
+@pytest.mark.parametrize("function", ABI.values(), ids=list(ABI))
+def test_sdk_imports_each_abi_function_with_its_exact_signature(
+    sdk_imports: dict[str, Signature], function: HostFunction
+) -> None:
+    assert function.name in sdk_imports, f"the SDK does not bind pyjinn.{function.name}"
+    assert sdk_imports[function.name] == (function.params, function.results), (
+        f"pyjinn.{function.name}: the SDK's binding differs from pyjinn/abi.py"
+    )
