@@ -11,6 +11,7 @@ import pytest
 
 from pyjinn import contract
 from pyjinn.config.model import Limits, Mount
+from pyjinn.engine import invoke as invoke_module
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Run, Sandbox, invoke
 from pyjinn.engine.modules import ModuleLoader
@@ -28,8 +29,19 @@ def engine() -> Engine:
     engine.close()
 
 
+@pytest.fixture(params=["native", "ctypes"])
+def mechanics(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run each test through the native invocation path and through the ctypes fallback."""
+    if request.param == "native":
+        if not invoke_module.NATIVE:
+            pytest.skip("the _fastinvoke extension is not built")
+    else:
+        monkeypatch.setattr(invoke_module, "_native", None)
+    return str(request.param)
+
+
 @pytest.fixture
-def run(engine: Engine, tmp_path: Path) -> Callable[..., Run]:
+def run(engine: Engine, tmp_path: Path, mechanics: str) -> Callable[..., Run]:
     loader = ModuleLoader(engine, tmp_path / "cache")
 
     def run(module: Path, request: bytes | dict[str, object] = b"{}", **options: object) -> Run:

@@ -1,0 +1,188 @@
+"""The invocation mechanics through ctypes: the fallback when ``_fastinvoke`` is not built.
+
+The same sequence as the native path (store, limits, WASI, captured output, instantiate,
+``_start``, teardown), reporting the same raw facts; ``invoke.py`` decides what they mean.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from ctypes import byref, c_char_p, c_int, c_uint64, c_void_p
+from typing import TYPE_CHECKING, Any
+
+from pyjinn.engine import _capi
+from pyjinn.engine.output import CapturedStream
+
+if TYPE_CHECKING:
+    from pyjinn.engine.invoke import Sandbox
+
+RawRun = tuple[Any, ...]
+
+_RETURNED, _EXIT, _TRAP, _ERROR, _START_TRAP, _START_ERROR, _SETUP_ERROR = range(7)
+
+
+class Prepared:
+    """A sandbox's argv and environment as C arrays, built once per function."""
+
+    __slots__ = ("argc", "argv", "envc", "names", "values")
+
+    def __init__(self, argv: list[bytes], env: list[tuple[bytes, bytes]]) -> None:
+        self.argc = len(argv)
+        self.argv = (c_char_p * len(argv))(*argv)
+        self.envc = len(env)
+        self.names = (c_char_p * len(env))(*(name for name, _ in env))
+        self.values = (c_char_p * len(env))(*(value for _, value in env))
+
+
+def prepare(argv: list[bytes], env: list[tuple[bytes, bytes]]) -> Prepared:
+    return Prepared(argv, env)
+
+
+class _Scratch:
+    """Per-thread C structs reused across invocations."""
+
+    __slots__ = ("exit_code", "fuel", "instance", "item", "trap")
+
+    def __init__(self) -> None:
+        self.instance = _capi.Instance()
+        self.item = _capi.Extern()
+        self.trap = c_void_p()
+        self.exit_code = c_int()
+        self.fuel = c_uint64()
+
+
+_scratch = threading.local()
+
+
+class _SetupFailed(Exception):
+    pass
+
+
+def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox) -> RawRun:
+    """Run one invocation; the same tuple as ``_fastinvoke.invoke`` returns."""
+    scratch: _Scratch | None = getattr(_scratch, "value", None)
+    if scratch is None:
+        scratch = _scratch.value = _Scratch()
+    limits = sandbox.limits
+    prepared = sandbox.prepared or prepare(sandbox.argv, sandbox.env)
+    stdout = CapturedStream(limits.stdout_limit)
+    stderr = CapturedStream(limits.stderr_limit)
+    ended, exit_code, code, message = _RETURNED, 0, -1, ""
+    fuel_left, memory_bytes = sandbox.fuel, 0
+    started = configured = instantiated = finished = time.perf_counter_ns()
+    store = _capi.store_new(engine, None, None)
+    try:
+        store_context = _capi.store_context(store)
+        _capi.store_limiter(store, limits.memory_limit, -1, 1, -1, -1)
+        _set_up_wasi(store_context, sandbox, prepared, stdin, stdout, stderr)
+        _capi.context_set_epoch_deadline(store_context, sandbox.ticks)
+        _check(_capi.context_set_fuel(store_context, sandbox.fuel), "set fuel")
+        configured = time.perf_counter_ns()
+        trap = scratch.trap
+        trap.value = None
+        failure = _capi.instance_pre_instantiate(
+            pre, store_context, byref(scratch.instance), byref(trap)
+        )
+        instantiated = finished = time.perf_counter_ns()
+        if trap.value:
+            ended = _START_TRAP
+            code, message = _trap(trap.value)
+            if failure:
+                _capi.error_delete(failure)
+        elif failure:
+            ended, message = _START_ERROR, _capi.take_error_message(failure)
+        else:
+            item = scratch.item
+            _capi.instance_export_get(
+                store_context, byref(scratch.instance), b"_start", 6, byref(item)
+            )
+            failure = _capi.func_call(
+                store_context, byref(item, _capi.EXTERN_ITEM_OFFSET), None, 0, None, 0, byref(trap)
+            )
+            finished = time.perf_counter_ns()
+            if trap.value:
+                ended = _TRAP
+                code, message = _trap(trap.value)
+                if failure:
+                    _capi.error_delete(failure)
+            elif failure:
+                if _capi.error_exit_status(failure, byref(scratch.exit_code)):
+                    exit_code = scratch.exit_code.value
+                    ended = _RETURNED if exit_code == 0 else _EXIT
+                    _capi.error_delete(failure)
+                else:
+                    ended, message = _ERROR, _capi.take_error_message(failure)
+            memory_bytes = _memory_size(store_context, scratch)
+        if not _capi.context_get_fuel(store_context, byref(scratch.fuel)):
+            fuel_left = scratch.fuel.value
+    except _SetupFailed as failure_reason:
+        ended, message = _SETUP_ERROR, str(failure_reason)
+    finally:
+        _capi.store_delete(store)
+    out, out_exceeded = stdout.read()
+    err, err_exceeded = stderr.read()
+    stdout.close()
+    stderr.close()
+    ended_at = time.perf_counter_ns()
+    instantiated = max(instantiated, configured)
+    finished = max(finished, instantiated)
+    phases = (configured - started, instantiated - configured, finished - instantiated,
+              ended_at - finished)  # fmt: skip
+    return (ended, exit_code, code, message, fuel_left, memory_bytes,
+            out, out_exceeded, err, err_exceeded, phases)  # fmt: skip
+
+
+def _set_up_wasi(
+    store_context: int,
+    sandbox: Sandbox,
+    prepared: Prepared,
+    stdin: bytes,
+    stdout: CapturedStream,
+    stderr: CapturedStream,
+) -> None:
+    wasi = _capi.wasi_config_new()
+    try:
+        if not _capi.wasi_config_set_argv(wasi, prepared.argc, prepared.argv) or (
+            prepared.envc
+            and not _capi.wasi_config_set_env(wasi, prepared.envc, prepared.names, prepared.values)
+        ):
+            raise _SetupFailed("cannot set the guest's arguments or environment")
+        for host_dir, guest_dir, writable in sandbox.preopens:
+            if not _capi.wasi_config_preopen_dir(wasi, host_dir, guest_dir, writable):
+                raise _SetupFailed(f"cannot preopen {host_dir.decode()} as {guest_dir.decode()}")
+        vector = _capi.ByteVec()
+        _capi.byte_vec_new(byref(vector), len(stdin), stdin)
+        _capi.wasi_config_set_stdin_bytes(wasi, byref(vector))  # takes the vector's bytes
+        if not (
+            _capi.wasi_config_set_stdout_file(wasi, stdout.path)
+            and _capi.wasi_config_set_stderr_file(wasi, stderr.path)
+        ):
+            raise _SetupFailed("cannot open the guest's output streams")
+    except BaseException:
+        _capi.wasi_config_delete(wasi)
+        raise
+    stdout.seal()
+    stderr.seal()
+    _check(_capi.context_set_wasi(store_context, wasi), "set up WASI")  # takes the config
+
+
+def _check(failure: int | None, what: str) -> None:
+    if failure:
+        raise _SetupFailed(f"cannot {what}: {_capi.take_error_message(failure)}")
+
+
+def _trap(trap: int) -> tuple[int, str]:
+    code, message = _capi.take_trap(trap)
+    return (code if code is not None else -1), message
+
+
+def _memory_size(store_context: int, scratch: _Scratch) -> int:
+    item = scratch.item
+    if (
+        _capi.instance_export_get(store_context, byref(scratch.instance), b"memory", 6, byref(item))
+        and int(item.kind) == _capi.EXTERN_MEMORY
+    ):
+        size: int = _capi.memory_data_size(store_context, byref(item, _capi.EXTERN_ITEM_OFFSET))
+        return size
+    return 0

@@ -1,0 +1,409 @@
+/*
+ * pyjinn's native invocation path: one call that runs a whole invocation against libwasmtime
+ * (store, limits, WASI context, captured output, instantiate, _start, teardown) with the GIL
+ * released once, instead of some thirty ctypes calls that each release and retake it.
+ *
+ * It links against nothing: the wasmtime C API functions are looked up at start-up in the
+ * libwasmtime that the wasmtime Python package has already loaded (init() takes its dlopen
+ * handle). The structs below mirror wasmtime 50's C API (the version pyjinn pins).
+ *
+ * Only the mechanics live here. What an outcome means (timeout, trap, memory limit, ...) is
+ * decided in Python, in pyjinn/engine/invoke.py, from the raw facts this returns.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL 0x0001
+#endif
+#ifndef F_SEAL_GROW
+#define F_SEAL_GROW 0x0004
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef SEEK_HOLE
+#define SEEK_HOLE 4
+#endif
+
+/* wasmtime 50 C API types, as far as this file needs them. */
+typedef struct { size_t size; char *data; } byte_vec;
+typedef struct { uint64_t store_id; size_t private_index; } instance_t;
+typedef struct { uint8_t kind; uint8_t pad[7]; uint8_t of[24]; } extern_t;
+enum { EXTERN_FUNC = 0, EXTERN_MEMORY = 3 };
+
+static void *(*store_new)(void *, void *, void *);
+static void *(*store_context)(void *);
+static void (*store_limiter)(void *, int64_t, int64_t, int64_t, int64_t, int64_t);
+static void (*store_delete)(void *);
+static void *(*wasi_config_new)(void);
+static void (*wasi_config_delete)(void *);
+static bool (*wasi_config_set_argv)(void *, size_t, const char **);
+static bool (*wasi_config_set_env)(void *, size_t, const char **, const char **);
+static void (*wasi_config_set_stdin_bytes)(void *, byte_vec *);
+static bool (*wasi_config_set_stdout_file)(void *, const char *);
+static bool (*wasi_config_set_stderr_file)(void *, const char *);
+static bool (*wasi_config_preopen_dir)(void *, const char *, const char *, bool);
+static void (*byte_vec_new)(byte_vec *, size_t, const char *);
+static void (*byte_vec_delete)(byte_vec *);
+static void *(*context_set_wasi)(void *, void *);
+static void (*context_set_epoch_deadline)(void *, uint64_t);
+static void *(*context_set_fuel)(void *, uint64_t);
+static void *(*context_get_fuel)(void *, uint64_t *);
+static void *(*instance_pre_instantiate)(void *, void *, instance_t *, void **);
+static bool (*instance_export_get)(void *, instance_t *, const char *, size_t, extern_t *);
+static void *(*func_call)(void *, void *, void *, size_t, void *, size_t, void **);
+static size_t (*memory_data_size)(void *, void *);
+static bool (*error_exit_status)(void *, int *);
+static void (*error_message)(void *, byte_vec *);
+static void (*error_delete)(void *);
+static bool (*trap_code)(void *, uint8_t *);
+static void (*trap_message)(void *, byte_vec *);
+static void (*trap_delete)(void *);
+
+static bool ready = false;
+
+#define RESOLVE(variable, symbol)                                                   \
+    do {                                                                            \
+        *(void **)(&variable) = dlsym(handle, symbol);                              \
+        if (!variable) {                                                            \
+            PyErr_Format(PyExc_RuntimeError, "libwasmtime has no symbol %s", symbol); \
+            return NULL;                                                            \
+        }                                                                           \
+    } while (0)
+
+static PyObject *init(PyObject *self, PyObject *arg) {
+    void *handle = PyLong_AsVoidPtr(arg);
+    if (!handle && PyErr_Occurred()) return NULL;
+    RESOLVE(store_new, "wasmtime_store_new");
+    RESOLVE(store_context, "wasmtime_store_context");
+    RESOLVE(store_limiter, "wasmtime_store_limiter");
+    RESOLVE(store_delete, "wasmtime_store_delete");
+    RESOLVE(wasi_config_new, "wasi_config_new");
+    RESOLVE(wasi_config_delete, "wasi_config_delete");
+    RESOLVE(wasi_config_set_argv, "wasi_config_set_argv");
+    RESOLVE(wasi_config_set_env, "wasi_config_set_env");
+    RESOLVE(wasi_config_set_stdin_bytes, "wasi_config_set_stdin_bytes");
+    RESOLVE(wasi_config_set_stdout_file, "wasi_config_set_stdout_file");
+    RESOLVE(wasi_config_set_stderr_file, "wasi_config_set_stderr_file");
+    RESOLVE(wasi_config_preopen_dir, "wasi_config_preopen_dir");
+    RESOLVE(byte_vec_new, "wasm_byte_vec_new");
+    RESOLVE(byte_vec_delete, "wasm_byte_vec_delete");
+    RESOLVE(context_set_wasi, "wasmtime_context_set_wasi");
+    RESOLVE(context_set_epoch_deadline, "wasmtime_context_set_epoch_deadline");
+    RESOLVE(context_set_fuel, "wasmtime_context_set_fuel");
+    RESOLVE(context_get_fuel, "wasmtime_context_get_fuel");
+    RESOLVE(instance_pre_instantiate, "wasmtime_instance_pre_instantiate");
+    RESOLVE(instance_export_get, "wasmtime_instance_export_get");
+    RESOLVE(func_call, "wasmtime_func_call");
+    RESOLVE(memory_data_size, "wasmtime_memory_data_size");
+    RESOLVE(error_exit_status, "wasmtime_error_exit_status");
+    RESOLVE(error_message, "wasmtime_error_message");
+    RESOLVE(error_delete, "wasmtime_error_delete");
+    RESOLVE(trap_code, "wasmtime_trap_code");
+    RESOLVE(trap_message, "wasm_trap_message");
+    RESOLVE(trap_delete, "wasm_trap_delete");
+    ready = true;
+    Py_RETURN_NONE;
+}
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* One captured output stream: see pyjinn/engine/output.py for why memfds are sealed. */
+typedef struct {
+    int fd;
+    char path[40];
+    size_t limit;
+    char *data; /* malloc'ed copy of what the guest wrote, after run */
+    size_t length;
+    bool exceeded;
+} stream;
+
+static const size_t page = 4096;
+static const size_t slack = 2 * 1024 * 1024 + 4096;
+
+static int stream_open(stream *s, size_t limit) {
+    s->limit = limit;
+    s->data = NULL;
+    s->length = 0;
+    s->exceeded = false;
+    s->fd = memfd_create("pyjinn-guest-output", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (s->fd < 0) return -1;
+    snprintf(s->path, sizeof s->path, "/proc/self/fd/%d", s->fd);
+    return 0;
+}
+
+static int stream_seal(stream *s) {
+    size_t size = (s->limit + page - 1) / page * page + slack;
+    if (ftruncate(s->fd, (off_t)size) < 0) return -1;
+    return fcntl(s->fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SEAL);
+}
+
+static int stream_collect(stream *s) {
+    off_t end = lseek(s->fd, 0, SEEK_HOLE);
+    if (end <= 0) return end < 0 ? -1 : 0;
+    char *data = malloc((size_t)end);
+    if (!data) return -1;
+    ssize_t got = pread(s->fd, data, (size_t)end, 0);
+    if (got < 0) { free(data); return -1; }
+    size_t length = (size_t)got;
+    while (length > 0 && data[length - 1] == 0) length--; /* the zero padding of the page */
+    if (length > s->limit) {
+        s->exceeded = true;
+        length = s->limit;
+    }
+    s->data = data;
+    s->length = length;
+    return 0;
+}
+
+static void stream_close(stream *s) {
+    if (s->fd >= 0) close(s->fd);
+    s->fd = -1;
+    free(s->data);
+    s->data = NULL;
+}
+
+/* Raw facts about how an invocation ended; invoke.py turns them into a result or an error. */
+enum {
+    ENDED_RETURNED = 0,       /* _start returned, or proc_exit(0) */
+    ENDED_EXIT = 1,           /* proc_exit(n), n != 0 */
+    ENDED_TRAP = 2,           /* a trap while running */
+    ENDED_ERROR = 3,          /* another error while running (a host function's, say) */
+    ENDED_START_TRAP = 4,     /* a trap while instantiating */
+    ENDED_START_ERROR = 5,    /* instantiation failed */
+    ENDED_SETUP_ERROR = 6,    /* the sandbox could not be set up (pyjinn's problem) */
+};
+
+static void take_message(byte_vec *vec, char *out, size_t size) {
+    size_t length = vec->size < size - 1 ? vec->size : size - 1;
+    if (length && vec->data) memcpy(out, vec->data, length);
+    while (length > 0 && out[length - 1] == 0) length--;
+    out[length] = 0;
+    byte_vec_delete(vec);
+}
+
+static void take_error(void *error, char *out, size_t size) {
+    byte_vec vec = {0, NULL};
+    error_message(error, &vec);
+    take_message(&vec, out, size);
+    error_delete(error);
+}
+
+static void take_trap(void *trap, int *code, char *out, size_t size) {
+    uint8_t value = 0;
+    *code = trap_code(trap, &value) ? value : -1;
+    byte_vec vec = {0, NULL};
+    trap_message(trap, &vec);
+    take_message(&vec, out, size);
+    trap_delete(trap);
+}
+
+/*
+ * invoke(engine, instance_pre, stdin, argv, env, preopens, memory_limit, ticks, fuel,
+ *        stdout_limit, stderr_limit)
+ *   argv: list of bytes; env: list of (bytes, bytes); preopens: list of (bytes, bytes, bool)
+ * -> (ended, exit_code, trap_code, message, fuel_left, memory_bytes,
+ *     stdout, stdout_exceeded, stderr, stderr_exceeded, (setup, instantiate, run, teardown))
+ */
+static PyObject *invoke(PyObject *self, PyObject *args) {
+    PyObject *engine_obj, *pre_obj, *argv_obj, *env_obj, *preopens_obj;
+    Py_buffer input;
+    long long memory_limit;
+    unsigned long long ticks, fuel;
+    Py_ssize_t stdout_limit, stderr_limit;
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastinvoke.init() was not called");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LKKnn", &engine_obj, &pre_obj, &input,
+                          &PyList_Type, &argv_obj, &PyList_Type, &env_obj,
+                          &PyList_Type, &preopens_obj, &memory_limit, &ticks, &fuel,
+                          &stdout_limit, &stderr_limit))
+        return NULL;
+    void *engine = PyLong_AsVoidPtr(engine_obj);
+    void *pre = PyLong_AsVoidPtr(pre_obj);
+    if (PyErr_Occurred()) { PyBuffer_Release(&input); return NULL; }
+
+    /* Borrow the C strings of argv, env and preopens before letting go of the GIL. */
+    Py_ssize_t argc = PyList_GET_SIZE(argv_obj), envc = PyList_GET_SIZE(env_obj);
+    Py_ssize_t preopen_count = PyList_GET_SIZE(preopens_obj);
+    const char *argv[argc > 0 ? argc : 1];
+    const char *names[envc > 0 ? envc : 1], *values[envc > 0 ? envc : 1];
+    const char *hosts[preopen_count > 0 ? preopen_count : 1];
+    const char *guests[preopen_count > 0 ? preopen_count : 1];
+    bool writable[preopen_count > 0 ? preopen_count : 1];
+    for (Py_ssize_t i = 0; i < argc; i++) {
+        argv[i] = PyBytes_AsString(PyList_GET_ITEM(argv_obj, i));
+        if (!argv[i]) { PyBuffer_Release(&input); return NULL; }
+    }
+    for (Py_ssize_t i = 0; i < envc; i++) {
+        PyObject *pair = PyList_GET_ITEM(env_obj, i);
+        names[i] = PyBytes_AsString(PyTuple_GetItem(pair, 0));
+        values[i] = PyBytes_AsString(PyTuple_GetItem(pair, 1));
+        if (!names[i] || !values[i]) { PyBuffer_Release(&input); return NULL; }
+    }
+    for (Py_ssize_t i = 0; i < preopen_count; i++) {
+        PyObject *entry = PyList_GET_ITEM(preopens_obj, i);
+        hosts[i] = PyBytes_AsString(PyTuple_GetItem(entry, 0));
+        guests[i] = PyBytes_AsString(PyTuple_GetItem(entry, 1));
+        writable[i] = PyObject_IsTrue(PyTuple_GetItem(entry, 2)) == 1;
+        if (!hosts[i] || !guests[i]) { PyBuffer_Release(&input); return NULL; }
+    }
+
+    int ended = ENDED_RETURNED, exit_code = 0, code = -1;
+    char message[2048] = "";
+    uint64_t fuel_left = 0;
+    size_t memory_bytes = 0;
+    int64_t started, configured, instantiated, finished, ended_at;
+    stream out = {.fd = -1}, err = {.fd = -1};
+
+    Py_BEGIN_ALLOW_THREADS
+    started = configured = instantiated = finished = now_ns();
+    void *store = NULL, *wasi = NULL;
+    if (stream_open(&out, (size_t)stdout_limit) < 0 || stream_open(&err, (size_t)stderr_limit) < 0) {
+        ended = ENDED_SETUP_ERROR;
+        snprintf(message, sizeof message, "memfd_create failed: %s", strerror(errno));
+        goto done;
+    }
+    store = store_new(engine, NULL, NULL);
+    void *context = store_context(store);
+    store_limiter(store, memory_limit, -1, 1, -1, -1);
+    wasi = wasi_config_new();
+    if (!wasi_config_set_argv(wasi, (size_t)argc, argv) ||
+        (envc && !wasi_config_set_env(wasi, (size_t)envc, names, values))) {
+        ended = ENDED_SETUP_ERROR;
+        snprintf(message, sizeof message, "cannot set the guest's arguments or environment");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < preopen_count; i++) {
+        if (!wasi_config_preopen_dir(wasi, hosts[i], guests[i], writable[i])) {
+            ended = ENDED_SETUP_ERROR;
+            snprintf(message, sizeof message, "cannot preopen %s as %s", hosts[i], guests[i]);
+            goto done;
+        }
+    }
+    byte_vec stdin_vec;
+    byte_vec_new(&stdin_vec, (size_t)input.len, input.buf);
+    wasi_config_set_stdin_bytes(wasi, &stdin_vec);
+    if (!wasi_config_set_stdout_file(wasi, out.path) || !wasi_config_set_stderr_file(wasi, err.path)) {
+        ended = ENDED_SETUP_ERROR;
+        snprintf(message, sizeof message, "cannot open the guest's output streams");
+        goto done;
+    }
+    if (stream_seal(&out) < 0 || stream_seal(&err) < 0) {
+        ended = ENDED_SETUP_ERROR;
+        snprintf(message, sizeof message, "cannot seal the guest's output streams: %s", strerror(errno));
+        goto done;
+    }
+    void *failure = context_set_wasi(context, wasi);
+    wasi = NULL; /* owned by the store now, even on failure */
+    if (failure) {
+        ended = ENDED_SETUP_ERROR;
+        take_error(failure, message, sizeof message);
+        goto done;
+    }
+    context_set_epoch_deadline(context, ticks);
+    failure = context_set_fuel(context, fuel);
+    if (failure) {
+        ended = ENDED_SETUP_ERROR;
+        take_error(failure, message, sizeof message);
+        goto done;
+    }
+    configured = now_ns();
+
+    instance_t instance;
+    void *trap = NULL;
+    failure = instance_pre_instantiate(pre, context, &instance, &trap);
+    instantiated = finished = now_ns();
+    if (trap) {
+        ended = ENDED_START_TRAP;
+        take_trap(trap, &code, message, sizeof message);
+        if (failure) error_delete(failure);
+        goto finish;
+    }
+    if (failure) {
+        ended = ENDED_START_ERROR;
+        take_error(failure, message, sizeof message);
+        goto finish;
+    }
+    extern_t item;
+    if (!instance_export_get(context, &instance, "_start", 6, &item) || item.kind != EXTERN_FUNC) {
+        ended = ENDED_START_ERROR;
+        snprintf(message, sizeof message, "the instance has no _start function");
+        goto finish;
+    }
+    failure = func_call(context, item.of, NULL, 0, NULL, 0, &trap);
+    finished = now_ns();
+    if (trap) {
+        ended = ENDED_TRAP;
+        take_trap(trap, &code, message, sizeof message);
+        if (failure) error_delete(failure);
+    } else if (failure) {
+        if (error_exit_status(failure, &exit_code)) {
+            ended = exit_code == 0 ? ENDED_RETURNED : ENDED_EXIT;
+            error_delete(failure);
+        } else {
+            ended = ENDED_ERROR;
+            take_error(failure, message, sizeof message);
+        }
+    }
+    if (instance_export_get(context, &instance, "memory", 6, &item) && item.kind == EXTERN_MEMORY)
+        memory_bytes = memory_data_size(context, item.of);
+finish:
+    failure = context_get_fuel(context, &fuel_left);
+    if (failure) { error_delete(failure); fuel_left = fuel; }
+done:
+    if (wasi) wasi_config_delete(wasi);
+    if (store) store_delete(store);
+    if (out.fd >= 0 && stream_collect(&out) < 0 && ended != ENDED_SETUP_ERROR) {
+        ended = ENDED_SETUP_ERROR;
+        snprintf(message, sizeof message, "cannot read the guest's stdout: %s", strerror(errno));
+    }
+    if (err.fd >= 0) stream_collect(&err);
+    ended_at = now_ns();
+    Py_END_ALLOW_THREADS
+
+    PyBuffer_Release(&input);
+    PyObject *result = Py_BuildValue(
+        "(iiisKny#Oy#O(LLLL))", ended, exit_code, code, message,
+        (unsigned long long)fuel_left, (Py_ssize_t)memory_bytes,
+        out.data ? out.data : "", (Py_ssize_t)out.length, out.exceeded ? Py_True : Py_False,
+        err.data ? err.data : "", (Py_ssize_t)err.length, err.exceeded ? Py_True : Py_False,
+        (long long)(configured - started), (long long)(instantiated - configured),
+        (long long)(finished - instantiated), (long long)(ended_at - finished));
+    stream_close(&out);
+    stream_close(&err);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"init", init, METH_O, "Resolve the wasmtime C API in the library with this dlopen handle."},
+    {"invoke", invoke, METH_VARARGS, "Run one invocation; see pyjinn/engine/invoke.py."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastinvoke",
+    "One invocation in one native call: the fast path of pyjinn.engine.invoke.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__fastinvoke(void) { return PyModule_Create(&module); }
