@@ -168,7 +168,8 @@ static int skip_value(reader *r, int depth) {
     size_t n = (size_t)(r->p - start);
     if (n == 0) return 0;
     if (*start == '-' || (*start >= '0' && *start <= '9')) return 1;
-    return (n == 4 && memcmp(start, "true", 4) == 0) || (n == 5 && memcmp(start, "false", 5) == 0) ||
+    return (n == 4 && memcmp(start, "true", 4) == 0) ||
+           (n == 5 && memcmp(start, "false", 5) == 0) ||
            (n == 4 && memcmp(start, "null", 4) == 0);
 }
 
@@ -479,7 +480,8 @@ static void append_base64(pyjinn_buffer *buffer, const unsigned char *data, size
         if (left > 1) group |= (unsigned long)data[i + 1] << 8;
         if (left > 2) group |= data[i + 2];
         char out[4] = {alphabet[group >> 18], alphabet[group >> 12 & 63],
-                       left > 1 ? alphabet[group >> 6 & 63] : '=', left > 2 ? alphabet[group & 63] : '='};
+                       left > 1 ? alphabet[group >> 6 & 63] : '=',
+                       left > 2 ? alphabet[group & 63] : '='};
         pyjinn_buffer_append(buffer, out, 4);
     }
     pyjinn_buffer_append(buffer, "\"", 1);
@@ -514,12 +516,14 @@ int pyjinn_respond(int status, const pyjinn_response_header *headers, size_t hea
     pyjinn_buffer_append_text(&out, "{\"status\":");
     append_number(&out, status);
     pyjinn_buffer_append_text(&out, ",\"headers\":{");
-    int first = 1;
     for (size_t i = 0; i < header_count; i++) {
         if (!headers[i].name || !headers[i].value) {
             free(out.data);
             return PYJINN_INVALID;
         }
+    }
+    int first = 1;
+    for (size_t i = 0; i < header_count; i++) {
         size_t earlier = 0;
         while (earlier < i && !same_ascii_case(headers[earlier].name, headers[i].name)) earlier++;
         if (earlier < i) continue; /* listed with the first header of its name */
@@ -528,9 +532,7 @@ int pyjinn_respond(int status, const pyjinn_response_header *headers, size_t hea
         pyjinn_buffer_append_json(&out, headers[i].name, strlen(headers[i].name));
         pyjinn_buffer_append_text(&out, ":[");
         for (size_t j = i; j < header_count; j++) {
-            if (j > i && !(headers[j].name && same_ascii_case(headers[j].name, headers[i].name))) {
-                continue;
-            }
+            if (j > i && !same_ascii_case(headers[j].name, headers[i].name)) continue;
             if (j > i) pyjinn_buffer_append(&out, ",", 1);
             pyjinn_buffer_append_json(&out, headers[j].value, strlen(headers[j].value));
         }
@@ -576,8 +578,9 @@ char *pyjinn_last_error(void) {
 /* Copy the pending result of a data call into a new allocation, `offset` bytes in, followed by
  * a NUL; `result` is what the call returned (a length, or a negative error code). */
 static int take_result(long long result, size_t offset, char **block, size_t *length) {
-    if (result < 0) return (int)result;
-    if ((unsigned long long)result > (unsigned long long)INT32_MAX - offset - 1) {
+    if (result < 0) return result >= INT32_MIN ? (int)result : PYJINN_INTERNAL;
+    if (offset >= INT32_MAX ||
+        (unsigned long long)result >= (unsigned long long)INT32_MAX - offset) {
         return PYJINN_NO_MEMORY; /* more than this guest's memory can hold */
     }
     char *data = malloc(offset + (size_t)result + 1);
@@ -609,7 +612,7 @@ int pyjinn_kv_delete(const char *key) {
 
 int pyjinn_kv_list(const char *prefix, char ***keys, size_t *count) {
     long long result = pyjinn_abi_kv_list(PYJINN_ADDRESS(prefix), (int32_t)strlen(prefix));
-    if (result < 0) return (int)result;
+    if (result < 0 || result >= INT32_MAX) return take_result(result, 0, NULL, NULL);
     /* Each key takes at least 3 bytes of the JSON ("k" and a comma or bracket), so this many
      * pointers, placed before the text in the same allocation, are always enough. */
     size_t slots = (size_t)result / 3 + 2;

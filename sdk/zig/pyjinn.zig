@@ -8,7 +8,8 @@
 //!         const request = try pyjinn.readRequest(init.io, init.arena.allocator());
 //!         pyjinn.log(.info, request.path);
 //!         const name = request.queryParam("name") orelse "world";
-//!         try pyjinn.respond(init.io, 200, &.{.{ .name = "Content-Type", .value = "text/plain" }}, name);
+//!         const header: pyjinn.Header = .{ .name = "Content-Type", .value = "text/plain" };
+//!         try pyjinn.respond(init.io, 200, &.{header}, name);
 //!     }
 //!
 //! Build it with the zig from the `ziglang` wheel, giving this file as the module `pyjinn`:
@@ -82,11 +83,11 @@ pub const Error = error{
 /// The error for a negative host result.
 pub fn errorFromCode(code: i64) Error {
     return switch (code) {
-        @intFromEnum(ErrorCode.not_found) => error.NotFound,
-        @intFromEnum(ErrorCode.denied) => error.Denied,
-        @intFromEnum(ErrorCode.invalid) => error.Invalid,
-        @intFromEnum(ErrorCode.unavailable) => error.Unavailable,
-        @intFromEnum(ErrorCode.limit) => error.Limit,
+        @backingInt(ErrorCode.not_found) => error.NotFound,
+        @backingInt(ErrorCode.denied) => error.Denied,
+        @backingInt(ErrorCode.invalid) => error.Invalid,
+        @backingInt(ErrorCode.unavailable) => error.Unavailable,
+        @backingInt(ErrorCode.limit) => error.Limit,
         else => error.Internal,
     };
 }
@@ -101,7 +102,7 @@ pub const Level = enum(i32) { debug = 0, info = 1, warn = 2, err = 3 };
 
 /// Write a record to the function's log (the host keeps the first 4096 bytes of a message).
 pub fn log(level: Level, message: []const u8) void {
-    abi.log(@intFromEnum(level), abi.address(message), abi.length(message));
+    abi.log(@backingInt(level), abi.address(message), abi.length(message));
 }
 
 /// The message of the last failed host call ("" when none failed). Call it right after the
@@ -127,7 +128,12 @@ pub fn kvGet(allocator: Allocator, key: []const u8) KvError![]u8 {
 
 /// Write a key.
 pub fn kvSet(key: []const u8, value: []const u8) Error!void {
-    return check(abi.kv_set(abi.address(key), abi.length(key), abi.address(value), abi.length(value)));
+    return check(abi.kv_set(
+        abi.address(key),
+        abi.length(key),
+        abi.address(value),
+        abi.length(value),
+    ));
 }
 
 /// Delete a key; deleting a missing key is not an error.
