@@ -100,7 +100,9 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("level", Arg.I32), ("message", Arg.BYTES)),
         Returns.NOTHING,
         "core",
-        "Write a log record: level 0 debug, 1 info, 2 warn, 3 error.",
+        "Write a log record: level 0 debug, 1 info, 2 warn, 3 error. At most 4096 bytes of a "
+        "message are logged (a longer one is cut, and the record says so); invalid UTF-8 is "
+        "replaced.",
     ),
     _pyjinn(
         "result_read",

@@ -61,6 +61,8 @@ class Core:
     @staticmethod
     def _emit(call: Call, level: int, message: bytes) -> None:
         text = message[:MAX_LOG_MESSAGE].decode("utf-8", "replace")
+        if len(message) > MAX_LOG_MESSAGE:
+            text += f" [cut: {len(message)} bytes, at most {MAX_LOG_MESSAGE} are logged]"
         context = call.context
         guest_log.log(
             level,

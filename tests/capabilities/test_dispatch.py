@@ -255,3 +255,11 @@ async def test_both_gojinn_host_kv_get_signatures_link(run_guest, result: str) -
     results, run = await run_guest(module, KV_READ_USERS)
     assert results == [-1]  # Gojinn: -1 for anything but a value (here: no store)
     assert run.host_calls[0].call == "host_kv_get"
+
+
+async def test_a_long_log_message_is_cut_and_says_so(run_guest, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pyjinn.guest")
+    module = abi_guest(PYJINN_IMPORTS, [logged(1, 0, 5000)], {0: "x" * 5000})
+    await run_guest(module)
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("xxx")]
+    assert record.getMessage() == "x" * 4096 + " [cut: 5000 bytes, at most 4096 are logged]"

@@ -133,5 +133,7 @@ def built_examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildR
     """The example project copied to a temporary directory and built there, once per session."""
     root = tmp_path_factory.mktemp("examples") / "examples"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("*.wasm", "data"))
+    # Examples reach the SDK through ../sdk, as in the repository.
+    shutil.copytree(EXAMPLES.parent / "sdk", root.parent / "sdk")
     results = build_all(root, echo=lambda line: None)
     return {result.name: result for result in results}

@@ -13,7 +13,7 @@ from pyjinn.toolchain import BuildResult
 
 from .conftest import EXAMPLES, Invoke, make_request
 
-FUNCTIONS = ["echo", "fib", "gojinn_style", "greeting", "hello"]
+FUNCTIONS = ["echo", "fib", "gojinn_style", "greeting", "hello", "notes"]
 
 Built = dict[str, BuildResult]
 
