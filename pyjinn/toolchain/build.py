@@ -118,7 +118,7 @@ def _inputs(recipe: Recipe) -> Iterator[Path]:
         for path in recipe.directory.rglob("*")
         if not any(part.startswith(".") for part in path.relative_to(recipe.directory).parts)
     ]
-    for source in recipe.sources:
+    for source in (*recipe.sources, *(path for _, path in recipe.modules)):
         candidates.extend(path for path in source.parent.iterdir() if not path.name.startswith("."))
     for path in candidates:
         absolute = path.absolute()

@@ -44,6 +44,13 @@ def compile_zig(recipe: Recipe, destination: Path) -> str:
     # -femit-bin names the only file zig writes here; its cache goes to the global cache.
     output = [f"-femit-bin={destination.absolute()}"]
     sources = _relative_sources(recipe)
+    if recipe.modules:
+        # Named modules: the root module depends on each, and each is a file of its own.
+        dependencies = [part for name, _ in recipe.modules for part in ("--dep", name)]
+        roots = [f"-Mroot={sources[0]}"] + [
+            f"-M{name}={os.path.relpath(path, recipe.directory)}" for name, path in recipe.modules
+        ]
+        sources = [*dependencies, *roots]
     return _run(recipe, [*_zig(), "build-exe", *ZIG_OPTIONS, *output, *sources, *recipe.flags])
 
 

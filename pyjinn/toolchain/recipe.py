@@ -25,7 +25,7 @@ from pyjinn.errors import PyjinnError
 RECIPE_FILE = "function.toml"
 LANGUAGES = ("c", "zig", "wat")
 ENTRY_POINTS = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
-KNOWN_KEYS = ("lang", "sources", "output", "flags")
+KNOWN_KEYS = ("lang", "sources", "output", "flags", "modules")
 
 
 class ToolchainError(PyjinnError):
@@ -47,6 +47,8 @@ class Recipe:
     sources: tuple[Path, ...]
     output: Path
     flags: tuple[str, ...] = ()
+    # Zig modules the root imports by name (``@import("pyjinn")``), each a file path.
+    modules: tuple[tuple[str, Path], ...] = ()
 
 
 def default_output(directory: Path) -> Path:
@@ -79,7 +81,29 @@ def load_recipe(directory: Path) -> Recipe:
         raise RecipeError(
             f'{recipe_path}: flags are not supported for lang = "wat" (wat2wasm takes no options)'
         )
-    return Recipe(directory.name, directory, lang, sources, output, flags)
+    modules = _read_modules(table, recipe_path, directory, lang) if "modules" in table else ()
+    return Recipe(directory.name, directory, lang, sources, output, flags, modules)
+
+
+def _read_modules(
+    table: dict[str, Any], recipe_path: Path, directory: Path, lang: str
+) -> tuple[tuple[str, Path], ...]:
+    value = table["modules"]
+    if lang != "zig":
+        raise RecipeError(f'{recipe_path}: modules are for lang = "zig" only')
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str) and name.isidentifier() and isinstance(path, str) and path
+        for name, path in value.items()
+    ):
+        raise RecipeError(
+            f"{recipe_path}: modules must map module names to .zig files, "
+            f'like modules = {{ pyjinn = "../../sdk/zig/pyjinn.zig" }}, not {value!r}'
+        )
+    modules = tuple((name, _join(directory, path)) for name, path in value.items())
+    for (name, path), text in zip(modules, value.values(), strict=True):
+        if not path.is_file():
+            raise RecipeError(f"{recipe_path}: module {name!r}: file not found: {text}")
+    return modules
 
 
 def _read_table(recipe_path: Path) -> dict[str, Any]:

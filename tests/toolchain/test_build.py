@@ -279,3 +279,29 @@ def test_without_ziglang_a_c_build_fails_saying_how_to_install_it(
         "the zig toolchain (Python package 'ziglang') is not installed; "
         "install it with: pip install 'pyjinn[build]'"
     )
+
+
+@pytest.mark.slow
+def test_a_zig_function_imports_a_module_named_in_its_recipe(tmp_path: Path) -> None:
+    import wasmtime
+
+    directory = tmp_path / "functions" / "z"
+    directory.mkdir(parents=True)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "greeting.zig").write_text('pub const text = "hi";\n')
+    (directory / "main.zig").write_text(
+        'const greeting = @import("greeting");\npub fn main() void {\n    _ = greeting.text;\n}\n'
+    )
+    (directory / "function.toml").write_text(
+        'lang = "zig"\nmodules = { greeting = "../../lib/greeting.zig" }\n'
+    )
+
+    (result,) = build_all(tmp_path, echo=lambda line: None)
+
+    assert result.ok, result.message
+    wasmtime.Module(wasmtime.Engine(), result.output.read_bytes())
+    # The module file is an input: changing it rebuilds.
+    assert is_up_to_date(load_recipe(directory))
+    age(result.output, 10)
+    (tmp_path / "lib" / "greeting.zig").write_text('pub const text = "hello";\n')
+    assert not is_up_to_date(load_recipe(directory))

@@ -172,3 +172,35 @@ def test_c_without_any_c_file_is_an_error(make_function: MakeFunction) -> None:
 
     with pytest.raises(RecipeError, match=r"no \*\.c files to build"):
         load_recipe(directory)
+
+
+def test_zig_modules_resolve_against_the_function_directory(make_function: MakeFunction) -> None:
+    directory = make_function(
+        "fn",
+        {"main.zig": "", "../../sdk/pyjinn.zig": ""},
+        'lang = "zig"\nmodules = { pyjinn = "../../sdk/pyjinn.zig" }\n',
+    )
+
+    recipe = load_recipe(directory)
+
+    assert recipe.modules == (("pyjinn", directory.parent.parent / "sdk" / "pyjinn.zig"),)
+
+
+@pytest.mark.parametrize(
+    ("files", "recipe", "message"),
+    [
+        ({"main.c": ""}, 'lang = "c"\nmodules = { m = "m.zig" }\n', 'modules are for lang = "zig"'),
+        ({"main.zig": ""}, 'modules = ["m.zig"]\n', "modules must map module names"),
+        ({"main.zig": ""}, 'modules = { m = "missing.zig" }\n', "module 'm': file not found"),
+    ],
+)
+def test_invalid_zig_modules_are_errors_naming_the_file(
+    make_function: MakeFunction, files: dict[str, str], recipe: str, message: str
+) -> None:
+    directory = make_function("fn", files, recipe)
+
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(directory)
+
+    assert str(raised.value).startswith(f"{directory / 'function.toml'}: ")
+    assert message in str(raised.value)
