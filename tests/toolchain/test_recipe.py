@@ -88,7 +88,7 @@ def test_function_toml_without_lang_still_detects_it(make_function: MakeFunction
             {"main.c": ""},
             'lagn = "c"\n',
             "function.toml: unknown key 'lagn' (did you mean 'lang'?) "
-            "(expected one of: lang, sources, output, flags)",
+            "(expected one of: lang, sources, output, flags, modules)",
         ),
         (
             {"main.c": ""},
