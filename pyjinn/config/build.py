@@ -27,6 +27,7 @@ from pyjinn.config.model import (
     Route,
     Site,
 )
+from pyjinn.config.observability import build_tracing
 from pyjinn.config.parser import Directive, Document
 from pyjinn.config.security import build_security
 from pyjinn.config.services import SERVICE_OPTIONS, build_service_option
@@ -36,6 +37,7 @@ GLOBAL_OPTIONS = (
     "admin",
     "data_dir",
     "max_instances",
+    "tracing",
     "order",
     "security",
     "api_key",
@@ -117,6 +119,7 @@ def _build_options(
     data_dir = Path(os.path.abspath(base_dir / "data"))
     max_instances = DEFAULT_MAX_INSTANCES
     security = GlobalOptions().security
+    tracing = GlobalOptions().tracing
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
     seen: dict[str, Directive] = {}
@@ -152,6 +155,8 @@ def _build_options(
                 data_dir = Path(os.path.abspath(base_dir / text))
         elif name == "security":
             security = build_security(option, base_dir, report) or security
+        elif name == "tracing":
+            tracing = build_tracing(option, report) or tracing
         elif name == "api_key":
             api_key = build_api_key(option, report)
             if api_key is not None:
@@ -176,6 +181,7 @@ def _build_options(
         admin=admin,
         data_dir=data_dir,
         max_instances=max_instances,
+        tracing=tracing,
         security=security,
         api_keys=merge_api_keys(api_keys, report),
         **services,

@@ -34,6 +34,7 @@ from pyjinn.config.model import (
     Mount,
     Permissions,
 )
+from pyjinn.config.observability import DEBUG_SECRET_USAGE, build_debug_secret
 from pyjinn.config.parser import Directive
 from pyjinn.config.security import SECURITY_USAGE, build_security
 from pyjinn.config.units import parse_duration, parse_size
@@ -59,7 +60,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     "CORS": ("cors_origin",),
     "rate limiting": ("rate_limit",),
     "crash records": ("record_crashes", "crash_path"),
-    "debug header": ("debug_secret",),
 }  # fmt: skip
 NOT_YET_SUPPORTED: dict[str, str] = {
     name: capability for capability, names in _NOT_YET_BUILT.items() for name in names
@@ -91,6 +91,7 @@ _USAGE = {
     "api_key": API_KEY_USAGE,
     "tenant": TENANT_USAGE,
     "permissions": "permissions expects a block of grants, like: permissions { kv_read users }",
+    "debug_secret": DEBUG_SECRET_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
 _ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
@@ -125,6 +126,7 @@ class _Draft:
     args: tuple[str, ...] = ()
     mounts: dict[str, Mount] = field(default_factory=dict)
     mount_lines: dict[str, Directive] = field(default_factory=dict)
+    debug_secret: str | None = None
     security: TrustPolicy | None = None
     api_keys: list[tuple[ApiKey, Directive]] = field(default_factory=list)
     tenant: str | None = None
@@ -167,6 +169,7 @@ def build_function(
         env=tuple(draft.env.items()),
         args=draft.args,
         mounts=tuple(draft.mounts.values()),
+        debug_secret=draft.debug_secret,
         security=draft.security if draft.security is not None else context.security,
         permissions=draft.permissions,
         api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
@@ -218,6 +221,8 @@ def _apply(
             draft.api_keys.append((api_key, sub))
     elif name == "tenant":
         draft.tenant = build_tenant(sub, report)
+    elif name == "debug_secret":
+        draft.debug_secret = build_debug_secret(sub, report)
     elif name == "args":
         if not sub.args:
             report.error(sub, _USAGE["args"])

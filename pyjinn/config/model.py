@@ -90,6 +90,8 @@ class FunctionSpec:
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()
+    # A request carrying it in X-Pyjinn-Debug gets the guest's log lines back; a secret.
+    debug_secret: str | None = field(default=None, repr=False)
     permissions: Permissions = field(default_factory=Permissions)
     # Keys that reach this function (its own and the global ones); none: every request is
     # served as ``tenant``.
@@ -182,12 +184,25 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Tracing:
+    """The ``tracing`` global option. ``mode`` is ``auto`` (the standard ``OTEL_*`` environment
+    variables decide), ``otlp`` (export over OTLP/HTTP to ``endpoint``, or to the one the
+    environment names) or ``off``. ``sample`` is the share of new traces recorded (a request
+    whose ``traceparent`` says sampled is always recorded); None leaves it to the environment."""
+
+    mode: str = "auto"
+    endpoint: str | None = None
+    sample: float | None = None
+
+
+@dataclass(frozen=True)
 class GlobalOptions:
     """The global options block. ``admin`` is None when the admin listener is off."""
 
     admin: Address | None = Address("127.0.0.1", DEFAULT_ADMIN_PORT)
     data_dir: Path = Path("data")
     max_instances: int = DEFAULT_MAX_INSTANCES
+    tracing: Tracing = field(default_factory=Tracing)
     security: TrustPolicy = field(default_factory=TrustPolicy)
     api_keys: tuple[ApiKey, ...] = ()
     tenant: str = DEFAULT_TENANT

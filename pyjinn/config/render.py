@@ -41,6 +41,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "pool_wait": spec.pool_wait,
             "env": {key: value for key, value in spec.env},
             "args": list(spec.args),
+            "debug_secret": "(set)" if spec.debug_secret else None,
             "mounts": [
                 {
                     "host_dir": relative(mount.host_dir),
@@ -90,6 +91,11 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "admin": format_address(options.admin) if options.admin else None,
             "data_dir": relative(options.data_dir),
             "max_instances": options.max_instances,
+            "tracing": {
+                "mode": options.tracing.mode,
+                "endpoint": options.tracing.endpoint,
+                "sample": options.tracing.sample,
+            },
             "security": _security(options.security),
             "tenant": options.tenant,
             "api_key_tenants": _key_tenants(options.api_keys),

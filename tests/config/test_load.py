@@ -27,6 +27,7 @@ GOLDEN_ENVIRON = {
     "PUB_KEY": "cffb545d67f8a60be1bb32ca4a3fad1f3638203fcbceb1a0e5749c72d8230fac",
     "ACME_KEY": "acme-key-from-the-environment-0123",
     "NATS_PASSWORD": "a-nats-password-never-rendered",
+    "DEBUG_SECRET": "a-debug-secret-never-rendered",
 }
 
 
