@@ -1,0 +1,19 @@
+"""Servers the HTTP benchmark compares pyjinn with, run in the same server configuration.
+
+Each module is started as ``python -m bench.fronts.NAME PORT [...]`` and serves on 127.0.0.1
+through ``pyjinn.server.worker.serve_http``, the exact uvicorn setup (uvloop, httptools, one
+process) of a ``pyjinn up`` worker, so only what happens per request differs.
+"""
+
+from __future__ import annotations
+
+import socket
+
+
+def listen(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port``, as pyjinn's supervisor binds them."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    return sock

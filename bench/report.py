@@ -1,0 +1,260 @@
+"""The markdown report of one run: the targets first, then every part's figures."""
+
+# The report speaks in µs and × on purpose.
+# ruff: noqa: RUF001, RUF003
+
+from __future__ import annotations
+
+from typing import Any
+
+GiB, MiB = 2**30, 2**20
+
+
+def render(results: dict[str, Any], charts: list[str]) -> str:
+    lines: list[str] = []
+    meta, env = results["meta"], results["environment"]
+    dirty = " (with uncommitted changes in the tree)" if env.get("git_dirty") else ""
+    lines += [
+        f"# pyjinn benchmark — {meta['started']}",
+        "",
+        f"Mode: **{meta['mode']}**, {meta['seconds']:.0f} s. Machine: {env['cpu_model']}, "
+        f"{env['cores']} cores, {env['memory_gib']} GiB, Linux {env['kernel']}, Python "
+        f"{env['python']}, wasmtime-py {env['packages'].get('wasmtime')}. Commit "
+        f"`{(env.get('git_commit') or 'unknown')[:12]}`{dirty}. "
+        f"Load average (1, 5, 15 min) before {env['load_average_before']}, after "
+        f"{env.get('load_average_after')}.",
+        "",
+        "Every comparison is a ratio of figures measured in this run; medians with the range of "
+        "the repetitions. How to read this: bench/README.md.",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | measured | vs goal | |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["targets"]:
+        vs = f"{row['vs_goal']:.2f}" if row["vs_goal"] is not None else "–"
+        mark = row["status"].replace("missed", "❌ missed").replace("met", "✅ met")
+        lines.append(f"| {row['target']} | {row['goal']} | {row['measured']} | {vs} | {mark} |")
+    lines += [
+        "",
+        "“vs goal” is measured ÷ goal (≤ 1 meets an at-most goal, ≥ 1 an at-least goal).",
+        "",
+    ]
+    lines += _errors(results)
+    lines += _inprocess(results.get("inprocess", {}))
+    lines += _http(results.get("http", {}))
+    lines += _coldstart(results.get("coldstart", {}))
+    lines += _density(results.get("density", {}))
+    lines += _scaling(results.get("http", {}))
+    lines += _observability(results.get("observability", {}))
+    if charts:
+        lines += ["## Charts", ""] + [f"![{name}]({name})" for name in charts] + [""]
+    return "\n".join(lines)
+
+
+def _errors(results: dict[str, Any]) -> list[str]:
+    failed = {
+        name: part["error"]
+        for name, part in results.items()
+        if isinstance(part, dict) and "error" in part
+    }
+    if not failed:
+        return []
+    return ["## Parts that failed", ""] + [f"- **{k}**: `{v}`" for k, v in failed.items()] + [""]
+
+
+def _us(figure: dict[str, Any]) -> str:
+    return f"{figure['p50']:.1f}"
+
+
+def _inprocess(part: dict[str, Any]) -> list[str]:
+    if "guests" not in part:
+        return []
+    config = part["config"]
+    lines = [
+        "## 1. Invocation in-process (no HTTP)",
+        "",
+        f"Fresh sandbox per call, limits on ({config['limits']}); {config['repetitions']} × "
+        f"{config['invocations_per_repetition']} calls after {config['warmup']} warm-up. "
+        "Microseconds; phases are medians of `Run.phases`, “other” is the rest of the median "
+        "call (Python around the phases).",
+        "",
+        "| guest | p50 | p99 | p50 range over repetitions | setup | instantiate | run | "
+        "teardown | other |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = dict(part["guests"])
+    if "key_value" in part and "total_us" in part["key_value"]:
+        rows["kv_get (1 get + result_read, real nats-server)"] = part["key_value"]
+    for name, figures in rows.items():
+        total, phases = figures["total_us"], figures["phases_us"]
+        other = total["p50"] - sum(
+            phases[p]["p50"] for p in ("setup", "instantiate", "run", "teardown")
+        )
+        spread = figures["p50_us_per_repetition"]
+        lines.append(
+            f"| {name} | {total['p50']:.1f} | {total['p99']:.1f} | "
+            f"{spread['min']:.1f}–{spread['max']:.1f} | "
+            f"{_us(phases['setup'])} | {_us(phases['instantiate'])} | {_us(phases['run'])} | "
+            f"{_us(phases['teardown'])} | {other:.1f} |"
+        )
+    if "echo_through_runtime_call" in part:
+        total = part["echo_through_runtime_call"]["total_us"]
+        lines += [
+            "",
+            f"The echo guest through `Runtime.call` (slot, hand-over to a guest thread and "
+            f"back, one call at a time): p50 {total['p50']:.1f} µs, p99 {total['p99']:.1f} µs.",
+        ]
+    kv = part.get("key_value", {})
+    if "host_calls_us" in kv:
+        calls = ", ".join(
+            f"{name} p50 {d['p50']:.0f} µs (p99 {d['p99']:.0f})"
+            for name, d in kv["host_calls_us"].items()
+        )
+        lines += ["", f"Host calls as the dispatcher times them: {calls}."]
+    return [*lines, ""]
+
+
+def _http(part: dict[str, Any]) -> list[str]:
+    lines = ["## 2. HTTP at 50 connections", ""]
+    if "variants" not in part:
+        return [*lines, f"Skipped: {part.get('skipped') or part.get('error')}", ""]
+    config = part["config"]
+    lines += [
+        f"`wrk -t{config['wrk_threads']} -c{config['connections']}`, "
+        f"{config['warmup_seconds']:g} s "
+        f"warm-up per variant, then {config['repetitions']} runs of {config['seconds']:g} s "
+        f"alternating the variants. pyjinn functions: {config['function_limits']}. "
+        f"Process-per-request front: {config.get('front', 'n/a')}.",
+        "",
+        "| variant | request | req/s (2xx) | range | p50 ms | p99 ms | non-2xx | socket errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for figures in part["variants"].values():
+        rps = figures["requests_per_second"]
+        lines.append(
+            f"| {figures['label']} | `{figures['request']}` | {rps['median']:,.0f} | "
+            f"{rps['min']:,.0f}–{rps['max']:,.0f} | {figures['p50_ms']['median']:.2f} | "
+            f"{figures['p99_ms']['median']:.2f} | {figures['non_2xx']} | "
+            f"{figures['socket_errors']} |"
+        )
+    lines += ["", "| ratio (req/s) | median | range over runs |", "|---|---|---|"]
+    for name, value in part["ratios"].items():
+        lines.append(f"| {name} | {value['median']:.2f}× | {value['min']:.2f}–{value['max']:.2f} |")
+    for name, reason in part.get("skipped", {}).items():
+        lines.append(f"\nSkipped {name}: {reason}")
+    if "wasmtime_cli" in config:
+        cli = config["wasmtime_cli"]
+        lines += ["", f"wasmtime CLI: {cli['version']} from {cli['source']}."]
+    return [*lines, ""]
+
+
+def _coldstart(part: dict[str, Any]) -> list[str]:
+    if "pyjinn_up" not in part:
+        return []
+    up, interpreter = part["pyjinn_up"], part["interpreter"]
+    lines = [
+        "## 3. Cold start",
+        "",
+        "| what | median ms | range |",
+        "|---|---|---|",
+    ]
+    for label, figure in (
+        ("`pyjinn up --workers 1`: start to first 200", up["workers_1"]),
+        ("`pyjinn up` (default workers): start to first 200", up["workers_default"]),
+        ("`python -c pass`", interpreter["python_pass_ms"]),
+        ("python importing pyjinn's server modules", interpreter["python_imports_ms"]),
+    ):
+        lines.append(
+            f"| {label} | {figure['median']:.1f} | {figure['min']:.1f}–{figure['max']:.1f} |"
+        )
+    lines += [
+        "",
+        "| module | size | compile ms | first hit, no cache | cached load | first hit, AOT cache |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, figures in part["modules"].items():
+        if "skipped" in figures:
+            lines.append(f"| {name} | skipped: {figures['skipped']} | | | | |")
+            continue
+        lines.append(
+            f"| {name} | {figures['bytes']:,} B | {figures['compile_ms']['median']:.1f} | "
+            f"{figures['first_hit_uncached_ms']['median']:.1f} ms | "
+            f"{figures['cached_load_ms']['median']:.2f} ms | "
+            f"{figures['first_hit_cached_ms']['median']:.2f} ms |"
+        )
+    return [*lines, ""]
+
+
+def _density(part: dict[str, Any]) -> list[str]:
+    if "functions" not in part:
+        return []
+    lines = [
+        "## 4. Density",
+        "",
+        "| functions | start | ready after | worker RSS | worker PSS | all processes PSS | "
+        "first hit p50 | first hit max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for count, figures in part["functions"].items():
+        for label in ("uncached", "cached"):
+            f = figures[label]
+            lines.append(
+                f"| {int(count):,} | {label} | {f['startup_seconds']:.2f} s | "
+                f"{f['worker_rss_bytes'] / MiB:.0f} MiB | "
+                f"{f['worker_pss_bytes'] / MiB:.0f} MiB | "
+                f"{f['all_processes_pss_bytes'] / MiB:.0f} MiB | "
+                f"{f['first_hit_ms']['p50']:.2f} ms | {f['first_hit_ms']['max']:.2f} ms |"
+            )
+    flight = part.get("in_flight")
+    if flight:
+        lines += [
+            "",
+            f"In flight: {flight['requests']} simultaneous requests to a function sleeping "
+            f"{flight['sleep_seconds']:g} s (pool_size {flight['pool_size']}, max_instances "
+            f"{flight['max_instances']}): **{flight['ok']} answered 200**, {flight['non_2xx']} "
+            f"did not; "
+            f"peak in flight {flight['peak_in_flight']}; all answered in "
+            f"{flight['seconds']:.2f} s.",
+        ]
+    return [*lines, ""]
+
+
+def _scaling(part: dict[str, Any]) -> list[str]:
+    variants = part.get("variants", {})
+    if "pyjinn_hello_2_workers" not in variants or "pyjinn_hello" not in variants:
+        return []
+    one, two = variants["pyjinn_hello"], variants["pyjinn_hello_2_workers"]
+    value = part["ratios"]["pyjinn_hello_2_workers/pyjinn_hello"]
+    return [
+        "## 5. Scaling",
+        "",
+        f"pyjinn hello, c=50: 1 worker {one['requests_per_second']['median']:,.0f} req/s, 2 "
+        f"workers "
+        f"{two['requests_per_second']['median']:,.0f} req/s: **{value['median']:.2f}×** "
+        f"(runs {value['min']:.2f}–{value['max']:.2f}). The machine has 2 cores, and wrk takes "
+        f"part "
+        "of one.",
+        "",
+    ]
+
+
+def _observability(part: dict[str, Any]) -> list[str]:
+    lines = ["## 6. Observability cost", ""]
+    if part.get("status") != "measured":
+        return [*lines, f"> **Placeholder.** {part.get('placeholder') or part.get('error')}", ""]
+    lines += ["| variant | req/s | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|"]
+    for figures in part["variants"].values():
+        lines.append(
+            f"| {figures['label']} | {figures['requests_per_second']['median']:,.0f} | "
+            f"{figures['p50_ms']['median']:.2f} | {figures['p99_ms']['median']:.2f} | "
+            f"{figures['non_2xx']} |"
+        )
+    value = part["ratios"]["tracing_on/tracing_off"]
+    lines += [
+        "",
+        f"Tracing on ÷ off: {value['median']:.2f}× (runs {value['min']:.2f}–{value['max']:.2f}); "
+        f"admin /metrics answered {part.get('admin_metrics_status')}.",
+    ]
+    return [*lines, ""]

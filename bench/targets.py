@@ -1,0 +1,169 @@
+"""The targets of issue 3, evaluated against one run's results.
+
+Each target is a goal for one figure, either at most (``<=``) or at least (``>=``). "vs goal" is
+measured ÷ goal: at most 1 meets an at-most goal, at least 1 meets an at-least goal.
+"""
+
+# The report speaks in µs and × on purpose.
+# ruff: noqa: RUF001, RUF003
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Figure = tuple[float, str]  # the value, and how it reads in the table (with its context)
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    name: str
+    goal: float
+    direction: str  # "<=" or ">="
+    unit: str
+    extract: Callable[[dict[str, Any]], Figure | None]
+
+    def evaluate(self, results: dict[str, Any]) -> dict[str, Any]:
+        try:
+            figure = self.extract(results)
+        except (KeyError, TypeError, IndexError, ValueError):
+            figure = None
+        row: dict[str, Any] = {
+            "key": self.key,
+            "target": self.name,
+            "goal": f"{self.direction} {_number(self.goal)} {self.unit}".strip(),
+            "goal_value": self.goal,
+            "direction": self.direction,
+            "unit": self.unit,
+        }
+        if figure is None:
+            row.update(value=None, measured="not measured", vs_goal=None, status="not measured")
+            return row
+        value, text = figure
+        met = value <= self.goal if self.direction == "<=" else value >= self.goal
+        row.update(
+            value=value, measured=text, vs_goal=value / self.goal, status="met" if met else "missed"
+        )
+        return row
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:g}"
+
+
+def _echo_p50(r: dict[str, Any]) -> Figure:
+    p50 = r["inprocess"]["guests"]["echo"]["total_us"]["p50"]
+    return p50, f"{p50:.1f} µs"
+
+
+def _http_ratio(top: str, bottom: str) -> Callable[[dict[str, Any]], Figure]:
+    def extract(r: dict[str, Any]) -> Figure:
+        http = r["http"]
+        value = http["ratios"][f"{top}/{bottom}"]["median"]
+        a = http["variants"][top]["requests_per_second"]["median"]
+        b = http["variants"][bottom]["requests_per_second"]["median"]
+        return value, f"{value:.2f}× ({a:,.0f} vs {b:,.0f} req/s)"
+
+    return extract
+
+
+def _hello_p99(r: dict[str, Any]) -> Figure:
+    p99 = r["http"]["variants"]["pyjinn_hello"]["p99_ms"]
+    return p99["median"], f"{p99['median']:.2f} ms (runs {p99['min']:.2f}–{p99['max']:.2f})"
+
+
+def _up(r: dict[str, Any]) -> Figure:
+    up = r["coldstart"]["pyjinn_up"]
+    one, default = up["workers_1"]["median"], up["workers_default"]["median"]
+    return one, f"{one:.0f} ms (default workers: {default:.0f} ms)"
+
+
+def _first_hit_cached(r: dict[str, Any]) -> Figure:
+    value = r["coldstart"]["modules"]["c"]["first_hit_cached_ms"]["median"]
+    return value, f"{value:.2f} ms (C module)"
+
+
+def _largest_density(r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    functions = r["density"]["functions"]
+    count = max(functions, key=int)
+    return count, functions[count]
+
+
+def _density_rss(r: dict[str, Any]) -> Figure:
+    count, figures = _largest_density(r)
+    uncached, cached = (
+        figures["uncached"]["worker_rss_bytes"],
+        figures["cached"]["worker_rss_bytes"],
+    )
+    mib = 2**20
+    return max(uncached, cached) / 2**30, (
+        f"{max(uncached, cached) / 2**30:.2f} GiB at {int(count):,} functions "
+        f"(first start {uncached / mib:.0f} MiB, cached restart {cached / mib:.0f} MiB)"
+    )
+
+
+def _density_first_hit(r: dict[str, Any]) -> Figure:
+    count, figures = _largest_density(r)
+    uncached, cached = figures["uncached"]["first_hit_ms"], figures["cached"]["first_hit_ms"]
+    value = max(uncached["p50"], cached["p50"])
+    return value, (
+        f"p50 {value:.2f} ms at {int(count):,} functions (max "
+        f"{max(uncached['max'], cached['max']):.2f} ms)"
+    )
+
+
+def _kv_get(r: dict[str, Any]) -> Figure:
+    kv = r["inprocess"]["key_value"]
+    run = kv["phases_us"]["run"]["p50"]
+    call = kv["host_calls_us"]["kv_get"]["p50"]
+    return run, f"{run:.0f} µs (kv_get call alone {call:.0f} µs)"
+
+
+TARGETS = (
+    Target(
+        "echo_in_process_p50", "C echo guest, in-process invocation p50", 40, "<=", "µs", _echo_p50
+    ),
+    Target(
+        "hello_vs_bare_asgi",
+        "pyjinn hello ÷ bare ASGI hello, req/s (c=50)",
+        0.5,
+        ">=",
+        "×",
+        _http_ratio("pyjinn_hello", "bare_asgi"),
+    ),
+    Target("hello_p99", "pyjinn hello p99 at c=50", 5, "<=", "ms", _hello_p99),
+    Target(
+        "workload_vs_native",
+        "Gojinn workload: pyjinn ÷ native process per request, req/s",
+        20,
+        ">=",
+        "×",
+        _http_ratio("pyjinn_workload", "native_per_request"),
+    ),
+    Target(
+        "up_first_200", "pyjinn up, process start to first 200 (1 worker)", 150, "<=", "ms", _up
+    ),
+    Target(
+        "first_hit_cached",
+        "new module, first hit with the AOT cache",
+        5,
+        "<=",
+        "ms",
+        _first_hit_cached,
+    ),
+    Target("density_rss", "10,000 functions: idle worker RSS", 1, "<=", "GiB", _density_rss),
+    Target("density_first_hit", "10,000 functions: first hit", 10, "<=", "ms", _density_first_hit),
+    Target("kv_get_p50", "KV get from inside a function, p50", 200, "<=", "µs", _kv_get),
+)
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target. In quick mode the figures are indicative only, and say so."""
+    rows = [target.evaluate(results) for target in TARGETS]
+    if results.get("meta", {}).get("mode") == "quick":
+        for row in rows:
+            if row["status"] in ("met", "missed"):
+                row["status"] = f"{row['status']} (quick run: indicative only)"
+    return rows
