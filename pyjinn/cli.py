@@ -256,3 +256,29 @@ def verify(module: Path, trusted_keys: tuple[str, ...]) -> None:
         sys.exit(1)
     form = " (Gojinn format)" if verdict.format == "gojinn" else ""
     click.echo(f"{module}: signed by trusted key id {', '.join(verdict.trusted_by)}{form}")
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A tiny configuration: seconds a part, 100 functions.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the results (default: bench/results in the source checkout).",
+)
+def bench(quick: bool, output: Path | None) -> None:
+    """Run the benchmark suite (python -m bench) of a source checkout; see bench/README.md.
+
+    Exit status: 0 every part ran; 1 a part failed (the others' results are still written).
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "bench" / "suite.py").exists():
+        raise click.ClickException(
+            "the benchmark suite lives in pyjinn's source checkout (bench/); run it from there"
+        )
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    from bench.suite import RESULTS, run
+
+    outcome = run(output or RESULTS, quick=quick)
+    sys.exit(1 if outcome.failed else 0)
