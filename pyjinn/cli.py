@@ -40,11 +40,69 @@ def main() -> None:
 @click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info"
 )
-def up(caddyfile: Path, workers: int | None, log_format: str, log_level: str) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    help="Log one record per invocation (at info level; on by default).",
+)
+def up(
+    caddyfile: Path, workers: int | None, log_format: str, log_level: str, access_log: bool
+) -> None:
     """Serve the functions configured in CADDYFILE (default: ./Caddyfile)."""
     from pyjinn.server.supervisor import serve
 
-    sys.exit(serve(caddyfile, workers=workers, log_format=log_format, log_level=log_level))
+    sys.exit(
+        serve(
+            caddyfile,
+            workers=workers,
+            log_format=log_format,
+            log_level=log_level,
+            access_log=access_log,
+        )
+    )
+
+
+@main.command()
+@click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--admin",
+    default=None,
+    help="The admin API's address (default: the Caddyfile's 'admin', else 127.0.0.1:2019).",
+)
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, help="Seconds."
+)
+@click.option("--once", is_flag=True, help="Print one table (over one interval) and exit.")
+def stats(caddyfile: Path, admin: str | None, interval: float, once: bool) -> None:
+    """A live table of every function: requests/s, p50/p99, errors, fuel and memory.
+
+    Reads GET /stats from the admin API of a running pyjinn up; Ctrl-C stops it.
+    """
+    from pyjinn.observability.live import AdminUnreachable, watch
+
+    try:
+        watch(admin or _admin_address(caddyfile), interval, once=once)
+    except AdminUnreachable as error:
+        raise click.ClickException(f"{error} (is pyjinn up running? pass --admin)") from None
+
+
+def _admin_address(caddyfile: Path) -> str:
+    """Where the Caddyfile puts the admin API; the default when there is none to read."""
+    from pyjinn.config import load
+    from pyjinn.config.model import GlobalOptions
+    from pyjinn.errors import PyjinnError
+
+    default = GlobalOptions.admin
+    try:
+        address = load(caddyfile).options.admin if caddyfile.exists() else default
+    except PyjinnError as error:
+        raise click.ClickException(
+            f"cannot read {caddyfile} for the admin address: {error}"
+        ) from None
+    if address is None:
+        raise click.ClickException(f"{caddyfile} turns the admin API off ('admin off')")
+    host = address.host or "127.0.0.1"
+    return f"{'[' + host + ']' if ':' in host else host}:{address.port}"
 
 
 @main.command()

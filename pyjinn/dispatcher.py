@@ -23,6 +23,8 @@ from pyjinn.capabilities.core import Core
 from pyjinn.config.model import Permissions
 from pyjinn.engine import _capi, hostfunc
 from pyjinn.engine.context import InvocationContext, current
+from pyjinn.observability import tracing
+from pyjinn.observability.metrics import REGISTRY as METRICS
 
 log = logging.getLogger("pyjinn.dispatcher")
 
@@ -30,6 +32,7 @@ log = logging.getLogger("pyjinn.dispatcher")
 DEFAULT_HOST = FunctionHost("", Permissions(), {"core": Core()})
 
 _VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+_RESULTS = {code: code.name.lower() for code in ErrorCode}
 
 
 def define_host_functions(linker: wasmtime.Linker, functions: Iterable[HostFunction]) -> None:
@@ -92,6 +95,13 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
             _encode(function, context, slots, result)
         record.seconds = time.perf_counter() - started
         context.calls.append(record)
+        # Metrics and the host-call span come from the record, here and only here.
+        result = "ok" if record.error is None else _RESULTS[record.error]
+        METRICS.host_call(host.function, record.capability, record.call, result, record.seconds)
+        if tracing.enabled:
+            tracing.host_call_span(
+                record.capability, record.call, record.seconds, None if result == "ok" else result
+            )
         return None
 
     return implementation

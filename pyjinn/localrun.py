@@ -18,7 +18,7 @@ from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Sandbox, invoke
 from pyjinn.engine.modules import ModuleLoader, cache_dir_for
 from pyjinn.errors import InvocationError, ModuleError, PyjinnError
-from pyjinn.runtime import emit_guest_log
+from pyjinn.observability.guest_logs import emit_stderr
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ def run_once(
     finally:
         engine.close()
     if run.stderr:
-        emit_guest_log(module_path.stem, trace_id, run.stderr, run.stderr_truncated)
+        emit_stderr(module_path.stem, trace_id, "", run.stderr, run.stderr_truncated)
     if raw:
         sys.stdout.buffer.write(run.stdout)
         return EXIT_OK if run.error is None else _failed(run.error)

@@ -1,7 +1,14 @@
 """Structured logs: one JSON object per line for machines, readable lines on a terminal.
 
-Records carry context as attributes set through ``extra`` (function, trace_id, blame, ...);
-both formatters print every such attribute, so a log call never has to format them itself.
+Records carry context as attributes set through ``extra`` (function, tenant, trace_id, blame,
+...); both formatters print every such attribute, so a log call never has to format them itself.
+A record logged while a guest runs (by a host call, a capability, a backend) gets the
+invocation's function, tenant and trace id added by :class:`InvocationContextFilter`.
+
+Every invocation writes an access record, so formatting is on the request path: the JSON
+formatter renders the timestamp once per second and skips the standard attributes by set
+lookup, and :func:`configure` turns off the record attributes nobody prints (process and
+thread names, the caller's source line).
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from pyjinn.engine import context as invocation_context
 
 # Attributes every LogRecord has; anything else on a record was passed through ``extra``.
 _STANDARD = frozenset(
@@ -23,21 +32,34 @@ def _context(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in vars(record).items() if key not in _STANDARD}
 
 
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 class JsonFormatter(logging.Formatter):
     """``{"time", "level", "logger", "message", ...context}`` on one line."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # one strftime per second, not per record
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
         document: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        document.update(_context(record))
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD:
+                document[key] = value
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str, ensure_ascii=False)
+        return _encode(document)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -54,15 +76,40 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure(log_format: str = "auto", level: str = "info") -> None:
-    """Send pyjinn's logs (and the ASGI server's) to stderr in the chosen format."""
+class InvocationContextFilter(logging.Filter):
+    """Adds the function, tenant and trace id of the invocation running on this thread (a guest
+    thread, inside a host call) to records that do not carry them already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        running = getattr(invocation_context._local, "context", None)
+        if running is not None:
+            attributes = record.__dict__
+            if "function" not in attributes and running.host is not None:
+                attributes["function"] = running.host.function
+            if "tenant" not in attributes and running.tenant:
+                attributes["tenant"] = running.tenant
+            if "trace_id" not in attributes and running.trace_id:
+                attributes["trace_id"] = running.trace_id
+        return True
+
+
+def configure(log_format: str = "auto", level: str = "info", *, access_log: bool = True) -> None:
+    """Send pyjinn's logs (and the ASGI server's) to stderr in the chosen format; without
+    ``access_log``, invocations leave no record unless they fail."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    # Attributes neither formatter prints; computing them costs more than formatting a record.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None  # no stack walk for the caller's file and line
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else ConsoleFormatter())
+    handler.addFilter(InvocationContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # uvicorn's access log and start-up chatter duplicate ours; its warnings and errors stay.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("pyjinn.access").setLevel(logging.INFO if access_log else logging.WARNING)
     if root.level > logging.DEBUG:
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

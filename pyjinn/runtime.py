@@ -2,7 +2,9 @@
 
 One pipeline serves every trigger: take a slot (``pool_size``) → run the guest on a worker thread
 in a fresh sandbox → log what the guest wrote to stderr → hand the ``Run`` back. Guest code never
-runs on the event loop thread, so a slow function cannot stall other requests.
+runs on the event loop thread, so a slow function cannot stall other requests. The wait for a
+slot and the instances in flight go to the function's metrics; whoever finishes the invocation
+accounts for the rest (``pyjinn.observability.invocations``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from typing import Any
 
 from pyjinn import abi
@@ -22,17 +25,14 @@ from pyjinn.engine.invoke import Run, Sandbox, invoke
 from pyjinn.engine.modules import CompiledModule, ModuleLoader, cache_dir_for
 from pyjinn.errors import ModuleError
 from pyjinn.handoff import GuestThreads
+from pyjinn.observability import guest_logs, tracing
+from pyjinn.observability.invocations import DebugSecret
+from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.services import Services, needs_key_value
 from pyjinn.slots import Slots
 from pyjinn.tenants import TenantResolver
 
 log = logging.getLogger("pyjinn.runtime")
-guest_log = logging.getLogger("pyjinn.guest")
-
-# Per invocation, at most this many stderr lines become log records, each at most this long;
-# the rest is summarised in one record, so a chatty guest cannot flood the host's logs.
-MAX_LOG_LINES = 100
-MAX_LOG_LINE = 4096
 
 
 class Function:
@@ -51,6 +51,9 @@ class Function:
             loader.engine, spec.limits, argv=argv, env=spec.env, mounts=spec.mounts, host=host
         )
         self.slots = Slots(spec.pool_size, spec.name)
+        # Bound once: the request path only adds to these (kept across reloads, by name).
+        self.metrics = METRICS.function(spec.name)
+        self.debug_secret = DebugSecret(spec.debug_secret) if spec.debug_secret else None
 
     @property
     def module(self) -> CompiledModule:
@@ -193,27 +196,47 @@ class Runtime:
         return problems
 
     async def call(
-        self, function: Function, stdin: bytes, *, tenant: str = "", trace_id: str = ""
+        self,
+        function: Function,
+        stdin: bytes,
+        *,
+        tenant: str = "",
+        trace_id: str = "",
+        span: Any = None,
     ) -> Run:
-        """Run ``function`` once with ``stdin``, waiting for a slot; raises ``RequestRejected``."""
+        """Run ``function`` once with ``stdin``, waiting for a slot; raises ``RequestRejected``.
+
+        ``span`` is the invocation's tracing span, if it is recorded: host-call spans nest
+        under it."""
         self.start()
-        await function.slots.acquire(function.spec.pool_wait)
+        metrics = function.metrics
+        tenant = tenant or function.spec.tenant
+        waited = time.perf_counter()
         try:
-            run: Run = await self._threads.run(
-                functools.partial(
-                    invoke,
-                    self.engine,
-                    function.module,
-                    function.sandbox,
-                    stdin,
-                    tenant=tenant or function.spec.tenant,
-                    trace_id=trace_id,
-                )
-            )
+            await function.slots.acquire(function.spec.pool_wait)
         finally:
+            metrics.pool_wait.observe(time.perf_counter() - waited)
+        metrics.in_flight += 1
+        job: Any = functools.partial(
+            invoke,
+            self.engine,
+            function.module,
+            function.sandbox,
+            stdin,
+            tenant=tenant,
+            trace_id=trace_id,
+        )
+        if span is not None:
+            job = tracing.GuestThreadSpan(span, job)
+        try:
+            run: Run = await self._threads.run(job)
+        finally:
+            metrics.in_flight -= 1
             function.slots.release()
         if run.stderr:
-            emit_guest_log(function.name, trace_id, run.stderr, run.stderr_truncated)
+            guest_logs.emit_stderr(
+                function.name, trace_id, tenant, run.stderr, run.stderr_truncated
+            )
         return run
 
     def close(self) -> None:
@@ -227,19 +250,3 @@ def build_capabilities(config: Config, services: Services) -> dict[str, Capabili
     """Every capability, bound to this process's backends (connected on first use)."""
     store = services.kv_store() if needs_key_value(config) else None
     return {"core": Core(), "kv": KeyValue(store, max_value=config.options.kv_max_value)}
-
-
-def emit_guest_log(function: str, trace_id: str, stderr: bytes, truncated: bool) -> None:
-    """Turn a guest's stderr into log records tagged with the function and trace id."""
-    lines = stderr.decode("utf-8", "replace").splitlines()
-    context = {"function": function, "trace_id": trace_id}
-    for line in lines[:MAX_LOG_LINES]:
-        guest_log.info(line[:MAX_LOG_LINE], extra=context)
-    dropped = len(lines) - MAX_LOG_LINES
-    if dropped > 0 or truncated:
-        guest_log.warning(
-            "Guest log shortened: %d more lines not logged%s.",
-            max(dropped, 0),
-            ", and stderr went past its stderr_limit" if truncated else "",
-            extra=context,
-        )

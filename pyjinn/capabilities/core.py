@@ -8,8 +8,7 @@ from typing import Any
 from pyjinn.abi import ErrorCode
 from pyjinn.capabilities.base import Call, HostCallError
 from pyjinn.config.model import Permissions
-
-guest_log = logging.getLogger("pyjinn.guest")
+from pyjinn.observability.guest_logs import emit_log_call
 
 MAX_LOG_MESSAGE = 4096
 _LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
@@ -64,12 +63,5 @@ class Core:
         if len(message) > MAX_LOG_MESSAGE:
             text += f" [cut: {len(message)} bytes, at most {MAX_LOG_MESSAGE} are logged]"
         context = call.context
-        guest_log.log(
-            level,
-            text,
-            extra={
-                "function": context.host.function if context.host else "",
-                "trace_id": context.trace_id,
-                "source": "log",
-            },
-        )
+        function = context.host.function if context.host else ""
+        emit_log_call(function, context.trace_id, context.tenant, level, text)

@@ -33,6 +33,7 @@ from pyjinn.dispatcher import abi_functions, define_host_functions
 from pyjinn.engine import _capi, randomness, sleep
 from pyjinn.engine.engine import Engine
 from pyjinn.errors import ModuleError
+from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.signing.policy import TrustPolicy
 
 log = logging.getLogger("pyjinn.engine")
@@ -151,6 +152,7 @@ class ModuleLoader:
         except wasmtime.WasmtimeError as error:
             raise ModuleError(str(path), f"cannot be linked: {_first_line(error)}") from None
         elapsed = time.perf_counter() - started
+        METRICS.module_load(from_cache, elapsed)
         log.debug(
             "Loaded module %s (sha256 %s) %s in %.1f ms.",
             path,

@@ -2,7 +2,9 @@
 
 ``GET /healthz`` answers 200 once at least one worker serves (503 before), ``GET /status``
 describes the process tree and every function: its module, the SHA-256 of the version loaded,
-its limits. Nothing here changes state, and no environment values are shown (they may be secrets).
+its limits. ``GET /metrics`` is every worker's metrics, aggregated, for Prometheus; ``GET /stats``
+the same per function as JSON (what ``pyjinn stats`` shows). Nothing here changes state, and no
+environment values are shown (they may be secrets).
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from pyjinn import __version__
 from pyjinn.config.model import Config
+from pyjinn.observability.stats import function_stats
 from pyjinn.runtime import describe_spec
 
 Scope = dict[str, Any]
@@ -42,12 +50,21 @@ class ServingState:
 class AdminApp:
     """ASGI app for the admin listener; ``feed_fd`` carries the supervisor's reports."""
 
-    def __init__(self, config: Config, state: ServingState, feed_fd: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        state: ServingState,
+        feed_fd: int | None = None,
+        metrics_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.state = state
         self.started = time.time()
         self._feed_fd = feed_fd
         self._pending = b""
+        self._metrics: MultiProcessCollector | None = None
+        if metrics_dir is not None:
+            self._metrics = MultiProcessCollector(None, path=str(metrics_dir))  # type: ignore[no-untyped-call]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -63,8 +80,42 @@ class AdminApp:
             await _json(send, status, {"status": "ok" if ready else "starting", "workers": ready})
         elif scope["path"] == "/status":
             await _json(send, 200, self.status())
+        elif scope["path"] == "/metrics":
+            await self._send_metrics(scope, send)
+        elif scope["path"] == "/stats":
+            await _json(send, 200, self.stats())
         else:
-            await _json(send, 404, {"error": "unknown admin path; try /status or /healthz"})
+            await _json(
+                send, 404, {"error": "unknown admin path; try /status, /healthz, /metrics, /stats"}
+            )
+
+    def _families(self) -> list[Metric]:
+        if self._metrics is None:
+            return []
+        families = list(self._metrics.collect())  # type: ignore[no-untyped-call]
+        workers = Metric("pyjinn_workers_ready", "Worker processes serving requests.", "gauge")
+        workers.add_sample("pyjinn_workers_ready", {}, self.state.ready_workers)
+        info = Metric("pyjinn_build", "The pyjinn version serving.", "info")
+        info.add_sample("pyjinn_build_info", {"version": __version__}, 1)
+        return [*families, workers, info]
+
+    async def _send_metrics(self, scope: Scope, send: Any) -> None:
+        if self._metrics is None:
+            await _json(send, 503, {"error": "metrics are off (no metrics directory)"})
+            return
+        families = self._families()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Fixed(families))
+        encoder, content_type = choose_encoder(_header(scope, b"accept") or "")
+        body = encoder(registry)
+        await _raw(send, 200, content_type.encode(), body)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "workers": self.state.ready_workers,
+            "functions": function_stats(self._families()),
+        }
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -123,14 +174,35 @@ class AdminApp:
         }
 
 
+class _Fixed:
+    """A collector of already gathered families (one scrape's worth)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
+
+
 async def _json(send: Any, status: int, document: dict[str, Any]) -> None:
-    body = json.dumps(document, indent=2).encode()
+    await _raw(send, status, b"application/json", json.dumps(document, indent=2).encode())
+
+
+async def _raw(send: Any, status: int, content_type: bytes, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
             ],
         }
@@ -138,9 +210,11 @@ async def _json(send: Any, status: int, document: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def run_admin(config: Config, sock: socket.socket, feed_fd: int) -> int:
+def run_admin(
+    config: Config, sock: socket.socket, feed_fd: int, metrics_dir: Path | None = None
+) -> int:
     """Admin process main: serve the admin app on ``sock`` until told to stop."""
     from pyjinn.server.worker import serve_http
 
-    serve_http(AdminApp(config, ServingState(), feed_fd), [sock], grace=1.0)
+    serve_http(AdminApp(config, ServingState(), feed_fd, metrics_dir), [sock], grace=1.0)
     return 0

@@ -6,7 +6,8 @@ Usable under any ASGI server, and mountable inside a Starlette or FastAPI app::
     app = create_app("Caddyfile")          # uvicorn module:app, or app.mount("/fn", app)
 
 Every failure is answered with a short JSON body ``{"error": ..., "trace_id": ...}`` and logged
-with its blame; the server keeps serving.
+with its blame; the server keeps serving. Every invocation, served or not, is accounted for once
+(metrics, span, access record, ``Server-Timing``: ``pyjinn.observability.invocations``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from pyjinn import contract
 from pyjinn.config.model import Config, FunctionSpec, Respond
+from pyjinn.engine.invoke import Run
 from pyjinn.errors import Blame, HostError, InvocationError, ModuleErrors, RequestRejected
+from pyjinn.observability import invocations, tracing
+from pyjinn.observability.metrics import install_collector
 from pyjinn.runtime import Function, Runtime
 from pyjinn.server.routing import Router
 from pyjinn.services import Services, start_services
@@ -122,19 +127,35 @@ class PyjinnApp:
         routed_path: str,
         full_path: str,
     ) -> None:
-        trace_id = contract.trace_id_from(_header(scope, b"traceparent"))
+        started = time.perf_counter_ns()
+        method: str = scope["method"]
+        traceparent = _header(scope, b"traceparent")
+        span, trace_id = (
+            tracing.start_invocation(function.name, traceparent, method, full_path)
+            if tracing.enabled
+            else (None, None)
+        )
+        if trace_id is None:
+            trace_id = contract.trace_id_from(traceparent)
+        tenant = ""
+        run: Run | None = None
+        debug = False
+        failure: InvocationError | None = None
         try:
-            tenant, headers = function.tenants.resolve(scope["headers"])
-            if tenant is None:
+            resolved, headers = function.tenants.resolve(scope["headers"])
+            if function.debug_secret is not None:
+                debug, headers = function.debug_secret.check(headers)
+            if resolved is None:
                 raise RequestRejected(
                     401,
                     "unauthorized",
                     "missing or invalid API key",
                     "request without a valid API key (Authorization: Bearer or X-API-Key)",
                 )
+            tenant = resolved
             body = await _read_body(scope, receive, function.spec.limits.max_body)
             stdin = contract.encode_request(
-                method=scope["method"],
+                method=method,
                 uri=_request_uri(scope, routed_path, full_path),
                 path=routed_path,
                 query_string=scope.get("query_string", b""),
@@ -144,23 +165,42 @@ class PyjinnApp:
                 trace_id=trace_id,
                 tenant=tenant,
             )
-            run = await runtime.call(function, stdin, tenant=tenant, trace_id=trace_id)
+            run = await runtime.call(function, stdin, tenant=tenant, trace_id=trace_id, span=span)
             if run.error is not None:
                 raise run.error
             response = contract.decode_response(run.stdout)
         except InvocationError as error:
-            _log_failure(function, trace_id, error)
-            await _send_error(send, error, trace_id)
-            return
+            failure = error
+            _log_failure(function, trace_id, tenant, error)
         except Exception as error:  # our bug: answer 500, keep serving, tell operators everything
             log.exception(
                 "Internal error while serving function %s.",
                 function.name,
-                extra={"function": function.name, "trace_id": trace_id, "blame": "host"},
+                extra={
+                    "function": function.name,
+                    "tenant": tenant,
+                    "trace_id": trace_id,
+                    "blame": "host",
+                },
             )
-            await _send_error(send, HostError(repr(error)), trace_id)
-            return
-        await _send(send, response.status, response.headers, response.body)
+            failure = HostError(repr(error))
+        extra = invocations.finish(
+            function.metrics,
+            method=method,
+            path=full_path,
+            tenant=tenant,
+            trace_id=trace_id,
+            status=failure.status if failure is not None else response.status,
+            error=failure,
+            run=run,
+            started_ns=started,
+            span=span,
+            debug=debug,
+        )
+        if failure is not None:
+            await _send_error(send, failure, trace_id, extra)
+        else:
+            await _send(send, response.status, [*response.headers, *extra], response.body)
 
 
 def create_app(source: str | Path | Config, *, services: Services | None = None) -> PyjinnApp:
@@ -179,6 +219,7 @@ def create_app(source: str | Path | Config, *, services: Services | None = None)
         if embedded is not None:
             releases.append(embedded.stop)
     runtime = Runtime(config, services=services)
+    observe_embedded(config)
     problems = runtime.load_all()
     if problems:
         runtime.close()
@@ -187,6 +228,7 @@ def create_app(source: str | Path | Config, *, services: Services | None = None)
         raise ModuleErrors(problems)
     app = PyjinnApp(runtime)
     app.on_close.extend(releases)
+    app.on_close.append(tracing.shutdown)
     return app
 
 
@@ -244,9 +286,17 @@ def _request_uri(scope: Scope, routed_path: str, full_path: str) -> str:
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
-def _log_failure(function: Function, trace_id: str, error: InvocationError) -> None:
+def observe_embedded(config: Config) -> None:
+    """Metrics and tracing for an app that runs without ``pyjinn up``: metrics on
+    prometheus-client's default registry, tracing as the config and environment say."""
+    install_collector()
+    tracing.configure(config.options.tracing)
+
+
+def _log_failure(function: Function, trace_id: str, tenant: str, error: InvocationError) -> None:
     context = {
         "function": function.name,
+        "tenant": tenant,
         "trace_id": trace_id,
         "blame": error.blame.value,
         "kind": error.kind,
@@ -262,10 +312,12 @@ def _log_failure(function: Function, trace_id: str, error: InvocationError) -> N
         log.info("Request for function %s refused: %s.", function.name, error.detail, extra=context)
 
 
-async def _send_error(send: Send, error: InvocationError, trace_id: str) -> None:
+async def _send_error(
+    send: Send, error: InvocationError, trace_id: str, extra: list[tuple[bytes, bytes]]
+) -> None:
     if error.status == 499:
         return  # nobody is listening
-    headers = list(_JSON)
+    headers = [*_JSON, *extra]
     if isinstance(error, RequestRejected) and error.retry_after is not None:
         headers.append((b"retry-after", str(error.retry_after).encode()))
     if error.status == 401:

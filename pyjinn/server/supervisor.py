@@ -28,6 +28,7 @@ from typing import Any
 from pyjinn import logs
 from pyjinn.config.model import Address, Config
 from pyjinn.errors import ConfigError, PyjinnError
+from pyjinn.observability import multiprocess
 from pyjinn.server.routing import bind_host
 from pyjinn.server.worker import grace_period
 from pyjinn.services import Services, start_services, unavailable_for
@@ -40,11 +41,18 @@ MAX_START_FAILURES = 5
 _PR_SET_PDEATHSIG = 1
 
 
-def serve(caddyfile: Path, *, workers: int | None, log_format: str, log_level: str) -> int:
+def serve(
+    caddyfile: Path,
+    *,
+    workers: int | None,
+    log_format: str,
+    log_level: str,
+    access_log: bool = True,
+) -> int:
     """Run pyjinn until stopped; returns the process exit status."""
     from pyjinn.config import load
 
-    logs.configure(log_format, log_level)
+    logs.configure(log_format, log_level, access_log=access_log)
     try:
         config = load(caddyfile)
     except ConfigError as error:
@@ -108,6 +116,7 @@ class Supervisor:
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.services = Services()
         self.nats_server: EmbeddedNats | None = None
+        self.metrics_dir: Path | None = None
 
     def run(self) -> int:
         try:
@@ -119,6 +128,7 @@ class Supervisor:
             log.error("%s", error)
             self._close_sockets()
             return 1
+        self._prepare_metrics()
         self._install_signal_handlers()
         if self._admin_socket is not None:
             self._spawn_admin()
@@ -159,6 +169,12 @@ class Supervisor:
                 ) from None
             if bind_host(admin.host) not in ("127.0.0.1", "::1"):
                 log.warning("The admin listener is reachable from other hosts at %s.", admin)
+
+    def _prepare_metrics(self) -> None:
+        try:
+            self.metrics_dir = multiprocess.prepare_directory(self.config.options.data_dir)
+        except OSError as error:
+            log.warning("Metrics are off: cannot prepare their directory (%s).", error)
 
     def _install_signal_handlers(self) -> None:
         signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
@@ -256,7 +272,9 @@ class Supervisor:
                 self._admin_socket.close()
             if self._admin_feed is not None:
                 os.close(self._admin_feed)
-            return run_worker(self.config, self._sockets, report_fd, self.services)
+            return run_worker(
+                self.config, self._sockets, report_fd, self.services, self.metrics_dir
+            )
 
         self._fork("worker", index, worker_main)
 
@@ -274,7 +292,7 @@ class Supervisor:
                 os.close(self._admin_feed)
             for sock in self._sockets:
                 sock.close()
-            return run_admin(self.config, admin_socket, feed_read)
+            return run_admin(self.config, admin_socket, feed_read, self.metrics_dir)
 
         child = self._fork("admin", 0, admin_main)
         os.close(feed_read)
@@ -395,6 +413,8 @@ class Supervisor:
             child = self.children.pop(pid)
             while child.report_fd is not None:  # it exited, so this reaches end of file
                 self._read_report(child)
+            if self.metrics_dir is not None and child.role == "worker":
+                multiprocess.forget_process(self.metrics_dir, pid)
             self._report_to_admin()
             if self.stopping:
                 continue
@@ -461,6 +481,8 @@ class Supervisor:
                 self._poll(0.05)
         if self.nats_server is not None:
             self.nats_server.stop()
+        if self.metrics_dir is not None:
+            multiprocess.remove_directory(self.metrics_dir)
         self._close_sockets()
         log.info("pyjinn stopped.")
 

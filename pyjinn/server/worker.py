@@ -20,6 +20,9 @@ from typing import Any
 import uvicorn
 
 from pyjinn.config.model import Config
+from pyjinn.observability import guest_logs, tracing
+from pyjinn.observability.metrics import REGISTRY as METRICS
+from pyjinn.observability.multiprocess import Flusher
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.server.reload import log_outcome, reload_app
@@ -56,10 +59,21 @@ def serve_http(app: Any, sockets: list[socket.socket], grace: float) -> None:
 
 
 def run_worker(
-    config: Config, sockets: list[socket.socket], report_fd: int, services: Services
+    config: Config,
+    sockets: list[socket.socket],
+    report_fd: int,
+    services: Services,
+    metrics_dir: Path | None = None,
 ) -> int:
     """Worker main: returns the process exit status. Reports to the supervisor through
-    ``report_fd``, one JSON object per line: ready (or why not), then each reload's outcome."""
+    ``report_fd``, one JSON object per line: ready (or why not), then each reload's outcome.
+    Metrics go to ``metrics_dir`` (for the admin process to aggregate)."""
+    METRICS.reset()  # whatever the supervisor held is not this worker's
+    guest_logs.reset()
+    flusher = Flusher(metrics_dir) if metrics_dir is not None else None
+    if flusher is not None:
+        flusher.start()
+    tracing.configure(config.options.tracing)
     runtime = Runtime(config, services=services)
     runtime.start()
     problems = runtime.load_all()
@@ -67,6 +81,8 @@ def run_worker(
         _report(report_fd, {"ready": False, "errors": problems})
         runtime.close()
         services.close()
+        if flusher is not None:
+            flusher.close()
         return 3
     digests = {name: function.module.digest for name, function in runtime.functions.items()}
     _report(report_fd, {"ready": True, "digests": digests})
@@ -78,6 +94,9 @@ def run_worker(
     finally:
         app.runtime.close()
         services.close()
+        tracing.shutdown()
+        if flusher is not None:
+            flusher.close()
     log.debug("Worker %d stopped.", os.getpid())
     return 0
 

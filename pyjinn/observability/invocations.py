@@ -1,0 +1,157 @@
+"""What every finished invocation leaves behind, in one place.
+
+:func:`finish` is called once per invocation, whatever its outcome (served, failed, refused).
+It records the metrics, ends the invocation span, writes the access record, and returns the
+headers the response gets: ``Server-Timing`` (time in wasm, in host calls, in total) and, for
+a request that presented the function's debug secret, ``X-Pyjinn-Logs``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pyjinn.errors import InvocationError
+from pyjinn.observability import guest_logs, tracing
+from pyjinn.observability.metrics import FunctionMetrics
+
+if TYPE_CHECKING:
+    from pyjinn.engine.invoke import Run
+
+access_log = logging.getLogger("pyjinn.access")
+
+DEBUG_HEADERS = (b"x-pyjinn-debug", b"x-gojinn-debug")
+LOGS_HEADER = b"x-pyjinn-logs"
+MAX_LOGS_HEADER = 8192  # bytes; proxies commonly refuse larger headers
+_LOG_CALLS = ("log", "host_log")
+
+
+class DebugSecret:
+    """A function's ``debug_secret``, and the check of a request against it."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+
+    def __repr__(self) -> str:
+        return "DebugSecret(...)"
+
+    def check(
+        self, headers: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[bool, Sequence[tuple[bytes, bytes]]]:
+        """(whether the request presented the secret, the headers without any debug header).
+
+        The guest never sees a debug header, right or wrong; comparing takes the same time
+        whatever the presented value shares with the secret."""
+        presented: list[bytes] = []
+        kept = []
+        for header in headers:
+            if header[0] in DEBUG_HEADERS:
+                presented.append(header[1].strip())
+            else:
+                kept.append(header)
+        if not presented:
+            return False, headers
+        granted = False
+        for value in presented:
+            granted |= hmac.compare_digest(value, self._secret)
+        return granted, kept
+
+
+def finish(
+    metrics: FunctionMetrics,
+    *,
+    method: str,
+    path: str,
+    tenant: str,
+    trace_id: str,
+    status: int,
+    error: InvocationError | None,
+    run: Run | None,
+    started_ns: int,
+    span: Any = None,
+    debug: bool = False,
+) -> list[tuple[bytes, bytes]]:
+    """Account for one finished invocation; returns the headers its response gets."""
+    elapsed = (time.perf_counter_ns() - started_ns) / 1e9
+    outcome = "ok" if error is None else error.kind
+    blame = None if error is None else error.blame.value
+    fuel = run.fuel_consumed if run is not None else 0
+    memory = run.memory_bytes if run is not None else 0
+    metrics.count(outcome, tenant)
+    metrics.duration.observe(elapsed)
+    if run is not None:
+        metrics.fuel.observe(fuel)
+        metrics.memory.observe(memory)
+    if span is not None:
+        tracing.finish_invocation(
+            span,
+            outcome=outcome,
+            blame=blame,
+            status=status,
+            tenant=tenant,
+            fuel=fuel,
+            memory=memory,
+            detail=error.client_message if error is not None else None,
+        )
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "%s %s %d %.2fms",
+            method,
+            path,
+            status,
+            elapsed * 1000,
+            extra={
+                "function": metrics.name,
+                "tenant": tenant,
+                "trace_id": trace_id,
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "outcome": outcome,
+                "blame": blame,
+                "fuel": fuel,
+                "memory_bytes": memory,
+            },
+        )
+    headers = [(b"server-timing", server_timing(run, elapsed))]
+    if debug and run is not None:
+        headers.append((LOGS_HEADER, logs_header(run)))
+    return headers
+
+
+def server_timing(run: Run | None, elapsed: float) -> bytes:
+    """``Server-Timing``: milliseconds in wasm (instantiation and the guest, host calls
+    excluded), in host calls, and in total (the body, the wait for a slot, everything)."""
+    total = f"total;dur={elapsed * 1000:.3f}"
+    if run is None:
+        return total.encode()
+    host = 0.0
+    for call in run.host_calls:
+        host += call.seconds
+    wasm = max(0.0, (run.phases[1] + run.phases[2]) / 1e9 - host)
+    return f"wasm;dur={wasm * 1000:.3f}, host;dur={host * 1000:.3f}, {total}".encode()
+
+
+def logs_header(run: Run) -> bytes:
+    """The guest's log lines as a JSON array of strings (ASCII only, so header-safe), at most
+    ``MAX_LOGS_HEADER`` bytes."""
+    calls = [
+        _text(call.arguments[1])
+        for call in run.host_calls
+        if call.call in _LOG_CALLS and call.capability == "core" and len(call.arguments) > 1
+    ]
+    lines = guest_logs.debug_lines(calls, run.stderr, MAX_LOGS_HEADER)
+    return json.dumps(lines, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def _text(message: Any) -> str:
+    if isinstance(message, bytes):
+        return message[: guest_logs.MAX_LINE].decode("utf-8", "replace")
+    return str(message)[: guest_logs.MAX_LINE]

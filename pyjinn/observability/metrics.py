@@ -1,0 +1,339 @@
+"""Process-wide metrics, recorded with plain arithmetic and exported in Prometheus form.
+
+prometheus-client's own metric objects cost 1 to 4 µs per update in multiprocess mode (a lock,
+a ``getpid`` and an mmap write each), which is several per cent of an invocation. So the request
+path only adds to counters and histogram buckets held here, in objects bound once per function,
+and the Prometheus side reads them when it needs to: a collector at scrape time when pyjinn is
+embedded (:func:`install_collector`), or a flusher thread writing prometheus-client's
+multiprocess files about once a second under ``pyjinn up`` (:mod:`.multiprocess`).
+
+Invocation metrics are recorded on the event loop thread; host calls and module loads may come
+from any thread and take a lock. Labels are bounded by the configuration: function names, the
+outcome kinds, configured tenants, the ABI's calls and error codes. Nothing a client sends
+becomes a label.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+# prometheus-client publishes no types for it; it renders bucket bounds as Prometheus does.
+_bound_text = cast(Callable[[float], str], floatToGoString)
+
+KiB = 1024
+DURATION_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+WAIT_BUCKETS = (0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+HOST_CALL_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+)  # fmt: skip
+FUEL_BUCKETS = (1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11)
+MEMORY_BUCKETS = tuple(float(64 * KiB * 4**power) for power in range(9))  # 64 KiB to 4 GiB
+LOAD_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric as Prometheus names it: ``name`` without the ``_total`` of counters."""
+
+    name: str
+    kind: str  # counter, gauge or histogram
+    help: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...] = ()
+
+
+INVOCATIONS = Family(
+    "pyjinn_invocations",
+    "counter",
+    "Invocations by function, outcome (ok, a guest error kind, a rejection, host_error) and "
+    "configured tenant.",
+    ("function", "outcome", "tenant"),
+)
+DURATION = Family(
+    "pyjinn_invocation_duration_seconds",
+    "histogram",
+    "Time from a request reaching its function until its response is ready.",
+    ("function",),
+    DURATION_BUCKETS,
+)
+IN_FLIGHT = Family(
+    "pyjinn_instances_in_flight",
+    "gauge",
+    "Sandboxes holding a pool slot now (waiting for a guest thread or running).",
+    ("function",),
+)
+POOL_WAIT = Family(
+    "pyjinn_pool_wait_seconds",
+    "histogram",
+    "Time an invocation waited for a free pool slot (pool_size, pool_wait).",
+    ("function",),
+    WAIT_BUCKETS,
+)
+FUEL = Family(
+    "pyjinn_fuel_consumed",
+    "histogram",
+    "Fuel (wasm instructions, roughly) each invocation consumed.",
+    ("function",),
+    FUEL_BUCKETS,
+)
+MEMORY = Family(
+    "pyjinn_guest_memory_bytes",
+    "histogram",
+    "Linear memory of each guest when it finished (its peak: wasm memory never shrinks).",
+    ("function",),
+    MEMORY_BUCKETS,
+)
+HOST_CALLS = Family(
+    "pyjinn_host_calls",
+    "counter",
+    "Host calls by function, capability, call and result (ok or the ABI error).",
+    ("function", "capability", "call", "result"),
+)
+HOST_CALL_DURATION = Family(
+    "pyjinn_host_call_duration_seconds",
+    "histogram",
+    "Time spent in each host call, including the backend it reached.",
+    ("function", "capability", "call"),
+    HOST_CALL_BUCKETS,
+)
+MODULE_LOADS = Family(
+    "pyjinn_module_loads",
+    "counter",
+    "Modules loaded: hit came from the compile cache, miss was compiled.",
+    ("result",),
+)
+MODULE_LOAD_TIME = Family(
+    "pyjinn_module_load_seconds",
+    "histogram",
+    "Time to load a module (compile or read the compile cache, then link).",
+    ("result",),
+    LOAD_BUCKETS,
+)
+GUEST_LOG_DROPPED = Family(
+    "pyjinn_guest_log_lines_dropped",
+    "counter",
+    "Guest log lines not logged: over the per-invocation cap or the per-function rate.",
+    ("function",),
+)
+FAMILIES = (
+    INVOCATIONS,
+    DURATION,
+    IN_FLIGHT,
+    POOL_WAIT,
+    FUEL,
+    MEMORY,
+    HOST_CALLS,
+    HOST_CALL_DURATION,
+    MODULE_LOADS,
+    MODULE_LOAD_TIME,
+    GUEST_LOG_DROPPED,
+)
+
+
+class Histogram:
+    """Bucket counts (not cumulative; the last one is +Inf) and the sum of observations."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        # Prometheus buckets are "less than or equal": bisect_left finds the first bound >= value.
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+class FunctionMetrics:
+    """One function's metrics in this process, kept across reloads (looked up by name)."""
+
+    __slots__ = (
+        "dropped_log_lines",
+        "duration",
+        "fuel",
+        "in_flight",
+        "invocations",
+        "memory",
+        "name",
+        "pool_wait",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.invocations: dict[tuple[str, str], int] = {}  # (outcome, tenant) -> count
+        self.duration = Histogram(DURATION_BUCKETS)
+        self.pool_wait = Histogram(WAIT_BUCKETS)
+        self.fuel = Histogram(FUEL_BUCKETS)
+        self.memory = Histogram(MEMORY_BUCKETS)
+        self.in_flight = 0
+        self.dropped_log_lines = 0
+
+    def count(self, outcome: str, tenant: str) -> None:
+        key = (outcome, tenant)
+        self.invocations[key] = self.invocations.get(key, 0) + 1
+
+
+@dataclass
+class _HostCallMetrics:
+    results: dict[str, int] = field(default_factory=dict)
+    duration: Histogram = field(default_factory=lambda: Histogram(HOST_CALL_BUCKETS))
+
+
+class Registry:
+    """Every metric of this process."""
+
+    def __init__(self) -> None:
+        self.functions: dict[str, FunctionMetrics] = {}
+        # (function, capability, call) -> results and duration
+        self._host_calls: dict[tuple[str, str, str], _HostCallMetrics] = {}
+        self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
+        self._lock = threading.Lock()
+
+    def function(self, name: str) -> FunctionMetrics:
+        """The metrics of function ``name``, created on first use."""
+        metrics = self.functions.get(name)
+        if metrics is None:
+            with self._lock:
+                metrics = self.functions.setdefault(name, FunctionMetrics(name))
+        return metrics
+
+    def host_call(
+        self, function: str, capability: str, call: str, result: str, seconds: float
+    ) -> None:
+        """Count one host call (from any thread)."""
+        key = (function, capability, call)
+        with self._lock:
+            metrics = self._host_calls.get(key)
+            if metrics is None:
+                metrics = self._host_calls[key] = _HostCallMetrics()
+            metrics.results[result] = metrics.results.get(result, 0) + 1
+            metrics.duration.observe(seconds)
+
+    def module_load(self, from_cache: bool, seconds: float) -> None:
+        with self._lock:
+            self._module_loads["hit" if from_cache else "miss"].observe(seconds)
+
+    def reset(self) -> None:
+        """Forget everything (a forked child starts from zero; tests start clean)."""
+        with self._lock:
+            self.functions.clear()
+            self._host_calls.clear()
+            self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
+
+    def snapshot(self) -> Iterator[tuple[Family, tuple[str, ...], int | float | Histogram]]:
+        """Every (family, label values, value) now; histograms as copies."""
+        for metrics in list(self.functions.values()):
+            name = (metrics.name,)
+            for (outcome, tenant), count in list(metrics.invocations.items()):
+                yield INVOCATIONS, (metrics.name, outcome, tenant), count
+            yield DURATION, name, _copy(metrics.duration)
+            yield IN_FLIGHT, name, metrics.in_flight
+            yield POOL_WAIT, name, _copy(metrics.pool_wait)
+            yield FUEL, name, _copy(metrics.fuel)
+            yield MEMORY, name, _copy(metrics.memory)
+            yield GUEST_LOG_DROPPED, name, metrics.dropped_log_lines
+        with self._lock:
+            host_calls = [
+                (key, dict(metrics.results), _copy(metrics.duration))
+                for key, metrics in self._host_calls.items()
+            ]
+            loads = [(result, _copy(histogram)) for result, histogram in self._module_loads.items()]
+        for key, results, duration in host_calls:
+            for result, count in results.items():
+                yield HOST_CALLS, (*key, result), count
+            yield HOST_CALL_DURATION, key, duration
+        for result, histogram in loads:
+            yield MODULE_LOADS, (result,), histogram.count
+            yield MODULE_LOAD_TIME, (result,), histogram
+
+
+def _copy(histogram: Histogram) -> Histogram:
+    copy = Histogram(histogram.bounds)
+    copy.counts = list(histogram.counts)
+    copy.sum = histogram.sum
+    return copy
+
+
+REGISTRY = Registry()
+
+
+def raw_samples(
+    family: Family, labels: tuple[str, ...], value: int | float | Histogram
+) -> Iterator[tuple[str, dict[str, str], float]]:
+    """(sample name, labels, value) as prometheus-client's multiprocess files hold them:
+    histogram buckets not cumulative, and no ``_count`` (the reader derives it)."""
+    labelled = dict(zip(family.labels, labels, strict=True))
+    if isinstance(value, Histogram):
+        for bound, count in zip((*value.bounds, float("inf")), value.counts, strict=True):
+            yield f"{family.name}_bucket", {**labelled, "le": _bound_text(bound)}, count
+        yield f"{family.name}_sum", labelled, value.sum
+    elif family.kind == "counter":
+        yield f"{family.name}_total", labelled, value
+    else:
+        yield family.name, labelled, value
+
+
+def to_prometheus(
+    snapshot: Iterable[tuple[Family, tuple[str, ...], int | float | Histogram]],
+) -> list[Metric]:
+    """A snapshot as prometheus-client metric families, ready for exposition."""
+    families: dict[str, Metric] = {
+        family.name: Metric(family.name, family.help, family.kind) for family in FAMILIES
+    }
+    for family, labels, value in snapshot:
+        metric = families[family.name]
+        labelled = dict(zip(family.labels, labels, strict=True))
+        if isinstance(value, Histogram):
+            cumulative = 0
+            for bound, count in zip((*value.bounds, float("inf")), value.counts, strict=True):
+                cumulative += count
+                bucket = {**labelled, "le": _bound_text(bound)}
+                metric.samples.append(Sample(f"{family.name}_bucket", bucket, cumulative))
+            metric.samples.append(Sample(f"{family.name}_count", labelled, cumulative))
+            metric.samples.append(Sample(f"{family.name}_sum", labelled, value.sum))
+        else:
+            name = f"{family.name}_total" if family.kind == "counter" else family.name
+            metric.samples.append(Sample(name, labelled, value))
+    return list(families.values())
+
+
+class ProcessCollector(Collector):
+    """Exposes this process's metrics through a prometheus-client registry (embedded use)."""
+
+    def __init__(self, registry: Registry = REGISTRY) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return to_prometheus(self._registry.snapshot())
+
+
+_installed = False
+
+
+def install_collector(registry: Any = DEFAULT_REGISTRY) -> None:
+    """Expose pyjinn's metrics on prometheus-client's default registry (once per process), so
+    an embedding application's ``/metrics`` (``prometheus_client.make_asgi_app()``) shows them."""
+    global _installed
+    if not _installed:
+        registry.register(ProcessCollector())
+        _installed = True
