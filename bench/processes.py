@@ -91,9 +91,16 @@ def spawn(
 
 
 def pyjinn_up(
-    name: str, caddyfile: Path, port: int, admin_port: int, run_dir: Path, workers: int | None
+    name: str,
+    caddyfile: Path,
+    port: int,
+    admin_port: int,
+    run_dir: Path,
+    workers: int | None,
+    log_level: str = "warning",
 ) -> Server:
-    """``pyjinn up CADDYFILE`` (``--workers`` unless None: the default, one per CPU)."""
+    """``pyjinn up CADDYFILE`` (``--workers`` unless None: the default, one per CPU). Logs at
+    ``warning`` by default, so no per-request records are written."""
     options = ["--workers", str(workers)] if workers is not None else []
     command = python_command(
         "-m",
@@ -104,7 +111,7 @@ def pyjinn_up(
         "--log-format",
         "json",
         "--log-level",
-        "warning",
+        log_level,
     )
     server = spawn(name, command, port, run_dir, cwd=caddyfile.parent)
     server.admin_port = admin_port

@@ -251,10 +251,13 @@ def _observability(part: dict[str, Any]) -> list[str]:
             f"{figures['p50_ms']['median']:.2f} | {figures['p99_ms']['median']:.2f} | "
             f"{figures['non_2xx']} |"
         )
-    value = part["ratios"]["tracing_on/tracing_off"]
+    lines += ["", "| ratio (req/s) | median | range over runs |", "|---|---|---|"]
+    for name, value in part["ratios"].items():
+        lines.append(f"| {name} | {value['median']:.2f}× | {value['min']:.2f}–{value['max']:.2f} |")
     lines += [
         "",
-        f"Tracing on ÷ off: {value['median']:.2f}× (runs {value['min']:.2f}–{value['max']:.2f}); "
-        f"admin /metrics answered {part.get('admin_metrics_status')}.",
+        f"Metrics: {part.get('metrics', 'n/a')}; admin /metrics answered "
+        f"{part.get('admin_metrics_status')}. Instrumented files: "
+        f"{', '.join(part.get('instrumented_files', []))}.",
     ]
     return [*lines, ""]
