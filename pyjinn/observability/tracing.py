@@ -171,9 +171,6 @@ def start_invocation(
     """(the invocation span or None, its trace id or None when the caller's trace id stands).
 
     Only called when ``enabled``."""
-    from opentelemetry import context, trace
-    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
-
     parent_context = None
     match = _TRACEPARENT.fullmatch(traceparent.strip()) if traceparent else None
     if match and match.group(1) != "ff" and match.group(2) != _ZERO_TRACE:
@@ -185,6 +182,9 @@ def start_invocation(
         sampled = int(match.group(4), 16) & 1
         if _sample_here and not sampled:
             return None, None  # the caller decided; its trace id goes to the guest
+        from opentelemetry import trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
         remote = SpanContext(
             int(match.group(2), 16),
             int(match.group(3), 16),
@@ -193,11 +193,15 @@ def start_invocation(
         )
         parent_context = trace.set_span_in_context(NonRecordingSpan(remote))
     elif not _sample_here:
+        from opentelemetry import context, trace
+
         current = trace.get_current_span(context.get_current())
         if current.get_span_context().is_valid:
             parent_context = context.get_current()  # inside an instrumented application
     elif _ratio < 1.0 and random.random() >= _ratio:
-        return None, None
+        return None, None  # an unrecorded request costs this much and no more
+    from opentelemetry.trace import SpanKind
+
     span = _tracer.start_span(
         f"invoke {function}",
         context=parent_context,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -87,6 +88,9 @@ def run_worker(
     digests = {name: function.module.digest for name, function in runtime.functions.items()}
     _report(report_fd, {"ready": True, "digests": digests})
     app = PyjinnApp(runtime)
+    # Everything loaded so far (pyjinn, wasmtime, the OpenTelemetry SDK, compiled modules) lives
+    # as long as the worker: keep the garbage collector from walking it again and again.
+    gc.freeze()
     if config.source is not None:
         app.on_startup.append(_Reloader(app, config.source, report_fd).install)
     try:
