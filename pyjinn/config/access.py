@@ -7,11 +7,18 @@
     permissions {
         kv_read  users sessions     # namespaces: `users` grants `users` and `users/...`
         kv_write sessions
+        db read                     # SQL: read, or write (which includes read)
+        blob_read  photos           # object storage, namespaces as for kv
+        blob_write photos/uploads
     }
 
 ``api_key`` and ``tenant`` may stand in the global options (for every function) and in a function
 block; a function accepts its own keys and the global ones. Permissions are per function and deny
 by default. Keys are kept only as SHA-256 digests, and messages never quote them.
+
+``s3_read``/``s3_write`` are Gojinn's spelling of ``blob_read``/``blob_write``. Gojinn checked
+them against the bucket name, so there an argument naming the function's ``s3_bucket`` grants
+the whole bucket (``*``); any other argument is a namespace.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ MIN_KEY_LENGTH = 16
 API_KEY_USAGE = "api_key expects a key and a tenant name, like: api_key {env.ACME_KEY} acme"
 TENANT_USAGE = "tenant expects one tenant name, like: tenant acme"
 _NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*")
-_GRANTS = ("kv_read", "kv_write")
-# Gojinn's object storage grants: known, not built yet.
-_NOT_YET = {"s3_read": "object storage", "s3_write": "object storage"}
+_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write")
+# Gojinn's spelling of the object storage grants.
+_ALIASES = {"s3_read": "blob_read", "s3_write": "blob_write"}
+_DB_ACCESS = ("read", "write")
 
 
 def build_api_key(directive: Directive, report: Diagnostics) -> ApiKey | None:
@@ -90,7 +98,11 @@ def merge_api_keys(keys: list[tuple[ApiKey, Directive]], report: Diagnostics) ->
     return tuple(api_key for api_key, _ in seen.values())
 
 
-def build_permissions(directive: Directive, report: Diagnostics) -> Permissions | None:
+def build_permissions(
+    directive: Directive, report: Diagnostics, *, bucket: str | None = None
+) -> Permissions | None:
+    """The grants of a permissions block; ``bucket`` is the function's ``s3_bucket`` (for
+    Gojinn's ``s3_read``/``s3_write``)."""
     if directive.args or directive.block is None:
         report.error(
             directive,
@@ -99,22 +111,31 @@ def build_permissions(directive: Directive, report: Diagnostics) -> Permissions 
         return None
     grants: dict[str, tuple[str, ...]] = {}
     lines: dict[str, Directive] = {}
+    db: str | None = None
     for line in directive.block:
-        grant = line.name
+        spelled = line.name
+        grant = _ALIASES.get(spelled, spelled)
         report.no_block(line)
-        if grant in _NOT_YET:
-            report.error(line, f"'{grant}' is not supported yet ({_NOT_YET[grant]})")
-            continue
         if grant not in _GRANTS:
             report.error(
                 line,
-                f"unknown permission '{grant}'" + suggestion(grant, [*_GRANTS, *_NOT_YET], _GRANTS),
+                f"unknown permission '{spelled}'"
+                + suggestion(spelled, [*_GRANTS, *_ALIASES], _GRANTS),
             )
             continue
         if grant in lines:
             report.error(
-                line, f"'{grant}' is set twice ({describe(lines[grant])} and {describe(line)})"
+                line,
+                f"'{grant}' is set twice ({describe(lines[grant])} and {describe(line)})"
+                + (f" ({spelled} is another name for {grant})" if spelled != grant else ""),
             )
+            continue
+        if grant == "db":
+            if len(line.args) != 1 or line.args[0] not in _DB_ACCESS:
+                report.error(line, "db expects read or write, like: db read")
+                continue
+            db = line.args[0]
+            lines[grant] = line
             continue
         if not line.args:
             report.error(line, f"{grant} expects one or more namespaces, like: {grant} users")
@@ -127,6 +148,9 @@ def build_permissions(directive: Directive, report: Diagnostics) -> Permissions 
                 "separated by /, like users or users/admins",
             )
             continue
-        grants[grant] = line.args
+        namespaces = line.args
+        if spelled in _ALIASES and bucket is not None:
+            namespaces = tuple("*" if name == bucket else name for name in namespaces)
+        grants[grant] = namespaces
         lines[grant] = line
-    return Permissions(**grants)
+    return Permissions(db=db, **grants)

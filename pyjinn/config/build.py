@@ -26,11 +26,13 @@ from pyjinn.config.model import (
     Respond,
     Route,
     Site,
+    StorageSettings,
 )
 from pyjinn.config.observability import build_tracing
 from pyjinn.config.parser import Directive, Document
 from pyjinn.config.security import build_security
 from pyjinn.config.services import SERVICE_OPTIONS, build_service_option
+from pyjinn.config.storage import STORAGE_DIRECTIVES, build_storage_setting
 from pyjinn.errors import ConfigError, Location
 
 GLOBAL_OPTIONS = (
@@ -46,6 +48,9 @@ GLOBAL_OPTIONS = (
     "nats_user",
     "nats_password",
     "kv_max_value",
+    "db_pool_size",
+    "blob_max_size",
+    *STORAGE_DIRECTIVES,
 )
 _REPEATABLE = ("api_key",)
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
@@ -63,13 +68,20 @@ def build(
     ``data_dir`` resolve. The returned Config is only meaningful when ``errors`` stayed empty.
     """
     report = Diagnostics(errors)
-    options, global_keys = _build_options(document.options or (), base_dir, report)
+    options, global_keys, storage_lines = _build_options(document.options or (), base_dir, report)
     if not document.sites:
         report.error_at(
             Location(file, 1), "no site block found; add one, like: :8080 { pyjinn hello.wasm }"
         )
     context = FunctionContext(
-        base_dir, options.max_instances, options.security, tuple(global_keys), options.tenant
+        base_dir,
+        options.max_instances,
+        options.security,
+        tuple(global_keys),
+        options.tenant,
+        data_dir=options.data_dir,
+        storage=options.storage,
+        storage_lines=storage_lines,
     )
     builder = _RouteBuilder(context, report)
     sites: list[Site] = []
@@ -114,7 +126,7 @@ def parse_matcher(text: str) -> PathMatcher | None:
 
 def _build_options(
     directives: tuple[Directive, ...], base_dir: Path, report: Diagnostics
-) -> tuple[GlobalOptions, list[tuple[ApiKey, Directive]]]:
+) -> tuple[GlobalOptions, list[tuple[ApiKey, Directive]], dict[str, Directive]]:
     admin: Address | None = GlobalOptions.admin
     data_dir = Path(os.path.abspath(base_dir / "data"))
     max_instances = DEFAULT_MAX_INSTANCES
@@ -122,6 +134,8 @@ def _build_options(
     tracing = GlobalOptions().tracing
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
+    storage: dict[str, str] = {}
+    storage_lines: dict[str, Directive] = {}
     seen: dict[str, Directive] = {}
     for option in directives:
         name = option.name
@@ -161,6 +175,11 @@ def _build_options(
             api_key = build_api_key(option, report)
             if api_key is not None:
                 api_keys.append((api_key, option))
+        elif name in STORAGE_DIRECTIVES:
+            value = build_storage_setting(option, report)
+            if value is not None:
+                storage[name] = value
+                storage_lines[name] = option
         elif name in SERVICE_OPTIONS:
             setting = build_service_option(option, report)
             if setting is not None:
@@ -184,9 +203,10 @@ def _build_options(
         tracing=tracing,
         security=security,
         api_keys=merge_api_keys(api_keys, report),
+        storage=StorageSettings(**storage),
         **services,
     )
-    return options, api_keys
+    return options, api_keys, storage_lines
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,25 @@ from pyjinn.config.model import (
     DEFAULT_POOL_WAIT,
     DEFAULT_TENANT,
     ApiKey,
+    BlobStorage,
+    Database,
     FunctionSpec,
     KiB,
     Limits,
     Mount,
     Permissions,
+    StorageSettings,
 )
 from pyjinn.config.observability import DEBUG_SECRET_USAGE, build_debug_secret
 from pyjinn.config.parser import Directive
 from pyjinn.config.security import SECURITY_USAGE, build_security
+from pyjinn.config.storage import (
+    STORAGE_DIRECTIVES,
+    build_storage_setting,
+    resolve_blob_storage,
+    resolve_database,
+)
+from pyjinn.config.storage import USAGE as STORAGE_USAGE
 from pyjinn.config.units import parse_duration, parse_size
 from pyjinn.signing.policy import TrustPolicy
 
@@ -45,8 +55,7 @@ T = TypeVar("T")
 # Gojinn sub-directives pyjinn knows but has not built yet, by the capability that will bring
 # them. Remove names here as capabilities land.
 _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
-    "SQL capability": ("db_driver", "db_dsn", "db_sync_url", "db_sync_token"),
-    "object storage": ("s3_endpoint", "s3_region", "s3_bucket", "s3_access_key", "s3_secret_key"),
+    "libSQL replication": ("db_sync_url", "db_sync_token"),
     "NATS": (
         "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users",
         "cluster_name", "cluster_port", "cluster_peers", "cluster_replicas", "leaf_remotes",
@@ -92,11 +101,20 @@ _USAGE = {
     "tenant": TENANT_USAGE,
     "permissions": "permissions expects a block of grants, like: permissions { kv_read users }",
     "debug_secret": DEBUG_SECRET_USAGE,
+    **STORAGE_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
 _ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
 # Global options a Gojinn file may put in a function block.
-_GLOBAL_ONLY = ("data_dir", "nats_url", "nats_user", "nats_password", "kv_max_value")
+_GLOBAL_ONLY = (
+    "data_dir",
+    "nats_url",
+    "nats_user",
+    "nats_password",
+    "kv_max_value",
+    "db_pool_size",
+    "blob_max_size",
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,10 @@ class FunctionContext:
     security: TrustPolicy = field(default_factory=TrustPolicy)
     api_keys: tuple[tuple[ApiKey, Directive], ...] = ()
     tenant: str = DEFAULT_TENANT
+    data_dir: Path = Path("data")
+    # The global db_* and s3_* settings, and the option lines that set them.
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    storage_lines: dict[str, Directive] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,7 +152,9 @@ class _Draft:
     security: TrustPolicy | None = None
     api_keys: list[tuple[ApiKey, Directive]] = field(default_factory=list)
     tenant: str | None = None
-    permissions: Permissions = field(default_factory=Permissions)
+    permissions_line: Directive | None = None
+    storage: dict[str, str] = field(default_factory=dict)
+    storage_lines: dict[str, Directive] = field(default_factory=dict)
 
 
 def build_function(
@@ -148,6 +172,9 @@ def build_function(
             seen[sub.name] = sub
         _apply(sub, draft, context, report, block_name=directive.name)
 
+    database, blob_storage, permissions = _storage_and_permissions(
+        directive, draft, context, report
+    )
     module_path = _module_path(directive, draft, context, report)
     if module_path is None or len(report.errors) > errors_before:
         return None
@@ -171,10 +198,45 @@ def build_function(
         mounts=tuple(draft.mounts.values()),
         debug_secret=draft.debug_secret,
         security=draft.security if draft.security is not None else context.security,
-        permissions=draft.permissions,
+        permissions=permissions,
+        database=database,
+        blob_storage=blob_storage,
         api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
         tenant=draft.tenant if draft.tenant is not None else context.tenant,
     )
+
+
+def _storage_and_permissions(
+    directive: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics
+) -> tuple[Database | None, BlobStorage | None, Permissions]:
+    """The function's database and object storage (its db_*/s3_* directives over the global
+    ones), and its permissions, which may only grant what is configured."""
+    settings = replace(context.storage, **draft.storage)
+    lines = {**context.storage_lines, **draft.storage_lines}
+    database = resolve_database(
+        settings, lines, data_dir=context.data_dir, base_dir=context.base_dir, report=report
+    )
+    blob_storage = resolve_blob_storage(settings, lines, data_dir=context.data_dir, report=report)
+    line = draft.permissions_line
+    if line is None:
+        return database, blob_storage, Permissions()
+    permissions = build_permissions(line, report, bucket=settings.s3_bucket) or Permissions()
+    if permissions.db is not None and database is None and "db_driver" not in lines:
+        report.error(
+            line,
+            f"db {permissions.db} needs a database: set db_driver (and db_dsn) in this "
+            f"{directive.name} block or in the global options",
+        )
+    blob_grant = next(
+        (grant for grant in ("blob_read", "blob_write") if getattr(permissions, grant)), None
+    )
+    if blob_grant is not None and blob_storage is None and "s3_bucket" not in lines:
+        report.error(
+            line,
+            f"{blob_grant} needs object storage: set s3_bucket in this {directive.name} block "
+            "or in the global options",
+        )
+    return database, blob_storage, permissions
 
 
 def _report_repeat(
@@ -214,7 +276,12 @@ def _apply(
     elif name == "security":
         draft.security = build_security(sub, context.base_dir, report)
     elif name == "permissions":
-        draft.permissions = build_permissions(sub, report) or draft.permissions
+        draft.permissions_line = sub  # built last: Gojinn's s3_* grants depend on the bucket
+    elif name in STORAGE_DIRECTIVES:
+        value = build_storage_setting(sub, report)
+        if value is not None:
+            draft.storage[name] = value
+            draft.storage_lines[name] = sub
     elif name == "api_key":
         api_key = build_api_key(sub, report)
         if api_key is not None:

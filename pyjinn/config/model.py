@@ -25,6 +25,8 @@ DEFAULT_POOL_SIZE = 16
 DEFAULT_POOL_WAIT = 1.0
 DEFAULT_ADMIN_PORT = 2019
 DEFAULT_MAX_INSTANCES = 1000
+DEFAULT_DB_POOL_SIZE = 10
+DEFAULT_BLOB_MAX_SIZE = 32 * MiB
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,74 @@ def namespace_covers(namespace: str, key: str) -> bool:
 
 @dataclass(frozen=True)
 class Permissions:
-    """What a function may touch, as namespaces per grant; deny by default (empty)."""
+    """What a function may touch, as namespaces per grant; deny by default (empty).
+
+    ``db`` is ``"read"``, ``"write"`` (which includes reading) or None: SQL has no namespaces,
+    each tenant has a database (or schema) of its own.
+    """
 
     kv_read: tuple[str, ...] = ()
     kv_write: tuple[str, ...] = ()
+    db: str | None = None
+    blob_read: tuple[str, ...] = ()
+    blob_write: tuple[str, ...] = ()
 
     def allows(self, grant: str, key: str) -> bool:
         namespaces: tuple[str, ...] = getattr(self, grant)
         return any(namespace_covers(namespace, key) for namespace in namespaces)
+
+    @property
+    def allows_db_write(self) -> bool:
+        return self.db == "write"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The ``db_*`` and ``s3_*`` directives as written: in the global options, or a function
+    block's over them (each directive a function sets replaces the global one)."""
+
+    db_driver: str | None = None
+    db_dsn: str | None = field(default=None, repr=False)  # may hold a password
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key: str | None = field(default=None, repr=False)
+    s3_secret_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a function's SQL calls go.
+
+    ``driver`` is ``sqlite``, ``libsql`` or ``postgres``. For the file engines ``location`` is an
+    absolute path pattern holding ``{tenant}`` (one database file per tenant); for PostgreSQL it
+    is the connection string (a secret: it may hold a password), and each tenant gets a schema.
+    """
+
+    driver: str
+    location: str = field(repr=False)
+
+    @property
+    def is_file(self) -> bool:
+        return self.driver in ("sqlite", "libsql")
+
+
+@dataclass(frozen=True)
+class BlobStorage:
+    """Where a function's object storage calls go: an S3 bucket, or with no ``endpoint`` and no
+    credentials, the embedded filesystem store under ``root``. Keys are kept per tenant (a
+    directory or a ``<tenant>/`` key prefix)."""
+
+    bucket: str
+    root: Path | None = None  # the filesystem store's bucket directory
+    endpoint: str | None = None  # None with is_s3: AWS S3 itself
+    region: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root is None
 
 
 DEFAULT_TENANT = "default"
@@ -99,6 +161,9 @@ class FunctionSpec:
     tenant: str = DEFAULT_TENANT
     # The function's own ``security`` block, else the global one, else off.
     security: TrustPolicy = field(default_factory=TrustPolicy)
+    # Its SQL database and object storage, if configured (function directives over global ones).
+    database: Database | None = None
+    blob_storage: BlobStorage | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +277,10 @@ class GlobalOptions:
     nats_user: str | None = None
     nats_password: str | None = field(default=None, repr=False)
     kv_max_value: int = 1024 * 1024
+    # Defaults for every function's db_* and s3_* directives.
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
+    blob_max_size: int = DEFAULT_BLOB_MAX_SIZE
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ understood, so it shows every value (defaults included) and keeps routes in thei
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 from pyjinn.config.addresses import format_address
-from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site
+from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site, StorageSettings
+from pyjinn.config.storage import describe_blob_storage, describe_database, redact_dsn
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
 
@@ -54,7 +56,12 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "permissions": {
                 "kv_read": list(spec.permissions.kv_read),
                 "kv_write": list(spec.permissions.kv_write),
+                "db": spec.permissions.db,
+                "blob_read": list(spec.permissions.blob_read),
+                "blob_write": list(spec.permissions.blob_write),
             },
+            "database": describe_database(spec.database, base),
+            "blob_storage": describe_blob_storage(spec.blob_storage, base),
             "tenant": spec.tenant,
             "api_key_tenants": _key_tenants(spec.api_keys),
         }
@@ -103,8 +110,28 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "nats_user": options.nats_user,
             "nats_password": "(set)" if options.nats_password else None,
             "kv_max_value": options.kv_max_value,
+            "storage": _storage(options.storage),
+            "db_pool_size": options.db_pool_size,
+            "blob_max_size": options.blob_max_size,
         },
         "sites": [site(block) for block in config.sites],
+    }
+
+
+def _storage(settings: StorageSettings) -> dict[str, Any]:
+    # As written, secrets hidden: a PostgreSQL connection string may hold a password.
+    dsn = settings.db_dsn
+    if dsn is not None and settings.db_driver not in ("sqlite", "libsql"):
+        with contextlib.suppress(ValueError):  # else a file path (the driver is per function)
+            dsn = redact_dsn(dsn)
+    return {
+        "db_driver": settings.db_driver,
+        "db_dsn": dsn,
+        "s3_endpoint": settings.s3_endpoint,
+        "s3_region": settings.s3_region,
+        "s3_bucket": settings.s3_bucket,
+        "s3_access_key": "(set)" if settings.s3_access_key else None,
+        "s3_secret_key": "(set)" if settings.s3_secret_key else None,
     }
 
 

@@ -1,4 +1,4 @@
-"""Global options for the services behind the capabilities (NATS, key-value limits).
+"""Global options for the services behind the capabilities (NATS, limits, pools).
 
 ::
 
@@ -6,6 +6,8 @@
     nats_user pyjinn
     nats_password {env.NATS_PASSWORD}
     kv_max_value 1MiB
+    db_pool_size 10          # PostgreSQL connections per process and database
+    blob_max_size 32MiB      # the largest object a function may put or get
 
 Without ``nats_url``, ``pyjinn up`` starts an embedded nats-server on 127.0.0.1 when a function
 needs key-value storage. The password is a secret: it is never rendered or logged.
@@ -16,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyjinn.config.access import build_tenant
-from pyjinn.config.diagnostics import Diagnostics
+from pyjinn.config.diagnostics import Diagnostics, parse_count
 from pyjinn.config.parser import Directive
 from pyjinn.config.units import parse_size
 
@@ -27,9 +29,13 @@ SERVICE_OPTIONS = {
     "nats_user": "nats_user",
     "nats_password": "nats_password",
     "kv_max_value": "kv_max_value",
+    "db_pool_size": "db_pool_size",
+    "blob_max_size": "blob_max_size",
 }
 _URL_SCHEMES = ("nats://", "tls://")
 MAX_KV_VALUE = 64 * 1024 * 1024
+MAX_BLOB_SIZE = 4 * 1024 * 1024 * 1024  # a wasm32 guest cannot hold more
+MAX_DB_POOL_SIZE = 1000
 
 
 def build_service_option(option: Directive, report: Diagnostics) -> tuple[str, Any] | None:
@@ -53,6 +59,34 @@ def build_service_option(option: Directive, report: Diagnostics) -> tuple[str, A
             )
             return None
         return field, tuple(option.args)
+    if name == "db_pool_size":
+        text = report.single_arg(option, "db_pool_size expects one number, like: db_pool_size 10")
+        if text is None:
+            return None
+        count = parse_count(text)
+        if count is None or not 0 < count <= MAX_DB_POOL_SIZE:
+            report.error(
+                option,
+                f"invalid db_pool_size '{text}': expected a whole number from 1 to "
+                f"{MAX_DB_POOL_SIZE}",
+            )
+            return None
+        return field, count
+    if name == "blob_max_size":
+        text = report.single_arg(
+            option, "blob_max_size expects one size, like: blob_max_size 32MiB"
+        )
+        if text is None:
+            return None
+        try:
+            size = parse_size(text)
+        except ValueError as error:
+            report.error(option, f"invalid size '{text}' for blob_max_size: {error}")
+            return None
+        if not 0 < size <= MAX_BLOB_SIZE:
+            report.error(option, f"blob_max_size must be between 1 byte and 4GiB, got '{text}'")
+            return None
+        return field, size
     if name == "kv_max_value":
         text = report.single_arg(option, "kv_max_value expects one size, like: kv_max_value 1MiB")
         if text is None:

@@ -28,6 +28,8 @@ GOLDEN_ENVIRON = {
     "ACME_KEY": "acme-key-from-the-environment-0123",
     "NATS_PASSWORD": "a-nats-password-never-rendered",
     "DEBUG_SECRET": "a-debug-secret-never-rendered",
+    "PG_PASSWORD": "a-postgres-password-never-rendered",
+    "S3_SECRET_KEY": "an-s3-secret-never-rendered",
 }
 
 
