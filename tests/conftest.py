@@ -19,6 +19,7 @@ from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import NatsConnection, Services
 from pyjinn.services.nats import EmbeddedNats
+from tests.servers import PostgresServer, SeaweedS3, postgres_bin
 
 GUEST_SOURCES = Path(__file__).parent / "guests"
 _GUEST_CACHE = Path(__file__).parent.parent / ".pytest_cache" / "guests"
@@ -84,6 +85,48 @@ def nats_connection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCo
     server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
     info = server.start()
     yield NatsConnection((info.url,), info.user, info.password)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of its own (initdb + pg_ctl, random port) for the whole session."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def start_postgres() -> Iterator[Callable[[], PostgresServer]]:
+    """A factory of further PostgreSQL clusters, for tests that stop or kill one."""
+    servers: list[PostgresServer] = []
+
+    def start() -> PostgresServer:
+        bin_dir = postgres_bin()
+        if bin_dir is None:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        server = PostgresServer(bin_dir)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.remove()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """SeaweedFS's S3 server (weed mini, credentials enforced) for the whole session."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    yield server
     server.stop()
 
 

@@ -1,0 +1,192 @@
+"""PostgreSQL specifics: the bounded pool, schemas per tenant, sessions wiped between calls,
+and a server that dies and comes back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+
+from pyjinn.backends.sql import DatabaseUnavailable, Rows, StatementError
+from pyjinn.backends.sql.postgres import APPLICATION_NAME, PostgresDatabase, schema_name
+from tests.servers import PostgresServer
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def make_database(postgres_server: PostgresServer) -> Iterator[Callable[..., PostgresDatabase]]:
+    made: list[PostgresDatabase] = []
+
+    def make(pool_size: int = 2, dsn: str | None = None) -> PostgresDatabase:
+        database = PostgresDatabase(dsn or postgres_server.dsn, pool_size=pool_size)
+        made.append(database)
+        return database
+
+    yield make
+    for database in made:
+        database.close()
+
+
+def server_connections(dsn: str) -> int:
+    """Connections the server has from pyjinn's pools right now."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            [APPLICATION_NAME],
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_schema_names_are_distinct_identifiers() -> None:
+    assert schema_name("acme") == "tenant_acme"
+    long_names = {schema_name("a" * 60 + suffix) for suffix in ("1111", "2222")}
+    assert len(long_names) == 2
+    assert all(len(name) <= 63 and "~" in name for name in long_names)
+    assert schema_name("a" * 56) == "tenant_" + "a" * 56
+
+
+def test_each_tenant_gets_a_schema_of_its_own(
+    make_database: Callable[..., PostgresDatabase], new_tenant: Callable[[], str]
+) -> None:
+    database = make_database()
+    tenant = new_tenant()
+    database.execute(tenant, "CREATE TABLE notes (id INT)", [], timeout=TIMEOUT)
+    rows = database.query(
+        tenant,
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'notes' "
+        "AND table_schema = current_schema()",
+        [],
+        writable=False,
+        timeout=TIMEOUT,
+    )
+    assert rows.rows == [[f"tenant_{tenant}"]]
+
+
+def test_placeholders_are_the_servers_own_and_percent_is_plain(
+    make_database: Callable[..., PostgresDatabase], new_tenant: Callable[[], str]
+) -> None:
+    database = make_database()
+    rows = database.query(
+        new_tenant(), "SELECT $1::text || '%' AS v, $2::int AS n", ["50", 7],
+        writable=False, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert rows == Rows(["v", "n"], [["50%", 7]])
+    with pytest.raises(StatementError):
+        database.query(new_tenant(), "SELECT %s", [1], writable=False, timeout=TIMEOUT)
+
+
+def test_nothing_a_call_leaves_in_the_session_reaches_the_next_tenant(
+    make_database: Callable[..., PostgresDatabase], new_tenant: Callable[[], str]
+) -> None:
+    database = make_database(pool_size=1)  # every call on the same connection
+    alice, bob = new_tenant(), new_tenant()
+    database.query(alice, "CREATE TEMP TABLE secrets AS SELECT 'alice' AS s", [], writable=True,
+                   timeout=TIMEOUT)  # fmt: skip
+    database.query(alice, "SET search_path TO public", [], writable=True, timeout=TIMEOUT)
+    database.query(alice, "SELECT pg_advisory_lock(42)", [], writable=True, timeout=TIMEOUT)
+    with pytest.raises(StatementError):
+        database.query(bob, "SELECT s FROM secrets", [], writable=False, timeout=TIMEOUT)
+    assert database.query(bob, "SELECT current_schema() AS s", [], writable=False,
+                          timeout=TIMEOUT).rows == [[f"tenant_{bob}"]]  # fmt: skip
+    held = database.query(bob, "SELECT pg_try_advisory_lock(42) AS free", [], writable=False,
+                          timeout=TIMEOUT)  # fmt: skip
+    assert held.rows == [[True]]
+
+
+def test_a_flood_never_opens_more_connections_than_the_pool(
+    make_database: Callable[..., PostgresDatabase],
+    postgres_server: PostgresServer,
+    new_tenant: Callable[[], str],
+) -> None:
+    database = make_database(pool_size=3)
+    tenant = new_tenant()
+    peak = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, server_connections(postgres_server.dsn))
+            time.sleep(0.02)
+
+    results: list[object] = []
+
+    def call() -> None:
+        try:
+            results.append(
+                database.query(tenant, "SELECT pg_sleep(0.2)", [], writable=False, timeout=5)
+            )
+        except Exception as error:
+            results.append(error)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    callers = [threading.Thread(target=call) for _ in range(12)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    done.set()
+    watcher.join()
+    assert all(isinstance(result, Rows) for result in results), results
+    assert 1 <= peak <= 3
+    assert database.connections() <= 3
+
+
+def test_callers_past_the_pool_wait_then_get_unavailable(
+    make_database: Callable[..., PostgresDatabase], new_tenant: Callable[[], str]
+) -> None:
+    database = make_database(pool_size=2)
+    tenant = new_tenant()
+    holders = [
+        threading.Thread(
+            target=database.query,
+            args=(tenant, "SELECT pg_sleep(1.5)", []),
+            kwargs={"writable": False, "timeout": 5},
+        )
+        for _ in range(2)
+    ]
+    for holder in holders:
+        holder.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable, match="all 2 of the pool are in use"):
+        database.query(tenant, "SELECT 1", [], writable=False, timeout=0.4)
+    waited = time.monotonic() - started
+    assert 0.35 <= waited < 1.0
+    for holder in holders:
+        holder.join()
+    assert database.query(tenant, "SELECT 1 AS one", [], writable=False, timeout=5).rows == [[1]]
+
+
+def test_a_killed_server_is_unavailable_then_recovers(
+    start_postgres: Callable[[], PostgresServer],
+    make_database: Callable[..., PostgresDatabase],
+    new_tenant: Callable[[], str],
+) -> None:
+    server = start_postgres()
+    database = make_database(pool_size=2, dsn=server.dsn)
+    tenant = new_tenant()
+    database.execute(tenant, "CREATE TABLE kept (a INT)", [], timeout=TIMEOUT)
+    database.execute(tenant, "INSERT INTO kept VALUES (1)", [], timeout=TIMEOUT)
+    server.kill()
+    for _ in range(2):  # the pooled connection is dead, then no new one can be made
+        with pytest.raises(DatabaseUnavailable):
+            database.query(tenant, "SELECT a FROM kept", [], writable=False, timeout=0.5)
+    server.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            rows = database.query(tenant, "SELECT a FROM kept", [], writable=False, timeout=1)
+            break
+        except DatabaseUnavailable:
+            assert time.monotonic() < deadline, "the pool never reconnected"
+            time.sleep(0.1)
+    assert rows.rows == [[1]]

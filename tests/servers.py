@@ -1,0 +1,214 @@
+"""Real database and object storage servers for tests: PostgreSQL (initdb + pg_ctl) and
+SeaweedFS's S3 (``weed mini``), each on random loopback ports in a temporary directory."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports that were free a moment ago (bound to port 0 together, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def postgres_bin() -> Path | None:
+    """The directory of initdb and pg_ctl: Debian's newest, else whatever PATH has."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _version(path: str) -> int:
+    part = Path(path).parent.parent.name
+    return int(part) if part.isdigit() else 0
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster: trust authentication, loopback only, fsync off.
+
+    As root, the cluster belongs to the ``postgres`` user (PostgreSQL refuses to run as root).
+    """
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        self.directory = Path(tempfile.mkdtemp(prefix="pyjinn-pg-"))
+        self.data = self.directory / "data"
+        self.port = free_ports(1)[0]
+        self._user = "postgres" if os.geteuid() == 0 else None
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            os.chown(self.directory, entry.pw_uid, entry.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
+                  "-E", "UTF8")  # fmt: skip
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=50"
+        )
+        log = str(self.directory / "log")
+        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+
+    def kill(self) -> None:
+        """SIGKILL the server and all its processes at once, as a crash of its machine would."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        victims = [postmaster, *_children(postmaster)]
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in victims) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # What a crashed server leaves behind, and a restarted one would refuse to start over.
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
+        for leftover in self.directory.glob(f".s.PGSQL.{self.port}*"):
+            leftover.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _run(self, program: str, *arguments: str, check: bool = True) -> None:
+        command = [str(self.bin_dir / program), *arguments]
+        if self._user is not None:
+            command = ["runuser", "-u", self._user, "--", *command]
+        subprocess.run(command, check=check, capture_output=True)
+
+
+def weed_binary() -> Path:
+    return Path(sysconfig.get_path("scripts")) / "weed"
+
+
+class SeaweedS3:
+    """SeaweedFS ``weed mini``: a real S3 engine that checks SigV4 credentials."""
+
+    access_key = "pyjinn-test"
+    secret_key = "pyjinn-test-secret-0123456789"
+    bucket = "pyjinn-test"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        names = (
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+            "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg", "admin.port",
+            "admin.port.grpc",
+        )  # fmt: skip
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3.port']}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        arguments = [
+            str(weed_binary()), "mini", f"-dir={self.directory / 'data'}", "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            f"-bucket={self.bucket}", f"-filer.localSocket={self.directory / 'filer.sock'}",
+            f"-s3.localSocket={self.directory / 's3.sock'}",
+            *(f"-{name}={port}" for name, port in self.ports.items()),
+        ]  # fmt: skip
+        (self.directory / "data").mkdir(exist_ok=True)
+        environment = dict(
+            os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key
+        )
+        log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.process = subprocess.Popen(
+            arguments, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.head_bucket(Bucket=self.bucket)
+                return
+            except Exception:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"weed mini did not start; see {self.directory}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def client(self) -> object:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"total_max_attempts": 1},
+                connect_timeout=1,
+                read_timeout=5,
+            ),
+        )
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as file:
+                fields = file.read().rsplit(") ", 1)[1].split()
+        except (FileNotFoundError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(Path(stat).parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
