@@ -167,7 +167,7 @@ def concurrent_sleepers(guests: Guests, directory: Path, count: int) -> dict[str
     try:
         processes.wait_until_ok(server, "/sleep")
         started = time.perf_counter()
-        answers = asyncio.run(_fire(port, count))
+        answers, sent = asyncio.run(_fire(port, count))
         seconds = time.perf_counter() - started
     finally:
         server.stop(timeout=60)
@@ -178,6 +178,9 @@ def concurrent_sleepers(guests: Guests, directory: Path, count: int) -> dict[str
         "ok": sum(1 for status in statuses if status == 200),
         "non_2xx": sum(1 for status in statuses if not 200 <= status < 300),
         "peak_in_flight": peak_overlap(intervals),
+        # How long the client took to have every request written: if this is short and the
+        # peak is below the count, the server admitted the invocations more slowly.
+        "all_sent_after_seconds": sent,
         "seconds": seconds,
         "sleep_seconds": SLEEP_SECONDS,
         "max_instances": instances,
@@ -195,16 +198,20 @@ def peak_overlap(intervals: list[tuple[int, int]]) -> int:
     return peak
 
 
-async def _fire(port: int, count: int) -> list[tuple[int, tuple[int, int] | None]]:
+async def _fire(port: int, count: int) -> tuple[list[tuple[int, tuple[int, int] | None]], float]:
     """Open ``count`` connections and send one request on each at once; each answer's status
-    and the guest's (start, end) clock readings."""
+    and the guest's (start, end) clock readings, and the seconds until all were sent."""
     request = f"GET /sleep HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+
+    sent: list[float] = []
+    began = time.perf_counter()
 
     async def one() -> tuple[int, tuple[int, int] | None]:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
             await writer.drain()
+            sent.append(time.perf_counter())
             answer = await reader.read()
             writer.close()
         except OSError:
@@ -217,4 +224,5 @@ async def _fire(port: int, count: int) -> list[tuple[int, tuple[int, int] | None
             return status, None
         return status, (int(clocks[0]), int(clocks[1]))
 
-    return list(await asyncio.gather(*(one() for _ in range(count))))
+    answers = list(await asyncio.gather(*(one() for _ in range(count))))
+    return answers, (max(sent) - began) if sent else 0.0

@@ -6,6 +6,7 @@ stopped with SIGTERM (then SIGKILL) by the suite, which started it.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -99,9 +100,12 @@ def pyjinn_up(
     workers: int | None,
     log_level: str = "warning",
 ) -> Server:
-    """``pyjinn up CADDYFILE`` (``--workers`` unless None: the default, one per CPU). Logs at
-    ``warning`` by default, so no per-request records are written."""
+    """``pyjinn up CADDYFILE`` (``--workers`` unless None: the default, one per CPU). At the
+    default ``warning`` level no per-request records are written: the access log is turned off
+    too (``--no-access-log``, where pyjinn has it)."""
     options = ["--workers", str(workers)] if workers is not None else []
+    if log_level != "info" and "--no-access-log" in up_options():
+        options.append("--no-access-log")
     command = python_command(
         "-m",
         "pyjinn",
@@ -116,6 +120,19 @@ def pyjinn_up(
     server = spawn(name, command, port, run_dir, cwd=caddyfile.parent)
     server.admin_port = admin_port
     return server
+
+
+@functools.cache
+def up_options() -> str:
+    """``pyjinn up --help``: which options this pyjinn has."""
+    result = subprocess.run(
+        python_command("-m", "pyjinn", "up", "--help"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    return result.stdout
 
 
 def request(

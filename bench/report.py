@@ -214,9 +214,9 @@ def _density(part: dict[str, Any]) -> list[str]:
             f"In flight: {flight['requests']} simultaneous requests to a function sleeping "
             f"{flight['sleep_seconds']:g} s (pool_size {flight['pool_size']}, max_instances "
             f"{flight['max_instances']}): **{flight['ok']} answered 200**, {flight['non_2xx']} "
-            f"did not; "
-            f"peak in flight {flight['peak_in_flight']}; all answered in "
-            f"{flight['seconds']:.2f} s.",
+            f"did not; peak in flight {flight['peak_in_flight']} (guests asleep at the same "
+            f"moment); every request sent after {flight.get('all_sent_after_seconds', 0):.2f} s, "
+            f"all answered after {flight['seconds']:.2f} s.",
         ]
     return [*lines, ""]
 

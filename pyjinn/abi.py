@@ -44,6 +44,9 @@ class Arg(enum.Enum):
     I32 = ("i32", "i32")  # a plain integer
     STR = ("str", "i32", "i32")  # (pointer, length) of UTF-8 text
     BYTES = ("bytes", "i32", "i32")  # (pointer, length) of bytes
+    # (pointer, length) of bytes that may be large: checked against memory, not copied; the
+    # handler checks the length against its limit before it reads them (``Call.read``).
+    SIZED = ("sized", "i32", "i32")
     OUT = ("out", "i32", "i32")  # (pointer, capacity) of a guest buffer the host writes into
 
     def __init__(self, tag: str, *params: str) -> None:
@@ -59,6 +62,11 @@ class Returns(enum.Enum):
     COUNT = ("count", "i32")  # bytes copied, or a negative ErrorCode
     LENGTH = ("length", "i64")  # Gojinn: bytes written, -1 for "no value"
     LENGTH32 = ("length32", "i32")  # Gojinn's successor: the same as an i32
+    FLAG = ("flag", "i32")  # Gojinn: 0 on success, 1 on any error
+    COPIED = ("copied", "i32")  # Gojinn: bytes copied into the out buffer, 0 on any error
+    # Gojinn's host_db_query: bytes copied into the out buffer; an error is written there too,
+    # as the JSON [{"error": "..."}].
+    ROWS = ("rows", "i32")
 
     def __init__(self, tag: str, *results: str) -> None:
         self.results = results
@@ -148,6 +156,51 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         "kv",
         "List the readable keys that start with the prefix: a JSON array of strings.",
     ),
+    _pyjinn(
+        "db_query",
+        (("sql", Arg.STR), ("params", Arg.BYTES)),
+        Returns.DATA,
+        "db",
+        "Run one SQL statement with params (a JSON array, bound, never formatted into the SQL; "
+        'empty for none): JSON {"columns": [...], "rows": [[...], ...]}.',
+    ),
+    _pyjinn(
+        "db_exec",
+        (("sql", Arg.STR), ("params", Arg.BYTES)),
+        Returns.DATA,
+        "db",
+        'Run one SQL statement that changes data: JSON {"rows_affected": N, '
+        '"last_insert_id": N or null}.',
+    ),
+    _pyjinn(
+        "blob_put",
+        (("key", Arg.STR), ("data", Arg.SIZED)),
+        Returns.STATUS,
+        "blob",
+        "Store an object (at most blob_max_size bytes), replacing any object of that key.",
+    ),
+    _pyjinn(
+        "blob_get",
+        (("key", Arg.STR),),
+        Returns.DATA,
+        "blob",
+        "Read an object: its length (then result_read), or NOT_FOUND.",
+    ),
+    _pyjinn(
+        "blob_delete",
+        (("key", Arg.STR),),
+        Returns.STATUS,
+        "blob",
+        "Delete an object; deleting a missing object is not an error.",
+    ),
+    _pyjinn(
+        "blob_list",
+        (("prefix", Arg.STR),),
+        Returns.DATA,
+        "blob",
+        'List the readable objects whose keys start with the prefix: a JSON array of {"key", '
+        '"size"}.',
+    ),
     HostFunction(
         GOJINN,
         "host_log",
@@ -171,6 +224,31 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         Returns.LENGTH,
         "kv",
         "Gojinn v1.0: copy up to out_max bytes of a key's value; -1 when missing or denied.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_db_query",
+        (("query", Arg.STR), ("out", Arg.OUT)),
+        Returns.ROWS,
+        "db",
+        'Gojinn: run raw SQL and copy up to out_max bytes of its rows as JSON [{"column": '
+        'value}, ...]; errors as [{"error": "..."}].',
+    ),
+    HostFunction(
+        GOJINN,
+        "host_s3_put",
+        (("key", Arg.STR), ("data", Arg.SIZED)),
+        Returns.FLAG,
+        "blob",
+        "Gojinn: store an object; 0 on success, 1 on any error.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_s3_get",
+        (("key", Arg.STR), ("out", Arg.OUT)),
+        Returns.COPIED,
+        "blob",
+        "Gojinn: copy up to out_max bytes of an object; 0 on any error (as for an empty one).",
     ),
 )
 

@@ -10,6 +10,7 @@ raise ``HostCallError``; nothing a guest passes can raise into wasmtime.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -63,6 +64,7 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
         host = context.host or DEFAULT_HOST
         record = HostCall(function.capability, function.name, ())
         started = time.perf_counter()
+        memory = None
         try:
             memory = hostfunc.GuestMemory(caller) if needs_memory else None
             arguments = _decode(function, slots, memory)
@@ -78,18 +80,17 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
             handler = getattr(capability, handler_name)
             result = handler(Call(context, function, memory), *arguments)
         except HostCallError as error:
-            _fail(function, context, slots, record, error.code, error.message)
+            _fail(function, context, slots, record, error.code, error.message, memory)
         except hostfunc.GuestMemoryError as error:
-            _fail(function, context, slots, record, ErrorCode.INVALID, str(error))
+            _fail(function, context, slots, record, ErrorCode.INVALID, str(error), memory)
         except Exception as error:  # our bug: the guest gets INTERNAL, operators the traceback
             log.exception(
                 "Host call %s failed inside pyjinn.",
                 function.qualified_name,
                 extra={"function": host.function, "blame": "host"},
             )
-            _fail(
-                function, context, slots, record, ErrorCode.INTERNAL, f"internal error: {error!r}"
-            )
+            message = f"internal error: {error!r}"
+            _fail(function, context, slots, record, ErrorCode.INTERNAL, message, memory)
         else:
             record.result = result
             _encode(function, context, slots, result)
@@ -121,7 +122,7 @@ def _decode(
         length = _capi.raw_i32(slots, index + 1) & 0xFFFFFFFF
         index += 2
         assert memory is not None
-        if kind is Arg.OUT:
+        if kind is Arg.OUT or kind is Arg.SIZED:
             memory.check(pointer, length)
             arguments.append((pointer, length))
             continue
@@ -145,7 +146,9 @@ def _encode(function: HostFunction, context: InvocationContext, slots: int, resu
     elif returns is Returns.DATA:
         context.pending = result
         _capi.raw_set_i64(slots, 0, len(result))
-    elif returns is Returns.COUNT or returns is Returns.LENGTH32:
+    elif returns is Returns.FLAG:
+        _capi.raw_set_i32(slots, 0, 0)
+    elif returns in (Returns.COUNT, Returns.LENGTH32, Returns.COPIED, Returns.ROWS):
         _capi.raw_set_i32(slots, 0, result)
     else:  # Returns.LENGTH
         _capi.raw_set_i64(slots, 0, result)
@@ -158,6 +161,7 @@ def _fail(
     record: HostCall,
     code: ErrorCode,
     message: str,
+    memory: hostfunc.GuestMemory | None,
 ) -> None:
     record.error, record.message = code, message
     context.last_error = message
@@ -171,5 +175,25 @@ def _fail(
         _capi.raw_set_i64(slots, 0, -1)  # Gojinn: -1 for anything but a value
     elif returns is Returns.LENGTH32:
         _capi.raw_set_i32(slots, 0, -1)
+    elif returns is Returns.FLAG:
+        _capi.raw_set_i32(slots, 0, 1)
+    elif returns is Returns.COPIED:
+        _capi.raw_set_i32(slots, 0, 0)
+    elif returns is Returns.ROWS:
+        _capi.raw_set_i32(slots, 0, _write_error_rows(function, record, memory, message))
     else:
         _capi.raw_set_i32(slots, 0, int(code))
+
+
+def _write_error_rows(
+    function: HostFunction, record: HostCall, memory: hostfunc.GuestMemory | None, message: str
+) -> int:
+    """Gojinn's host_db_query reports errors in its out buffer as ``[{"error": "..."}]``
+    (properly escaped here, unlike Gojinn's); 0 when the buffer itself is unusable."""
+    kinds = [kind for _, kind in function.args]
+    if memory is None or Arg.OUT not in kinds or len(record.arguments) != len(kinds):
+        return 0  # the arguments did not decode: no buffer to write to
+    pointer, capacity = record.arguments[kinds.index(Arg.OUT)]
+    text = json.dumps([{"error": message}]).encode()[:capacity]
+    memory.write(pointer, text)
+    return len(text)

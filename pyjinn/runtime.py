@@ -17,8 +17,10 @@ from typing import Any
 
 from pyjinn import abi
 from pyjinn.capabilities.base import Capability, FunctionHost
+from pyjinn.capabilities.blobs import Blobs
 from pyjinn.capabilities.core import Core
 from pyjinn.capabilities.kv import KeyValue
+from pyjinn.capabilities.sql import Sql
 from pyjinn.config.model import Config, FunctionSpec
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Run, Sandbox, invoke
@@ -85,11 +87,12 @@ class Function:
                 continue  # WASI
             capability = self.host.capabilities.get(function.capability)
             if capability is None or not capability.is_granted(self.spec.permissions):
+                example = capability.grant_example if capability is not None else ""
                 raise ModuleError(
                     str(self.spec.module_path),
                     f"imports '{module_name}.{name}', but function '{self.name}' is not granted "
-                    f"the {function.capability} capability (add a permissions block, like: "
-                    f"permissions {{ {function.capability}_read NAMESPACE }})",
+                    f"the {function.capability} capability"
+                    + (f" (add a permissions block, like: {example})" if example else ""),
                 )
 
     @property
@@ -249,4 +252,21 @@ class Runtime:
 def build_capabilities(config: Config, services: Services) -> dict[str, Capability]:
     """Every capability, bound to this process's backends (connected on first use)."""
     store = services.kv_store() if needs_key_value(config) else None
-    return {"core": Core(), "kv": KeyValue(store, max_value=config.options.kv_max_value)}
+    options = config.options
+    databases = {
+        spec.name: services.sql_database(spec.database, pool_size=options.db_pool_size)
+        for spec in config.functions()
+        if spec.database is not None and spec.permissions.db is not None
+    }
+    blob_stores = {
+        spec.name: services.blob_store(spec.blob_storage)
+        for spec in config.functions()
+        if spec.blob_storage is not None
+        and (spec.permissions.blob_read or spec.permissions.blob_write)
+    }
+    return {
+        "core": Core(),
+        "kv": KeyValue(store, max_value=options.kv_max_value),
+        "db": Sql(databases),
+        "blob": Blobs(blob_stores, max_size=options.blob_max_size),
+    }

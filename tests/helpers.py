@@ -105,3 +105,31 @@ KV_IMPORTS = """
   (import "pyjinn" "kv_delete" (func $kv_delete (param i32 i32) (result i32)))
   (import "pyjinn" "kv_list" (func $kv_list (param i32 i32) (result i64)))
 """
+SQL_IMPORTS = """
+  (import "pyjinn" "db_query" (func $db_query (param i32 i32 i32 i32) (result i64)))
+  (import "pyjinn" "db_exec" (func $db_exec (param i32 i32 i32 i32) (result i64)))
+"""
+BLOB_IMPORTS = """
+  (import "pyjinn" "blob_put" (func $blob_put (param i32 i32 i32 i32) (result i32)))
+  (import "pyjinn" "blob_get" (func $blob_get (param i32 i32) (result i64)))
+  (import "pyjinn" "blob_delete" (func $blob_delete (param i32 i32) (result i32)))
+  (import "pyjinn" "blob_list" (func $blob_list (param i32 i32) (result i64)))
+"""
+
+
+class Strings:
+    """Lays strings out below offset 4096 for ``abi_guest``: ``at(text)`` gives the
+    ``(pointer, length)`` to pass, ``data`` the segments."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.data: dict[int, str | bytes] = {}
+        self._next = start
+
+    def at(self, text: str | bytes) -> tuple[int, int]:
+        length = len(text.encode() if isinstance(text, str) else text)
+        offset = self._next
+        if offset + length > 4096:
+            raise ValueError("the strings do not fit below offset 4096")
+        self.data[offset] = text
+        self._next = offset + length + (-length % 8)
+        return offset, length

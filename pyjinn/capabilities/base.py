@@ -3,6 +3,7 @@
 A capability is one module with the same small shape:
 
 - ``name``: what ``abi.HostFunction.capability`` calls it;
+- ``grant_example``: the permissions block that grants it, for messages;
 - ``is_granted(permissions)``: whether a function may import its host functions at all
   (checked when a module loads, so a forbidden import never gets to run);
 - ``authorize(permissions, call, arguments)``: the denial message for one call, or None;
@@ -64,11 +65,23 @@ class Call:
         """Seconds a backend call may take: never past the invocation's deadline."""
         return max(0.0, min(ceiling, self.context.remaining()))
 
+    def read(self, data: tuple[int, int], limit: int, what: str) -> bytes:
+        """The bytes of a ``SIZED`` argument, read from guest memory only once its length is
+        known to be within ``limit`` (else LIMIT, and nothing was copied)."""
+        pointer, length = data
+        if length > limit:
+            raise HostCallError(
+                ErrorCode.LIMIT, f"{what} of {length} bytes exceeds the limit of {limit} bytes"
+            )
+        assert self.memory is not None
+        return self.memory.read(pointer, length)
+
 
 class Capability(Protocol):
     """See the module docstring."""
 
     name: str
+    grant_example: str
 
     def is_granted(self, permissions: Permissions) -> bool: ...
 

@@ -33,11 +33,11 @@ _GRANTS = {
 }
 
 
-def check_key(key: str) -> None:
-    """Raise INVALID unless ``key`` is a valid key."""
-    if not 0 < len(key) <= MAX_KEY_LENGTH:
+def check_key(key: str, max_length: int = MAX_KEY_LENGTH) -> None:
+    """Raise INVALID unless ``key`` is a valid key of at most ``max_length`` characters."""
+    if not 0 < len(key) <= max_length:
         raise HostCallError(
-            ErrorCode.INVALID, f"key must be 1 to {MAX_KEY_LENGTH} characters, got {len(key)}"
+            ErrorCode.INVALID, f"key must be 1 to {max_length} characters, got {len(key)}"
         )
     if not _KEY.fullmatch(key) or key[0] in "./" or key[-1] in "./" or ".." in key or "//" in key:
         raise HostCallError(
@@ -47,8 +47,15 @@ def check_key(key: str) -> None:
         )
 
 
+def check_prefix(prefix: str, max_length: int = MAX_KEY_LENGTH) -> None:
+    """Raise INVALID unless ``prefix`` could start a key (the empty prefix included)."""
+    if len(prefix) > max_length or not _PREFIX.fullmatch(prefix):
+        raise HostCallError(ErrorCode.INVALID, f"invalid key prefix {prefix[:80]!r}")
+
+
 class KeyValue:
     name = "kv"
+    grant_example = "permissions { kv_read NAMESPACE }"
 
     def __init__(self, store: KeyValueStore | None, *, max_value: int = DEFAULT_MAX_VALUE) -> None:
         self.store = store
@@ -105,8 +112,7 @@ class KeyValue:
         self._backend(self._store().delete, call.tenant, key, timeout=call.budget())
 
     def kv_list(self, call: Call, prefix: str) -> bytes:
-        if len(prefix) > MAX_KEY_LENGTH or not _PREFIX.fullmatch(prefix):
-            raise HostCallError(ErrorCode.INVALID, f"invalid key prefix {prefix[:80]!r}")
+        check_prefix(prefix)
         keys = self._backend(self._store().keys, call.tenant, prefix, timeout=call.budget())
         host = call.context.host
         assert host is not None

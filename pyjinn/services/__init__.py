@@ -4,6 +4,11 @@ A process (a worker, or an application embedding pyjinn) owns one ``Services``; 
 new runtimes on the same connections. Backends connect lazily, so a process whose functions
 never use a capability never opens its connection. When no external NATS server is configured,
 pyjinn runs one itself (``pyjinn.services.nats``).
+
+SQL databases and object stores are made per configuration (driver and data source, bucket
+and endpoint), once per process, and shared by every function and runtime that names the same
+one. They need no start-up: SQLite, libSQL and the filesystem store are files, and PostgreSQL
+and S3 are reached on first use.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pyjinn.backends.blobs import BlobStore
 from pyjinn.backends.kv import KeyValueStore
-from pyjinn.config.model import Config
+from pyjinn.backends.sql import SqlDatabase
+from pyjinn.config.model import BlobStorage, Config, Database
 
 if TYPE_CHECKING:
     from pyjinn.services.nats import EmbeddedNats
@@ -75,6 +82,8 @@ class Services:
     def __init__(self, nats: NatsConnection | None = None) -> None:
         self.nats = nats
         self._kv: KeyValueStore | None = None
+        self._databases: dict[tuple[Database, int], SqlDatabase] = {}
+        self._blob_stores: dict[BlobStorage, BlobStore] = {}
         self._lock = threading.Lock()
 
     def kv_store(self) -> KeyValueStore | None:
@@ -90,8 +99,57 @@ class Services:
                 )
             return self._kv
 
+    def sql_database(self, database: Database, *, pool_size: int) -> SqlDatabase:
+        """The backend of ``database``, made on first request (it connects on first use)."""
+        key = (database, pool_size)
+        with self._lock:
+            backend = self._databases.get(key)
+            if backend is None:
+                backend = self._databases[key] = _make_database(database, pool_size)
+            return backend
+
+    def blob_store(self, storage: BlobStorage) -> BlobStore:
+        """The backend of ``storage``, made on first request."""
+        with self._lock:
+            store = self._blob_stores.get(storage)
+            if store is None:
+                store = self._blob_stores[storage] = _make_blob_store(storage)
+            return store
+
     def close(self) -> None:
         with self._lock:
             if self._kv is not None:
                 self._kv.close()
                 self._kv = None
+            backends: list[SqlDatabase | BlobStore] = [
+                *self._databases.values(),
+                *self._blob_stores.values(),
+            ]
+            self._databases.clear()
+            self._blob_stores.clear()
+        for backend in backends:
+            backend.close()
+
+
+def _make_database(database: Database, pool_size: int) -> SqlDatabase:
+    if database.driver == "sqlite":
+        from pyjinn.backends.sql.sqlite import SqliteDatabase
+
+        return SqliteDatabase(database.location)
+    if database.driver == "libsql":
+        from pyjinn.backends.sql.libsql import LibsqlDatabase
+
+        return LibsqlDatabase(database.location)
+    from pyjinn.backends.sql.postgres import PostgresDatabase
+
+    return PostgresDatabase(database.location, pool_size=pool_size)
+
+
+def _make_blob_store(storage: BlobStorage) -> BlobStore:
+    if storage.root is not None:
+        from pyjinn.backends.blobs.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(storage.root)
+    from pyjinn.backends.blobs.s3 import S3BlobStore
+
+    return S3BlobStore(storage)

@@ -640,3 +640,36 @@ int pyjinn_kv_list(const char *prefix, char ***keys, size_t *count) {
     *count = n;
     return PYJINN_OK;
 }
+
+int pyjinn_db_query(const char *sql, const char *params, char **json, size_t *length) {
+    const char *list = params ? params : "";
+    long long result = pyjinn_abi_db_query(PYJINN_ADDRESS(sql), (int32_t)strlen(sql),
+                                           PYJINN_ADDRESS(list), (int32_t)strlen(list));
+    return take_result(result, 0, json, length);
+}
+
+int pyjinn_db_exec(const char *sql, const char *params, char **json, size_t *length) {
+    const char *list = params ? params : "";
+    long long result = pyjinn_abi_db_exec(PYJINN_ADDRESS(sql), (int32_t)strlen(sql),
+                                          PYJINN_ADDRESS(list), (int32_t)strlen(list));
+    return take_result(result, 0, json, length);
+}
+
+int pyjinn_blob_put(const char *key, const void *data, size_t length) {
+    return pyjinn_abi_blob_put(PYJINN_ADDRESS(key), (int32_t)strlen(key), PYJINN_ADDRESS(data),
+                               (int32_t)length);
+}
+
+int pyjinn_blob_get(const char *key, char **data, size_t *length) {
+    long long result = pyjinn_abi_blob_get(PYJINN_ADDRESS(key), (int32_t)strlen(key));
+    return take_result(result, 0, data, length);
+}
+
+int pyjinn_blob_delete(const char *key) {
+    return pyjinn_abi_blob_delete(PYJINN_ADDRESS(key), (int32_t)strlen(key));
+}
+
+int pyjinn_blob_list(const char *prefix, char **json, size_t *length) {
+    long long result = pyjinn_abi_blob_list(PYJINN_ADDRESS(prefix), (int32_t)strlen(prefix));
+    return take_result(result, 0, json, length);
+}

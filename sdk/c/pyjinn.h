@@ -160,6 +160,32 @@ int pyjinn_kv_delete(const char *key);
  * *count NUL-terminated keys followed by a NULL, in one allocation (one free(*keys)). */
 int pyjinn_kv_list(const char *prefix, char ***keys, size_t *count);
 
+/* SQL: one statement per call, in a transaction of its own, against the tenant's database.
+ * `params` is a JSON array bound by the engine, never formatted into the SQL (NULL or "" for
+ * none; bytes as {"base64": "..."}); placeholders are the engine's own: ? for SQLite and
+ * libSQL, $1 for PostgreSQL. On PYJINN_OK, *json is the result (malloc'd, NUL-terminated):
+ * {"columns":[...],"rows":[[...],...]} from pyjinn_db_query, {"rows_affected":N,
+ * "last_insert_id":N or null} from pyjinn_db_exec (which needs permissions { db write }). */
+int pyjinn_db_query(const char *sql, const char *params, char **json, size_t *length);
+int pyjinn_db_exec(const char *sql, const char *params, char **json, size_t *length);
+
+/* Object storage. Keys follow the key-value rules, at most 255 characters; blob_read and
+ * blob_write grant namespaces. Objects are at most blob_max_size bytes (32 MiB by default). */
+
+/* Store an object, replacing any object of that key. */
+int pyjinn_blob_put(const char *key, const void *data, size_t length);
+
+/* Read an object: on PYJINN_OK, *data is its bytes (malloc'd, followed by a NUL that *length
+ * does not count). PYJINN_NOT_FOUND when there is none. */
+int pyjinn_blob_get(const char *key, char **data, size_t *length);
+
+/* Delete an object; deleting a missing object is PYJINN_OK. */
+int pyjinn_blob_delete(const char *key);
+
+/* The readable objects whose keys start with `prefix`: on PYJINN_OK, *json is a JSON array of
+ * {"key":...,"size":...}, sorted by key (malloc'd, NUL-terminated). */
+int pyjinn_blob_list(const char *prefix, char **json, size_t *length);
+
 /* ---- the raw ABI ------------------------------------------------------------------------ */
 
 /* The host functions of import module "pyjinn", with the wasm types of pyjinn/abi.py: i32 for
@@ -183,5 +209,19 @@ PYJINN_IMPORT("kv_delete")
 int32_t pyjinn_abi_kv_delete(int32_t key, int32_t key_length);
 PYJINN_IMPORT("kv_list")
 long long pyjinn_abi_kv_list(int32_t prefix, int32_t prefix_length);
+PYJINN_IMPORT("db_query")
+long long pyjinn_abi_db_query(int32_t sql, int32_t sql_length, int32_t params,
+                              int32_t params_length);
+PYJINN_IMPORT("db_exec")
+long long pyjinn_abi_db_exec(int32_t sql, int32_t sql_length, int32_t params,
+                             int32_t params_length);
+PYJINN_IMPORT("blob_put")
+int32_t pyjinn_abi_blob_put(int32_t key, int32_t key_length, int32_t data, int32_t data_length);
+PYJINN_IMPORT("blob_get")
+long long pyjinn_abi_blob_get(int32_t key, int32_t key_length);
+PYJINN_IMPORT("blob_delete")
+int32_t pyjinn_abi_blob_delete(int32_t key, int32_t key_length);
+PYJINN_IMPORT("blob_list")
+long long pyjinn_abi_blob_list(int32_t prefix, int32_t prefix_length);
 
 #endif

@@ -42,6 +42,12 @@ pub const abi = struct {
     pub extern "pyjinn" fn kv_set(key: i32, key_length: i32, value: i32, value_length: i32) i32;
     pub extern "pyjinn" fn kv_delete(key: i32, key_length: i32) i32;
     pub extern "pyjinn" fn kv_list(prefix: i32, prefix_length: i32) i64;
+    pub extern "pyjinn" fn db_query(sql: i32, sql_len: i32, params: i32, params_len: i32) i64;
+    pub extern "pyjinn" fn db_exec(sql: i32, sql_len: i32, params: i32, params_len: i32) i64;
+    pub extern "pyjinn" fn blob_put(key: i32, key_length: i32, data: i32, data_length: i32) i32;
+    pub extern "pyjinn" fn blob_get(key: i32, key_length: i32) i64;
+    pub extern "pyjinn" fn blob_delete(key: i32, key_length: i32) i32;
+    pub extern "pyjinn" fn blob_list(prefix: i32, prefix_length: i32) i64;
 
     /// A slice as the (pointer, length) pair of i32 the host reads.
     pub fn address(bytes: []const u8) i32 {
@@ -149,6 +155,69 @@ pub fn kvList(allocator: Allocator, prefix: []const u8) KvError![]const []const 
         switch (err) {
             error.OutOfMemory => error.OutOfMemory,
             else => error.Internal, // the host sent something that is not a list of keys
+        };
+}
+
+// ---- SQL --------------------------------------------------------------------------------------
+
+/// Run one SQL statement, in a transaction of its own, against the tenant's database. `params`
+/// is a JSON array bound by the engine ("" for none; bytes as {"base64": "..."}); placeholders
+/// are the engine's own: ? for SQLite and libSQL, $1 for PostgreSQL. Returns the JSON
+/// {"columns":[...],"rows":[[...],...]}, allocated with `allocator`.
+pub fn dbQuery(allocator: Allocator, sql: []const u8, params: []const u8) KvError![]u8 {
+    return takeResult(allocator, abi.db_query(
+        abi.address(sql),
+        abi.length(sql),
+        abi.address(params),
+        abi.length(params),
+    ));
+}
+
+/// Run one SQL statement that changes data (needs permissions { db write }). Returns the JSON
+/// {"rows_affected":N,"last_insert_id":N or null}, allocated with `allocator`.
+pub fn dbExec(allocator: Allocator, sql: []const u8, params: []const u8) KvError![]u8 {
+    return takeResult(allocator, abi.db_exec(
+        abi.address(sql),
+        abi.length(sql),
+        abi.address(params),
+        abi.length(params),
+    ));
+}
+
+// ---- object storage ---------------------------------------------------------------------------
+
+/// Keys follow the key-value rules, at most 255 characters; blob_read and blob_write grant
+/// namespaces. Objects are at most blob_max_size bytes (32 MiB by default).
+pub const Blob = struct { key: []const u8, size: u64 };
+
+/// Store an object, replacing any object of that key.
+pub fn blobPut(key: []const u8, data: []const u8) Error!void {
+    return check(abi.blob_put(
+        abi.address(key),
+        abi.length(key),
+        abi.address(data),
+        abi.length(data),
+    ));
+}
+
+/// Read an object, allocated with `allocator`; error.NotFound when there is none.
+pub fn blobGet(allocator: Allocator, key: []const u8) KvError![]u8 {
+    return takeResult(allocator, abi.blob_get(abi.address(key), abi.length(key)));
+}
+
+/// Delete an object; deleting a missing object is not an error.
+pub fn blobDelete(key: []const u8) Error!void {
+    return check(abi.blob_delete(abi.address(key), abi.length(key)));
+}
+
+/// The readable objects whose keys start with `prefix`, sorted by key. Allocates with
+/// `allocator` and does not free what it parses, so give it an arena.
+pub fn blobList(allocator: Allocator, prefix: []const u8) KvError![]const Blob {
+    const json = try takeResult(allocator, abi.blob_list(abi.address(prefix), abi.length(prefix)));
+    return std.json.parseFromSliceLeaky([]const Blob, allocator, json, .{}) catch |err|
+        switch (err) {
+            error.OutOfMemory => error.OutOfMemory,
+            else => error.Internal, // the host sent something that is not a list of objects
         };
 }
 

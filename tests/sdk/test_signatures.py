@@ -45,6 +45,12 @@ int main(void) {
     if (pyjinn_kv_get("notes/a", &value, &length) == PYJINN_OK) free(value);
     pyjinn_kv_delete("notes/a");
     if (pyjinn_kv_list("notes/", &keys, &count) == PYJINN_OK) free(keys);
+    if (pyjinn_db_query("SELECT 1", NULL, &value, &length) == PYJINN_OK) free(value);
+    if (pyjinn_db_exec("DELETE FROM t", "[]", &value, &length) == PYJINN_OK) free(value);
+    pyjinn_blob_put("photos/a", "v", 1);
+    if (pyjinn_blob_get("photos/a", &value, &length) == PYJINN_OK) free(value);
+    pyjinn_blob_delete("photos/a");
+    if (pyjinn_blob_list("photos/", &value, &length) == PYJINN_OK) free(value);
     message = pyjinn_last_error();
     free(message);
 
@@ -54,6 +60,9 @@ int main(void) {
     long long data = pyjinn_abi_kv_get(at, 1) + pyjinn_abi_kv_list(at, 0);
     int32_t status = pyjinn_abi_result_read(at, sizeof buffer) + pyjinn_abi_error_read(at, 0) +
                      pyjinn_abi_kv_set(at, 1, at, 1) + pyjinn_abi_kv_delete(at, 1);
+    data += pyjinn_abi_db_query(at, 1, at, 0) + pyjinn_abi_db_exec(at, 1, at, 0) +
+            pyjinn_abi_blob_get(at, 1) + pyjinn_abi_blob_list(at, 0);
+    status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
     return (int)(data + status) & 1;
 }
 """
@@ -71,6 +80,12 @@ pub fn main(init: std.process.Init) !void {
     _ = pyjinn.kvGet(arena, "notes/a") catch null;
     pyjinn.kvDelete("notes/a") catch {};
     _ = pyjinn.kvList(arena, "notes/") catch null;
+    _ = pyjinn.dbQuery(arena, "SELECT 1", "") catch null;
+    _ = pyjinn.dbExec(arena, "DELETE FROM t", "[]") catch null;
+    pyjinn.blobPut("photos/a", "v") catch {};
+    _ = pyjinn.blobGet(arena, "photos/a") catch null;
+    pyjinn.blobDelete("photos/a") catch {};
+    _ = pyjinn.blobList(arena, "photos/") catch null;
     _ = try pyjinn.lastError(arena);
 
     // The raw bindings, each called directly.
@@ -79,7 +94,11 @@ pub fn main(init: std.process.Init) !void {
     pyjinn.abi.log(1, at, 1);
     const data = pyjinn.abi.kv_get(at, 1) + pyjinn.abi.kv_list(at, 0);
     const status = pyjinn.abi.result_read(at, 64) +% pyjinn.abi.error_read(at, 0) +%
-        pyjinn.abi.kv_set(at, 1, at, 1) +% pyjinn.abi.kv_delete(at, 1);
+        pyjinn.abi.kv_set(at, 1, at, 1) +% pyjinn.abi.kv_delete(at, 1) +%
+        pyjinn.abi.blob_put(at, 1, at, 1) +% pyjinn.abi.blob_delete(at, 1);
+    const more = pyjinn.abi.db_query(at, 1, at, 0) +% pyjinn.abi.db_exec(at, 1, at, 0) +%
+        pyjinn.abi.blob_get(at, 1) +% pyjinn.abi.blob_list(at, 0);
+    if (more == 1) std.process.exit(1);
     if (data +% status == 1) std.process.exit(1);
 }
 """

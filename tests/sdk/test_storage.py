@@ -1,0 +1,128 @@
+"""The SDKs' SQL and object storage wrappers inside pyjinn, against SQLite and the embedded
+object store: each SDK's program makes a table, writes and reads a row, and puts, gets, lists
+and deletes an object, then answers with what the host returned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pyjinn.server.app import PyjinnApp
+from tests.sdk.test_c_sdk import build_c
+from tests.sdk.test_zig_sdk import build_zig
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+C_PROGRAM = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyjinn.h"
+
+static void add(pyjinn_buffer *out, const char *name, int status, const char *json) {
+    char number[32];
+    snprintf(number, sizeof number, "%d", status);
+    pyjinn_buffer_append_text(out, out->length ? ",\"" : "{\"");
+    pyjinn_buffer_append_text(out, name);
+    pyjinn_buffer_append_text(out, "\":[");
+    pyjinn_buffer_append_text(out, number);
+    pyjinn_buffer_append_text(out, ",");
+    pyjinn_buffer_append_text(out, status == PYJINN_OK && json ? json : "null");
+    pyjinn_buffer_append_text(out, "]");
+}
+
+int main(void) {
+    pyjinn_buffer out = {0};
+    char *json = NULL, *data = NULL;
+    size_t length;
+    int status;
+
+    status = pyjinn_db_exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)", NULL,
+                            &json, &length);
+    add(&out, "create", status, json);
+    status = pyjinn_db_exec("INSERT INTO notes (title) VALUES (?)", "[\"from the SDK\"]", &json,
+                            &length);
+    add(&out, "insert", status, json);
+    status = pyjinn_db_query("SELECT id, title FROM notes", "", &json, &length);
+    add(&out, "select", status, json);
+
+    status = pyjinn_blob_put("photos/sdk.txt", "hi\0there", 8);
+    add(&out, "put", status, NULL);
+    status = pyjinn_blob_get("photos/sdk.txt", &data, &length);
+    add(&out, "get_length", status, status == PYJINN_OK && length == 8 ? "8" : "0");
+    status = pyjinn_blob_list("photos/", &json, &length);
+    add(&out, "list", status, json);
+    status = pyjinn_blob_delete("photos/sdk.txt");
+    add(&out, "delete", status, NULL);
+    status = pyjinn_blob_get("photos/sdk.txt", &data, &length);
+    add(&out, "missing", status, NULL);
+    pyjinn_buffer_append_text(&out, "}");
+    return pyjinn_respond_text(200, "application/json", out.data) == PYJINN_OK ? 0 : 1;
+}
+"""
+
+ZIG_PROGRAM = r"""
+const std = @import("std");
+const pyjinn = @import("pyjinn");
+
+fn code(err: pyjinn.KvError) i64 {
+    return switch (err) {
+        error.NotFound => -1, error.Denied => -2, error.Invalid => -3,
+        error.Unavailable => -4, error.Limit => -5, else => -6,
+    };
+}
+
+pub fn main(init: std.process.Init) !void {
+    const arena = init.arena.allocator();
+    var out: std.ArrayList(u8) = .empty;
+    const table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)";
+    const create = try pyjinn.dbExec(arena, table, "");
+    const row = "[\"from the SDK\"]";
+    const insert = try pyjinn.dbExec(arena, "INSERT INTO notes (title) VALUES (?)", row);
+    const select = try pyjinn.dbQuery(arena, "SELECT id, title FROM notes", "[]");
+    try pyjinn.blobPut("photos/sdk.txt", "hi\x00there");
+    const data = try pyjinn.blobGet(arena, "photos/sdk.txt");
+    const listed = try pyjinn.blobList(arena, "photos/");
+    try pyjinn.blobDelete("photos/sdk.txt");
+    const missing: i64 = if (pyjinn.blobGet(arena, "photos/sdk.txt")) |_| 0 else |err| code(err);
+    try out.print(arena,
+        "{{\"create\":[0,{s}],\"insert\":[0,{s}],\"select\":[0,{s}],\"put\":[0,null]," ++
+        "\"get_length\":[0,{d}],\"list\":[0,[{{\"key\":\"{s}\",\"size\":{d}}}]]," ++
+        "\"delete\":[0,null],\"missing\":[{d},null]}}",
+        .{ create, insert, select, data.len, listed[0].key, listed[0].size, missing });
+    const header: pyjinn.Header = .{ .name = "Content-Type", .value = "application/json" };
+    try pyjinn.respond(init.io, 200, &.{header}, out.items);
+}
+"""
+
+EXPECTED = {
+    "create": [0, {"rows_affected": 0, "last_insert_id": None}],
+    "insert": [0, {"rows_affected": 1, "last_insert_id": 1}],
+    "select": [0, {"columns": ["id", "title"], "rows": [[1, "from the SDK"]]}],
+    "put": [0, None],
+    "get_length": [0, 8],
+    "list": [0, [{"key": "photos/sdk.txt", "size": 8}]],
+    "delete": [0, None],
+    "missing": [-1, None],
+}
+
+
+@pytest.mark.parametrize("language", ["c", "zig"])
+async def test_the_sdk_wrappers_reach_sql_and_object_storage(
+    make_runtime, project, language: str
+) -> None:
+    module: Path = build_c(C_PROGRAM) if language == "c" else build_zig(ZIG_PROGRAM)
+    project("fn.wasm", module)
+    runtime = make_runtime(
+        ":8080 {\n pyjinn fn.wasm {\n db_driver sqlite\n s3_bucket media\n"
+        " permissions {\n db write\n blob_read photos\n blob_write photos\n }\n }\n}\n"
+    )
+    transport = httpx.ASGITransport(app=PyjinnApp(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/")
+    assert response.status_code == 200, response.text
+    assert json.loads(response.text) == EXPECTED
