@@ -162,6 +162,9 @@ def _backend(operation: Callable[..., T], *arguments: Any, **options: Any) -> T:
         raise HostCallError(ErrorCode.UNAVAILABLE, f"database unavailable: {error}") from None
 
 
+# ASCII escapes: valid JSON and UTF-8 whatever text the database holds. One encoder, made once.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _json(value: Any) -> bytes:
-    # ASCII escapes: valid JSON and UTF-8 whatever text the database holds.
-    return json.dumps(value, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
