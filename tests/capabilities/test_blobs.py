@@ -289,6 +289,34 @@ async def test_gojinn_host_s3_put_reports_failures_as_one(blob_runtime) -> None:
     assert run.host_calls[0].error is ErrorCode.DENIED
 
 
+async def test_gojinn_calls_stay_in_their_tenant_and_their_grants(blob_runtime) -> None:
+    strings = Strings()
+    key, private = strings.at("photos/mine"), strings.at("private/x")
+    alices, bobs = strings.at("alice"), strings.at("bob!")
+
+    def s3_get(key_at: tuple[int, int]) -> str:
+        return status(f"(call $s3_get {const(*key_at, BUFFER, 64)})")
+
+    def s3_put(key_at: tuple[int, int], value: tuple[int, int]) -> str:
+        return status(f"(call $s3_put {const(*key_at, *value)})")
+
+    alice, bob = fresh_tenant(), fresh_tenant()
+    writer = blob_runtime("filesystem", abi_guest(GOJINN_S3, [s3_put(key, alices)], strings.data))
+    assert (await call(writer, alice))[0] == [0]
+    probe = [s3_get(key), s3_put(key, bobs), s3_get(key), s3_get(private)]
+    results, run = await call(
+        blob_runtime("filesystem", abi_guest(GOJINN_S3, probe, strings.data), name="p"),
+        bob,
+        name="p",
+    )
+    assert results == [0, 0, 4, 0]  # nothing of alice's; bob's own; private/x is not granted
+    assert run.host_calls[0].error is ErrorCode.NOT_FOUND
+    assert run.host_calls[3].error is ErrorCode.DENIED
+    checker = blob_runtime("filesystem", abi_guest(GOJINN_S3, [s3_get(key)], strings.data),
+                           name="c")  # fmt: skip
+    assert (await call(checker, alice, name="c"))[0] == [5]
+
+
 @pytest.mark.slow
 async def test_a_killed_s3_server_is_unavailable_then_recovers(
     make_runtime, project, tmp_path: Path

@@ -338,6 +338,30 @@ async def test_gojinn_host_db_query_errors_are_json_in_the_buffer(sql_runtime) -
     assert results == [len(message), 10, 0]
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
+async def test_gojinn_host_db_query_stays_in_its_tenant(sql_runtime, driver: str) -> None:
+    strings = Strings()
+    create = strings.at("CREATE TABLE t (v TEXT)")
+    insert = strings.at("INSERT INTO t (v) VALUES ('alice')")
+    select = strings.at("SELECT v FROM t")
+
+    def gojinn_query(sql: tuple[int, int]) -> str:
+        arguments = f"(i32.const {sql[0]}) (i32.const {sql[1]}) (i32.const {BUFFER})"
+        return f"(i64.extend_i32_s (call $q {arguments} (i32.const 200)))"
+
+    alice, bob = fresh_tenant(), fresh_tenant()
+    writer = sql_runtime(
+        driver, abi_guest(GOJINN_DB, [gojinn_query(create), gojinn_query(insert)], strings.data)
+    )
+    await call(writer, alice)
+    reader = sql_runtime(driver, abi_guest(GOJINN_DB, [gojinn_query(select)], strings.data),
+                         READ, name="r")  # fmt: skip
+    _, run = await call(reader, bob, name="r")
+    assert run.host_calls[0].error is ErrorCode.INVALID  # no table t for bob
+    _, run = await call(reader, alice, name="r")
+    assert run.host_calls[0].result == len(b'[{"v":"alice"}]')
+
+
 @pytest.mark.slow
 async def test_postgres_pool_exhaustion_waits_then_is_unavailable(
     sql_runtime, postgres_server: PostgresServer
