@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -28,6 +29,8 @@ from pyjinn.config.model import Config
 from pyjinn.observability.stats import function_stats
 from pyjinn.runtime import describe_spec
 
+log = logging.getLogger("pyjinn.admin")
+
 Scope = dict[str, Any]
 
 
@@ -40,7 +43,11 @@ class ServingState:
 
     def update(self, report: dict[str, Any]) -> None:
         self.workers = {int(pid): bool(ready) for pid, ready in report.get("workers", {}).items()}
-        self.digests.update(report.get("digests", {}))
+        if "digests_file" in report:
+            try:
+                self.digests = json.loads(Path(report["digests_file"]).read_text())
+            except (OSError, ValueError) as error:
+                log.warning("Cannot read the module versions the supervisor reported: %s", error)
 
     @property
     def ready_workers(self) -> int:

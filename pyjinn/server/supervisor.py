@@ -17,8 +17,10 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,6 +119,8 @@ class Supervisor:
         self.services = Services()
         self.nats_server: EmbeddedNats | None = None
         self.metrics_dir: Path | None = None
+        self._state_dir: Path | None = None
+        self._digests_sent: dict[str, str] = {}
 
     def run(self) -> int:
         try:
@@ -445,17 +449,31 @@ class Supervisor:
         self.restarts.due[key] = time.monotonic() + delay
 
     def _report_to_admin(self) -> None:
+        """Tell the admin process about workers and loaded module versions. The feed is a
+        non-blocking pipe, so a message must stay far below its 64 KiB buffer: the digests
+        (about 80 bytes per function) travel in a file, replaced atomically when they change."""
         if self._admin_feed is None:
             return
-        report = {
-            "workers": {str(c.pid): c.ready for c in self.children.values() if c.role == "worker"},
-            "digests": self.digests,
+        report: dict[str, Any] = {
+            "workers": {str(c.pid): c.ready for c in self.children.values() if c.role == "worker"}
         }
+        if self.digests != self._digests_sent:
+            self._digests_sent = dict(self.digests)
+            report["digests_file"] = str(self._write_digests())
         try:
             os.write(self._admin_feed, json.dumps(report).encode() + b"\n")
         except OSError as error:
             if error.errno not in (errno.EPIPE, errno.EAGAIN):
                 raise
+
+    def _write_digests(self) -> Path:
+        if self._state_dir is None:
+            self._state_dir = Path(tempfile.mkdtemp(prefix="pyjinn-state-"))
+        target = self._state_dir / "digests.json"
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.digests))
+        os.replace(temporary, target)
+        return target
 
     # -- shutdown ---------------------------------------------------------------------------
 
@@ -483,6 +501,8 @@ class Supervisor:
             self.nats_server.stop()
         if self.metrics_dir is not None:
             multiprocess.remove_directory(self.metrics_dir)
+        if self._state_dir is not None:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
         self._close_sockets()
         log.info("pyjinn stopped.")
 

@@ -338,3 +338,19 @@ def test_the_embedded_nats_server_lives_and_dies_with_pyjinn(serve, project, how
         server.process.kill()
         server.process.wait(10)
     wait_until(lambda: not pid_alive(nats))
+
+
+def test_status_reports_every_module_version_of_a_large_config(tmp_path: Path, project) -> None:
+    # About 100 bytes per function: this config's versions far exceed a pipe's 64 KiB buffer.
+    count = 900
+    routes = []
+    for index in range(count):
+        project(f"f{index}.wat", wat_writing(f'{{"body":"{index}"}}'))
+        routes.append(f"    handle /f{index} {{\n        pyjinn f{index}.wat\n    }}")
+    server = start(tmp_path, ":PORT {\n" + "\n".join(routes) + "\n}\n")
+    try:
+        assert httpx.get(f"{server.url}/f{count - 1}").text == str(count - 1)
+        wait_until(lambda: all(f["sha256"] for f in server.status()["functions"]))
+        assert len(server.status()["functions"]) == count
+    finally:
+        assert server.stop() == 0
