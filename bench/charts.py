@@ -54,7 +54,10 @@ def _targets(results: dict[str, Any]) -> Any:
     axes.axvline(1.0, color="black", linewidth=1)
     axes.set_xscale("log")
     axes.invert_yaxis()
-    axes.set_xlabel("how far from the goal (1 = exactly at it; left of the line = met)")
+    axes.set_xlabel(
+        "share of the goal used: measured ÷ goal for at-most goals, goal ÷ measured for "
+        "at-least goals (log; left of 1 = met)"
+    )
     axes.set_title("Targets: measured against goal")
     for index, share in enumerate(shares):
         axes.text(share, index, f" {share:.2f}", va="center", fontsize=8)
@@ -111,7 +114,7 @@ def _inprocess(results: dict[str, Any]) -> Any:
     axes.invert_yaxis()
     axes.set_xlabel("µs, median per phase")
     axes.set_title("One invocation in-process: where the time goes")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return figure
 
 

@@ -194,6 +194,29 @@ def memory(pid: int) -> dict[str, int]:
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time ``pid`` has used (user + system), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(
+    pid: int, *, busy_below: float = 0.1, window: float = 0.5, timeout: float = 20.0
+) -> float | None:
+    """Seconds until ``pid`` used less than ``busy_below`` of a core over ``window``; None if
+    it was still busy after ``timeout``."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if (cpu_seconds(pid) - before) / window < busy_below:
+            return time.perf_counter() - started
+    return None
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -193,19 +193,22 @@ def _density(part: dict[str, Any]) -> list[str]:
     lines = [
         "## 4. Density",
         "",
-        "| functions | start | ready after | worker RSS | worker PSS | all processes PSS | "
-        "first hit p50 | first hit max |",
-        "|---|---|---|---|---|---|---|---|",
+        "| functions | start | ready after | idle after | worker RSS | worker PSS "
+        "| all processes PSS | first hit p50 (max), just started | first hit p50 (max), idle |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for count, figures in part["functions"].items():
         for label in ("uncached", "cached"):
             f = figures[label]
+            idle = f.get("idle_after_seconds")
+            early, hit = f["first_hit_just_started_ms"], f["first_hit_ms"]
             lines.append(
                 f"| {int(count):,} | {label} | {f['startup_seconds']:.2f} s | "
-                f"{f['worker_rss_bytes'] / MiB:.0f} MiB | "
-                f"{f['worker_pss_bytes'] / MiB:.0f} MiB | "
+                f"{'not within 20 s' if idle is None else f'{idle:.1f} s'} | "
+                f"{f['worker_rss_bytes'] / MiB:.0f} MiB | {f['worker_pss_bytes'] / MiB:.0f} MiB | "
                 f"{f['all_processes_pss_bytes'] / MiB:.0f} MiB | "
-                f"{f['first_hit_ms']['p50']:.2f} ms | {f['first_hit_ms']['max']:.2f} ms |"
+                f"{early['p50']:.2f} ms ({early['max']:.2f}) | "
+                f"{hit['p50']:.2f} ms ({hit['max']:.2f}) |"
             )
     flight = part.get("in_flight")
     if flight:
