@@ -142,7 +142,10 @@ class SeaweedS3:
         ]  # fmt: skip
         (self.directory / "data").mkdir(exist_ok=True)
         environment = dict(
-            os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key
+            os.environ,
+            AWS_ACCESS_KEY_ID=self.access_key,
+            AWS_SECRET_ACCESS_KEY=self.secret_key,
+            TMPDIR=str(self.directory),  # where it puts its gRPC sockets, else /tmp
         )
         log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
