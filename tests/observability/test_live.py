@@ -135,6 +135,10 @@ def test_metrics_from_two_workers_add_up_exactly(server: Server, tmp_path: Path)
 def test_pyjinn_stats_prints_a_table_of_every_function(server: Server) -> None:
     for _ in range(3):
         httpx.get(f"{server.url}/behave", timeout=10)
+    # Workers write their metrics out about once a second; wait until the admin API has them.
+    wait_until(
+        lambda: "behave" in httpx.get(f"{server.admin}/stats", timeout=5).json()["functions"]
+    )
     admin = server.admin.removeprefix("http://")
     shown = subprocess.run(
         [sys.executable, "-m", "pyjinn", "stats", "--admin", admin, "--once", "--interval", "0.2"],
