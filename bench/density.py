@@ -12,11 +12,10 @@ functions never called before. Every request is on a new connection; the routes 
 from the first to the last. The "first hit" target is judged on the idle worker: right after
 start, a worker may still be busy with start-up work (the report shows both).
 
-Readiness is taken from the site, not from the admin API: with about a thousand functions or
-more, the supervisor's report to the admin process (every module's digest, over a
-non-blocking pipe) outgrows the pipe's 64 KiB and is cut, so ``/healthz`` stays "starting"
-although the worker serves. The worker's pid then comes from the process tree (the largest
-child of the supervisor), and the results say which way it was found.
+Readiness is taken from the site (the worker serves only once every module is loaded), which
+does not depend on the admin process; the worker's pid comes from ``/status``, or from the
+process tree (the largest child of the supervisor) if the admin process lists no workers, and
+the results say which.
 
 In flight: one function that sleeps a second (WASI ``poll_oneoff``), ``pool_size`` and
 ``max_instances`` large enough, and that many requests sent at once on as many connections.
