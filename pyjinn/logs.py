@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from pyjinn.engine import context as invocation_context
+from pyjinn.observability import access_log as access_log_writer
 
 # Attributes every LogRecord has; anything else on a record was passed through ``extra``.
 _STANDARD = frozenset(
@@ -111,5 +112,9 @@ def configure(log_format: str = "auto", level: str = "info", *, access_log: bool
     # uvicorn's access log and start-up chatter duplicate ours; its warnings and errors stay.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("pyjinn.access").setLevel(logging.INFO if access_log else logging.WARNING)
+    if access_log:
+        access_log_writer.install(as_json=use_json)
+    else:
+        access_log_writer.uninstall()
     if root.level > logging.DEBUG:
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyjinn.errors import InvocationError
+from pyjinn.observability import access_log as access_log_writer
 from pyjinn.observability import guest_logs, tracing
 from pyjinn.observability.metrics import FunctionMetrics
 
@@ -100,30 +101,63 @@ def finish(
             detail=error.client_message if error is not None else None,
         )
     if access_log.isEnabledFor(logging.INFO):
-        access_log.info(
-            "%s %s %d %.2fms",
-            method,
-            path,
-            status,
-            elapsed * 1000,
-            extra={
-                "function": metrics.name,
-                "tenant": tenant,
-                "trace_id": trace_id,
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "outcome": outcome,
-                "blame": blame,
-                "fuel": fuel,
-                "memory_bytes": memory,
-            },
-        )
+        writer = access_log_writer.writer
+        if writer is not None:  # pyjinn up: the fast, batched path
+            writer.record(
+                function=metrics.name,
+                tenant=tenant,
+                trace_id=trace_id,
+                method=method,
+                path=path,
+                status=status,
+                duration_ms=elapsed * 1000,
+                outcome=outcome,
+                blame=blame,
+                fuel=fuel,
+                memory=memory,
+            )
+        else:
+            _log_access(metrics.name, method, path, tenant, trace_id, status, elapsed, outcome,
+                        blame, fuel, memory)  # fmt: skip
     headers = [(b"server-timing", server_timing(run, elapsed))]
     if debug and run is not None:
         headers.append((LOGS_HEADER, logs_header(run)))
     return headers
+
+
+def _log_access(
+    function: str,
+    method: str,
+    path: str,
+    tenant: str,
+    trace_id: str,
+    status: int,
+    elapsed: float,
+    outcome: str,
+    blame: str | None,
+    fuel: int,
+    memory: int,
+) -> None:
+    access_log.info(
+        "%s %s %d %.2fms",
+        method,
+        path,
+        status,
+        elapsed * 1000,
+        extra={
+            "function": function,
+            "tenant": tenant,
+            "trace_id": trace_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "outcome": outcome,
+            "blame": blame,
+            "fuel": fuel,
+            "memory_bytes": memory,
+        },
+    )
 
 
 def server_timing(run: Run | None, elapsed: float) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 
 from pyjinn.config.model import Config
-from pyjinn.observability import guest_logs, tracing
+from pyjinn.observability import access_log, guest_logs, tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.multiprocess import Flusher
 from pyjinn.runtime import Runtime
@@ -96,6 +96,7 @@ def run_worker(
     try:
         serve_http(app, sockets, grace_period(config))
     finally:
+        access_log.uninstall()  # writes out what is still buffered
         app.runtime.close()
         services.close()
         tracing.shutdown()

@@ -136,3 +136,70 @@ async def test_every_invocation_leaves_one_access_record(client, caplog) -> None
     guest = [r for r in caplog.records if r.name == "pyjinn.guest" and r.function == "noisy"]
     assert [r.getMessage() for r in guest] == ["first line", "second \u00e9 line"]
     assert all(r.trace_id == "ab" * 16 and r.tenant == "default" for r in guest)
+
+
+def test_the_fast_access_writer_renders_the_json_formatters_fields() -> None:
+    import json as json_module
+    import os
+
+    from pyjinn.logs import JsonFormatter
+    from pyjinn.observability.access_log import AccessWriter
+
+    read, write = os.pipe()
+    writer = AccessWriter(as_json=True, fd=write)
+    writer.record(
+        function="fn",
+        tenant="acme",
+        trace_id="ab" * 16,
+        method="GET",
+        path='/a "quoted" path',
+        status=502,
+        duration_ms=1.23456,
+        outcome="trap",
+        blame="guest",
+        fuel=7,
+        memory=65536,
+    )
+    writer.flush()
+    os.close(write)
+    line = os.read(read, 65536).decode()
+    os.close(read)
+    record = json_module.loads(line)
+    assert record["logger"] == "pyjinn.access"
+    assert record["message"] == 'GET /a "quoted" path 502 1.23ms'
+    assert {key: record[key] for key in ("function", "tenant", "status", "outcome", "blame")} == {
+        "function": "fn",
+        "tenant": "acme",
+        "status": 502,
+        "outcome": "trap",
+        "blame": "guest",
+    }
+    assert (record["path"], record["duration_ms"], record["fuel"]) == ('/a "quoted" path', 1.235, 7)
+    # The same keys, in the same order, as a record through the logging module would have.
+    standard = json_module.loads(JsonFormatter().format(_logged_access_record()))
+    assert list(record) == list(standard)
+
+
+def _logged_access_record():
+    import logging
+
+    record = logging.makeLogRecord(
+        {
+            "name": "pyjinn.access",
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "msg": "m",
+            "function": "fn",
+            "tenant": "acme",
+            "trace_id": "t",
+            "method": "GET",
+            "path": "/",
+            "status": 200,
+            "duration_ms": 1.0,
+            "outcome": "ok",
+            "blame": None,
+            "fuel": 1,
+            "memory_bytes": 1,
+        }
+    )
+    return record
