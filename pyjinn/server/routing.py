@@ -49,6 +49,8 @@ class Router:
 
     def __init__(self, config: Config) -> None:
         self.sites = config.sites
+        # Route tables by the identity of their (frozen, long-lived) route tuples.
+        self._tables: dict[int, _RouteTable] = {}
         self._by_port: dict[int, list[tuple[str | None, Site]]] = {}
         for site in config.sites:
             for address in site.addresses:
@@ -70,13 +72,15 @@ class Router:
         return fallback
 
     def match(self, site: Site, path: str) -> Match | None:
-        return _match_routes(site.routes, path)
+        return self._match(site.routes, path)
 
-
-def _match_routes(routes: tuple[Route, ...], path: str) -> Match | None:
-    for route in routes:
-        if route.matcher is not None and not route.matcher.matches(path):
-            continue
+    def _match(self, routes: tuple[Route, ...], path: str) -> Match | None:
+        table = self._tables.get(id(routes))
+        if table is None:
+            table = self._tables[id(routes)] = _RouteTable(routes)
+        route = table.first_match(path)
+        if route is None:
+            return None
         inner = path
         if route.strip_prefix and route.matcher is not None:
             inner = path[len(route.matcher.prefix.rstrip("/")) :] or "/"
@@ -84,5 +88,41 @@ def _match_routes(routes: tuple[Route, ...], path: str) -> Match | None:
                 inner = "/" + inner
         if route.handler is not None:
             return Match(route.handler, inner)
-        return _match_routes(route.routes, inner)
-    return None
+        return self._match(route.routes, inner)
+
+
+class _RouteTable:
+    """One block's routes, indexed so that finding the first match does not scan them all.
+
+    The config loader orders routes exact matchers first, then prefixes longest first, then
+    routes without a matcher; two routes with the same matcher are refused. So the first match
+    is the exact route for the path if there is one, else the route of the longest prefix of the
+    path, else the first route without a matcher: dictionary lookups, whatever the count.
+    """
+
+    __slots__ = ("exact", "fallback", "longest", "prefixes")
+
+    def __init__(self, routes: tuple[Route, ...]) -> None:
+        self.exact: dict[str, Route] = {}
+        self.prefixes: dict[str, Route] = {}
+        self.fallback: Route | None = None
+        for route in routes:
+            matcher = route.matcher
+            if matcher is None:
+                self.fallback = self.fallback or route
+            elif matcher.is_prefix:
+                self.prefixes.setdefault(matcher.prefix, route)
+            else:
+                self.exact.setdefault(matcher.pattern, route)
+        self.longest = max(map(len, self.prefixes), default=0)
+
+    def first_match(self, path: str) -> Route | None:
+        route = self.exact.get(path)
+        if route is not None:
+            return route
+        if self.prefixes:
+            for length in range(min(len(path), self.longest), -1, -1):
+                route = self.prefixes.get(path[:length])
+                if route is not None:
+                    return route
+        return self.fallback
