@@ -240,9 +240,25 @@ class Registry:
             self._host_calls.clear()
             self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
 
-    def snapshot(self) -> Iterator[tuple[Family, tuple[str, ...], int | float | Histogram]]:
-        """Every (family, label values, value) now; histograms as copies."""
+    def snapshot(
+        self, unchanged_since: dict[str, tuple[float, ...]] | None = None
+    ) -> Iterator[tuple[Family, tuple[str, ...], int | float | Histogram]]:
+        """Every (family, label values, value) now; histograms as copies.
+
+        With ``unchanged_since`` (kept by the caller between calls), functions whose metrics
+        did not change since the previous call are left out: with thousands of mostly idle
+        functions, writing them all every second would cost more than serving them."""
         for metrics in list(self.functions.values()):
+            if unchanged_since is not None:
+                fingerprint = (
+                    metrics.in_flight,
+                    metrics.dropped_log_lines,
+                    metrics.duration.sum,
+                    metrics.pool_wait.sum,
+                )
+                if unchanged_since.get(metrics.name) == fingerprint:
+                    continue
+                unchanged_since[metrics.name] = fingerprint
             name = (metrics.name,)
             for (outcome, tenant), count in list(metrics.invocations.items()):
                 yield INVOCATIONS, (metrics.name, outcome, tenant), count

@@ -79,6 +79,7 @@ class Flusher:
         self.interval = interval
         self._files: dict[str, MmapedDict] = {}
         self._keys: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
+        self._written: dict[str, tuple[float, ...]] = {}  # function -> what was written last
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -98,10 +99,10 @@ class Flusher:
                 log.exception("Cannot write metrics to %s.", self.directory)
 
     def flush(self) -> None:
-        """Write every current value (cumulative, so a lost flush loses nothing)."""
+        """Write every value that changed (cumulative, so a lost flush loses nothing)."""
         with self._lock:
             pid = os.getpid()
-            for family, labels, value in self.registry.snapshot():
+            for family, labels, value in self.registry.snapshot(self._written):
                 prefix = _FILE_PREFIX[family.kind]
                 target = self._files.get(prefix)
                 if target is None:

@@ -8,9 +8,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pyjinn.observability.metrics import (
     DURATION_BUCKETS,
+    INVOCATIONS,
     REGISTRY,
     Histogram,
     ProcessCollector,
+    Registry,
 )
 from tests.helpers import HELLO, KV_IMPORTS, abi_guest, wat_trapping, wat_writing
 from tests.observability.guests import LOOP_FOREVER
@@ -141,3 +143,22 @@ def test_histogram_buckets_are_less_than_or_equal() -> None:
 
 def test_metrics_are_kept_per_function_name_across_reloads() -> None:
     assert REGISTRY.function("hello") is REGISTRY.function("hello")
+
+
+def test_a_snapshot_since_the_last_one_leaves_out_functions_that_did_not_change() -> None:
+    registry = Registry()
+    for name in ("busy", "idle"):
+        metrics = registry.function(name)
+        metrics.count("ok", "default")
+        metrics.duration.observe(0.01)
+    written: dict[str, tuple[float, ...]] = {}
+
+    def functions_in(snapshot) -> set[str]:
+        return {labels[0] for family, labels, _ in snapshot if family is INVOCATIONS}
+
+    assert functions_in(registry.snapshot(written)) == {"busy", "idle"}
+    assert functions_in(registry.snapshot(written)) == set()
+    registry.function("busy").count("ok", "default")
+    registry.function("busy").duration.observe(0.02)
+    assert functions_in(registry.snapshot(written)) == {"busy"}
+    assert functions_in(registry.snapshot()) == {"busy", "idle"}  # a full snapshot has all
