@@ -10,8 +10,8 @@ and the two sides take turns instead of contending:
   ``budget`` seconds. The guest thread runs the batch back to back, alone with the GIL, and the
   loop collects every result at once: one thread round trip per batch, not per request.
 - If the batch is not done within the budget, the loop stops waiting and goes back to serving.
-  Results already finished are delivered at once, invocations not yet started move to a fresh
-  batch (on another thread), and the slow one reports back on its own when it finishes. A slow
+  Results already finished are delivered at once, each invocation not yet started gets a thread
+  of its own, and every one still running reports back on its own when it finishes. A slow
   function therefore delays the event loop by at most ``budget``, and other requests not at all
   after that.
 """
@@ -165,9 +165,18 @@ class GuestThreads:
         finished, unstarted = batch.detach(loop)
         for job in finished:
             job.deliver()
-        if unstarted:
-            self._queued[:0] = unstarted
-            loop.call_soon(self._flush, loop)
+        # A job outlived the budget, and those queued behind it may be slow too (a burst of
+        # sleeping guests, say): waiting a budget for each would start them one per loop
+        # iteration. Each gets a thread of its own at once instead, and reports back alone.
+        for index, job in enumerate(unstarted):
+            thread = self._take_thread()
+            if thread is None:
+                self._queued[:0] = unstarted[index:]
+                loop.call_later(0.001, self._flush, loop)
+                return
+            alone = _Batch([job])
+            alone.detached_loop = loop
+            thread.assign(alone)
 
     def _take_thread(self) -> _GuestThread | None:
         with self._lock:

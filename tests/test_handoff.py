@@ -99,3 +99,44 @@ def test_close_stops_every_thread() -> None:
     assert names
     pool.close(timeout=5)
     assert not {t.name for t in threading.enumerate() if t.name.startswith("pyjinn-guest")} & names
+
+
+async def test_a_burst_of_slow_calls_runs_side_by_side_not_one_per_budget(monkeypatch) -> None:
+    pool = GuestThreads(64, budget=0.02)
+    flushes = 0
+    flush = pool._flush
+
+    def counted(loop: asyncio.AbstractEventLoop) -> None:
+        nonlocal flushes
+        flushes += 1
+        flush(loop)
+
+    monkeypatch.setattr(pool, "_flush", counted)
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def sleeper() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        release.wait(10)
+        with lock:
+            running -= 1
+
+    try:
+        calls = [pool.run(sleeper) for _ in range(40)]
+        for _ in range(200):  # until every call has started, or 2 s
+            await asyncio.sleep(0.01)
+            if peak == 40:
+                break
+        assert peak == 40
+        # One budget wait for the whole burst, not one per call.
+        assert flushes == 1
+        release.set()
+        await asyncio.gather(*calls)
+    finally:
+        release.set()
+        pool.close(timeout=5)
