@@ -24,6 +24,7 @@ import logging
 import math
 import random
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -36,6 +37,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from pyjinn.backends.kv import StoreUnavailable
+from pyjinn.backends.kv.direct import DirectReader, Fallback, TimedOut
 
 __all__ = ["BUCKET_PREFIX", "NatsKeyValueStore"]
 
@@ -100,6 +102,8 @@ class NatsKeyValueStore:
         self._threads: list[_ThreadState] = []
         self._threads_lock = threading.Lock()
         self._closed = False
+        # Reads take a fast path of their own; see pyjinn.backends.kv.direct.
+        self._direct = DirectReader(self._servers, self._credentials)
 
     def __repr__(self) -> str:
         return f"NatsKeyValueStore({_describe(self._servers)})"
@@ -108,6 +112,16 @@ class NatsKeyValueStore:
 
     def get(self, tenant: str, key: str, *, timeout: float) -> bytes | None:
         """The value of ``key`` in ``tenant``'s bucket, or None when it is missing or deleted."""
+        if not self._closed:
+            started = time.monotonic()
+            try:
+                return self._direct.get(BUCKET_PREFIX + tenant, key, timeout)
+            except TimedOut:
+                raise StoreUnavailable(
+                    f"NATS did not complete the get within {timeout:g} s"
+                ) from None
+            except Fallback:
+                timeout = max(0.0, timeout - (time.monotonic() - started))
         return self._call("get", timeout, lambda connection: self._get(connection, tenant, key))
 
     def set(self, tenant: str, key: str, value: bytes, *, timeout: float) -> None:
@@ -132,6 +146,7 @@ class NatsKeyValueStore:
         its call returns.
         """
         self._closed = True
+        self._direct.close()
         with self._threads_lock:
             states, self._threads = self._threads, []
 

@@ -211,10 +211,14 @@ def test_each_thread_has_one_connection_of_its_own(
     ready.wait()
     try:
         connections = pyjinn_connections(server)
+        # One nats-py connection per thread, and one of the read fast path's.
         assert sorted(str(c["name"]) for c in connections) == [
             "pyjinn-kv guest-0",
             "pyjinn-kv guest-1",
             "pyjinn-kv guest-2",
+            "pyjinn-kv-direct guest-0",
+            "pyjinn-kv-direct guest-1",
+            "pyjinn-kv-direct guest-2",
         ]
     finally:
         release.set()
@@ -321,3 +325,24 @@ def test_a_bucket_created_elsewhere_without_direct_gets_still_works(
     assert store.get("legacy", "gone", timeout=2.0) is None
     assert store.get("legacy", "never", timeout=2.0) is None
     assert store.keys("legacy", "", timeout=2.0) == ["kept"]
+
+
+def test_reads_take_the_direct_path_and_fall_back_only_when_unsure(
+    nats_server: ConnectInfo, closing: Closing, new_tenant: Callable[[], str], monkeypatch
+) -> None:
+    store = closing(store_for(nats_server))
+    tenant = new_tenant()
+    assert store.get(tenant, "missing", timeout=2.0) is None  # no bucket yet: the general path
+    store.set(tenant, "key", b"value", timeout=2.0)
+    store.delete(tenant, "gone", timeout=2.0)
+    general = store._call
+    used: list[str] = []
+    monkeypatch.setattr(
+        store,
+        "_call",
+        lambda operation, *rest: (used.append(operation), general(operation, *rest))[1],
+    )
+    assert store.get(tenant, "key", timeout=2.0) == b"value"
+    assert store.get(tenant, "gone", timeout=2.0) is None
+    assert store.get(tenant, "missing", timeout=2.0) is None
+    assert used == []  # a value, a delete marker and a 404 are answered without nats-py
