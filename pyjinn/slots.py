@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 
 from pyjinn.errors import RequestRejected
 
@@ -12,18 +11,23 @@ from pyjinn.errors import RequestRejected
 class Slots:
     """At most ``size`` holders at once; others wait up to a deadline, first come first served.
 
-    Lighter than ``asyncio.wait_for(semaphore.acquire(), ...)``: the common, uncontended case
-    allocates nothing, and a waiter costs one future and one timer.
+    Cheap on the request path: the uncontended case allocates nothing, and a waiter costs one
+    future. Deadlines are kept by a single timer per ``Slots`` (the sweeper), not one per
+    waiter: waiters share the function's ``pool_wait``, so they expire in the order they came,
+    and the sweeper only ever looks at the oldest.
     """
 
-    __slots__ = ("_waiters", "in_use", "name", "peak", "size")
+    __slots__ = ("_sweeper", "_sweeper_loop", "_waiters", "in_use", "name", "peak", "size")
 
     def __init__(self, size: int, name: str) -> None:
         self.size = size
         self.name = name
         self.in_use = 0
         self.peak = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # (deadline on the loop's clock, future), oldest first
+        self._waiters: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper_loop: asyncio.AbstractEventLoop | None = None
 
     async def acquire(self, wait: float) -> None:
         """Take a slot, waiting at most ``wait`` seconds; raises ``RequestRejected`` (503) after."""
@@ -32,13 +36,18 @@ class Slots:
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
-        timer = loop.call_later(wait, _expire, waiter)
+        deadline = loop.time() + wait
+        self._waiters.append((deadline, waiter))
+        if self._sweeper is None or self._sweeper_loop is not loop:
+            self._sweeper = loop.call_at(deadline, self._sweep, loop)
+            self._sweeper_loop = loop
         try:
             await waiter  # a releasing holder hands its slot over directly
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # we were handed a slot just as we were cancelled
+            else:
+                self._forget(waiter)
             raise
         except _Expired:
             raise RequestRejected(
@@ -49,11 +58,6 @@ class Slots:
                 "(pool_size, pool_wait)",
                 retry_after=1,
             ) from None
-        finally:
-            timer.cancel()
-            # Still queued if it expired or was cancelled; a waiter handed a slot was popped.
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
 
     def _take(self) -> None:
         self.in_use += 1
@@ -62,18 +66,29 @@ class Slots:
 
     def release(self) -> None:
         """Give the slot back, handing it straight to the oldest live waiter if there is one."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
+        waiters = self._waiters
+        while waiters:
+            _, waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes over; in_use stays the same
                 return
         self.in_use -= 1
 
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Expire the waiters whose deadline has passed; come back for the next one."""
+        waiters, now = self._waiters, loop.time()
+        while waiters and waiters[0][0] <= now:
+            _, waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(_Expired())
+        self._sweeper = loop.call_at(waiters[0][0], self._sweep, loop) if waiters else None
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        for entry in self._waiters:
+            if entry[1] is waiter:
+                self._waiters.remove(entry)
+                return
+
 
 class _Expired(Exception):
     pass
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(_Expired())
