@@ -28,10 +28,9 @@ from pyjinn import __version__
 from pyjinn.config.model import Config
 from pyjinn.observability.stats import function_stats
 from pyjinn.runtime import describe_spec
+from pyjinn.server.asgi import Scope, header
 
 log = logging.getLogger("pyjinn.admin")
-
-Scope = dict[str, Any]
 
 
 @dataclass
@@ -113,7 +112,7 @@ class AdminApp:
         families = self._families()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Fixed(families))
-        encoder, content_type = choose_encoder(_header(scope, b"accept") or "")
+        encoder, content_type = choose_encoder(header(scope, b"accept") or "")
         body = encoder(registry)
         await _raw(send, 200, content_type.encode(), body)
 
@@ -189,14 +188,6 @@ class _Fixed:
 
     def collect(self) -> list[Metric]:
         return self._families
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            decoded: str = value.decode("latin-1")
-            return decoded
-    return None
 
 
 async def _json(send: Any, status: int, document: dict[str, Any]) -> None:

@@ -27,12 +27,12 @@ from pyjinn.errors import Blame, HostError, InvocationError, ModuleErrors, Reque
 from pyjinn.observability import invocations, tracing
 from pyjinn.observability.metrics import install_collector
 from pyjinn.runtime import Function, Runtime
+from pyjinn.server.asgi import Scope, header
 from pyjinn.server.routing import Router
 from pyjinn.services import Services, start_services
 
 log = logging.getLogger("pyjinn.server")
 
-Scope = dict[str, Any]
 Receive = Any
 Send = Any
 
@@ -102,7 +102,7 @@ class PyjinnApp:
             if root_path and path.startswith(root_path):
                 path = path[len(root_path) :] or "/"
             server = scope.get("server")
-            site = router.site_for(server[1] if server else None, _header(scope, b"host"))
+            site = router.site_for(server[1] if server else None, header(scope, b"host"))
             match = router.match(site, path) if site is not None else None
             if match is None:
                 await _send_json(send, 404, {"error": "no route for this path"})
@@ -129,7 +129,7 @@ class PyjinnApp:
     ) -> None:
         started = time.perf_counter_ns()
         method: str = scope["method"]
-        traceparent = _header(scope, b"traceparent")
+        traceparent = header(scope, b"traceparent")
         span, trace_id = (
             tracing.start_invocation(function.name, traceparent, method, full_path)
             if tracing.enabled
@@ -233,7 +233,7 @@ def create_app(source: str | Path | Config, *, services: Services | None = None)
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    declared = _header(scope, b"content-length")
+    declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit, f"declared Content-Length {declared}")
     chunks: list[bytes] = []
@@ -259,14 +259,6 @@ def _too_large(limit: int, what: str) -> RequestRejected:
         f"request body exceeds {limit} bytes",
         f"request body too large: {what} (max_body {limit})",
     )
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            decoded: str = value.decode("latin-1")
-            return decoded
-    return None
 
 
 def _remote_addr(scope: Scope) -> str:
