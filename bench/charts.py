@@ -96,6 +96,8 @@ def _inprocess(results: dict[str, Any]) -> Any:
     rows = dict(part.get("guests", {}))
     if "phases_us" in part.get("key_value", {}):
         rows["kv_get"] = part["key_value"]
+    for case, figures in part.get("storage", {}).items():
+        rows[figures.get("host_call", case)] = figures
     if not rows:
         return None
     figure, axes = plt.subplots(figsize=(9, 0.6 * len(rows) + 1.4))

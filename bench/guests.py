@@ -34,6 +34,10 @@ class Guests:
     sleep: Path
     kv_get: Path
     kv_set: Path
+    sql_setup: Path
+    sql_query: Path
+    blob_put: Path
+    blob_get: Path
     hello: Path | None = None
     echo: Path | None = None
     workload: Path | None = None
@@ -57,6 +61,10 @@ def build(directory: Path, *, echo: bool = True) -> Guests:
         ),
         kv_get=_copy(SOURCES / "kv_get.wat", directory),
         kv_set=_copy(SOURCES / "kv_set.wat", directory),
+        sql_setup=_copy(SOURCES / "sql_setup.wat", directory),
+        sql_query=_copy(SOURCES / "sql_query.wat", directory),
+        blob_put=_copy(SOURCES / "blob_put.wat", directory),
+        blob_get=_copy(SOURCES / "blob_get.wat", directory),
     )
     if importlib.util.find_spec("ziglang") is None:
         guests.skipped["c"] = "zig is not installed (pip install 'pyjinn[build]')"

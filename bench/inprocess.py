@@ -9,7 +9,9 @@ guest's run, teardown.
 The key-value case runs a guest that reads one key (``kv_get`` then ``result_read``) from a
 real embedded nats-server; its "round trip from inside a function" is the guest-run phase,
 which holds nothing but those two host calls. The dispatcher's own timing of the ``kv_get``
-call (``HostCall.seconds``) is reported beside it.
+call (``HostCall.seconds``) is reported beside it. The storage cases are measured the same way:
+a SQLite point query by primary key with a bound parameter (``db_query`` then ``result_read``),
+and a 4 KiB object read from the embedded filesystem store (``blob_get`` then ``result_read``).
 """
 
 # The report speaks in µs and × on purpose.
@@ -161,6 +163,9 @@ def measure(
     result["key_value"] = measure_key_value(
         guests, directory / "kv", repetitions, count, warmup, echo
     )
+    result["storage"] = measure_storage(
+        guests, directory / "storage", repetitions, count, warmup, echo
+    )
     return result
 
 
@@ -204,6 +209,50 @@ def measure_key_value(
         runtime.close()
         services.close()
         server.stop()
+
+
+STORAGE_CASES = {
+    # name: (the guest that writes what the timed guest reads, the timed guest, its host call)
+    "sql_point_query": ("sql_setup", "sql_query", "db_query"),
+    "blob_get_4kib": ("blob_put", "blob_get", "blob_get"),
+}
+
+
+def measure_storage(
+    guests: Guests,
+    directory: Path,
+    repetitions: int,
+    count: int,
+    warmup: int,
+    echo: Callable[[str], None],
+) -> dict[str, Any]:
+    """A SQLite point query and a 4 KiB blob read from inside a function, on the embedded
+    defaults (a SQLite file per tenant and the filesystem store, both under ``data_dir``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    storage = "db_driver sqlite\n s3_bucket bench\n"
+    grants = "permissions {\n db write\n blob_read bench\n blob_write bench\n }"
+    functions = {
+        name: (getattr(guests, name), storage + grants)
+        for name in ("sql_setup", "sql_query", "blob_put", "blob_get")
+    }
+    runtime = runtime_for(directory, functions)
+    results: dict[str, Any] = {}
+    try:
+        for case, (writer_name, reader_name, call) in STORAGE_CASES.items():
+            writer = runtime.functions[writer_name]
+            run = invoke(runtime.engine, writer.module, writer.sandbox, b"{}", tenant="bench")
+            _check(run, writer_name)
+            figures = time_invocations(
+                runtime, runtime.functions[reader_name], repetitions, count, warmup, "bench"
+            )
+            results[case] = {"host_call": call, **figures}
+            echo(
+                f"  {case}: run phase p50 {figures['phases_us']['run']['p50']:.1f} µs "
+                f"({call} alone {figures['host_calls_us'][call]['p50']:.1f} µs)"
+            )
+    finally:
+        runtime.close()
+    return results
 
 
 def _check(run: Run, name: str) -> None:

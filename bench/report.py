@@ -87,6 +87,12 @@ def _inprocess(part: dict[str, Any]) -> list[str]:
     rows = dict(part["guests"])
     if "key_value" in part and "total_us" in part["key_value"]:
         rows["kv_get (1 get + result_read, real nats-server)"] = part["key_value"]
+    storage_labels = {
+        "sql_point_query": "db_query (SQLite point query + result_read)",
+        "blob_get_4kib": "blob_get (4 KiB from the filesystem store + result_read)",
+    }
+    for case, figures in part.get("storage", {}).items():
+        rows[storage_labels.get(case, case)] = figures
     for name, figures in rows.items():
         total, phases = figures["total_us"], figures["phases_us"]
         other = total["p50"] - sum(
@@ -106,11 +112,12 @@ def _inprocess(part: dict[str, Any]) -> list[str]:
             f"The echo guest through `Runtime.call` (slot, hand-over to a guest thread and "
             f"back, one call at a time): p50 {total['p50']:.1f} µs, p99 {total['p99']:.1f} µs.",
         ]
-    kv = part.get("key_value", {})
-    if "host_calls_us" in kv:
+    timed_calls: dict[str, dict[str, Any]] = {}
+    for figures in [part.get("key_value", {}), *part.get("storage", {}).values()]:
+        timed_calls.update(figures.get("host_calls_us", {}))
+    if timed_calls:
         calls = ", ".join(
-            f"{name} p50 {d['p50']:.0f} µs (p99 {d['p99']:.0f})"
-            for name, d in kv["host_calls_us"].items()
+            f"{name} p50 {d['p50']:.0f} µs (p99 {d['p99']:.0f})" for name, d in timed_calls.items()
         )
         lines += ["", f"Host calls as the dispatcher times them: {calls}."]
     return [*lines, ""]
@@ -246,7 +253,7 @@ def _scaling(part: dict[str, Any]) -> list[str]:
 def _observability(part: dict[str, Any]) -> list[str]:
     lines = ["## 6. Observability cost", ""]
     if part.get("status") != "measured":
-        return [*lines, f"> **Placeholder.** {part.get('placeholder') or part.get('error')}", ""]
+        return [*lines, f"> **Not measured.** {part.get('placeholder') or part.get('error')}", ""]
     lines += ["| variant | req/s | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|"]
     for figures in part["variants"].values():
         lines.append(

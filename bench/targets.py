@@ -1,4 +1,4 @@
-"""The targets of issue 3, evaluated against one run's results.
+"""The performance targets, evaluated against one run's results.
 
 Each target is a goal for one figure, either at most (``<=``) or at least (``>=``). "vs goal" is
 measured ÷ goal: at most 1 meets an at-most goal, at least 1 meets an at-least goal.
@@ -121,6 +121,27 @@ def _kv_get(r: dict[str, Any]) -> Figure:
     return run, f"{run:.0f} µs (kv_get call alone {call:.0f} µs)"
 
 
+def _storage(case: str, call: str) -> Callable[[dict[str, Any]], Figure]:
+    def extract(r: dict[str, Any]) -> Figure:
+        figures = r["inprocess"]["storage"][case]
+        run = figures["phases_us"]["run"]["p50"]
+        alone = figures["host_calls_us"][call]["p50"]
+        return run, f"{run:.0f} µs ({call} call alone {alone:.0f} µs)"
+
+    return extract
+
+
+def _tracing_cost(variant: str) -> Callable[[dict[str, Any]], Figure]:
+    def extract(r: dict[str, Any]) -> Figure:
+        part = r["observability"]
+        value = part["ratios"][f"{variant}/tracing_off"]["median"]
+        on = part["variants"][variant]["requests_per_second"]["median"]
+        off = part["variants"]["tracing_off"]["requests_per_second"]["median"]
+        return value, f"{value:.2f}× ({on:,.0f} vs {off:,.0f} req/s)"
+
+    return extract
+
+
 TARGETS = (
     Target(
         "echo_in_process_p50", "C echo guest, in-process invocation p50", 40, "<=", "µs", _echo_p50
@@ -156,6 +177,38 @@ TARGETS = (
     Target("density_rss", "10,000 functions: idle worker RSS", 1, "<=", "GiB", _density_rss),
     Target("density_first_hit", "10,000 functions: first hit", 10, "<=", "ms", _density_first_hit),
     Target("kv_get_p50", "KV get from inside a function, p50", 200, "<=", "µs", _kv_get),
+    Target(
+        "sql_point_query_p50",
+        "SQLite point query from inside a function, p50",
+        50,
+        "<=",
+        "µs",
+        _storage("sql_point_query", "db_query"),
+    ),
+    Target(
+        "blob_get_p50",
+        "4 KiB blob get (filesystem store) from inside a function, p50",
+        100,
+        "<=",
+        "µs",
+        _storage("blob_get_4kib", "blob_get"),
+    ),
+    Target(
+        "tracing_every_request",
+        "tracing every request: req/s ÷ tracing off (cost ≤ 5%)",
+        0.95,
+        ">=",
+        "×",
+        _tracing_cost("tracing_on"),
+    ),
+    Target(
+        "tracing_sampled",
+        "tracing 1 in 10 new traces: req/s ÷ tracing off (cost ≤ 5%)",
+        0.95,
+        ">=",
+        "×",
+        _tracing_cost("tracing_sampled"),
+    ),
 )
 
 

@@ -10,10 +10,12 @@ raise ``HostCallError``; nothing a guest passes can raise into wasmtime.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import wasmtime
@@ -58,6 +60,7 @@ def abi_functions(variants: Iterable[HostFunction] = ()) -> list[HostFunction]:
 def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
     needs_memory = any(kind is not Arg.I32 for _, kind in function.args)
     handler_name = function.name
+    read_slots = _slot_reader(function)
 
     def implementation(caller: int, slots: int) -> int | None:
         context = current()
@@ -66,8 +69,8 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
         started = time.perf_counter()
         memory = None
         try:
-            memory = hostfunc.GuestMemory(caller) if needs_memory else None
-            arguments = _decode(function, slots, memory)
+            memory = hostfunc.guest_memory(caller, context) if needs_memory else None
+            arguments = _decode(function, read_slots(slots), memory)
             record.arguments = arguments
             capability = host.capabilities.get(function.capability)
             if capability is None:
@@ -108,18 +111,28 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
     return implementation
 
 
+def _slot_reader(function: HostFunction) -> Callable[[int], tuple[int, ...]]:
+    """Reads every i32 argument slot of ``function`` in one copy (slots are 16 bytes apart)."""
+    count = sum(1 if kind is Arg.I32 else 2 for _, kind in function.args)
+    if count == 0:
+        return lambda slots: ()
+    layout = struct.Struct("<" + "i12x" * (count - 1) + "i")
+    size, string_at = layout.size, ctypes.string_at
+    return lambda slots: layout.unpack(string_at(slots, size))
+
+
 def _decode(
-    function: HostFunction, slots: int, memory: hostfunc.GuestMemory | None
+    function: HostFunction, raw: tuple[int, ...], memory: hostfunc.GuestMemory | None
 ) -> tuple[Any, ...]:
     arguments: list[Any] = []
     index = 0
     for name, kind in function.args:
         if kind is Arg.I32:
-            arguments.append(_capi.raw_i32(slots, index))
+            arguments.append(raw[index])
             index += 1
             continue
-        pointer = _capi.raw_i32(slots, index) & 0xFFFFFFFF
-        length = _capi.raw_i32(slots, index + 1) & 0xFFFFFFFF
+        pointer = raw[index] & 0xFFFFFFFF
+        length = raw[index + 1] & 0xFFFFFFFF
         index += 2
         assert memory is not None
         if kind is Arg.OUT or kind is Arg.SIZED:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyjinn.capabilities.base import FunctionHost, HostCall
+    from pyjinn.engine.hostfunc import GuestMemory
 
 _local = threading.local()
 
@@ -31,6 +32,7 @@ class InvocationContext:
         "host",
         "host_failure",
         "last_error",
+        "memory",
         "pending",
         "tenant",
         "timed_out",
@@ -55,6 +57,7 @@ class InvocationContext:
         self.pending: bytes | None = None  # the result waiting for result_read
         self.last_error = ""
         self.calls: list[HostCall] = []
+        self.memory: GuestMemory | None = None  # the guest's memory, once a host call needs it
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -71,4 +74,7 @@ def enter(context: InvocationContext) -> None:
 
 
 def leave() -> None:
+    context: InvocationContext | None = _local.context
+    if context is not None:
+        context.memory = None  # a view into memory the instance no longer owns
     _local.context = None

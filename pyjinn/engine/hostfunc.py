@@ -16,7 +16,7 @@ from collections.abc import Callable
 import wasmtime
 
 from pyjinn.engine import _capi
-from pyjinn.engine.context import current
+from pyjinn.engine.context import InvocationContext, current
 
 log = logging.getLogger("pyjinn.engine")
 
@@ -30,9 +30,14 @@ class GuestMemoryError(Exception):
 
 
 class GuestMemory:
-    """The calling guest's exported ``memory``, bounds-checked."""
+    """The calling guest's exported ``memory``, bounds-checked.
 
-    __slots__ = ("_view", "size")
+    Made once per invocation (``guest_memory``) and re-anchored on every host call: the guest
+    may have grown its memory since the last call, and an engine without the pooling allocator
+    may have moved it.
+    """
+
+    __slots__ = ("_base", "_context", "_handle", "_item", "_view", "size")
 
     def __init__(self, caller: int) -> None:
         item = _capi.Extern()
@@ -40,18 +45,31 @@ class GuestMemory:
             int(item.kind) != _capi.EXTERN_MEMORY
         ):
             raise GuestMemoryError("the module exports no memory named 'memory'")
-        context = _capi.caller_context(caller)
-        handle = ctypes.byref(item, _capi.EXTERN_ITEM_OFFSET)
-        base = _capi.memory_data(context, handle)
-        self.size: int = _capi.memory_data_size(context, handle)
+        self._item = item  # kept alive: _handle points into it
+        self._context = _capi.caller_context(caller)
+        self._handle = ctypes.byref(item, _capi.EXTERN_ITEM_OFFSET)
+        self._anchor(_capi.memory_data(self._context, self._handle))
+
+    def _anchor(self, base: int) -> None:
+        self._base: int = base
+        self.size: int = _capi.memory_data_size(self._context, self._handle)
         self._view = memoryview((ctypes.c_ubyte * self.size).from_address(base)).cast("B")
+
+    def refresh(self) -> None:
+        """Follow a memory that moved; growth in place is picked up by ``check``."""
+        base = _capi.memory_data(self._context, self._handle)
+        if base != self._base:
+            self._anchor(base)
 
     def check(self, pointer: int, length: int) -> None:
         """Raise ``GuestMemoryError`` unless ``[pointer, pointer + length)`` is in memory."""
         if pointer + length > self.size:
-            raise GuestMemoryError(
-                f"range [{pointer}, {pointer + length}) is outside the guest's {self.size} bytes"
-            )
+            self._anchor(self._base)  # memory never shrinks: it may have grown since
+            if pointer + length > self.size:
+                raise GuestMemoryError(
+                    f"range [{pointer}, {pointer + length}) is outside the guest's "
+                    f"{self.size} bytes"
+                )
 
     def read(self, pointer: int, length: int) -> bytes:
         pointer &= 0xFFFFFFFF
@@ -67,6 +85,19 @@ class GuestMemory:
     @property
     def view(self) -> memoryview:
         return self._view
+
+
+def guest_memory(caller: int, invocation: InvocationContext | None = None) -> GuestMemory:
+    """The memory of the guest calling a host function (of ``invocation``, by default the one
+    running on this thread): found once per invocation, then re-anchored on each call."""
+    if invocation is None:
+        invocation = current()
+    memory = invocation.memory
+    if memory is None:
+        memory = invocation.memory = GuestMemory(caller)
+    else:
+        memory.refresh()
+    return memory
 
 
 def trap(message: str) -> int:

@@ -25,7 +25,7 @@ def _random_get(caller: int, slots: int) -> int | None:
     pointer = _capi.raw_i32(slots, 0)
     length = _capi.raw_i32(slots, 1) & 0xFFFFFFFF
     try:
-        memory = hostfunc.GuestMemory(caller)
+        memory = hostfunc.guest_memory(caller)
         if length > _MAX_REQUEST:
             raise hostfunc.GuestMemoryError(f"random_get of {length} bytes")
         memory.write(pointer, source(length))

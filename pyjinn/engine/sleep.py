@@ -38,7 +38,7 @@ def _poll_oneoff(caller: int, slots: int) -> int | None:
     nevents_pointer = _capi.raw_i32(slots, 3) & 0xFFFFFFFF
     context = current()
     try:
-        memory = hostfunc.GuestMemory(caller)
+        memory = hostfunc.guest_memory(caller)
         subscriptions = memory.read(in_pointer, count * _SUBSCRIPTION_SIZE)
     except hostfunc.GuestMemoryError:
         _capi.raw_set_i32(slots, 0, _ERRNO_FAULT)

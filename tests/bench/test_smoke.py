@@ -55,6 +55,9 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         assert guest["total_us"]["p50"] > 0, name
         assert all(phase["p50"] > 0 for phase in guest["phases_us"].values()), name
     assert results["inprocess"]["key_value"]["host_calls_us"]["kv_get"]["p50"] > 0
+    storage = results["inprocess"]["storage"]
+    assert storage["sql_point_query"]["host_calls_us"]["db_query"]["p50"] > 0
+    assert storage["blob_get_4kib"]["host_calls_us"]["blob_get"]["p50"] > 0
     if shutil.which("wrk"):
         variants = results["http"]["variants"]
         assert {"bare_asgi", "pyjinn_hello", "pyjinn_workload"} <= set(variants)
@@ -75,8 +78,19 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     in_flight = results["density"]["in_flight"]
     assert in_flight["ok"] == in_flight["requests"] == 100
     assert in_flight["peak_in_flight"] > 0
-    assert results["observability"]["status"] in ("measured", "not available")
-    assert len(results["targets"]) == 9
+    observability = results["observability"]
+    if shutil.which("wrk"):
+        assert set(observability["ratios"]) == {
+            "tracing_on/tracing_off",
+            "tracing_sampled/tracing_off",
+            "access_log/tracing_off",
+        }
+    else:
+        assert observability["status"] == "skipped"
+    assert len(results["targets"]) == 13
+    by_key = {row["key"]: row for row in results["targets"]}
+    for key in ("sql_point_query_p50", "blob_get_p50"):
+        assert by_key[key]["value"] > 0, key
 
     markdown = (tmp_path / "latest.md").read_text()
     assert markdown == json_path.with_suffix(".md").read_text()

@@ -161,6 +161,30 @@ async def test_an_output_buffer_outside_memory_is_invalid(run_guest) -> None:
     assert results == [ErrorCode.INVALID]
 
 
+async def test_memory_grown_between_host_calls_is_usable_by_the_next_call(run_guest) -> None:
+    """The host finds the guest's memory once per invocation: after memory.grow, an address in
+    the new pages must be writable by the next call, and one past the end still refused."""
+    message = b"range [131100, 131200) is outside the guest's 131072 bytes"  # the 2nd call's
+    module = abi_guest(
+        PYJINN_IMPORTS,
+        [
+            "(i64.extend_i32_s (call $error_read (i32.const 131100) (i32.const 100)))",
+            "(i64.extend_i32_s (memory.grow (i32.const 1)))",
+            "(i64.extend_i32_s (call $error_read (i32.const 131100) (i32.const 100)))",
+            "(i64.load8_u (i32.const 131100))",
+            "(i64.extend_i32_s (call $error_read (i32.const 196600) (i32.const 100)))",
+        ],
+    )
+    results, _ = await run_guest(module)
+    assert results == [
+        ErrorCode.INVALID,  # page 3 does not exist yet
+        2,  # memory.grow: the old size in pages
+        len(message),
+        message[0],
+        ErrorCode.INVALID,  # past the end of page 3
+    ]
+
+
 async def test_an_oversized_value_is_refused_before_the_store(
     run_guest, make_runtime, project
 ) -> None:

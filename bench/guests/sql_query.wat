@@ -1,0 +1,18 @@
+;; One point query by primary key with a bound parameter (db_query, then result_read into a
+;; buffer) and answers 200. Needs: db_driver sqlite, permissions { db read } (or write).
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "pyjinn" "db_query" (func $db_query (param i32 i32 i32 i32) (result i64)))
+  (import "pyjinn" "result_read" (func $result_read (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "SELECT name FROM items WHERE id = ?")
+  (data (i32.const 48) "[1]")
+  (data (i32.const 64) "{\"status\":200,\"body\":\"ok\"}")
+  (func (export "_start") (local $length i64)
+    (local.set $length (call $db_query (i32.const 0) (i32.const 35) (i32.const 48) (i32.const 3)))
+    (if (i64.lt_s (local.get $length) (i64.const 0)) (then unreachable))
+    (drop (call $result_read (i32.const 1024) (i32.wrap_i64 (local.get $length))))
+    (i32.store (i32.const 16) (i32.const 64))
+    (i32.store (i32.const 20) (i32.const 26))
+    (drop (call $fd_write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))
