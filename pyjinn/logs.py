@@ -33,7 +33,7 @@ def _context(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in vars(record).items() if key not in _STANDARD}
 
 
-_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+_encode = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":")).encode
 
 
 class JsonFormatter(logging.Formatter):
