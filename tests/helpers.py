@@ -1,6 +1,9 @@
-"""Helpers shared by tests: inline WAT guests."""
+"""Helpers shared by tests: inline WAT guests, and running the ABI guests they make."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 # Inline WAT guests used across the suite. Each writes a fixed response or misbehaves in one way.
 
@@ -133,3 +136,16 @@ class Strings:
         self.data[offset] = text
         self._next = offset + length + (-length % 8)
         return offset, length
+
+
+async def call_abi_guest(runtime: Any, tenant: str = "", name: str = "fn") -> tuple[list[int], Any]:
+    """Run ``abi_guest`` function ``name`` for ``tenant``: (the results it printed, the Run)."""
+    run = await runtime.call(runtime.functions[name], b"{}", tenant=tenant)
+    assert run.error is None, run.error
+    return abi_results(run.stdout), run
+
+
+def abi_results(stdout: bytes) -> list[int]:
+    """The results an ``abi_guest`` printed in its response body, in order."""
+    body = json.loads(stdout)["body"]
+    return [int(value) for value in body.split(",") if value]

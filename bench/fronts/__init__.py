@@ -8,6 +8,7 @@ process) of a ``pyjinn up`` worker, so only what happens per request differs.
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 
 def listen(port: int) -> socket.socket:
@@ -17,3 +18,14 @@ def listen(port: int) -> socket.socket:
     sock.bind(("127.0.0.1", port))
     sock.listen(2048)
     return sock
+
+
+async def lifespan(receive: Any, send: Any) -> None:
+    """Answer an ASGI lifespan scope: start up, then shut down when told."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

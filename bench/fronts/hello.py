@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from bench.fronts import listen
+from bench.fronts import lifespan, listen
 from pyjinn.server.worker import serve_http
 
 BODY = b"hello"
@@ -17,13 +17,8 @@ HEADERS = [(b"content-type", b"text/plain"), (b"content-length", str(len(BODY)).
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})

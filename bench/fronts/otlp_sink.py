@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from bench.fronts import listen
+from bench.fronts import lifespan, listen
 from pyjinn.server.worker import serve_http
 
 HEADERS = [(b"content-type", b"application/x-protobuf"), (b"content-length", b"0")]
@@ -17,13 +17,8 @@ HEADERS = [(b"content-type", b"application/x-protobuf"), (b"content-length", b"0
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     more = True

@@ -2,8 +2,9 @@
 
 A module is rebuilt only when it is missing or older than one of its inputs: any file in the
 function's directory (its recipe included) and any file in a directory that holds one of its
-sources (so a shared ``../../lib/guest.c`` and the ``guest.h`` beside it count). The new module
-is written beside the old one and renamed over it, so a server never reads a half-written file.
+sources (so a shared ``../../../sdk/c/pyjinn.c`` and the ``pyjinn.h`` beside it count). The new
+module is written beside the old one and renamed over it, so a server never reads a half-written
+file.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 from pyjinn.abi import ErrorCode
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import Services
-from tests.helpers import BLOB_IMPORTS, PYJINN_IMPORTS, Strings, abi_guest
+from tests.helpers import BLOB_IMPORTS, PYJINN_IMPORTS, Strings, abi_guest, call_abi_guest
 from tests.servers import SeaweedS3
 
 pytestmark = pytest.mark.anyio
@@ -89,13 +89,6 @@ def blob_runtime(make_runtime, project, request: pytest.FixtureRequest):
     return make
 
 
-async def call(runtime, tenant: str, name: str = "fn") -> tuple[list[int], object]:
-    run = await runtime.call(runtime.functions[name], b"{}", tenant=tenant)
-    assert run.error is None, run.error
-    body = json.loads(run.stdout)["body"]
-    return [int(value) for value in body.split(",") if value], run
-
-
 @pytest.mark.parametrize("store", STORES)
 async def test_put_get_list_delete_round_trip(blob_runtime, store: str) -> None:
     strings = Strings()
@@ -117,7 +110,7 @@ async def test_put_get_list_delete_round_trip(blob_runtime, store: str) -> None:
         ],
         strings.data,
     )
-    results, run = await call(blob_runtime(store, module), fresh_tenant())
+    results, run = await call_abi_guest(blob_runtime(store, module), fresh_tenant())
     assert results[:4] == [0, 0, 7, 7]
     assert bytes(results[4:11]) == b"\xff\xd8\x00meow"
     listing = json.loads(run.host_calls[4].result)
@@ -132,17 +125,17 @@ async def test_tenants_never_see_or_touch_each_others_objects(blob_runtime, stor
     alices, bobs = strings.at("alice"), strings.at("bob")
     alice, bob = fresh_tenant(), fresh_tenant()
     writer = blob_runtime(store, abi_guest(BLOB_IMPORTS, [put(key, alices)], strings.data))
-    assert (await call(writer, alice))[0] == [0]
+    assert (await call_abi_guest(writer, alice))[0] == [0]
 
     probe = [get(key), list_(prefix), delete(key), put(key, bobs), get(key)]
-    results, run = await call(
+    results, run = await call_abi_guest(
         blob_runtime(store, abi_guest(BLOB_IMPORTS, probe, strings.data), name="probe"),
         bob,
         name="probe",
     )
     assert results == [ErrorCode.NOT_FOUND, 2, 0, 0, 3]  # "[]": bob lists nothing
     checker = blob_runtime(store, abi_guest(BLOB_IMPORTS, [get(key)], strings.data), name="c")
-    _, run = await call(checker, alice, name="c")
+    _, run = await call_abi_guest(checker, alice, name="c")
     assert run.host_calls[0].result == b"alice"
 
 
@@ -157,11 +150,11 @@ async def test_every_call_outside_the_grants_is_denied(blob_runtime) -> None:
         "permissions {\n blob_read *\n blob_write *\n }",
     )
     tenant = fresh_tenant()
-    assert (await call(writer, tenant))[0] == [0, 0]
+    assert (await call_abi_guest(writer, tenant))[0] == [0, 0]
 
     reader = "permissions {\n blob_read photos\n }"
     calls = [put(inside, data), delete(inside), get(outside), get(lookalike), list_((0, 0))]
-    results, run = await call(
+    results, run = await call_abi_guest(
         blob_runtime("filesystem", abi_guest(BLOB_IMPORTS, calls, strings.data), reader, name="r"),
         tenant,
         name="r",
@@ -172,8 +165,8 @@ async def test_every_call_outside_the_grants_is_denied(blob_runtime) -> None:
 
     writer_only = "permissions {\n blob_write photos\n }"
     lister = abi_guest(BLOB_IMPORTS, [list_((0, 0))], strings.data)
-    results, _ = await call(blob_runtime("filesystem", lister, writer_only, name="w"), tenant,
-                            name="w")  # fmt: skip
+    runtime = blob_runtime("filesystem", lister, writer_only, name="w")
+    results, _ = await call_abi_guest(runtime, tenant, name="w")
     assert results == [ErrorCode.DENIED]
 
 
@@ -187,7 +180,7 @@ async def test_objects_over_blob_max_size_are_refused_before_they_are_copied(
                        strings.data)  # fmt: skip
     runtime = blob_runtime(store, module, options="blob_max_size 1KiB")
     tenant = fresh_tenant()
-    results, run = await call(runtime, tenant)
+    results, run = await call_abi_guest(runtime, tenant)
     assert results == [ErrorCode.LIMIT, 0, 1024]
     assert run.host_calls[0].message == ("an object of 2000 bytes exceeds the limit of 1024 bytes")
     assert run.host_calls[0].arguments == ("photos/big", (0, 2000))  # never read
@@ -202,7 +195,7 @@ async def test_objects_over_blob_max_size_are_refused_before_they_are_copied(
         )
     getter = blob_runtime(store, abi_guest(BLOB_IMPORTS, [get(key)], strings.data),
                           options="blob_max_size 1KiB", name="g")  # fmt: skip
-    results, run = await call(getter, tenant, name="g")
+    results, run = await call_abi_guest(getter, tenant, name="g")
     assert results == [ErrorCode.LIMIT]
     assert "1025 bytes" in run.host_calls[0].message
 
@@ -233,7 +226,7 @@ async def test_hostile_arguments_are_invalid_and_never_host_failures(
         416: "/photos",
     }
     module = abi_guest(BLOB_IMPORTS, [call_text], data)
-    results, run = await call(
+    results, run = await call_abi_guest(
         blob_runtime("filesystem", module, "permissions {\n blob_read *\n blob_write *\n }"),
         fresh_tenant(),
     )
@@ -284,7 +277,7 @@ async def test_gojinn_host_s3_put_reports_failures_as_one(blob_runtime) -> None:
     strings = Strings()
     key, data = strings.at("other/k"), strings.at("v")
     module = abi_guest(GOJINN_S3, [status(f"(call $s3_put {const(*key, *data)})")], strings.data)
-    results, run = await call(blob_runtime("filesystem", module), fresh_tenant())
+    results, run = await call_abi_guest(blob_runtime("filesystem", module), fresh_tenant())
     assert results == [1]
     assert run.host_calls[0].error is ErrorCode.DENIED
 
@@ -302,9 +295,9 @@ async def test_gojinn_calls_stay_in_their_tenant_and_their_grants(blob_runtime) 
 
     alice, bob = fresh_tenant(), fresh_tenant()
     writer = blob_runtime("filesystem", abi_guest(GOJINN_S3, [s3_put(key, alices)], strings.data))
-    assert (await call(writer, alice))[0] == [0]
+    assert (await call_abi_guest(writer, alice))[0] == [0]
     probe = [s3_get(key), s3_put(key, bobs), s3_get(key), s3_get(private)]
-    results, run = await call(
+    results, run = await call_abi_guest(
         blob_runtime("filesystem", abi_guest(GOJINN_S3, probe, strings.data), name="p"),
         bob,
         name="p",
@@ -314,7 +307,7 @@ async def test_gojinn_calls_stay_in_their_tenant_and_their_grants(blob_runtime) 
     assert run.host_calls[3].error is ErrorCode.DENIED
     checker = blob_runtime("filesystem", abi_guest(GOJINN_S3, [s3_get(key)], strings.data),
                            name="c")  # fmt: skip
-    assert (await call(checker, alice, name="c"))[0] == [5]
+    assert (await call_abi_guest(checker, alice, name="c"))[0] == [5]
 
 
 @pytest.mark.slow
@@ -333,10 +326,10 @@ async def test_a_killed_s3_server_is_unavailable_then_recovers(
         services=services,
     )
     try:
-        assert (await call(runtime, "acme"))[0] == [0, 4]
+        assert (await call_abi_guest(runtime, "acme"))[0] == [0, 4]
         server.kill()
         started = time.monotonic()
-        results, run = await call(runtime, "acme")
+        results, run = await call_abi_guest(runtime, "acme")
         assert results == [ErrorCode.UNAVAILABLE] * 2
         assert "object storage unavailable" in run.host_calls[0].message
         assert server.secret_key not in run.host_calls[0].message

@@ -16,7 +16,7 @@ import pytest
 from pyjinn.abi import ErrorCode
 from pyjinn.errors import ModuleErrors
 from pyjinn.server.app import create_app
-from tests.helpers import KV_IMPORTS, PYJINN_IMPORTS, abi_guest
+from tests.helpers import KV_IMPORTS, PYJINN_IMPORTS, abi_guest, abi_results
 
 pytestmark = pytest.mark.anyio
 
@@ -48,8 +48,7 @@ def run_guest(make_runtime, project):
         runtime = make_runtime(f":8080 {{\n pyjinn fn.wat {{\n {block}\n }}\n}}\n")
         result = await runtime.call(runtime.functions["fn"], stdin, trace_id="t" * 32)
         assert result.error is None, result.error
-        body = json.loads(result.stdout)["body"]
-        return [int(value) for value in body.split(",") if value], result
+        return abi_results(result.stdout), result
 
     return run
 

@@ -16,7 +16,7 @@ from pyjinn.abi import ErrorCode
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import NatsConnection, Services
 from pyjinn.services.nats import EmbeddedNats
-from tests.helpers import KV_IMPORTS, PYJINN_IMPORTS, abi_guest
+from tests.helpers import KV_IMPORTS, PYJINN_IMPORTS, abi_guest, call_abi_guest
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -66,10 +66,8 @@ def tenant_call(make_runtime, project, kv_services):
             runtimes[module] = make_runtime(
                 f":8080 {{\n pyjinn fn.wat {{\n {block}\n }}\n}}\n", services=kv_services
             )
-        runtime = runtimes[module]
-        run = await runtime.call(runtime.functions["fn"], b"{}", tenant=tenant)
-        assert run.error is None, run.error
-        return [int(value) for value in json.loads(run.stdout)["body"].split(",") if value]
+        results, _ = await call_abi_guest(runtimes[module], tenant)
+        return results
 
     return call
 

@@ -21,7 +21,7 @@ from pyjinn.abi import ErrorCode
 from pyjinn.backends.sql.postgres import APPLICATION_NAME
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import Services
-from tests.helpers import PYJINN_IMPORTS, SQL_IMPORTS, Strings, abi_guest
+from tests.helpers import PYJINN_IMPORTS, SQL_IMPORTS, Strings, abi_guest, call_abi_guest
 from tests.servers import PostgresServer
 
 pytestmark = pytest.mark.anyio
@@ -74,13 +74,6 @@ def sql_runtime(make_runtime, project, request: pytest.FixtureRequest):
     return make
 
 
-async def call(runtime, tenant: str, name: str = "fn") -> tuple[list[int], object]:
-    run = await runtime.call(runtime.functions[name], b"{}", tenant=tenant)
-    assert run.error is None, run.error
-    body = json.loads(run.stdout)["body"]
-    return [int(value) for value in body.split(",") if value], run
-
-
 def results_of(run) -> list[object]:
     """Each call's decoded JSON result (or its error code)."""
     decoded = []
@@ -111,7 +104,7 @@ async def test_exec_and_query_round_trip_as_json(sql_runtime, driver: str) -> No
         strings.data,
     )
     runtime = sql_runtime(driver, module)
-    results, run = await call(runtime, fresh_tenant())
+    results, run = await call_abi_guest(runtime, fresh_tenant())
     expected_exec = {"rows_affected": 1, "last_insert_id": None if driver == "postgres" else 7}
     expected_rows = {"columns": ["id", "title", "body"], "rows": [[7, "hello", None]]}
     assert results_of(run)[:3] == [{"rows_affected": 0, "last_insert_id": None}, expected_exec,
@@ -130,13 +123,13 @@ async def test_tenants_never_see_or_touch_each_others_data(sql_runtime, driver: 
     delete = strings.at("DELETE FROM secrets")
     alice, bob = fresh_tenant(), fresh_tenant()
     setup = abi_guest(SQL_IMPORTS, [execute(create), execute(insert, alices)], strings.data)
-    results, _ = await call(sql_runtime(driver, setup), alice)
+    results, _ = await call_abi_guest(sql_runtime(driver, setup), alice)
     assert all(length > 0 for length in results)
 
     # bob reads and deletes "secrets" (no such table for him), then makes and fills his own.
     probe = [query(select), execute(delete), execute(create), execute(insert, bobs),
              query(select), execute(delete)]  # fmt: skip
-    _, run = await call(
+    _, run = await call_abi_guest(
         sql_runtime(driver, abi_guest(SQL_IMPORTS, probe, strings.data), name="probe"),
         bob,
         name="probe",
@@ -147,7 +140,7 @@ async def test_tenants_never_see_or_touch_each_others_data(sql_runtime, driver: 
     assert outcomes[5] == {"rows_affected": 1, "last_insert_id": None}  # his row only
 
     check = sql_runtime(driver, abi_guest(SQL_IMPORTS, [query(select)], strings.data), name="c")
-    _, run = await call(check, alice, name="c")
+    _, run = await call_abi_guest(check, alice, name="c")
     assert results_of(run) == [{"columns": ["v"], "rows": [["alice"]]}]
 
 
@@ -160,7 +153,7 @@ async def test_read_only_grants_are_enforced_by_the_engine(sql_runtime, driver: 
     writer = sql_runtime(driver, abi_guest(SQL_IMPORTS, [execute(create), execute(insert)],
                                            strings.data))  # fmt: skip
     tenant = fresh_tenant()
-    await call(writer, tenant)
+    await call_abi_guest(writer, tenant)
 
     sneaky = [
         query(insert),  # a write through db_query: refused by the read-only connection
@@ -170,7 +163,7 @@ async def test_read_only_grants_are_enforced_by_the_engine(sql_runtime, driver: 
         query(select),
     ]
     reader = sql_runtime(driver, abi_guest(SQL_IMPORTS, sneaky, strings.data), READ, name="r")
-    results, run = await call(reader, tenant, name="r")
+    results, run = await call_abi_guest(reader, tenant, name="r")
     assert results[:4] == [ErrorCode.DENIED] * 4
     assert "may only read" in run.host_calls[0].message
     assert "db_exec needs db write" in run.host_calls[3].message
@@ -191,7 +184,7 @@ async def test_injection_through_parameters_stays_data(sql_runtime, driver: str)
         [execute(create), execute(insert, hostile), query(match, always), query(select)],
         strings.data,
     )
-    _, run = await call(sql_runtime(driver, module), fresh_tenant())
+    _, run = await call_abi_guest(sql_runtime(driver, module), fresh_tenant())
     outcomes = results_of(run)
     assert outcomes[2] == {"columns": ["n"], "rows": [[0]]}
     assert outcomes[3] == {"columns": ["name"], "rows": [["x'); DROP TABLE users; --"]]}
@@ -202,7 +195,7 @@ async def test_bytes_go_in_and_come_out_as_base64_objects(sql_runtime) -> None:
     select = strings.at("SELECT ? AS data, length(?) AS size")
     params = strings.at('[{"base64": "AP8A"}, {"base64": "AP8A"}]')
     module = abi_guest(SQL_IMPORTS, [query(select, params)], strings.data)
-    _, run = await call(sql_runtime("sqlite", module), fresh_tenant())
+    _, run = await call_abi_guest(sql_runtime("sqlite", module), fresh_tenant())
     assert results_of(run) == [{"columns": ["data", "size"], "rows": [[{"base64": "AP8A"}, 3]]}]
 
 
@@ -251,7 +244,7 @@ async def test_hostile_arguments_are_errors_and_never_host_failures(
         240: "ATTACH '/etc/passwd' AS x",
     }
     module = abi_guest(SQL_IMPORTS, [f"(call $db_query {arguments})"], data)
-    results, run = await call(sql_runtime("sqlite", module), fresh_tenant())
+    results, run = await call_abi_guest(sql_runtime("sqlite", module), fresh_tenant())
     assert results == [ErrorCode[expected]]
     assert message in run.host_calls[0].message
 
@@ -265,7 +258,7 @@ async def test_a_statement_outliving_the_invocation_is_cancelled(sql_runtime, dr
     module = abi_guest(SQL_IMPORTS, [query(endless)], strings.data)
     runtime = sql_runtime(driver, module, READ + "\n timeout 1s")
     started = time.monotonic()
-    results, run = await call(runtime, fresh_tenant())
+    results, run = await call_abi_guest(runtime, fresh_tenant())
     assert results == [ErrorCode.LIMIT]
     assert "time budget" in run.host_calls[0].message
     assert time.monotonic() - started < 2.5
@@ -331,7 +324,7 @@ async def test_gojinn_host_db_query_errors_are_json_in_the_buffer(sql_runtime) -
         [gojinn_query(BUFFER, 300), gojinn_query(BUFFER, 10), gojinn_query(131000, 300)],
         strings.data,
     )
-    results, run = await call(sql_runtime("sqlite", module, READ), fresh_tenant())
+    results, run = await call_abi_guest(sql_runtime("sqlite", module, READ), fresh_tenant())
     message = json.dumps([{"error": run.host_calls[0].message}]).encode()
     assert run.host_calls[0].error is ErrorCode.DENIED  # a write under db read
     # Copied up to out_max, as in Gojinn; a buffer outside memory gives 0.
@@ -353,12 +346,12 @@ async def test_gojinn_host_db_query_stays_in_its_tenant(sql_runtime, driver: str
     writer = sql_runtime(
         driver, abi_guest(GOJINN_DB, [gojinn_query(create), gojinn_query(insert)], strings.data)
     )
-    await call(writer, alice)
+    await call_abi_guest(writer, alice)
     reader = sql_runtime(driver, abi_guest(GOJINN_DB, [gojinn_query(select)], strings.data),
                          READ, name="r")  # fmt: skip
-    _, run = await call(reader, bob, name="r")
+    _, run = await call_abi_guest(reader, bob, name="r")
     assert run.host_calls[0].error is ErrorCode.INVALID  # no table t for bob
-    _, run = await call(reader, alice, name="r")
+    _, run = await call_abi_guest(reader, alice, name="r")
     assert run.host_calls[0].result == len(b'[{"v":"alice"}]')
 
 
@@ -385,7 +378,7 @@ async def test_postgres_pool_exhaustion_waits_then_is_unavailable(
 
     watcher = asyncio.create_task(watch())
     tenant = fresh_tenant()
-    outcomes = await asyncio.gather(*(call(runtime, tenant) for _ in range(5)))
+    outcomes = await asyncio.gather(*(call_abi_guest(runtime, tenant) for _ in range(5)))
     watcher.cancel()
     codes = sorted(results[0] for results, _ in outcomes)
     # Two run (pg_sleep returns void: a one-row result); three wait for a connection (at most
@@ -412,16 +405,16 @@ async def test_a_killed_postgres_is_unavailable_then_recovers(
         services=services,
     )
     try:
-        results, _ = await call(runtime, "acme")
+        results, _ = await call_abi_guest(runtime, "acme")
         assert results[0] >= 0 and results[1] > 0
         server.kill()
-        results, run = await call(runtime, "acme")
+        results, run = await call_abi_guest(runtime, "acme")
         assert results == [ErrorCode.UNAVAILABLE] * 2
         assert "database unavailable" in run.host_calls[0].message
         server.start()
         deadline = time.monotonic() + 10
         while True:
-            results, _ = await call(runtime, "acme")
+            results, _ = await call_abi_guest(runtime, "acme")
             if results[0] >= 0:
                 break
             assert time.monotonic() < deadline, "never recovered"

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import KV_IMPORTS, abi_guest, wat_trapping
+from tests.observability.metric_samples import Samples, parse, value
 from tests.server.test_live import Server, start, wait_until
 
 pytestmark = pytest.mark.slow
@@ -54,17 +54,8 @@ def server(tmp_path: Path, project, c_guest):
     running.stop()
 
 
-def metrics(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"{server.admin}/metrics", timeout=5).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+def metrics(server: Server) -> Samples:
+    return parse(httpx.get(f"{server.admin}/metrics", timeout=5).text)
 
 
 def invocations_by_process(directory: Path) -> dict[str, float]:

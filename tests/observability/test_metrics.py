@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pyjinn.observability.metrics import (
     DURATION_BUCKETS,
@@ -16,6 +15,7 @@ from pyjinn.observability.metrics import (
 )
 from tests.helpers import HELLO, KV_IMPORTS, abi_guest, wat_trapping, wat_writing
 from tests.observability.guests import LOOP_FOREVER
+from tests.observability.metric_samples import Samples, parse, value
 
 pytestmark = pytest.mark.anyio
 
@@ -49,20 +49,11 @@ MIX = """
 """
 
 
-def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape() -> Samples:
     """Every sample pyjinn exposes, by (name, sorted labels), through the text format."""
     registry = CollectorRegistry()
     registry.register(ProcessCollector())
-    text = generate_latest(registry).decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    return parse(generate_latest(registry).decode())
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from pyjinn.server.app import PyjinnApp
-from tests.sdk.test_c_sdk import build_c
-from tests.sdk.test_zig_sdk import build_zig
+from tests.sdk.support import build_c, build_zig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -6,7 +6,10 @@
  * large n (try 45) is stopped and the client gets a gateway error, while the server keeps
  * serving everyone else.
  */
-#include "guest.h"
+#include <stdio.h>
+#include <string.h>
+
+#include "pyjinn.h"
 
 #define DEFAULT_N 25
 #define MAX_N 45
@@ -15,13 +18,15 @@ static unsigned long long fib(unsigned n) {
     return n < 2 ? n : fib(n - 1) + fib(n - 2);
 }
 
-/* Parse a whole number made of digits only; 1 on success. Values past MAX_N clamp to it. */
-static int parse_n(const char *text, long length, unsigned *n) {
+/* Parse a whole number of 1 to 20 digits (what fits in 64 bits); 1 on success. Values past
+ * MAX_N clamp to it. */
+static int parse_n(const char *text, unsigned *n) {
     unsigned value = 0;
-    if (length <= 0) return 0;
-    for (long i = 0; i < length; i++) {
-        if (text[i] < '0' || text[i] > '9') return 0;
-        value = value * 10 + (unsigned)(text[i] - '0');
+    size_t length = strlen(text);
+    if (length == 0 || length > 20) return 0;
+    for (; *text; text++) {
+        if (*text < '0' || *text > '9') return 0;
+        value = value * 10 + (unsigned)(*text - '0');
         if (value > MAX_N) value = MAX_N + 1; /* stays small, whatever the digits */
     }
     *n = value > MAX_N ? MAX_N : value;
@@ -29,28 +34,20 @@ static int parse_n(const char *text, long length, unsigned *n) {
 }
 
 int main(void) {
-    guest_json request = guest_read_request();
-    if (!request.start) {
-        static const char error[] = "{\"error\":\"could not read the request\"}";
-        return guest_respond(500, "application/json", error, sizeof error - 1);
+    pyjinn_request request;
+    if (pyjinn_read_request(&request) != PYJINN_OK) {
+        return pyjinn_respond_text(500, "application/json",
+                                   "{\"error\":\"could not read the request\"}") ? 1 : 0;
     }
 
-    char text[32];
     unsigned n = DEFAULT_N;
-    long length = guest_query(request, "n", text, sizeof text);
-    if (length != -1 && !parse_n(text, length, &n)) {
-        static const char error[] = "{\"error\":\"n must be a whole number, like ?n=30\"}";
-        return guest_respond(400, "application/json", error, sizeof error - 1);
+    const char *text = pyjinn_query(&request, "n");
+    if (text && !parse_n(text, &n)) {
+        return pyjinn_respond_text(400, "application/json",
+                                   "{\"error\":\"n must be a whole number, like ?n=30\"}") ? 1 : 0;
     }
 
-    unsigned long long value = fib(n);
-
-    guest_buffer body = {0};
-    guest_append_text(&body, "{\"n\":");
-    guest_append_number(&body, n);
-    guest_append_text(&body, ",\"fib\":");
-    guest_append_number(&body, value);
-    guest_append_text(&body, "}");
-    if (body.failed) return 1;
-    return guest_respond(200, "application/json", body.data, body.length);
+    char body[64];
+    snprintf(body, sizeof body, "{\"n\":%u,\"fib\":%llu}", n, fib(n));
+    return pyjinn_respond_text(200, "application/json", body) ? 1 : 0;
 }

@@ -13,93 +13,91 @@
  * SDK's json.NewEncoder(os.Stdout).Encode writes: struct fields in order, map keys sorted,
  * <, > and & escaped, and a trailing newline. The SDK's SendError builds its JSON with
  * Sprintf and does not escape the message; this one does.
+ *
+ * pyjinn's C SDK reads the request; the response is written here, byte for byte as Go would,
+ * rather than with pyjinn_respond.
  */
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "guest.h"
+#include "pyjinn.h"
 
-typedef struct {
-    char method[32];
-    char *uri;
-    char *body;
-    size_t body_length;
-    guest_json headers;
-} gojinn_request;
-
-/* Decode a string member into freshly allocated memory; NULL when absent or malformed. */
-static char *string_member(guest_json object, const char *key, size_t *length) {
-    guest_json value;
-    if (!guest_member(object, key, &value)) return NULL;
-    /* Decoding never makes a string longer than its JSON text. */
-    size_t capacity = (size_t)(value.end - value.start) + 1;
-    char *text = malloc(capacity);
-    long decoded = text ? guest_string(value, text, capacity) : -1;
-    if (decoded < 0) {
-        free(text);
-        return NULL;
+/* A JSON string as encoding/json writes it: HTML-safe (<, > and & as \u003c, \u003e, \u0026,
+ * and U+2028, U+2029 escaped too). The text is UTF-8, as the SDK decoded it. */
+static void go_string(pyjinn_buffer *out, const char *text) {
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)text;
+    pyjinn_buffer_append_text(out, "\"");
+    for (; *p; p++) {
+        unsigned char c = *p;
+        if (c == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) {
+            pyjinn_buffer_append_text(out, p[2] == 0xA8 ? "\\u2028" : "\\u2029");
+            p += 2;
+        } else if (c == '"' || c == '\\') {
+            char escape[2] = {'\\', (char)c};
+            pyjinn_buffer_append(out, escape, 2);
+        } else if (c == '\n') {
+            pyjinn_buffer_append_text(out, "\\n");
+        } else if (c == '\r') {
+            pyjinn_buffer_append_text(out, "\\r");
+        } else if (c == '\t') {
+            pyjinn_buffer_append_text(out, "\\t");
+        } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+            char escape[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            pyjinn_buffer_append(out, escape, sizeof escape);
+        } else {
+            pyjinn_buffer_append(out, p, 1);
+        }
     }
-    if (length) *length = (size_t)decoded;
-    return text;
+    pyjinn_buffer_append_text(out, "\"");
 }
 
-/* sdk.Parse(): 1 when the request has a method and a uri. */
-static int parse(gojinn_request *request) {
-    guest_json input = guest_read_request();
-    guest_json method;
-    if (!input.start || !guest_member(input, "method", &method) ||
-        guest_string(method, request->method, sizeof request->method) < 0) {
-        return 0;
-    }
-    request->uri = string_member(input, "uri", NULL);
-    request->body = string_member(input, "body", &request->body_length);
-    if (!guest_member(input, "headers", &request->headers)) request->headers.start = NULL;
-    return request->uri != NULL;
-}
-
-/* sdk.send(): the Response struct, encoded by json.Encoder. */
-static int send(int status, const char *content_type, const char *body, size_t body_length) {
-    guest_buffer response = {0};
-    guest_append_text(&response, "{\"status\":");
-    guest_append_number(&response, (unsigned)status);
-    guest_append_text(&response, ",\"headers\":{\"Content-Type\":[");
-    guest_append_json_string(&response, content_type, strlen(content_type), 1);
-    guest_append_text(&response, "],\"X-Powered-By\":[\"pyjinn\"]},\"body\":");
-    guest_append_json_string(&response, body, body_length, 1);
-    guest_append_text(&response, "}\n");
-    int exit_code = !response.failed && guest_write_all(1, response.data, response.length) == 0;
-    free(response.data);
-    return exit_code ? 0 : 1;
+/* sdk.send(): the Response struct, encoded by json.Encoder, then a newline. */
+static int send(int status, const char *content_type, const char *body) {
+    char number[16];
+    snprintf(number, sizeof number, "%d", status);
+    pyjinn_buffer response = {0};
+    pyjinn_buffer_append_text(&response, "{\"status\":");
+    pyjinn_buffer_append_text(&response, number);
+    pyjinn_buffer_append_text(&response, ",\"headers\":{\"Content-Type\":[");
+    go_string(&response, content_type);
+    pyjinn_buffer_append_text(&response, "],\"X-Powered-By\":[\"pyjinn\"]},\"body\":");
+    go_string(&response, body);
+    pyjinn_buffer_append_text(&response, "}\n");
+    if (response.status != PYJINN_OK) return 1;
+    size_t written = fwrite(response.data, 1, response.length, stdout);
+    return written == response.length && fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* sdk.SendError(status, message): {"error": "message"}, with Go's space after the colon. */
 static int send_error(int status, const char *message) {
-    guest_buffer body = {0};
-    guest_append_text(&body, "{\"error\": ");
-    guest_append_json_string(&body, message, strlen(message), 1);
-    guest_append_text(&body, "}");
-    return body.failed ? 1 : send(status, "application/json", body.data, body.length);
+    pyjinn_buffer body = {0};
+    pyjinn_buffer_append_text(&body, "{\"error\": ");
+    go_string(&body, message);
+    pyjinn_buffer_append(&body, "}", 2); /* with the NUL, for send */
+    return body.status != PYJINN_OK ? 1 : send(status, "application/json", body.data);
 }
 
 int main(void) {
-    gojinn_request request = {0};
-    if (!parse(&request)) return send_error(400, "invalid request");
+    /* sdk.Parse(): a request with a method and a uri. */
+    pyjinn_request request;
+    if (pyjinn_read_request(&request) != PYJINN_OK || !*request.method || !*request.uri) {
+        return send_error(400, "invalid request");
+    }
 
-    guest_buffer line = {0};
-    guest_append_text(&line, "USER_LOG: Received method: ");
-    guest_append_text(&line, request.method);
-    guest_append(&line, "", 1); /* NUL-terminate for guest_log */
-    if (!line.failed) guest_log(line.data);
+    fprintf(stderr, "USER_LOG: Received method: %s\n", request.method);
 
     /* sdk.SendJSON(map[string]any{...}): keys sorted, as encoding/json sorts map keys. */
-    guest_buffer body = {0};
-    guest_append_text(&body, "{\"body_length\":");
-    guest_append_number(&body, request.body_length);
-    guest_append_text(&body, ",\"message\":\"Hello from a Gojinn-style function\",\"method\":");
-    guest_append_json_string(&body, request.method, strlen(request.method), 1);
-    guest_append_text(&body, ",\"uri\":");
-    guest_append_json_string(&body, request.uri, strlen(request.uri), 1);
-    guest_append_text(&body, "}");
-    if (body.failed) return 1;
-    return send(200, "application/json", body.data, body.length);
+    char number[24];
+    snprintf(number, sizeof number, "%zu", request.body_length);
+    pyjinn_buffer body = {0};
+    pyjinn_buffer_append_text(&body, "{\"body_length\":");
+    pyjinn_buffer_append_text(&body, number);
+    pyjinn_buffer_append_text(&body, ",\"message\":\"Hello from a Gojinn-style function\"");
+    pyjinn_buffer_append_text(&body, ",\"method\":");
+    go_string(&body, request.method);
+    pyjinn_buffer_append_text(&body, ",\"uri\":");
+    go_string(&body, request.uri);
+    pyjinn_buffer_append(&body, "}", 2); /* with the NUL, for send */
+    return body.status != PYJINN_OK ? 1 : send(200, "application/json", body.data);
 }

@@ -3,19 +3,21 @@
  * `env GREETING "..."`. A guest sees only the variables configured for it, never the host's.
  * Without GREETING it answers 500 {"error":"GREETING is not set"}.
  */
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "guest.h"
+#include "pyjinn.h"
 
 int main(void) {
-    guest_read_request(); /* not needed, but a function consumes its request */
+    pyjinn_request request;
+    pyjinn_read_request(&request); /* not needed, but a function consumes its request */
 
     const char *greeting = getenv("GREETING");
     if (!greeting) {
-        static const char error[] = "{\"error\":\"GREETING is not set\"}";
-        guest_log("GREETING is not set; configure it with: env GREETING \"...\"");
-        return guest_respond(500, "application/json", error, sizeof error - 1);
+        /* stderr is the function's log, as pyjinn_log is. */
+        fputs("GREETING is not set; configure it with: env GREETING \"...\"\n", stderr);
+        return pyjinn_respond_text(500, "application/json",
+                                   "{\"error\":\"GREETING is not set\"}") ? 1 : 0;
     }
-    return guest_respond(200, "text/plain; charset=utf-8", greeting, strlen(greeting));
+    return pyjinn_respond_text(200, "text/plain; charset=utf-8", greeting) ? 1 : 0;
 }
