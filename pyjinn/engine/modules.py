@@ -1,14 +1,12 @@
 """Modules compiled once and linked once.
 
 A module is identified by the SHA-256 of its WebAssembly bytes. Compiled code is cached on disk
-(``Module.serialize``) under a directory named after the wasmtime version, and loaded back by
-mapping the file, so a restart or a new worker skips Cranelift entirely. Each module is linked
-once into an ``InstancePre``; an invocation then only instantiates it into a fresh store.
+(``Module.serialize``) under a directory named after the wasmtime version and loaded back after
+an integrity check (``pyjinn.engine.cache``), so a restart or a new worker skips Cranelift.
+Each module is linked once into an ``InstancePre``; an invocation then only instantiates it
+into a fresh store.
 Before any of that, the function's trust policy (``pyjinn.signing``) checks the file's
 signatures, so a refused module is never compiled.
-
-The on-disk cache holds native code that is executed without further checks, so its directory
-must belong to us and be writable by nobody else; otherwise it is not used.
 """
 
 from __future__ import annotations
@@ -17,9 +15,6 @@ import functools
 import hashlib
 import importlib.metadata
 import logging
-import os
-import stat
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +26,7 @@ from pyjinn import abi
 from pyjinn.abi import HostFunction
 from pyjinn.dispatcher import abi_functions, define_host_functions
 from pyjinn.engine import _capi, randomness, sleep
+from pyjinn.engine.cache import CompileCache
 from pyjinn.engine.engine import Engine
 from pyjinn.errors import ModuleError
 from pyjinn.observability.metrics import REGISTRY as METRICS
@@ -106,12 +102,19 @@ class ModuleLoader:
 
     def __init__(self, engine: Engine, cache_dir: Path | None) -> None:
         self.engine = engine
-        self.cache_dir = _usable_cache_dir(cache_dir) if cache_dir is not None else None
+        self.cache = (
+            CompileCache.open(cache_dir, wasmtime_version()) if cache_dir is not None else None
+        )
         # One linker per set of signature variants a module asks for (usually just one).
         self._linkers: dict[frozenset[HostFunction], wasmtime.Linker] = {}
         self._modules: dict[str, CompiledModule] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """The compile cache's directory; None when compiled code is kept in memory only."""
+        return self.cache.directory if self.cache is not None else None
 
     def load(self, path: Path, policy: TrustPolicy | None = None) -> CompiledModule:
         """The compiled module for the file at ``path`` (compiled at most once per content).
@@ -186,24 +189,21 @@ class ModuleLoader:
         return linker
 
     def _compile(self, path: Path, data: bytes, digest: str) -> tuple[wasmtime.Module, bool]:
-        cached = self.cache_dir / f"{digest}.cwasm" if self.cache_dir else None
-        if cached is not None and cached.exists():
+        cache = self.cache
+        artifact = cache.get(digest) if cache is not None else None
+        if cache is not None and artifact is not None:
             try:
-                return wasmtime.Module.deserialize_file(self.engine.wasm, str(cached)), True
+                return wasmtime.Module.deserialize(self.engine.wasm, artifact), True
             except wasmtime.WasmtimeError as error:
-                log.warning(
-                    "Ignoring unusable compile cache entry %s (%s); recompiling.",
-                    cached,
-                    _first_line(error),
-                )
+                cache.discard(digest, _first_line(error))
         try:
             module = wasmtime.Module(self.engine.wasm, data)
         except wasmtime.WasmtimeError as error:
             raise ModuleError(
                 str(path), f"not a valid WebAssembly module: {_first_line(error)}"
             ) from None
-        if cached is not None:
-            _write_atomically(cached, bytes(module.serialize()))
+        if cache is not None:
+            cache.put(digest, bytes(module.serialize()))
         return module, False
 
 
@@ -260,38 +260,6 @@ def _memory_minimum(module: wasmtime.Module) -> int:
         if isinstance(item.type, wasmtime.MemoryType):
             return int(item.type.limits.min) * PAGE_SIZE
     return 0
-
-
-def _usable_cache_dir(directory: Path) -> Path | None:
-    """``directory``, created private, if only we can write it; None (no disk cache) otherwise."""
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = directory.stat()
-    except OSError as error:
-        log.warning("Compile cache %s is unavailable (%s); compiling in memory.", directory, error)
-        return None
-    if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        log.warning(
-            "Compile cache %s is writable by other users or owned by another user; not using it, "
-            "because its files are executed as native code.",
-            directory,
-        )
-        return None
-    return directory
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    try:
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".cwasm")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(temporary, target)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError as error:
-        log.warning("Cannot write compile cache entry %s: %s.", target, error)
 
 
 def _first_line(error: BaseException) -> str:

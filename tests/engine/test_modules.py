@@ -6,6 +6,9 @@ import logging
 import os
 import re
 import stat
+import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +18,7 @@ import pytest
 import wasmtime
 
 from pyjinn.config.model import Limits
+from pyjinn.engine.cache import KEY_FILE
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Sandbox, invoke
 from pyjinn.engine.modules import (
@@ -209,9 +213,12 @@ def test_compiled_code_is_cached_privately_under_the_module_digest(
     module = ModuleLoader(engine, cache).load(wat_file(wat_writing(HELLO)))
     assert module.from_cache is False
     entry = cache / f"{module.digest}.cwasm"
-    assert [path.name for path in cache.iterdir()] == [entry.name]  # no temporary left behind
+    # No temporary left behind; the installation's integrity key beside the entries.
+    assert sorted(path.name for path in cache.iterdir()) == sorted([entry.name, KEY_FILE])
     assert entry.stat().st_size > 0
     assert mode_of(entry) == 0o600
+    assert mode_of(cache / KEY_FILE) == 0o600
+    assert len((cache / KEY_FILE).read_bytes()) == 32
     assert mode_of(cache) == 0o700
 
 
@@ -257,6 +264,151 @@ def test_a_corrupt_cache_entry_is_ignored_and_recompiled(
     assert warnings[0].endswith("; recompiling.")
     # The entry was rewritten, so the next start is served from the cache again.
     assert ModuleLoader(engine, tmp_path / "cache").load(path).from_cache is True
+
+
+# Attacks on the cache: each ran foreign or broken native code, or killed the process mapping it.
+# They run in a child process so that a crash fails the test instead of ending the test run.
+
+_ATTACK = """
+import sys
+from pathlib import Path
+from pyjinn.config.model import Limits
+from pyjinn.engine.cache import KEY_FILE
+from pyjinn.engine.engine import Engine
+from pyjinn.engine.invoke import Sandbox, invoke
+from pyjinn.engine.modules import ModuleLoader
+from tests.engine.test_modules import damage_cache_entry
+
+cache, module_path, attack = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+engine = Engine(max_instances=2)
+engine.start()
+loader = ModuleLoader(engine, cache)
+if attack == "truncate-while-mapped":
+    module = loader.load(module_path)
+    print("from_cache", module.from_cache, flush=True)
+    damage_cache_entry(cache / f"{module.digest}.cwasm", "truncate")
+else:
+    module = loader.load(module_path)
+    print("from_cache", module.from_cache, flush=True)
+run = invoke(engine, module, Sandbox(engine, Limits(timeout=5)), b"")
+print("output", run.stdout.decode(), "error", run.error, flush=True)
+engine.close()
+"""
+
+
+def _text_section(elf: bytes) -> tuple[int, int]:
+    """Offset and size of the ``.text`` section of an ELF64 file (a compiled artifact)."""
+    (shoff,) = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
+    names_offset = struct.unpack_from("<Q", elf, shoff + shstrndx * shentsize + 0x18)[0]
+    for index in range(shnum):
+        header = shoff + index * shentsize
+        (name,) = struct.unpack_from("<I", elf, header)
+        offset, size = struct.unpack_from("<QQ", elf, header + 0x18)
+        if elf[names_offset + name :].startswith(b".text\0"):
+            return offset, size
+    raise AssertionError("no .text section")
+
+
+def damage_cache_entry(entry: Path, how: str) -> None:
+    """Damage a cache entry the way an attacker or a failing disk would."""
+    data = bytearray(entry.read_bytes())
+    if how == "truncate":
+        with open(entry, "r+b") as file:  # in place: a mapping of this file sees it shrink
+            file.truncate(len(data) // 3)
+        return
+    assert how == "overwrite-code"
+    start = data.index(b"\x7fELF")  # the artifact, after pyjinn's header if there is one
+    offset, size = _text_section(bytes(data[start:]))
+    data[start + offset : start + offset + size] = b"\x0f\x0b" * (size // 2) + b"\xcc" * (size % 2)
+    with open(entry, "r+b") as file:  # same inode, as an in-place overwrite would be
+        file.write(data)
+
+
+def _attack(cache: Path, module_path: Path, attack: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _ATTACK, str(cache), str(module_path), attack],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent.parent)},
+    )
+
+
+@pytest.mark.slow
+def test_a_cache_entry_truncated_while_in_use_cannot_crash_the_process(
+    engine: Engine, wat_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = wat_file(wat_writing(HELLO))
+    ModuleLoader(engine, tmp_path / "cache").load(path)  # writes the entry
+    child = _attack(tmp_path / "cache", path, "truncate-while-mapped")
+    assert child.returncode == 0, child.stderr
+    assert "from_cache True" in child.stdout
+    assert f"output {HELLO} error None" in child.stdout
+
+
+@pytest.mark.slow
+def test_a_cache_entry_with_overwritten_code_is_recompiled_not_run(
+    engine: Engine, wat_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = wat_file(wat_writing(HELLO))
+    first = ModuleLoader(engine, tmp_path / "cache").load(path)
+    damage_cache_entry(tmp_path / "cache" / f"{first.digest}.cwasm", "overwrite-code")
+    child = _attack(tmp_path / "cache", path, "load")
+    assert child.returncode == 0, child.stderr
+    assert "from_cache False" in child.stdout
+    assert f"output {HELLO} error None" in child.stdout
+    assert "Ignoring unusable compile cache entry" in child.stderr
+    # Rewritten: the next load is served from the cache, and runs.
+    assert ModuleLoader(engine, tmp_path / "cache").load(path).from_cache is True
+
+
+def test_another_modules_code_copied_under_a_digest_is_not_run(
+    engine: Engine,
+    wat_file: Callable[..., Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = tmp_path / "cache"
+    trusted = wat_file(wat_writing(HELLO), "trusted.wat")
+    other = wat_file(wat_writing('{"status":200,"body":"not the trusted code"}'), "other.wat")
+    loader = ModuleLoader(engine, cache)
+    trusted_digest, other_digest = loader.load(trusted).digest, loader.load(other).digest
+    (cache / f"{trusted_digest}.cwasm").write_bytes((cache / f"{other_digest}.cwasm").read_bytes())
+    with caplog.at_level(logging.WARNING, logger="pyjinn.engine"):
+        module = ModuleLoader(engine, cache).load(trusted)
+    assert module.from_cache is False
+    assert run_once(engine, module) == HELLO.encode()
+    assert any("integrity tag does not match" in r.getMessage() for r in caplog.records)
+
+
+def test_an_entry_written_without_the_installation_key_is_not_trusted(
+    engine: Engine, wat_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = wat_file(wat_writing(HELLO))
+    module = ModuleLoader(engine, tmp_path / "cache").load(path)
+    # A bare artifact, as wasmtime serializes it: valid native code, but not vouched for.
+    (tmp_path / "cache" / f"{module.digest}.cwasm").write_bytes(bytes(module.module.serialize()))
+    assert ModuleLoader(engine, tmp_path / "cache").load(path).from_cache is False
+    (tmp_path / "cache" / KEY_FILE).write_bytes(os.urandom(32))  # another installation's key
+    assert ModuleLoader(engine, tmp_path / "cache").load(path).from_cache is False
+
+
+@pytest.mark.parametrize("problem", ["group-readable", "short"])
+def test_a_cache_whose_key_is_not_private_or_malformed_is_not_used(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture, problem: str
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    key = cache / KEY_FILE
+    key.write_bytes(os.urandom(32) if problem == "group-readable" else b"short")
+    key.chmod(0o640 if problem == "group-readable" else 0o600)
+    with caplog.at_level(logging.WARNING, logger="pyjinn.engine"):
+        assert ModuleLoader(engine, cache).cache_dir is None
+    assert any(
+        r.getMessage().startswith(f"Compile cache {cache} is not used") for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777, 0o720])
