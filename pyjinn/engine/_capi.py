@@ -70,6 +70,12 @@ context_set_epoch_deadline = _declare(
 context_set_fuel = _declare("wasmtime_context_set_fuel", c_void_p, c_void_p, c_uint64)
 context_get_fuel = _declare("wasmtime_context_get_fuel", c_void_p, c_void_p, POINTER(c_uint64))
 engine_increment_epoch = _declare("wasmtime_engine_increment_epoch", None, c_void_p)
+# Called at each epoch deadline: returns NULL to go on (setting the next deadline) or an error.
+EPOCH_CALLBACK = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, POINTER(c_uint64), POINTER(c_uint8))
+UPDATE_DEADLINE_CONTINUE = 0
+store_epoch_deadline_callback = _declare(
+    "wasmtime_store_epoch_deadline_callback", None, c_void_p, EPOCH_CALLBACK, c_void_p, c_void_p
+)
 
 # WASI configuration. Each setter takes ownership of what it is given.
 wasi_config_new = _declare("wasi_config_new", c_void_p)
@@ -138,6 +144,7 @@ linker_define_func_unchecked = _declare(
 linker_allow_shadowing = _declare("wasmtime_linker_allow_shadowing", None, c_void_p, c_bool)
 
 # Errors and traps.
+error_new = _declare("wasmtime_error_new", c_void_p, c_char_p)
 error_delete = _declare("wasmtime_error_delete", None, c_void_p)
 error_message = _declare("wasmtime_error_message", None, c_void_p, c_void_p)
 error_exit_status = _declare("wasmtime_error_exit_status", c_bool, c_void_p, POINTER(c_int))

@@ -12,7 +12,7 @@ from ctypes import byref, c_char_p, c_int, c_uint64, c_void_p
 from typing import TYPE_CHECKING, Any
 
 from pyjinn.engine import _capi
-from pyjinn.engine.output import CapturedStream
+from pyjinn.engine.output import CapturedStream, written_past
 
 if TYPE_CHECKING:
     from pyjinn.engine.invoke import Sandbox
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 RawRun = tuple[Any, ...]
 
 _RETURNED, _EXIT, _TRAP, _ERROR, _START_TRAP, _START_ERROR, _SETUP_ERROR = range(7)
+_STOPPED_NONE, _STOPPED_TIMEOUT, _STOPPED_STDOUT, _STOPPED_STDERR = range(4)
+_STDERR_GRACE = 1024 * 1024  # as pyjinn.engine.invoke.STDERR_GRACE
 
 
 class Prepared:
@@ -55,11 +57,46 @@ class _Scratch:
 _scratch = threading.local()
 
 
+class _Watch:
+    """The limits checked at every epoch tick of the invocation running on this thread."""
+
+    __slots__ = ("deadline_ns", "stderr", "stdout", "stopped")
+
+    def __init__(self, deadline_ns: int, stdout: CapturedStream, stderr: CapturedStream) -> None:
+        self.deadline_ns = deadline_ns
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stopped = _STOPPED_NONE
+
+
+_watching = threading.local()
+
+
+def _check_limits(_context: int, _data: int, delta: Any, update_kind: Any) -> int:
+    # A store runs on one thread, so the watch of the invocation being ticked is this thread's.
+    watch: _Watch = _watching.value
+    if time.monotonic_ns() >= watch.deadline_ns:
+        watch.stopped = _STOPPED_TIMEOUT
+    elif written_past(watch.stdout, watch.stdout.limit):
+        watch.stopped = _STOPPED_STDOUT
+    elif written_past(watch.stderr, watch.stderr.limit + _STDERR_GRACE):
+        watch.stopped = _STOPPED_STDERR
+    if watch.stopped != _STOPPED_NONE:
+        error: int = _capi.error_new(b"pyjinn stopped the guest at a limit")
+        return error
+    delta[0] = 1
+    update_kind[0] = _capi.UPDATE_DEADLINE_CONTINUE
+    return 0
+
+
+_on_epoch_tick = _capi.EPOCH_CALLBACK(_check_limits)
+
+
 class _SetupFailed(Exception):
     pass
 
 
-def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox) -> RawRun:
+def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int) -> RawRun:
     """Run one invocation; the same tuple as ``_fastinvoke.invoke`` returns."""
     scratch: _Scratch | None = getattr(_scratch, "value", None)
     if scratch is None:
@@ -68,6 +105,7 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox) -> RawRun:
     prepared = sandbox.prepared or prepare(sandbox.argv, sandbox.env)
     stdout = CapturedStream(limits.stdout_limit)
     stderr = CapturedStream(limits.stderr_limit)
+    watch = _watching.value = _Watch(deadline_ns, stdout, stderr)
     ended, exit_code, code, message = _RETURNED, 0, -1, ""
     fuel_left, memory_bytes = sandbox.fuel, 0
     started = configured = instantiated = finished = time.perf_counter_ns()
@@ -76,7 +114,9 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox) -> RawRun:
         store_context = _capi.store_context(store)
         _capi.store_limiter(store, limits.memory_limit, -1, 1, -1, -1)
         _set_up_wasi(store_context, sandbox, prepared, stdin, stdout, stderr)
-        _capi.context_set_epoch_deadline(store_context, sandbox.ticks)
+        # Check the limits at the next tick, and at every tick after that.
+        _capi.store_epoch_deadline_callback(store, _on_epoch_tick, None, None)
+        _capi.context_set_epoch_deadline(store_context, 1)
         _check(_capi.context_set_fuel(store_context, sandbox.fuel), "set fuel")
         configured = time.perf_counter_ns()
         trap = scratch.trap
@@ -120,6 +160,7 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox) -> RawRun:
         ended, message = _SETUP_ERROR, str(failure_reason)
     finally:
         _capi.store_delete(store)
+        _watching.value = None
     out, out_exceeded = stdout.read()
     err, err_exceeded = stderr.read()
     stdout.close()
@@ -130,7 +171,7 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox) -> RawRun:
     phases = (configured - started, instantiated - configured, finished - instantiated,
               ended_at - finished)  # fmt: skip
     return (ended, exit_code, code, message, fuel_left, memory_bytes,
-            out, out_exceeded, err, err_exceeded, phases)  # fmt: skip
+            out, out_exceeded, err, err_exceeded, phases, watch.stopped)  # fmt: skip
 
 
 def _set_up_wasi(

@@ -9,6 +9,15 @@
  *
  * Only the mechanics live here. What an outcome means (timeout, trap, memory limit, ...) is
  * decided in Python, in pyjinn/engine/invoke.py, from the raw facts this returns.
+ *
+ * Time and output are watched from an epoch deadline callback that runs at every tick of the
+ * engine's epoch while the guest executes wasm: it stops the guest once the monotonic clock
+ * passes the invocation's deadline, or once the guest has written past its stdout cap (or far
+ * past its stderr cap), so neither a starved ticker nor a guest ignoring failed writes can keep
+ * a slot. The ticker itself is a native thread here, which needs no GIL to advance the epoch.
+ *
+ * layout() reports the sizes and offsets this file assumes; pyjinn compares them with the
+ * wasmtime package's own bindings at import and falls back to ctypes when they differ.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -16,6 +25,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +57,12 @@ typedef struct { uint64_t store_id; size_t private_index; } instance_t;
 typedef struct { uint8_t kind; uint8_t pad[7]; uint8_t of[24]; } extern_t;
 enum { EXTERN_FUNC = 0, EXTERN_MEMORY = 3 };
 
+typedef void *(*epoch_callback_t)(void *, void *, uint64_t *, uint8_t *);
+
 static void *(*store_new)(void *, void *, void *);
+static void (*store_epoch_deadline_callback)(void *, epoch_callback_t, void *, void (*)(void *));
+static void (*engine_increment_epoch)(void *);
+static void *(*error_new)(const char *);
 static void *(*store_context)(void *);
 static void (*store_limiter)(void *, int64_t, int64_t, int64_t, int64_t, int64_t);
 static void (*store_delete)(void *);
@@ -90,6 +106,9 @@ static PyObject *init(PyObject *self, PyObject *arg) {
     void *handle = PyLong_AsVoidPtr(arg);
     if (!handle && PyErr_Occurred()) return NULL;
     RESOLVE(store_new, "wasmtime_store_new");
+    RESOLVE(store_epoch_deadline_callback, "wasmtime_store_epoch_deadline_callback");
+    RESOLVE(engine_increment_epoch, "wasmtime_engine_increment_epoch");
+    RESOLVE(error_new, "wasmtime_error_new");
     RESOLVE(store_context, "wasmtime_store_context");
     RESOLVE(store_limiter, "wasmtime_store_limiter");
     RESOLVE(store_delete, "wasmtime_store_delete");
@@ -182,6 +201,40 @@ static void stream_close(stream *s) {
     s->data = NULL;
 }
 
+/* The limits watched at every epoch tick; why the guest was stopped, if it was. */
+enum { STOP_NONE = 0, STOP_TIMEOUT = 1, STOP_STDOUT = 2, STOP_STDERR = 3 };
+/* Past its stderr cap, a guest may write this much more (cut from the log) before it is
+ * stopped: enough for a guest that finishes after a burst, far less than the memfd's slack. */
+static const size_t stderr_grace = 1024 * 1024;
+
+typedef struct {
+    int64_t deadline_ns;
+    const stream *out, *err;
+    int stopped;
+} watch;
+
+/* Whether the guest has written at or beyond byte ``threshold`` (page-rounded) of ``s``: the
+ * first hole of the memfd lies past it. Guest writes land contiguously from offset 0. */
+static bool written_past(const stream *s, size_t threshold) {
+    off_t hole = lseek(s->fd, 0, SEEK_HOLE);
+    return hole > (off_t)((threshold + page - 1) / page * page);
+}
+
+static void *on_epoch_tick(void *context, void *data, uint64_t *delta, uint8_t *update_kind) {
+    (void)context;
+    watch *w = data;
+    if (now_ns() >= w->deadline_ns)
+        w->stopped = STOP_TIMEOUT;
+    else if (written_past(w->out, w->out->limit))
+        w->stopped = STOP_STDOUT;
+    else if (written_past(w->err, w->err->limit + stderr_grace))
+        w->stopped = STOP_STDERR;
+    if (w->stopped != STOP_NONE) return error_new("pyjinn stopped the guest at a limit");
+    *delta = 1;
+    *update_kind = 0; /* WASMTIME_UPDATE_DEADLINE_CONTINUE */
+    return NULL;
+}
+
 /* Raw facts about how an invocation ended; invoke.py turns them into a result or an error. */
 enum {
     ENDED_RETURNED = 0,       /* _start returned, or proc_exit(0) */
@@ -217,26 +270,34 @@ static void take_trap(void *trap, int *code, char *out, size_t size) {
     trap_delete(trap);
 }
 
+/* Borrow the C string of a bytes object inside a tuple, checking both. */
+static const char *tuple_bytes(PyObject *tuple, Py_ssize_t index) {
+    PyObject *item = PyTuple_GetItem(tuple, index);
+    return item ? PyBytes_AsString(item) : NULL;
+}
+
 /*
- * invoke(engine, instance_pre, stdin, argv, env, preopens, memory_limit, ticks, fuel,
+ * invoke(engine, instance_pre, stdin, argv, env, preopens, memory_limit, deadline_ns, fuel,
  *        stdout_limit, stderr_limit)
- *   argv: list of bytes; env: list of (bytes, bytes); preopens: list of (bytes, bytes, bool)
+ *   argv: list of bytes; env: list of (bytes, bytes); preopens: list of (bytes, bytes, bool);
+ *   deadline_ns: CLOCK_MONOTONIC nanoseconds (Python's time.monotonic_ns())
  * -> (ended, exit_code, trap_code, message, fuel_left, memory_bytes,
- *     stdout, stdout_exceeded, stderr, stderr_exceeded, (setup, instantiate, run, teardown))
+ *     stdout, stdout_exceeded, stderr, stderr_exceeded, (setup, instantiate, run, teardown),
+ *     stopped)
  */
 static PyObject *invoke(PyObject *self, PyObject *args) {
     PyObject *engine_obj, *pre_obj, *argv_obj, *env_obj, *preopens_obj;
     Py_buffer input;
-    long long memory_limit;
-    unsigned long long ticks, fuel;
+    long long memory_limit, deadline_ns;
+    unsigned long long fuel;
     Py_ssize_t stdout_limit, stderr_limit;
     if (!ready) {
         PyErr_SetString(PyExc_RuntimeError, "_fastinvoke.init() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LKKnn", &engine_obj, &pre_obj, &input,
+    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnn", &engine_obj, &pre_obj, &input,
                           &PyList_Type, &argv_obj, &PyList_Type, &env_obj,
-                          &PyList_Type, &preopens_obj, &memory_limit, &ticks, &fuel,
+                          &PyList_Type, &preopens_obj, &memory_limit, &deadline_ns, &fuel,
                           &stdout_limit, &stderr_limit))
         return NULL;
     void *engine = PyLong_AsVoidPtr(engine_obj);
@@ -257,16 +318,18 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     }
     for (Py_ssize_t i = 0; i < envc; i++) {
         PyObject *pair = PyList_GET_ITEM(env_obj, i);
-        names[i] = PyBytes_AsString(PyTuple_GetItem(pair, 0));
-        values[i] = PyBytes_AsString(PyTuple_GetItem(pair, 1));
-        if (!names[i] || !values[i]) { PyBuffer_Release(&input); return NULL; }
+        names[i] = tuple_bytes(pair, 0);
+        values[i] = names[i] ? tuple_bytes(pair, 1) : NULL;
+        if (!values[i]) { PyBuffer_Release(&input); return NULL; }
     }
     for (Py_ssize_t i = 0; i < preopen_count; i++) {
         PyObject *entry = PyList_GET_ITEM(preopens_obj, i);
-        hosts[i] = PyBytes_AsString(PyTuple_GetItem(entry, 0));
-        guests[i] = PyBytes_AsString(PyTuple_GetItem(entry, 1));
-        writable[i] = PyObject_IsTrue(PyTuple_GetItem(entry, 2)) == 1;
-        if (!hosts[i] || !guests[i]) { PyBuffer_Release(&input); return NULL; }
+        hosts[i] = tuple_bytes(entry, 0);
+        guests[i] = hosts[i] ? tuple_bytes(entry, 1) : NULL;
+        PyObject *flag = guests[i] ? PyTuple_GetItem(entry, 2) : NULL;
+        int truth = flag ? PyObject_IsTrue(flag) : -1;
+        if (truth < 0) { PyBuffer_Release(&input); return NULL; }
+        writable[i] = truth == 1;
     }
 
     int ended = ENDED_RETURNED, exit_code = 0, code = -1;
@@ -275,6 +338,7 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     size_t memory_bytes = 0;
     int64_t started, configured, instantiated, finished, ended_at;
     stream out = {.fd = -1}, err = {.fd = -1};
+    watch limits = {.deadline_ns = deadline_ns, .out = &out, .err = &err, .stopped = STOP_NONE};
 
     Py_BEGIN_ALLOW_THREADS
     started = configured = instantiated = finished = now_ns();
@@ -285,6 +349,11 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
         goto done;
     }
     store = store_new(engine, NULL, NULL);
+    if (!store) {
+        ended = ENDED_SETUP_ERROR;
+        snprintf(message, sizeof message, "wasmtime could not create a store");
+        goto done;
+    }
     void *context = store_context(store);
     store_limiter(store, memory_limit, -1, 1, -1, -1);
     wasi = wasi_config_new();
@@ -321,7 +390,9 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
         take_error(failure, message, sizeof message);
         goto done;
     }
-    context_set_epoch_deadline(context, ticks);
+    /* Check the limits at the next tick, and at every tick after that. */
+    store_epoch_deadline_callback(store, on_epoch_tick, &limits, NULL);
+    context_set_epoch_deadline(context, 1);
     failure = context_set_fuel(context, fuel);
     if (failure) {
         ended = ENDED_SETUP_ERROR;
@@ -384,20 +455,111 @@ done:
 
     PyBuffer_Release(&input);
     PyObject *result = Py_BuildValue(
-        "(iiisKny#Oy#O(LLLL))", ended, exit_code, code, message,
+        "(iiisKny#Oy#O(LLLL)i)", ended, exit_code, code, message,
         (unsigned long long)fuel_left, (Py_ssize_t)memory_bytes,
         out.data ? out.data : "", (Py_ssize_t)out.length, out.exceeded ? Py_True : Py_False,
         err.data ? err.data : "", (Py_ssize_t)err.length, err.exceeded ? Py_True : Py_False,
         (long long)(configured - started), (long long)(instantiated - configured),
-        (long long)(finished - instantiated), (long long)(ended_at - finished));
+        (long long)(finished - instantiated), (long long)(ended_at - finished), limits.stopped);
     stream_close(&out);
     stream_close(&err);
     return result;
 }
 
+/* The epoch ticker: a native thread advancing one engine's epoch at a fixed interval, so
+ * timeouts fire on time however busy the interpreter is. */
+typedef struct {
+    void *engine;
+    int64_t interval_ns;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+} ticker;
+
+static void *tick(void *arg) {
+    ticker *t = arg;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        int64_t at = (int64_t)next.tv_nsec + t->interval_ns;
+        next.tv_sec += at / 1000000000;
+        next.tv_nsec = at % 1000000000;
+        int waited = 0;
+        while (!t->stop && waited != ETIMEDOUT)
+            waited = pthread_cond_timedwait(&t->wake, &t->lock, &next);
+        if (!t->stop) engine_increment_epoch(t->engine);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+static PyObject *ticker_start(PyObject *self, PyObject *args) {
+    PyObject *engine_obj;
+    long long interval_ns;
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastinvoke.init() was not called");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OL", &engine_obj, &interval_ns)) return NULL;
+    void *engine = PyLong_AsVoidPtr(engine_obj);
+    if (PyErr_Occurred()) return NULL;
+    if (!engine || interval_ns <= 0) {
+        PyErr_SetString(PyExc_ValueError, "ticker_start needs an engine and a positive interval");
+        return NULL;
+    }
+    ticker *t = calloc(1, sizeof *t);
+    if (!t) return PyErr_NoMemory();
+    t->engine = engine;
+    t->interval_ns = interval_ns;
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->wake, &attributes);
+    pthread_condattr_destroy(&attributes);
+    pthread_mutex_init(&t->lock, NULL);
+    int failed = pthread_create(&t->thread, NULL, tick, t);
+    if (failed) {
+        pthread_cond_destroy(&t->wake);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        errno = failed;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromVoidPtr(t);
+}
+
+static PyObject *ticker_stop(PyObject *self, PyObject *arg) {
+    ticker *t = PyLong_AsVoidPtr(arg);
+    if (!t) return PyErr_Occurred() ? NULL : (PyErr_SetString(PyExc_ValueError, "no ticker"), NULL);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    Py_END_ALLOW_THREADS
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+    Py_RETURN_NONE;
+}
+
+static PyObject *layout(PyObject *self, PyObject *unused) {
+    return Py_BuildValue(
+        "{s:n,s:n,s:n,s:n,s:i,s:i}", "instance_size", (Py_ssize_t)sizeof(instance_t),
+        "extern_size", (Py_ssize_t)sizeof(extern_t), "extern_of_offset",
+        (Py_ssize_t)offsetof(extern_t, of), "byte_vec_size", (Py_ssize_t)sizeof(byte_vec),
+        "extern_func", EXTERN_FUNC, "extern_memory", EXTERN_MEMORY);
+}
+
 static PyMethodDef methods[] = {
     {"init", init, METH_O, "Resolve the wasmtime C API in the library with this dlopen handle."},
     {"invoke", invoke, METH_VARARGS, "Run one invocation; see pyjinn/engine/invoke.py."},
+    {"ticker_start", ticker_start, METH_VARARGS, "Advance an engine's epoch every interval_ns."},
+    {"ticker_stop", ticker_stop, METH_O, "Stop a ticker from ticker_start and free it."},
+    {"layout", layout, METH_NOARGS, "The wasmtime C API struct layout this module assumes."},
     {NULL, NULL, 0, NULL},
 };
 

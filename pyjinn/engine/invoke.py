@@ -16,14 +16,12 @@ facts, and everything here is shared.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pyjinn.capabilities.base import FunctionHost, HostCall
 from pyjinn.config.model import Limits, Mount
-from pyjinn.engine import _ctypes_run, context
+from pyjinn.engine import _ctypes_run, context, native
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.modules import CompiledModule
 from pyjinn.errors import GuestError, GuestFault, HostError, InvocationError
@@ -35,6 +33,11 @@ UNLIMITED_FUEL = (1 << 63) - 1
 # How a run ended, as both mechanics report it.
 ENDED_RETURNED, ENDED_EXIT, ENDED_TRAP, ENDED_ERROR = 0, 1, 2, 3
 ENDED_START_TRAP, ENDED_START_ERROR, ENDED_SETUP_ERROR = 4, 5, 6
+# Why the limits watch stopped the guest at an epoch tick, if it did.
+STOPPED_NONE, STOPPED_TIMEOUT, STOPPED_STDOUT, STOPPED_STDERR = 0, 1, 2, 3
+# Past its stderr_limit a guest may write this much more (cut from its log) before it is
+# stopped; the native path has the same constant.
+STDERR_GRACE = 1024 * 1024
 
 _TRAP_INTERRUPT = 10
 _TRAP_OUT_OF_FUEL = 11
@@ -53,29 +56,14 @@ _TRAP_NAMES = {
 }
 
 
-def _load_native() -> Any:
-    """The ``_fastinvoke`` extension, ready; None where it is not built (or is turned off with
-    ``PYJINN_NO_NATIVE=1``)."""
-    if os.environ.get("PYJINN_NO_NATIVE") == "1":
-        return None
-    try:
-        from wasmtime import _ffi
-
-        from pyjinn.engine import _fastinvoke  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    _fastinvoke.init(_ffi.dll._handle)
-    return _fastinvoke
-
-
-_native = _load_native()
+_native = native.extension
 NATIVE = _native is not None
 
 
 class Sandbox:
     """What every sandbox of one function sees and may use, prepared once."""
 
-    __slots__ = ("argv", "env", "fuel", "host", "limits", "preopens", "prepared", "ticks")
+    __slots__ = ("argv", "env", "fuel", "host", "limits", "preopens", "prepared", "timeout_ns")
 
     def __init__(
         self,
@@ -89,7 +77,7 @@ class Sandbox:
     ) -> None:
         self.limits = limits
         self.host = host
-        self.ticks = engine.ticks_for(limits.timeout)
+        self.timeout_ns = round(limits.timeout * 1e9)
         self.fuel = limits.fuel_limit if limits.fuel_limit is not None else UNLIMITED_FUEL
         self.argv = [arg.encode() for arg in argv]
         self.env = [(name.encode(), value.encode()) for name, value in env]
@@ -132,7 +120,7 @@ def invoke(
 ) -> Run:
     """Run ``module``'s ``_start`` once on ``stdin`` in a fresh sandbox; never raises for guests."""
     limits = sandbox.limits
-    invocation = context.InvocationContext(limits.timeout, sandbox.host, tenant, trace_id)
+    invocation = context.InvocationContext(sandbox.timeout_ns, sandbox.host, tenant, trace_id)
     context.enter(invocation)
     try:
         if _native is not None:
@@ -144,23 +132,36 @@ def invoke(
                 sandbox.env,
                 sandbox.preopens,
                 limits.memory_limit,
-                sandbox.ticks,
+                invocation.deadline_ns,
                 sandbox.fuel,
                 limits.stdout_limit,
                 limits.stderr_limit,
             )
         else:
-            raw = _ctypes_run.run(engine.pointer, module.pre_pointer, stdin, sandbox)
+            raw = _ctypes_run.run(
+                engine.pointer, module.pre_pointer, stdin, sandbox, invocation.deadline_ns
+            )
     finally:
         context.leave()
     (ended, exit_code, code, message, fuel_left, memory_bytes) = raw[:6]
-    stdout, stdout_exceeded, stderr, stderr_exceeded, phases = raw[6:]
+    stdout, stdout_exceeded, stderr, stderr_exceeded, phases, stopped = raw[6:]
     error = _classify(ended, exit_code, code, message, memory_bytes, module, limits, invocation)
-    if stdout_exceeded and (error is None or error.kind != GuestFault.TIMEOUT.label):
+    if stopped == STOPPED_TIMEOUT and not isinstance(error, HostError):
+        error = _timeout_error(limits)
+    # Output past its cap is the guest's fault whatever else happened, a timeout included.
+    if (stdout_exceeded or stopped == STOPPED_STDOUT) and not isinstance(error, HostError):
         error = GuestError(
             GuestFault.OUTPUT_LIMIT,
             "function output too large",
-            f"guest wrote more than {limits.stdout_limit} bytes to stdout (stdout_limit)",
+            f"guest wrote more than {limits.stdout_limit} bytes to stdout (stdout_limit)"
+            + (" and was stopped" if stopped == STOPPED_STDOUT else ""),
+        )
+    elif stopped == STOPPED_STDERR and not isinstance(error, HostError):
+        error = GuestError(
+            GuestFault.OUTPUT_LIMIT,
+            "function output too large",
+            f"guest went on writing to stderr past its stderr_limit of {limits.stderr_limit} "
+            f"bytes (more than {STDERR_GRACE} bytes over) and was stopped",
         )
     return Run(
         stdout=stdout,
@@ -227,11 +228,7 @@ def _trap_error(
     if invocation.host_failure is not None:
         return HostError(f"host function failed: {invocation.host_failure!r}")
     if code == _TRAP_INTERRUPT or invocation.timed_out:
-        return GuestError(
-            GuestFault.TIMEOUT,
-            "function timed out",
-            f"guest ran past its timeout of {limits.timeout:g}s and was interrupted",
-        )
+        return _timeout_error(limits)
     if code == _TRAP_OUT_OF_FUEL:
         return GuestError(
             GuestFault.FUEL_EXHAUSTED,
@@ -242,6 +239,14 @@ def _trap_error(
     if code != _TRAP_STACK_OVERFLOW and _near_memory_limit(memory_bytes, limits):
         return _memory_error(limits, memory_bytes, f"trapped ({name})")
     return GuestError(GuestFault.TRAP, f"function crashed: {name}", f"guest trapped: {message}")
+
+
+def _timeout_error(limits: Limits) -> GuestError:
+    return GuestError(
+        GuestFault.TIMEOUT,
+        "function timed out",
+        f"guest ran past its timeout of {limits.timeout:g}s and was interrupted",
+    )
 
 
 def _exit_error(exit_code: int, limits: Limits, memory_bytes: int) -> GuestError:

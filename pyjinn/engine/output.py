@@ -85,6 +85,13 @@ class CapturedStream:
         _close(self.fd)
 
 
+def written_past(stream: CapturedStream, threshold: int) -> bool:
+    """Whether the guest has written beyond byte ``threshold`` (rounded up to a page) of
+    ``stream``: the first hole of the memfd lies past it. Writes land contiguously from 0."""
+    hole: int = _lseek(stream.fd, 0, _SEEK_HOLE)  # -1 on failure: not judged past
+    return hole > -(-threshold // _PAGE) * _PAGE
+
+
 def _without_padding(data: bytes) -> bytes:
     """``data`` without the zeros that fill its last page (fast path: memchr plus one compare)."""
     if data[-1] != 0:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from pathlib import Path
 
+import pytest
+
 from pyjinn.config.model import Limits
-from pyjinn.engine.engine import TICK_SECONDS, Engine
+from pyjinn.engine import native
+from pyjinn.engine.engine import Engine, NativeTicker, PythonTicker
 from pyjinn.engine.invoke import Sandbox, invoke
 from pyjinn.engine.modules import ModuleLoader
-from tests.helpers import HELLO, wat_writing
+from tests.helpers import HELLO, wat_trapping, wat_writing
 
 
 def reserved_gib() -> int:
@@ -21,20 +25,44 @@ def reserved_gib() -> int:
     raise AssertionError("no VmSize")
 
 
-def test_ticks_cover_the_timeout_plus_the_tick_under_way() -> None:
-    engine = Engine(max_instances=1)
-    assert engine.ticks_for(1.0) == round(1.0 / TICK_SECONDS) + 1
-    assert engine.ticks_for(TICK_SECONDS / 2) == 2
+@pytest.fixture(params=["native", "python"])
+def ticker_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each ticker test runs with the native ticker thread and with the Python fallback."""
+    if request.param == "native" and native.extension is None:
+        pytest.skip("the _fastinvoke extension is not built")
+    if request.param == "python":
+        monkeypatch.setattr(native, "extension", None)
+    return str(request.param)
 
 
-def test_the_ticker_starts_once_and_stops() -> None:
+def test_the_ticker_starts_once_and_stops(ticker_kind: str) -> None:
     engine = Engine(max_instances=1)
     engine.start()
+    ticker = engine._ticker
     engine.start()
-    tickers = [t for t in threading.enumerate() if t.name == "pyjinn-epoch-ticker"]
-    assert len(tickers) == 1
+    assert engine._ticker is ticker
+    assert isinstance(ticker, NativeTicker if ticker_kind == "native" else PythonTicker)
+    python_threads = [t for t in threading.enumerate() if t.name == "pyjinn-epoch-ticker"]
+    assert len(python_threads) == (1 if ticker_kind == "python" else 0)
     engine.close()
-    assert not tickers[0].is_alive()
+    assert engine._ticker is None
+    assert not any(t.is_alive() for t in python_threads)
+
+
+def test_the_ticker_advances_the_epoch_every_tick(ticker_kind: str, tmp_path: Path) -> None:
+    # A guest looping for 0.3 s is stopped only because the ticker keeps ticking.
+    module = tmp_path / "loop.wat"
+    module.write_text(wat_trapping("(loop $forever (br $forever))"))
+    engine = Engine(max_instances=2)
+    engine.start()
+    try:
+        loaded = ModuleLoader(engine, None).load(module)
+        started = time.monotonic()
+        run = invoke(engine, loaded, Sandbox(engine, Limits(timeout=0.3)), b"{}")
+        assert run.error is not None and run.error.kind == "timeout"
+        assert time.monotonic() - started >= 0.3
+    finally:
+        engine.close()
 
 
 def test_a_dropped_engine_releases_its_instance_pool(tmp_path: Path) -> None:
