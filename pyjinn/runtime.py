@@ -30,6 +30,7 @@ from pyjinn.handoff import GuestThreads
 from pyjinn.observability import guest_logs, tracing
 from pyjinn.observability.invocations import DebugSecret
 from pyjinn.observability.metrics import REGISTRY as METRICS
+from pyjinn.release import ModuleFiles, ModuleSource
 from pyjinn.services import Services, needs_key_value
 from pyjinn.slots import Slots
 from pyjinn.tenants import TenantResolver
@@ -40,12 +41,15 @@ log = logging.getLogger("pyjinn.runtime")
 class Function:
     """One configured function: its spec, its compiled module, its sandbox and its slots."""
 
-    def __init__(self, spec: FunctionSpec, loader: ModuleLoader, host: FunctionHost) -> None:
+    def __init__(
+        self, spec: FunctionSpec, loader: ModuleLoader, host: FunctionHost, modules: ModuleSource
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self.host = host
         self.tenants = TenantResolver(spec)
         self._loader = loader
+        self._modules = modules
         self._module: CompiledModule | None = None
         self._load_lock = threading.Lock()
         argv = (spec.module_path.name, *spec.args)
@@ -64,7 +68,8 @@ class Function:
         if module is None:
             with self._load_lock:
                 if self._module is None:
-                    loaded = self._loader.load(self.spec.module_path, self.spec.security)
+                    data = self._modules.module_bytes(self.spec)
+                    loaded = self._loader.load_bytes(self.spec.module_path, data)
                     self._check_memory(loaded)
                     self._check_grants(loaded)
                     self._module = loaded
@@ -143,7 +148,10 @@ class Runtime:
         *,
         loader: ModuleLoader | None = None,
         services: Services | None = None,
+        modules: ModuleSource | None = None,
     ) -> None:
+        """``modules`` says where module bytes come from: a ``Release`` under ``pyjinn up``,
+        the module files themselves (checked by each function's policy) by default."""
         self.config = config
         owns_engine = loader is None
         if loader is None:
@@ -153,11 +161,13 @@ class Runtime:
         self.engine = loader.engine
         self.services = services or Services()
         self.capabilities = build_capabilities(config, self.services)
+        self.modules = modules or ModuleFiles()
         self.functions = {
             spec.name: Function(
                 spec,
                 self.loader,
                 FunctionHost(spec.name, spec.permissions, self.capabilities),
+                self.modules,
             )
             for spec in config.functions()
         }
@@ -167,13 +177,13 @@ class Runtime:
         # Requests being served with this runtime; a replaced runtime closes when it reaches 0.
         self.active = 0
 
-    def successor(self, config: Config) -> Runtime:
-        """A runtime for a reloaded ``config`` that reuses this one's engine and compiled
-        modules when it can (same instance pool and cache directory)."""
+    def successor(self, config: Config, modules: ModuleSource | None = None) -> Runtime:
+        """A runtime for a reloaded ``config`` (with its modules from ``modules``) that reuses
+        this one's engine and compiled modules when it can (same instance pool and cache)."""
         options, current = config.options, self.config.options
         if (options.max_instances, options.data_dir) != (current.max_instances, current.data_dir):
-            return Runtime(config, services=self.services)
-        return Runtime(config, loader=self.loader, services=self.services)
+            return Runtime(config, services=self.services, modules=modules)
+        return Runtime(config, loader=self.loader, services=self.services, modules=modules)
 
     def replaces(self, previous: Runtime) -> None:
         """Take over ``previous``'s engine when shared, so closing it leaves the engine running."""

@@ -122,7 +122,11 @@ class ModuleLoader:
         ``policy`` decides whether the file's signatures let it load (default: no checks);
         raises ``ModuleError`` if it cannot load or the policy refuses it.
         """
-        data = read_module_bytes(path, policy)
+        return self.load_bytes(path, read_module_bytes(path, policy))
+
+    def load_bytes(self, path: Path, data: bytes) -> CompiledModule:
+        """The compiled module for ``data``, a WebAssembly binary already accepted (read and
+        checked by a trust policy); ``path`` names it in errors and status."""
         digest = hashlib.sha256(data).hexdigest()
         module = self._modules.get(digest)
         if module is not None:

@@ -1,10 +1,11 @@
 """The admin listener: read-only status for operators, bound to 127.0.0.1 unless configured.
 
-``GET /healthz`` answers 200 once at least one worker serves (503 before), ``GET /status``
-describes the process tree and every function: its module, the SHA-256 of the version loaded,
-its limits. ``GET /metrics`` is every worker's metrics, aggregated, for Prometheus; ``GET /stats``
-the same per function as JSON (what ``pyjinn stats`` shows). Nothing here changes state, and no
-environment values are shown (they may be secrets).
+``GET /healthz`` answers 200 once at least one worker serves (503 before), with status
+``degraded`` while a worker keeps failing to start; ``GET /status`` describes the process tree
+(failing workers with their last error) and every function: its module, the SHA-256 of the
+version served, its limits. ``GET /metrics`` is every worker's metrics, aggregated, for
+Prometheus; ``GET /stats`` the same per function as JSON (what ``pyjinn stats`` shows).
+Nothing here changes state, and no environment values are shown (they may be secrets).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import pickle
 import signal
 import socket
 import time
@@ -27,6 +29,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from pyjinn import __version__
 from pyjinn.config.model import Config
 from pyjinn.observability.stats import function_stats
+from pyjinn.release import read_release
 from pyjinn.runtime import describe_spec
 from pyjinn.server.asgi import Scope, header
 
@@ -39,9 +42,12 @@ class ServingState:
 
     workers: dict[int, bool] = field(default_factory=dict)  # pid -> ready
     digests: dict[str, str] = field(default_factory=dict)  # function name -> sha256
+    # worker index -> {"failures": restarts in a row, "error": the last one}
+    failing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def update(self, report: dict[str, Any]) -> None:
         self.workers = {int(pid): bool(ready) for pid, ready in report.get("workers", {}).items()}
+        self.failing = dict(report.get("failing", {}))
         if "digests_file" in report:
             try:
                 self.digests = json.loads(Path(report["digests_file"]).read_text())
@@ -62,9 +68,11 @@ class AdminApp:
         state: ServingState,
         feed_fd: int | None = None,
         metrics_dir: Path | None = None,
+        release_file: Path | None = None,
     ) -> None:
         self.config = config
         self.state = state
+        self._release_file = release_file
         self.started = time.time()
         self._feed_fd = feed_fd
         self._pending = b""
@@ -82,8 +90,11 @@ class AdminApp:
             await _json(send, 405, {"error": "the admin API is read-only"})
         elif scope["path"] == "/healthz":
             ready = self.state.ready_workers
-            status = 200 if ready else 503
-            await _json(send, status, {"status": "ok" if ready else "starting", "workers": ready})
+            health = "degraded" if self.state.failing else "ok"
+            document: dict[str, Any] = {"status": health if ready else "starting", "workers": ready}
+            if self.state.failing:
+                document["failing_workers"] = len(self.state.failing)
+            await _json(send, 200 if ready else 503, document)
         elif scope["path"] == "/status":
             await _json(send, 200, self.status())
         elif scope["path"] == "/metrics":
@@ -138,14 +149,13 @@ class AdminApp:
                 return
 
     def _reload_config(self) -> None:
-        """Show the reloaded configuration; the supervisor has already checked it."""
-        from pyjinn.server.reload import load_for_reload
-
-        if self.config.source is None:
+        """Show the configuration of the supervisor's current release."""
+        if self._release_file is None:
             return
-        loaded = load_for_reload(self.config.source, self.config)
-        if isinstance(loaded, Config):
-            self.config = loaded
+        try:
+            self.config = read_release(self._release_file).config
+        except (OSError, pickle.UnpicklingError, TypeError, EOFError) as error:
+            log.warning("Cannot read the reloaded configuration: %s", error)
 
     def _read_feed(self) -> None:
         assert self._feed_fd is not None
@@ -168,6 +178,10 @@ class AdminApp:
             "uptime_seconds": round(time.time() - self.started, 3),
             "workers": [
                 {"pid": pid, "ready": ready} for pid, ready in sorted(self.state.workers.items())
+            ],
+            "failing_workers": [
+                {"index": int(index), **details}
+                for index, details in sorted(self.state.failing.items())
             ],
             "sites": [
                 {"addresses": [str(address) for address in site.addresses]}
@@ -209,10 +223,15 @@ async def _raw(send: Any, status: int, content_type: bytes, body: bytes) -> None
 
 
 def run_admin(
-    config: Config, sock: socket.socket, feed_fd: int, metrics_dir: Path | None = None
+    config: Config,
+    sock: socket.socket,
+    feed_fd: int,
+    metrics_dir: Path | None = None,
+    release_file: Path | None = None,
 ) -> int:
     """Admin process main: serve the admin app on ``sock`` until told to stop."""
     from pyjinn.server.worker import serve_http
 
-    serve_http(AdminApp(config, ServingState(), feed_fd, metrics_dir), [sock], grace=1.0)
+    app = AdminApp(config, ServingState(), feed_fd, metrics_dir, release_file)
+    serve_http(app, [sock], grace=1.0)
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from pyjinn.config import load
 from pyjinn.config.model import Config
 from pyjinn.errors import ConfigError, ConfigErrors
+from pyjinn.release import ModuleSource, Release
 from pyjinn.server.app import PyjinnApp
 from pyjinn.server.routing import bind_host
 from pyjinn.services import unavailable_for
@@ -58,15 +59,20 @@ class ReloadOutcome:
         return not self.problems
 
 
-async def reload_app(app: PyjinnApp, path: Path) -> ReloadOutcome:
-    """Reload ``app`` from the Caddyfile at ``path``."""
-    loaded = load_for_reload(path, app.runtime.config)
+async def reload_app(app: PyjinnApp, source: Path | Release) -> ReloadOutcome:
+    """Reload ``app`` from the Caddyfile at ``source`` (modules read from their files), or
+    switch it to a ``Release`` the supervisor has checked."""
+    if isinstance(source, Release):
+        loaded: Config | list[str] = source.config
+        modules: ModuleSource | None = source
+    else:
+        loaded, modules = load_for_reload(source, app.runtime.config), None
     if isinstance(loaded, list):
         return ReloadOutcome(problems=loaded)
     problem = unavailable_for(loaded, app.runtime.services)
     if problem is not None:
         return ReloadOutcome(problems=[problem])
-    runtime = app.runtime.successor(loaded)
+    runtime = app.runtime.successor(loaded, modules)
     # Compiling may take a while (a new Go module: seconds); the event loop keeps serving.
     problems = await asyncio.get_running_loop().run_in_executor(None, runtime.load_all)
     if problems:

@@ -1,11 +1,17 @@
 """``pyjinn up``: a small supervisor process, an admin process and N worker processes.
 
-The supervisor binds every listening socket, then forks. It never runs an event loop, a thread
-or wasm, which is what makes forking safe; children inherit the already imported code and start
-in milliseconds. The first worker loads (and compiles, warming the on-disk cache) every module
+The supervisor binds every listening socket, reads and checks every module into a release
+(``pyjinn.release``), then forks. It never runs an event loop, a thread or wasm, which is what
+makes forking safe; children inherit the already imported code and the release, and start in
+milliseconds. The first worker loads (and compiles, warming the on-disk cache) every module
 and reports ready before the others start, so a broken module stops start-up with its error
-instead of a crash loop. Afterwards the supervisor restarts crashed processes, and on SIGTERM or
-SIGINT asks every child to drain in-flight requests before it exits.
+instead of a crash loop.
+
+Afterwards the supervisor restarts crashed processes with the current release. A worker that
+keeps failing to start is retried with a growing back-off (up to 30 s) and reported as degraded
+on the admin listener, while the others go on serving. On SIGTERM or SIGINT it stops accepting
+on every listening socket at once (late clients are refused, not left in a backlog nobody will
+accept from), then asks every child to drain in-flight requests before it exits.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pyjinn import logs
 from pyjinn.config.model import Address, Config
 from pyjinn.errors import ConfigError, PyjinnError
 from pyjinn.observability import multiprocess
+from pyjinn.release import ModuleStore, Release, make_release, write_release
 from pyjinn.server.routing import bind_host
 from pyjinn.server.worker import grace_period
 from pyjinn.services import Services, start_services, unavailable_for
@@ -39,7 +46,8 @@ from pyjinn.services.nats import EmbeddedNats
 log = logging.getLogger("pyjinn.supervisor")
 
 READY_TIMEOUT = 600.0  # first start may compile large modules (a Go guest takes seconds)
-MAX_START_FAILURES = 5
+MAX_START_FAILURES = 5  # before ever serving: the configuration cannot start, so stop
+MAX_RESTART_DELAY = 30.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -98,6 +106,7 @@ class _Child:
 class _Restarts:
     failures: dict[tuple[str, int], int] = field(default_factory=dict)
     due: dict[tuple[str, int], float] = field(default_factory=dict)
+    last_error: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
 class Supervisor:
@@ -105,6 +114,9 @@ class Supervisor:
 
     def __init__(self, config: Config, workers: int) -> None:
         self.config = config
+        self.release: Release | None = None
+        self._previous_release: Release | None = None
+        self.serving = False  # a worker has been ready: from now on, failures never stop us
         self.worker_count = workers
         self.children: dict[int, _Child] = {}
         self.digests: dict[str, str] = {}
@@ -121,6 +133,7 @@ class Supervisor:
         self.metrics_dir: Path | None = None
         self._state_dir: Path | None = None
         self._digests_sent: dict[str, str] = {}
+        self._failing_sent: dict[str, Any] = {}
 
     def run(self) -> int:
         try:
@@ -128,8 +141,16 @@ class Supervisor:
             # Before any fork: workers inherit the connection details, and the embedded
             # server's parent-death signal follows this (main) thread.
             self.services, self.nats_server = start_services(self.config)
+            release = make_release(self.config)
+            if isinstance(release, list):
+                for problem in release:
+                    log.error("%s", problem)
+                raise PyjinnError("cannot start: a module could not be accepted")
+            self._publish(release)
         except (OSError, PyjinnError) as error:
             log.error("%s", error)
+            if self.nats_server is not None:
+                self.nats_server.stop()
             self._close_sockets()
             return 1
         self._prepare_metrics()
@@ -214,10 +235,40 @@ class Supervisor:
                 log.error("Reload refused: %s", problem)
             log.error("Reload of %s refused; still serving the previous configuration.", source)
             return
+        assert self.release is not None
+        release = make_release(loaded, self.release.generation + 1)
+        if isinstance(release, list):
+            for problem in release:
+                log.error("Reload refused: %s", problem)
+            log.error("Reload of %s refused; still serving the previous configuration.", source)
+            return
         if loaded.options.admin != self.config.options.admin:
             log.warning("The admin address changed; it takes effect after a restart.")
-        self.config = loaded
+        self._previous_release = self.release
+        self._publish(release)
         self._signal_children(signal.SIGHUP)
+
+    def _publish(self, release: Release) -> None:
+        """Make ``release`` the one served: by workers started from now on (inherited), and by
+        running ones on SIGHUP (the release file). Modules of older releases are dropped."""
+        self.release, self.config = release, release.config
+        write_release(release, self._release_file())
+        kept = set(release.digests.values())
+        if self._previous_release is not None:
+            kept |= set(self._previous_release.digests.values())
+        ModuleStore(release.store_dir).keep_only(kept)
+
+    def _release_file(self) -> Path:
+        return self._state_directory() / "release.pickle"
+
+    def _state_directory(self) -> Path:
+        """A private directory for what the supervisor hands to its children, in memory
+        (/dev/shm) where there is one, removed when pyjinn stops."""
+        if self._state_dir is None:
+            shared_memory = Path("/dev/shm")
+            parent = str(shared_memory) if shared_memory.is_dir() else None
+            self._state_dir = Path(tempfile.mkdtemp(prefix="pyjinn-state-", dir=parent))
+        return self._state_dir
 
     def _announce(self) -> None:
         addresses = ", ".join(
@@ -276,8 +327,14 @@ class Supervisor:
                 self._admin_socket.close()
             if self._admin_feed is not None:
                 os.close(self._admin_feed)
+            assert self.release is not None
             return run_worker(
-                self.config, self._sockets, report_fd, self.services, self.metrics_dir
+                self.release,
+                self._sockets,
+                report_fd,
+                self.services,
+                self.metrics_dir,
+                self._release_file(),
             )
 
         self._fork("worker", index, worker_main)
@@ -296,7 +353,9 @@ class Supervisor:
                 os.close(self._admin_feed)
             for sock in self._sockets:
                 sock.close()
-            return run_admin(self.config, admin_socket, feed_read, self.metrics_dir)
+            return run_admin(
+                self.config, admin_socket, feed_read, self.metrics_dir, self._release_file()
+            )
 
         child = self._fork("admin", 0, admin_main)
         os.close(feed_read)
@@ -389,21 +448,42 @@ class Supervisor:
                 log.error("Unreadable report from the %s process: %r.", child.role, line[:200])
 
     def _on_report(self, child: _Child, report: dict[str, Any]) -> None:
-        if report.get("ready"):
+        key = (child.role, child.index)
+        if "reload" in report:
+            self._on_reload_report(report)
+        elif report.get("ready"):
             child.ready = True
-            self.restarts.failures.pop((child.role, child.index), None)
+            self.serving = True
+            self.restarts.failures.pop(key, None)
+            self.restarts.last_error.pop(key, None)
             self.digests.update(report.get("digests", {}))
             log.debug("Worker %d (pid %d) is ready.", child.index, child.pid)
             self._report_to_admin()
         elif report.get("errors"):
             for error in report["errors"]:
                 log.error("%s", error)
-            if not any(c.ready for c in self.children.values() if c.role == "worker"):
+            self.restarts.last_error[key] = "; ".join(report["errors"])[:2000]
+            if not self.serving:
                 self.exit_status = 1
                 self.stopping = True
-        elif report.get("reload"):
+
+    def _on_reload_report(self, report: dict[str, Any]) -> None:
+        if report["reload"]:
             self.digests = dict(report.get("digests", {}))
             self._report_to_admin()
+            return
+        # A worker refused the release (a module that does not compile or link, say): every
+        # worker refuses it alike, so the previous release stays the one restarts get.
+        previous, current = self._previous_release, self.release
+        if (
+            previous is not None
+            and current is not None
+            and report.get("generation") == current.generation
+        ):
+            log.error("The workers refused the new configuration; still serving the previous one.")
+            self._previous_release = None
+            self._publish(previous)
+            self._signal_admin_reload()
 
     def _reap(self) -> None:
         # Only our own children, by pid: the embedded nats-server is reaped by its owner.
@@ -428,25 +508,53 @@ class Supervisor:
         key = (child.role, child.index)
         failures = self.restarts.failures.get(key, 0) + 1
         self.restarts.failures[key] = failures
-        if child.role == "worker" and not child.ready and failures >= MAX_START_FAILURES:
+        if child.role == "worker" and not child.ready:
+            self.restarts.last_error.setdefault(key, f"it {how} before becoming ready")
+            if not self.serving and failures >= MAX_START_FAILURES:
+                log.error(
+                    "Worker %d %s before becoming ready, %d times in a row; stopping.",
+                    child.index,
+                    how,
+                    failures,
+                )
+                self.exit_status = 1
+                self.stopping = True
+                return
+        delay = min(MAX_RESTART_DELAY, 0.25 * 2 ** (failures - 1))
+        if child.role == "worker" and not child.ready and failures > 1:
             log.error(
-                "Worker %d %s before becoming ready, %d times in a row; stopping.",
+                "Worker %d (pid %d) %s before becoming ready, %d times in a row; retrying in "
+                "%.2f s while the other workers keep serving (degraded).",
                 child.index,
+                child.pid,
                 how,
                 failures,
+                delay,
             )
-            self.exit_status = 1
-            self.stopping = True
-            return
-        delay = min(30.0, 0.25 * 2 ** (failures - 1))
-        log.error(
-            "The %s process (pid %d) %s; restarting it in %.2f s.",
-            child.role,
-            child.pid,
-            how,
-            delay,
-        )
+        else:
+            log.error(
+                "The %s process (pid %d) %s; restarting it in %.2f s.",
+                child.role,
+                child.pid,
+                how,
+                delay,
+            )
         self.restarts.due[key] = time.monotonic() + delay
+        self._report_to_admin()
+
+    def _failing_workers(self) -> dict[str, Any]:
+        """Workers that failed to start at their last attempt, for /status and /healthz."""
+        return {
+            str(index): {
+                "failures": failures,
+                "error": self.restarts.last_error.get((role, index), ""),
+            }
+            for (role, index), failures in self.restarts.failures.items()
+            if role == "worker"
+            and not any(
+                c.ready for c in self.children.values() if (c.role, c.index) == (role, index)
+            )
+        }
 
     def _report_to_admin(self) -> None:
         """Tell the admin process about workers and loaded module versions. The feed is a
@@ -455,7 +563,8 @@ class Supervisor:
         if self._admin_feed is None:
             return
         report: dict[str, Any] = {
-            "workers": {str(c.pid): c.ready for c in self.children.values() if c.role == "worker"}
+            "workers": {str(c.pid): c.ready for c in self.children.values() if c.role == "worker"},
+            "failing": self._failing_workers(),
         }
         if self.digests != self._digests_sent:
             self._digests_sent = dict(self.digests)
@@ -467,15 +576,19 @@ class Supervisor:
                 raise
 
     def _write_digests(self) -> Path:
-        if self._state_dir is None:
-            self._state_dir = Path(tempfile.mkdtemp(prefix="pyjinn-state-"))
-        target = self._state_dir / "digests.json"
+        target = self._state_directory() / "digests.json"
         temporary = target.with_suffix(".tmp")
         temporary.write_text(json.dumps(self.digests))
         os.replace(temporary, target)
         return target
 
     # -- shutdown ---------------------------------------------------------------------------
+
+    def _signal_admin_reload(self) -> None:
+        for child in list(self.children.values()):
+            if child.role == "admin":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGHUP)
 
     def _signal_children(self, signum: int) -> None:
         for pid in list(self.children):
@@ -484,6 +597,7 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.stopping = True
+        self._stop_accepting()
         if self.children:
             log.info("Stopping: letting in-flight requests finish.")
         self._signal_children(signal.SIGTERM)
@@ -505,6 +619,14 @@ class Supervisor:
             shutil.rmtree(self._state_dir, ignore_errors=True)
         self._close_sockets()
         log.info("pyjinn stopped.")
+
+    def _stop_accepting(self) -> None:
+        """Take every site's listening socket out of the listening state, for all processes at
+        once (they share it): new clients are refused at once, and connections still waiting
+        in the backlog are reset rather than left for workers that are about to stop."""
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _close_sockets(self) -> None:
         for sock in self._sockets:

@@ -2,7 +2,10 @@
 
 Workers are forked by the supervisor after it has bound the listening sockets, so several
 workers accept on the same ports. Each has its own wasmtime engine and runtime; guest code runs
-on the worker's threads, with the GIL released while wasm executes.
+on the worker's threads, with the GIL released while wasm executes. A worker serves the
+supervisor's current release (``pyjinn.release``): its configuration, and module bytes from
+the store by digest, never the files on disk; on SIGHUP it switches to the release the
+supervisor has just written.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gc
 import json
 import logging
 import os
+import pickle
 import signal
 import socket
 from pathlib import Path
@@ -24,6 +28,7 @@ from pyjinn.config.model import Config
 from pyjinn.observability import access_log, guest_logs, tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.multiprocess import Flusher
+from pyjinn.release import Release, read_release
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.server.reload import log_outcome, reload_app
@@ -60,22 +65,25 @@ def serve_http(app: Any, sockets: list[socket.socket], grace: float) -> None:
 
 
 def run_worker(
-    config: Config,
+    release: Release,
     sockets: list[socket.socket],
     report_fd: int,
     services: Services,
     metrics_dir: Path | None = None,
+    release_file: Path | None = None,
 ) -> int:
     """Worker main: returns the process exit status. Reports to the supervisor through
     ``report_fd``, one JSON object per line: ready (or why not), then each reload's outcome.
-    Metrics go to ``metrics_dir`` (for the admin process to aggregate)."""
+    Metrics go to ``metrics_dir`` (for the admin process to aggregate); on SIGHUP the release
+    in ``release_file`` is served."""
+    config = release.config
     METRICS.reset()  # whatever the supervisor held is not this worker's
     guest_logs.reset()
     flusher = Flusher(metrics_dir) if metrics_dir is not None else None
     if flusher is not None:
         flusher.start()
     tracing.configure(config.options.tracing)
-    runtime = Runtime(config, services=services)
+    runtime = Runtime(config, services=services, modules=release)
     runtime.start()
     problems = runtime.load_all()
     if problems:
@@ -91,8 +99,8 @@ def run_worker(
     # Everything loaded so far (pyjinn, wasmtime, the OpenTelemetry SDK, compiled modules) lives
     # as long as the worker: keep the garbage collector from walking it again and again.
     gc.freeze()
-    if config.source is not None:
-        app.on_startup.append(_Reloader(app, config.source, report_fd).install)
+    if release_file is not None:
+        app.on_startup.append(_Reloader(app, release_file, report_fd).install)
     try:
         serve_http(app, sockets, grace_period(config))
     finally:
@@ -107,7 +115,8 @@ def run_worker(
 
 
 class _Reloader:
-    """Reloads the config whenever SIGHUP arrives; reloads never overlap, none is lost."""
+    """Switches to the supervisor's latest release whenever SIGHUP arrives; reloads never
+    overlap, none is lost."""
 
     def __init__(self, app: PyjinnApp, path: Path, report_fd: int) -> None:
         self.app, self.path, self.report_fd = app, path, report_fd
@@ -127,9 +136,23 @@ class _Reloader:
         self.again = True
         while self.again:
             self.again = False
-            outcome = await reload_app(self.app, self.path)
-            log_outcome(outcome, self.path)
-            _report(self.report_fd, {"reload": outcome.applied, "digests": outcome.digests})
+            try:
+                release = read_release(self.path)
+            except (OSError, pickle.UnpicklingError, TypeError, EOFError) as error:
+                log.error("Cannot read the release to reload (%s); still serving.", error)
+                continue
+            outcome = await reload_app(self.app, release)
+            source = release.config.source or self.path
+            log_outcome(outcome, source)
+            _report(
+                self.report_fd,
+                {
+                    "reload": outcome.applied,
+                    "generation": release.generation,
+                    "digests": outcome.digests,
+                    "errors": outcome.problems,
+                },
+            )
 
 
 def _report(fd: int, message: dict[str, Any]) -> None:
