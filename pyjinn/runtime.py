@@ -69,7 +69,9 @@ class Function:
             with self._load_lock:
                 if self._module is None:
                     data = self._modules.module_bytes(self.spec)
-                    loaded = self._loader.load_bytes(self.spec.module_path, data)
+                    loaded = self._loader.load_bytes(
+                        self.spec.module_path, data, symlinks=self.spec.allows_symlinks
+                    )
                     self._check_memory(loaded)
                     self._check_grants(loaded)
                     self._module = loaded
@@ -133,7 +135,12 @@ def describe_spec(spec: FunctionSpec, digest: str | None) -> dict[str, Any]:
         "env": [name for name, _ in spec.env],
         "args": len(spec.args),
         "mounts": [
-            {"host": str(mount.host_dir), "guest": mount.guest_dir, "writable": mount.writable}
+            {
+                "host": str(mount.host_dir),
+                "guest": mount.guest_dir,
+                "writable": mount.writable,
+                "symlinks": mount.symlinks,
+            }
             for mount in spec.mounts
         ],
     }

@@ -92,8 +92,8 @@ _USAGE = {
     "pool_wait": "pool_wait expects one duration, like: pool_wait 1s",
     "env": 'env expects a name and a value, like: env GREETING "hello world"',
     "args": "args expects at least one argument, like: args --verbose",
-    "mount": "mount expects a host directory, a guest directory and optionally ro or rw, "
-    "like: mount ./static /static ro",
+    "mount": "mount expects a host directory, a guest directory and optionally ro or rw "
+    "(rw may be followed by symlinks), like: mount ./static /static ro",
     "wasm_file": "wasm_file expects one module file, like: wasm_file hello.wasm",
     "path": "path expects one module file, like: path hello.wasm",
     "security": SECURITY_USAGE,
@@ -171,6 +171,7 @@ def build_function(
                 continue
             seen[sub.name] = sub
         _apply(sub, draft, context, report, block_name=directive.name)
+    _check_symlinks_agree(draft, report)
 
     database, blob_storage, permissions = _storage_and_permissions(
         directive, draft, context, report
@@ -394,11 +395,12 @@ def _apply_mount(
     sub: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics
 ) -> None:
     report.no_block(sub)
-    if len(sub.args) not in (2, 3):
+    if len(sub.args) not in (2, 3, 4):
         report.error(sub, _USAGE["mount"])
         return
     host_text, guest_dir = sub.args[0], sub.args[1]
-    mode = sub.args[2] if len(sub.args) == 3 else "ro"
+    mode = sub.args[2] if len(sub.args) >= 3 else "ro"
+    option = sub.args[3] if len(sub.args) == 4 else None
     host_dir = Path(os.path.abspath(context.base_dir / host_text))
     if not host_dir.exists():
         report.error(sub, f"mount directory not found: {host_text}")
@@ -408,6 +410,12 @@ def _apply_mount(
         report.error(sub, f"the guest directory must be absolute, like /data; got '{guest_dir}'")
     elif mode not in ("ro", "rw"):
         report.error(sub, f"invalid mount mode '{mode}': expected ro or rw")
+    elif option is not None and (mode, option) != ("rw", "symlinks"):
+        report.error(
+            sub,
+            f"unexpected '{option}' after mount mode {mode}: only a rw mount may add symlinks, "
+            "like: mount ./data /data rw symlinks",
+        )
     elif guest_dir in draft.mount_lines:
         report.error(
             sub,
@@ -415,8 +423,24 @@ def _apply_mount(
             f"({describe(draft.mount_lines[guest_dir])} and {describe(sub)})",
         )
     else:
-        draft.mounts[guest_dir] = Mount(host_dir, guest_dir, writable=mode == "rw")
+        draft.mounts[guest_dir] = Mount(
+            host_dir, guest_dir, writable=mode == "rw", symlinks=option == "symlinks"
+        )
         draft.mount_lines[guest_dir] = sub
+
+
+def _check_symlinks_agree(draft: _Draft, report: Diagnostics) -> None:
+    # The guest's symlink call cannot tell which mount it is aimed at, so the permission is the
+    # function's: every rw mount must say the same.
+    writable = [mount for mount in draft.mounts.values() if mount.writable]
+    if len({mount.symlinks for mount in writable}) > 1:
+        without = next(mount for mount in writable if not mount.symlinks)
+        report.error(
+            draft.mount_lines[without.guest_dir],
+            "symlinks are allowed on another rw mount of this function but not on this one; "
+            "a guest's symlink call cannot be told apart by mount, so add symlinks to every rw "
+            "mount of the function or to none",
+        )
 
 
 def _module_path(

@@ -43,11 +43,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class Mount:
-    """A host directory preopened inside the guest; read-only unless ``writable``."""
+    """A host directory preopened inside the guest; read-only unless ``writable``. A guest may
+    create symbolic links in it only with ``symlinks`` (links could point anywhere on the host,
+    harmless to the sandbox but a trap for host tools that follow them)."""
 
     host_dir: Path
     guest_dir: str
     writable: bool = False
+    symlinks: bool = False
 
 
 def namespace_covers(namespace: str, key: str) -> bool:
@@ -164,6 +167,11 @@ class FunctionSpec:
     # Its SQL database and object storage, if configured (function directives over global ones).
     database: Database | None = None
     blob_storage: BlobStorage | None = None
+
+    @property
+    def allows_symlinks(self) -> bool:
+        """Whether the guest may create symbolic links (its rw mounts say ``symlinks``)."""
+        return any(mount.symlinks for mount in self.mounts)
 
 
 @dataclass(frozen=True)

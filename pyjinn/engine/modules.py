@@ -25,7 +25,7 @@ import wasmtime
 from pyjinn import abi
 from pyjinn.abi import HostFunction
 from pyjinn.dispatcher import abi_functions, define_host_functions
-from pyjinn.engine import _capi, randomness, sleep
+from pyjinn.engine import _capi, filesystem, randomness, sleep
 from pyjinn.engine.cache import CompileCache
 from pyjinn.engine.engine import Engine
 from pyjinn.errors import ModuleError
@@ -106,8 +106,8 @@ class ModuleLoader:
             CompileCache.open(cache_dir, wasmtime_version()) if cache_dir is not None else None
         )
         # One linker per set of signature variants a module asks for (usually just one).
-        self._linkers: dict[frozenset[HostFunction], wasmtime.Linker] = {}
-        self._modules: dict[str, CompiledModule] = {}
+        self._linkers: dict[tuple[frozenset[HostFunction], bool], wasmtime.Linker] = {}
+        self._modules: dict[tuple[str, bool], CompiledModule] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -124,25 +124,33 @@ class ModuleLoader:
         """
         return self.load_bytes(path, read_module_bytes(path, policy))
 
-    def load_bytes(self, path: Path, data: bytes) -> CompiledModule:
+    def load_bytes(self, path: Path, data: bytes, *, symlinks: bool = False) -> CompiledModule:
         """The compiled module for ``data``, a WebAssembly binary already accepted (read and
-        checked by a trust policy); ``path`` names it in errors and status."""
+        checked by a trust policy); ``path`` names it in errors and status. Its guests may
+        create symbolic links in their writable mounts only with ``symlinks``."""
         digest = hashlib.sha256(data).hexdigest()
-        module = self._modules.get(digest)
+        key = (digest, symlinks)
+        module = self._modules.get(key)
         if module is not None:
             return module
         with self._locks_guard:
             lock = self._locks.setdefault(digest, threading.Lock())
         with lock:
-            module = self._modules.get(digest)
+            module = self._modules.get(key)
             if module is None:
-                module = self._compile_and_link(path, data, digest)
-                self._modules[digest] = module
+                module = self._compile_and_link(path, data, digest, symlinks)
+                self._modules[key] = module
             return module
 
-    def _compile_and_link(self, path: Path, data: bytes, digest: str) -> CompiledModule:
+    def _compile_and_link(
+        self, path: Path, data: bytes, digest: str, symlinks: bool
+    ) -> CompiledModule:
         started = time.perf_counter()
-        module, from_cache = self._compile(path, data, digest)
+        linked_otherwise = self._modules.get((digest, not symlinks))
+        if linked_otherwise is not None:  # compiled already, only linked differently
+            module, from_cache = linked_otherwise.module, True
+        else:
+            module, from_cache = self._compile(path, data, digest)
         imports, variants = check_imports(path, module)
         has_start = any(
             export.name == "_start" and isinstance(export.type, wasmtime.FuncType)
@@ -155,7 +163,7 @@ class ModuleLoader:
                 "(build an executable, not a library or reactor)",
             )
         try:
-            instance_pre = self._linker(variants).instantiate_pre(module)
+            instance_pre = self._linker(variants, symlinks).instantiate_pre(module)
         except wasmtime.WasmtimeError as error:
             raise ModuleError(str(path), f"cannot be linked: {_first_line(error)}") from None
         elapsed = time.perf_counter() - started
@@ -179,17 +187,20 @@ class ModuleLoader:
             load_seconds=elapsed,
         )
 
-    def _linker(self, variants: frozenset[HostFunction]) -> wasmtime.Linker:
-        """WASI, pyjinn's replacements for some of it, and the host ABI with ``variants``."""
-        linker = self._linkers.get(variants)
+    def _linker(self, variants: frozenset[HostFunction], symlinks: bool) -> wasmtime.Linker:
+        """WASI, pyjinn's replacements for some of it, and the host ABI with ``variants``;
+        without ``symlinks``, creating a symbolic link fails with EPERM."""
+        linker = self._linkers.get((variants, symlinks))
         if linker is None:
             linker = wasmtime.Linker(self.engine.wasm)
             linker.define_wasi()
             _capi.linker_allow_shadowing(_capi.raw_pointer(linker), True)
+            if not symlinks:
+                filesystem.refuse_symlinks(linker)
             sleep.define(linker)
             randomness.define(linker)
             define_host_functions(linker, abi_functions(variants))
-            self._linkers[variants] = linker
+            self._linkers[variants, symlinks] = linker
         return linker
 
     def _compile(self, path: Path, data: bytes, digest: str) -> tuple[wasmtime.Module, bool]:

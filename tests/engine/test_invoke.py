@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pyjinn.config.model import Limits, Mount
 from pyjinn.engine import invoke as invoke_module
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Run, Sandbox, invoke
-from pyjinn.engine.modules import ModuleLoader
+from pyjinn.engine.modules import ModuleLoader, read_module_bytes
 from pyjinn.errors import Blame, GuestError, GuestFault
 from tests.helpers import HELLO, WASI_IMPORTS, wat_trapping, wat_writing
 
@@ -59,7 +60,10 @@ def run(engine: Engine, tmp_path: Path, mechanics: str) -> Callable[..., Run]:
             if isinstance(request, dict)
             else request
         )
-        return invoke(engine, loader.load(module), sandbox, stdin)
+        mounts = options.get("mounts", ())
+        symlinks = any(mount.symlinks for mount in mounts)  # type: ignore[attr-defined]
+        loaded = loader.load_bytes(module, read_module_bytes(module), symlinks=symlinks)
+        return invoke(engine, loaded, sandbox, stdin)
 
     return run
 
@@ -284,7 +288,13 @@ def test_the_guest_sees_exactly_the_declared_environment_and_arguments(run, c_gu
 
 def test_without_mounts_the_guest_sees_no_filesystem(run, c_guest) -> None:
     seen = json.loads(body_of(run(c_guest("filesystem"))))
-    assert seen == {"etc_passwd": 0, "root_listing": 0, "data_read": 0, "data_write": 0}
+    assert seen == {
+        "etc_passwd": 0,
+        "root_listing": 0,
+        "data_read": 0,
+        "data_write": 0,
+        "data_symlink_errno": ERRNO_NOENT,  # no /data at all
+    }
 
 
 def test_a_read_only_mount_can_be_read_but_not_written(run, c_guest, tmp_path: Path) -> None:
@@ -305,6 +315,29 @@ def test_a_writable_mount_can_be_written(run, c_guest, tmp_path: Path) -> None:
     seen = json.loads(body_of(run(c_guest("filesystem"), mounts=mounts)))
     assert seen["data_write"] == 1
     assert (data / "output.txt").read_text() == "written by the guest"
+
+
+ERRNO_PERM, ERRNO_NOENT = 63, 44  # WASI's numbering
+
+
+def test_a_writable_mount_refuses_symlinks_that_could_point_anywhere_on_the_host(
+    run, c_guest, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    seen = json.loads(body_of(run(c_guest("filesystem"), mounts=[Mount(data, "/data", True)])))
+    assert seen["data_write"] == 1
+    assert seen["data_symlink_errno"] == ERRNO_PERM
+    assert not (data / "link").is_symlink()
+
+
+def test_a_writable_mount_with_symlinks_may_create_them(run, c_guest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    mounts = [Mount(data, "/data", writable=True, symlinks=True)]
+    seen = json.loads(body_of(run(c_guest("filesystem"), mounts=mounts)))
+    assert seen["data_symlink_errno"] == 0
+    assert os.readlink(data / "link") == "../../../../../../../../etc/passwd"
 
 
 def test_guest_randomness_comes_from_the_os(run, c_guest, monkeypatch) -> None:

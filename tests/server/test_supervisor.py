@@ -168,4 +168,6 @@ def test_stopping_refuses_late_clients_at_once_and_drains_in_flight_requests(
     assert result["response"].status_code == 200
     assert server.process.wait(30) == 0
     records = server.logs()
-    assert records and not [r for r in records if r["level"] in ("warning", "error", "critical")], records
+    assert records and not [r for r in records if r["level"] in ("warning", "error", "critical")], (
+        records
+    )
