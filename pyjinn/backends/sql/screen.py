@@ -60,6 +60,16 @@ def tokens(sql: str) -> Iterator[Token]:
         yield Token(kind, text, _unquote(kind, text).lower())
 
 
+@functools.lru_cache(maxsize=1024)
+def names(sql: str) -> frozenset[str]:
+    """Every name in a statement's text: words, quoted identifiers and strings (SQLite takes a
+    string where a table name goes), unquoted, in lower case."""
+    return frozenset(token.name for token in tokens(sql) if token.kind in _NAMED)
+
+
+_NAMED = ("word", "quoted", "string")
+
+
 def _unquote(kind: str, text: str) -> str:
     if kind == "word":
         return text
@@ -106,14 +116,14 @@ class Screen:
         if words[:1] == ["explain"] and words[1:2] != ["query"]:
             raise NotPermitted(EXPLAIN_REFUSAL)
         for index, token in enumerate(seen):
-            if token.kind not in ("word", "quoted", "string"):
+            if token.kind not in _NAMED:
                 continue
             name = token.name
             if name in self.refused_modules:
                 raise NotPermitted(module_refusal(name))
-            if self.pragmas is not None and name.startswith("pragma_"):
-                if name.removeprefix("pragma_") not in self.pragmas:
-                    raise NotPermitted(f"PRAGMA {name.removeprefix('pragma_')} is not available")
+            pragma = name.removeprefix("pragma_")
+            if self.pragmas is not None and pragma != name and pragma not in self.pragmas:
+                raise NotPermitted(f"PRAGMA {pragma} is not available")
             if token.kind == "string" or name not in self.refused_functions:
                 continue
             following = seen[index + 1] if index + 1 < len(seen) else None

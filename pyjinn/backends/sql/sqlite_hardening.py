@@ -94,7 +94,9 @@ def _library() -> ctypes.CDLL:
         library.sqlite3_db_config.restype = ctypes.c_int  # variadic: no argtypes
         filename = library.sqlite3_db_filename
     except (OSError, AttributeError) as error:
-        raise _Refused(f"the SQLite library of the sqlite3 module is not reachable: {error}")
+        raise _Refused(
+            f"the SQLite library of the sqlite3 module is not reachable: {error}"
+        ) from None
     filename.restype = ctypes.c_char_p
     filename.argtypes = (ctypes.c_void_p, ctypes.c_char_p)
     return library
@@ -113,7 +115,9 @@ def _handle(connection: sqlite3.Connection, library: ctypes.CDLL) -> int:
     handle = ctypes.c_void_p.from_address(id(connection) + object.__basicsize__).value
     if not handle:
         raise _Refused("the connection has no handle")
-    expected = next(row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main")
+    expected = next(
+        row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main"
+    )
     found = library.sqlite3_db_filename(handle, b"main")
     if (found or b"").decode(errors="replace") != (expected or ""):
         raise _Refused("the handle found is not the connection's")

@@ -70,7 +70,7 @@ def test_registering_a_tokenizer_at_an_address_is_refused_and_the_process_surviv
         ("SELECT hex(fts3_tokenizer('simple'))", []),
         ("SELECT fts3_tokenizer(?)", ["simple"]),
         ("SELECT hex(fts3_tokenizer(?)) AS p", ["porter"]),
-        ('SELECT "fts3_tokenizer"(\'simple\')', []),
+        ("SELECT \"fts3_tokenizer\"('simple')", []),
         ("SELECT [FTS3_Tokenizer] /* spaced */ ('simple')", []),
         ("SELECT `fts3_tokenizer`\n(?)", ["simple"]),
     ],
@@ -172,21 +172,42 @@ def test_ordinary_functions_keep_working(driver: str, tmp_path: Path) -> None:
     statements: list[tuple[str, list[Any], bool]] = [
         ("CREATE TABLE events (id INTEGER PRIMARY KEY, data TEXT, at TEXT)", [], True),
         ("CREATE INDEX events_kind ON events (json_extract(data, '$.kind'))", [], True),
-        ("INSERT INTO events (data, at) VALUES (?, ?)", ['{"kind": "a", "n": 2}', "2024-05-01"],
-         True),  # fmt: skip
-        ("INSERT INTO events (data, at) VALUES (?, ?)", ['{"kind": "b", "n": 3}', "2024-05-03"],
-         True),  # fmt: skip
-        ("SELECT json_extract(data, '$.kind'), data ->> '$.n', date(at, '+1 day'), "
-         "upper(substr(at, 1, 4)), round(sqrt(16.0) * pi(), 2) FROM events ORDER BY id",
-         [], False),  # fmt: skip
-        ("SELECT count(*), sum(data ->> '$.n'), group_concat(id, ';'), "
-         "json_group_array(id) FROM events", [], False),  # fmt: skip
-        ("SELECT id, row_number() OVER (ORDER BY at DESC), lag(id) OVER (ORDER BY id) "
-         "FROM events ORDER BY id", [], False),  # fmt: skip
+        (
+            "INSERT INTO events (data, at) VALUES (?, ?)",
+            ['{"kind": "a", "n": 2}', "2024-05-01"],
+            True,
+        ),
+        (
+            "INSERT INTO events (data, at) VALUES (?, ?)",
+            ['{"kind": "b", "n": 3}', "2024-05-03"],
+            True,
+        ),
+        (
+            "SELECT json_extract(data, '$.kind'), data ->> '$.n', date(at, '+1 day'), "
+            "upper(substr(at, 1, 4)), round(sqrt(16.0) * pi(), 2) FROM events ORDER BY id",
+            [],
+            False,
+        ),
+        (
+            "SELECT count(*), sum(data ->> '$.n'), group_concat(id, ';'), "
+            "json_group_array(id) FROM events",
+            [],
+            False,
+        ),
+        (
+            "SELECT id, row_number() OVER (ORDER BY at DESC), lag(id) OVER (ORDER BY id) "
+            "FROM events ORDER BY id",
+            [],
+            False,
+        ),
         ("CREATE VIRTUAL TABLE docs USING fts5(body)", [], True),
         ("INSERT INTO docs (body) VALUES ('the quick fox'), ('a lazy dog')", [], True),
-        ("SELECT highlight(docs, 0, '[', ']'), bm25(docs) < 0 FROM docs "
-         "WHERE docs MATCH 'fox' ORDER BY rank", [], False),  # fmt: skip
+        (
+            "SELECT highlight(docs, 0, '[', ']'), bm25(docs) < 0 FROM docs "
+            "WHERE docs MATCH 'fox' ORDER BY rank",
+            [],
+            False,
+        ),
         ("SELECT value FROM json_each('[1, 2]') WHERE value > 1", [], False),
         ("ALTER TABLE events RENAME COLUMN at TO happened", [], True),
         ("ALTER TABLE events DROP COLUMN happened", [], True),

@@ -17,8 +17,8 @@ from pyjinn.backends.sql import (
     ReadOnlyViolation,
     Rows,
     StatementError,
+    sqlite_hardening,
 )
-from pyjinn.backends.sql import sqlite_hardening
 from pyjinn.backends.sql.sqlite import SqliteDatabase
 
 TIMEOUT = 5.0
@@ -218,8 +218,10 @@ def test_a_handle_that_is_not_the_connections_is_refused(tmp_path: Path) -> None
         ("SELECT * FROM dbstat", "virtual table module dbstat is not available"),
         ("SELECT * FROM 'sqlite_stmt'", "virtual table module sqlite_stmt is not available"),
         ("CREATE TABLE d (a, b DEFAULT (sqlite_log(1, 'x')))", "sqlite_log() is not available"),
-        ("CREATE TEMP TRIGGER t AFTER INSERT ON pyjinn_rowid BEGIN SELECT 1; END",
-         "pyjinn_rowid belongs to pyjinn"),  # fmt: skip
+        (
+            "CREATE TEMP TRIGGER t AFTER INSERT ON pyjinn_rowid BEGIN SELECT 1; END",
+            "pyjinn_rowid belongs to pyjinn",
+        ),
         ("SELECT * FROM pragma_database_list", "PRAGMA database_list is not available"),
     ],
 )
