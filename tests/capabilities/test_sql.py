@@ -66,7 +66,7 @@ def sql_runtime(make_runtime, project, request: pytest.FixtureRequest):
         settings = f"db_driver {driver}"
         if driver == "postgres":
             server: PostgresServer = request.getfixturevalue("postgres_server")
-            settings += f'\n db_dsn "{server.dsn}"'
+            settings += f'\n db_dsn "{server.app_dsn()}"'
         project(f"{name}.wat", module)
         caddyfile = f":8080 {{\n pyjinn {name}.wat {{\n {settings}\n {block}\n }}\n}}\n"
         return make_runtime(caddyfile, options=options, services=services)
@@ -400,7 +400,7 @@ async def test_a_killed_postgres_is_unavailable_then_recovers(
     project("fn.wat", module)
     services = Services()
     runtime = make_runtime(
-        f':8080 {{\n pyjinn fn.wat {{\n db_driver postgres\n db_dsn "{server.dsn}"\n {WRITE}\n'
+        f':8080 {{\n pyjinn fn.wat {{\n db_driver postgres\n db_dsn "{server.app_dsn()}"\n {WRITE}\n'
         " timeout 3s\n }\n}\n",
         services=services,
     )
