@@ -221,6 +221,7 @@ def _screen() -> Screen:
         connection.close()
 
 
+@functools.lru_cache(maxsize=1024)  # guests send the same statements again and again
 def check_statement(sql: str) -> str:
     """Refuse SQL the binding cannot be trusted with: more than one statement (it would run the
     first only), and ATTACH, DETACH, VACUUM, transaction control or a PRAGMA that is not
