@@ -65,20 +65,16 @@ MODULES = frozenset(
     }
 )  # fmt: skip
 
-FUNCTIONS_NOTE = (
-    "functions may use SQLite's ordinary scalar, aggregate, window, date and time, math, JSON "
-    "and full-text search functions"
-)
-
 
 def function_refusal(name: str) -> str:
     """The message for a function that is not on the allow-list."""
-    return f"SQL function {name}() is not available ({FUNCTIONS_NOTE})"
+    return (
+        f"SQL function {name}() is not available (available: SQLite's ordinary scalar, "
+        "aggregate, window, date and time, math and JSON functions, and those of full-text "
+        "search, R*Tree and vectors)"
+    )
 
 
 def module_refusal(name: str) -> str:
     """The message for a virtual table module that is not on the allow-list."""
-    return (
-        f"virtual table module {name} is not available (functions may use "
-        "fts3, fts4, fts5, rtree, json_each and json_tree)"
-    )
+    return f"virtual table module {name} is not available (available: {', '.join(sorted(MODULES))})"
