@@ -112,8 +112,8 @@ class Screen:
 
     def _check(self, sql: str) -> None:
         seen = list(tokens(sql))
-        words = [token.name for token in seen[:2] if token.kind == "word"]
-        if words[:1] == ["explain"] and words[1:2] != ["query"]:
+        leading = [(token.kind, token.name) for token in seen[:2]]
+        if leading[:1] == [("word", "explain")] and leading[1:] != [("word", "query")]:
             raise NotPermitted(EXPLAIN_REFUSAL)
         for index, token in enumerate(seen):
             if token.kind not in _NAMED:
