@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import boto3
+import psycopg
 from botocore.config import Config
 
 
@@ -66,7 +67,19 @@ class PostgresServer:
 
     @property
     def dsn(self) -> str:
+        """The superuser's: for the tests' own administration, never for pyjinn."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def app_dsn(self, role: str = "pyjinn_app") -> str:
+        """A role as pyjinn should be given one: it may create schemas in the database, and
+        nothing more. Created on first use."""
+        with psycopg.connect(self.dsn, autocommit=True) as admin:
+            exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            if not exists:
+                with contextlib.suppress(psycopg.errors.DuplicateObject):  # another test, now
+                    admin.execute(f'CREATE ROLE "{role}" LOGIN')
+                admin.execute(f'GRANT CREATE ON DATABASE postgres TO "{role}"')
+        return f"postgresql://{role}@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
         options = (

@@ -2,16 +2,22 @@
 
 Covers results and their JSON, tenant isolation for every call, permissions (denied calls, and
 read-only grants enforced by the engine), injection through parameters, hostile arguments, the
-time budget, Gojinn's host_db_query over HTTP, and PostgreSQL's pool and crashes.
+time budget, Gojinn's host_db_query over HTTP, PostgreSQL's pool and crashes, and SQL that
+reaches for the engine's internals (addresses, files, a crash of the process).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -66,7 +72,7 @@ def sql_runtime(make_runtime, project, request: pytest.FixtureRequest):
         settings = f"db_driver {driver}"
         if driver == "postgres":
             server: PostgresServer = request.getfixturevalue("postgres_server")
-            settings += f'\n db_dsn "{server.dsn}"'
+            settings += f'\n db_dsn "{server.app_dsn()}"'
         project(f"{name}.wat", module)
         caddyfile = f":8080 {{\n pyjinn {name}.wat {{\n {settings}\n {block}\n }}\n}}\n"
         return make_runtime(caddyfile, options=options, services=services)
@@ -399,8 +405,9 @@ async def test_a_killed_postgres_is_unavailable_then_recovers(
     module = abi_guest(SQL_IMPORTS, [execute(create), query(select)], strings.data)
     project("fn.wat", module)
     services = Services()
+    dsn = server.app_dsn()
     runtime = make_runtime(
-        f':8080 {{\n pyjinn fn.wat {{\n db_driver postgres\n db_dsn "{server.dsn}"\n {WRITE}\n'
+        f':8080 {{\n pyjinn fn.wat {{\n db_driver postgres\n db_dsn "{dsn}"\n {WRITE}\n'
         " timeout 3s\n }\n}\n",
         services=services,
     )
@@ -422,3 +429,88 @@ async def test_a_killed_postgres_is_unavailable_then_recovers(
         assert results[1] > 0
     finally:
         services.close()
+
+
+# -- engine internals stay out of reach ------------------------------------------------------
+
+_GUEST_IN_A_CHILD = """
+import asyncio, json, os, sys
+from pathlib import Path
+from pyjinn.config import loads
+from pyjinn.runtime import Runtime
+from pyjinn.services import Services
+from tests.helpers import call_abi_guest
+
+directory, driver = Path(sys.argv[1]), sys.argv[2]
+caddyfile = (
+    "{\\n admin off\\n}\\n:8080 {\\n pyjinn fn.wat {\\n db_driver " + driver
+    + "\\n permissions {\\n db write\\n }\\n }\\n}\\n"
+)
+services = Services()
+runtime = Runtime(loads(caddyfile, base_dir=directory, environ={}), services=services)
+results, run = asyncio.run(call_abi_guest(runtime, "acme"))
+messages = [call.message for call in run.host_calls]
+print(json.dumps({"pid": os.getpid(), "results": results, "messages": messages}), flush=True)
+runtime.close()
+services.close()
+"""
+
+
+@pytest.mark.parametrize("driver", ["sqlite", "libsql"])
+async def test_a_guest_registering_a_tokenizer_address_gets_denied_and_the_process_lives(
+    driver: str, tmp_path
+) -> None:
+    """Through a real invocation, in a child process: before the fix the second call killed it
+    with SIGSEGV (and every invocation it was serving)."""
+    strings = Strings()
+    register = strings.at("SELECT fts3_tokenizer(?, ?)")  # bound: no engine flag stops it
+    address = strings.at('["x", {"base64": "QUFBQUFBQUE="}]')
+    create = strings.at("CREATE VIRTUAL TABLE v USING fts3(tokenize=x)")
+    after = strings.at("SELECT 1")
+    calls = [query(register, address), execute(create), query(after)]
+    module = abi_guest(SQL_IMPORTS, calls, strings.data)
+    (tmp_path / "fn.wat").write_text(module)
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", _GUEST_IN_A_CHILD, str(tmp_path), driver],
+        capture_output=True, text=True, timeout=120, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert child.returncode == 0, f"the process died ({child.returncode}): {child.stderr[-2000:]}"
+    report = json.loads(child.stdout.splitlines()[-1])
+    assert report["results"][:2] == [ErrorCode.DENIED, ErrorCode.INVALID]
+    assert report["results"][2] > 0  # and the guest carried on
+    assert "SQL function fts3_tokenizer() is not available" in report["messages"][0]
+    assert "unknown tokenizer" in report["messages"][1]
+
+
+@pytest.mark.parametrize("driver", ["sqlite", "libsql"])
+async def test_a_read_only_guest_asking_for_a_tokenizer_gets_denied_not_an_address(
+    sql_runtime, driver: str
+) -> None:
+    strings = Strings()
+    leak = strings.at("SELECT hex(fts3_tokenizer('simple')) AS address")
+    bound = strings.at("SELECT fts3_tokenizer(?) AS address")
+    simple = strings.at('["simple"]')
+    ordinary = strings.at(
+        "SELECT json_extract('{\"a\": [1, 2]}', '$.a[1]') AS v, date('2024-02-28', '+1 day') AS d"
+    )
+    module = abi_guest(SQL_IMPORTS, [query(leak), query(bound, simple), query(ordinary)],
+                       strings.data)  # fmt: skip
+    results, run = await call_abi_guest(sql_runtime(driver, module, READ), fresh_tenant())
+    assert results[:2] == [ErrorCode.DENIED, ErrorCode.DENIED]
+    for call in run.host_calls[:2]:
+        assert "SQL function fts3_tokenizer() is not available" in call.message
+        assert not re.search(r"[0-9A-Fa-f]{16}", call.message)
+    assert results_of(run)[2] == {"columns": ["v", "d"], "rows": [[2, "2024-02-29"]]}
+
+
+@pytest.mark.slow
+async def test_a_postgres_guest_cannot_read_server_files(sql_runtime) -> None:
+    strings = Strings()
+    read_file = strings.at("SELECT pg_read_file('/etc/hostname')")
+    program = strings.at("COPY (SELECT 1) TO PROGRAM 'true'")
+    module = abi_guest(SQL_IMPORTS, [query(read_file), query(program)], strings.data)
+    results, run = await call_abi_guest(sql_runtime("postgres", module, WRITE), fresh_tenant())
+    assert results == [ErrorCode.DENIED, ErrorCode.DENIED]
+    assert "permission denied for function pg_read_file" in run.host_calls[0].message

@@ -1,12 +1,22 @@
 """libSQL (the ``libsql`` package, local files): one database file per tenant, like SQLite.
 
 The libsql binding (0.1.11) exposes less of the engine than the standard library's sqlite3:
-no authorizer, no limits, no progress handler or interrupt. So:
+no authorizer, no connection settings (``sqlite3_db_config``), no limits, no progress handler
+or interrupt. Its engine (SQLite 3.45 with SQLite3 Multiple Ciphers) also builds in functions
+that read and write any file (``readfile``, ``writefile``, ``fsdir``) and run SQL of their own
+(``sha3_query``). So:
 
 - read-only calls use a ``mode=ro`` connection, as for SQLite: writes fail in the engine;
 - ATTACH/DETACH, VACUUM, transaction control and PRAGMAs other than introspection are refused
   by the statement's first keyword (the binding runs only the first statement of a string, so
   pyjinn refuses SQL with more than one, rather than let the rest be ignored);
+- the ``screen`` refuses every function and module off the allow-list (``allowed``) by name, and
+  ``pragma_NAME`` functions for PRAGMAs other than introspection. The engine itself refuses
+  the dangerous ones in views, triggers and schemas (``readfile``, ``writefile``,
+  ``sha3_query``, ``load_extension``, ``fts3_tokenizer``, ``fsdir`` and ``sqlite_dbpage`` are
+  direct-only), and its FTS3 tokenizer flag is off by default; pyjinn cannot check either;
+- writable calls hold the write lock for their statement, which may not touch the storage of
+  virtual tables and vector indexes (``libsql_storage``): the defensive flag, by other means;
 - a statement is not cancelled when its budget runs out (the binding cannot interrupt one); the
   busy timeout still follows the budget;
 - integers beyond ±2^31 are bound as floating point by the binding: exact up to 2^53, and
@@ -17,8 +27,8 @@ no authorizer, no limits, no progress handler or interrupt. So:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +48,8 @@ from pyjinn.backends.sql import (
     collect_rows,
 )
 from pyjinn.backends.sql.files import IdleConnections, database_path
+from pyjinn.backends.sql.libsql_storage import StorageGuard
+from pyjinn.backends.sql.screen import Screen, engine_catalog, tokens
 
 T = TypeVar("T")
 
@@ -71,11 +83,6 @@ _UNAVAILABLE_MESSAGES = (
     "database disk image is malformed",
     "file is not a database",
     "database or disk is full",
-)
-_TOKEN = re.compile(
-    r"""\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$)|'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`(?:[^`]|``)*`?"""
-    r"""|\[[^\]]*\]?|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)|(?P<semicolon>;)|.""",
-    re.DOTALL,
 )
 
 
@@ -129,7 +136,8 @@ class LibsqlDatabase:
         *,
         mark_inserts: bool = False,
     ) -> T:
-        check_statement(sql)
+        keyword = check_statement(sql)
+        _screen().check(sql)
         for value in params:
             _check_bindable(value)
         key = (tenant, writable)
@@ -137,7 +145,14 @@ class LibsqlDatabase:
         reusable = True
         try:
             self._prepare(state, timeout, mark_inserts)
-            return run(state.connection)
+            if state.storage is None:
+                return run(state.connection)
+            state.connection.execute("BEGIN IMMEDIATE")
+            state.storage.before(state.connection, sql, keyword)
+            result = run(state.connection)
+            state.storage.after(state.connection, keyword)
+            state.connection.execute("COMMIT")
+            return result
         except (ValueError, libsql.Error) as error:
             translated = _translate(error)
             reusable = not isinstance(translated, DatabaseUnavailable)
@@ -171,7 +186,7 @@ class LibsqlDatabase:
             if not writable and not os.path.exists(path):
                 with self._create_lock:
                     _close_connection(self._connect(path, writable=True))  # create, in WAL mode
-            return _Connection(self._connect(path, writable=writable))
+            return _Connection(self._connect(path, writable=writable), writable)
         except (ValueError, libsql.Error) as error:
             raise DatabaseUnavailable(f"cannot open the tenant's database: {error}") from None
 
@@ -189,61 +204,68 @@ class LibsqlDatabase:
 
 
 class _Connection:
-    __slots__ = ("busy_ms", "connection")
+    __slots__ = ("busy_ms", "connection", "storage")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, writable: bool) -> None:
         self.connection = connection
         self.busy_ms = -1
+        self.storage = StorageGuard() if writable else None
 
 
-def check_statement(sql: str) -> None:
+@functools.cache
+def _screen() -> Screen:
+    connection = libsql.connect(":memory:")
+    try:
+        return Screen(*engine_catalog(connection), pragmas=_INTROSPECTION_PRAGMAS)
+    finally:
+        connection.close()
+
+
+@functools.lru_cache(maxsize=1024)  # guests send the same statements again and again
+def check_statement(sql: str) -> str:
     """Refuse SQL the binding cannot be trusted with: more than one statement (it would run the
     first only), and ATTACH, DETACH, VACUUM, transaction control or a PRAGMA that is not
-    introspection, found by the first keyword (the engine offers no authorizer here)."""
+    introspection, found by the first keyword (the engine offers no authorizer here). Returns
+    that keyword, in upper case ("" for none)."""
     words: list[str] = []
     in_trigger = False
-    ended_at = -1
+    ended = False
     previous_word = ""
-    for match in _TOKEN.finditer(sql):
-        if ended_at >= 0:
-            text = match.group(0)
-            if not (text.isspace() or text.startswith(("--", "/*")) or text == ";"):
+    for token in tokens(sql):
+        if ended:
+            if token.kind != "semicolon":
                 raise StatementError(
                     "only one statement may be run per call; run the others in calls of their own"
                 )
             continue
-        word = match.group("word")
-        if word is not None:
-            upper = word.upper()
+        if token.kind == "word":
+            upper = token.text.upper()
             if len(words) < 3:
                 words.append(upper)
                 in_trigger = "TRIGGER" in words and words[0] == "CREATE"
             previous_word = upper
-        elif match.group("semicolon"):
+        elif token.kind == "semicolon":
             if words and (not in_trigger or previous_word == "END"):
-                ended_at = match.end()
+                ended = True
             previous_word = ""
-        elif not match.group(0).isspace() and not match.group(0).startswith(("--", "/*")):
+        else:
             previous_word = ""
     if not words:
-        return
+        return ""
     reason = _REFUSED.get(words[0])
     if reason is not None:
         raise NotPermitted(reason)
     if words[0] == "PRAGMA":
         _check_pragma(sql)
+    return words[0]
 
 
 def _check_pragma(sql: str) -> None:
-    tokens = [
-        match.group(0)
-        for match in _TOKEN.finditer(sql)
-        if not match.group(0).isspace() and not match.group(0).startswith(("--", "/*"))
-    ]
-    name = tokens[1].lower() if len(tokens) > 1 else ""
-    if len(tokens) > 3 and tokens[2] == ".":
-        name = tokens[3].lower()  # PRAGMA main.table_info(...)
-    if name not in _INTROSPECTION_PRAGMAS or "=" in tokens:
+    texts = [token.text for token in tokens(sql)]
+    name = texts[1].lower() if len(texts) > 1 else ""
+    if len(texts) > 3 and texts[2] == ".":
+        name = texts[3].lower()  # PRAGMA main.table_info(...)
+    if name not in _INTROSPECTION_PRAGMAS or "=" in texts:
         raise NotPermitted(f"PRAGMA {name} is not available")
 
 

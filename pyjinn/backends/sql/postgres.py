@@ -13,7 +13,15 @@
 - **One statement per call**, sent with the extended protocol (which refuses several), with the
   server's own placeholders ``$1, $2, ...``: ``%`` in the SQL is a plain character.
 - **Time.** ``statement_timeout`` is the call's remaining budget; the server cancels a statement
-  that outlives it.
+  that outlives it (a statement that changes the setting keeps the timer it started with).
+- **Role.** PostgreSQL has no authorizer: what guest SQL may do is what the ``db_dsn`` role may
+  do, and a session can always return to its login role (``RESET ROLE``), so the login role is
+  the limit. Before the first call, the backend refuses (``DatabaseUnavailable``) a role that
+  is, or may become (``SET ROLE``), a superuser, a role that creates roles, replicates or
+  bypasses row security, or a member of the roles that read or write server files, run
+  programs, read or write all data, read all statistics or signal other sessions. Any other role
+  gets "permission denied" from the server for ``pg_read_file``, ``lo_import``,
+  ``COPY ... TO PROGRAM``, ``COPY`` to and from files, ``SET ROLE postgres`` and the like.
 """
 
 from __future__ import annotations
@@ -48,6 +56,18 @@ APPLICATION_NAME = "pyjinn"
 FETCH_BATCH = 256
 MAX_POOL_WAIT = 1.0  # seconds a call waits for a connection, at most: longer means overload
 _MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
+# Predefined roles whose members reach past their database: files, programs, all data, others.
+_REACHING_ROLES = (
+    "pg_read_server_files", "pg_write_server_files", "pg_execute_server_program",
+    "pg_read_all_data", "pg_write_all_data", "pg_read_all_stats", "pg_signal_backend",
+)  # fmt: skip
+_ROLE_REACH = (
+    "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolreplication, r.rolbypassrls, "
+    "current_user FROM pg_roles AS r WHERE pg_has_role(current_user, r.oid, 'MEMBER') "
+    "AND (r.rolsuper OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls OR r.rolname IN ("
+    + ", ".join(f"'{name}'" for name in _REACHING_ROLES)
+    + ")) ORDER BY r.rolname = current_user DESC, r.rolname"
+)
 
 
 def schema_name(tenant: str) -> str:
@@ -83,6 +103,7 @@ class PostgresDatabase:
         self._opened = False
         self._lock = threading.Lock()
         self._schemas: set[str] = set()
+        self._role_checked = False
 
     def query(
         self, tenant: str, sql: str, params: Params, *, writable: bool, timeout: float
@@ -134,6 +155,9 @@ class PostgresDatabase:
                 f"(all {self.pool_size} of the pool are in use, or the server is unreachable)"
             ) from None
         try:
+            if not self._role_checked:
+                _check_role(connection)
+                self._role_checked = True
             return self._transaction(connection, tenant, statement, params, writable, deadline, run)
         finally:
             pool.putconn(connection)
@@ -198,6 +222,31 @@ class PostgresDatabase:
                     self._pool.open(wait=False)
                     self._opened = True
         return self._pool
+
+
+def _check_role(connection: psycopg.Connection[Any]) -> None:
+    """Refuse a login role that guest SQL could use to reach past its database."""
+    try:
+        reaching = connection.execute(_ROLE_REACH).fetchone()
+    except psycopg.Error as error:
+        raise DatabaseUnavailable(f"cannot check the db_dsn role: {_message(error)}") from None
+    if reaching is None:
+        return
+    name, superuser, creates_roles, replicates, bypasses_security, login = reaching
+    what = (
+        "a superuser" if superuser
+        else "allowed to create roles" if creates_roles
+        else "a replication role" if replicates
+        else "exempt from row security" if bypasses_security
+        else "a predefined role that reaches past its database"
+    )  # fmt: skip
+    if name != login:
+        what = f"a member of {name}" + (f", {what}" if name not in _REACHING_ROLES else "")
+    raise DatabaseUnavailable(
+        f"the db_dsn role {login!r} is {what}: guest SQL would run with its privileges (server "
+        "files, programs, other roles); give pyjinn a role that may create schemas in its "
+        "database and nothing more"
+    )
 
 
 def _reset(connection: psycopg.Connection[Any]) -> None:

@@ -1,10 +1,16 @@
 """SQLite through the standard library: one database file per tenant, in WAL mode.
 
-Guests reach nothing but their tenant's file. Each connection carries:
+Guests reach nothing but their tenant's file, and nothing of the engine's internals. Each
+connection carries:
 
-- an authorizer that refuses ATTACH/DETACH (which could open any file the process can), most
-  PRAGMAs (some change the whole process, like ``hard_heap_limit``), and transaction control
-  (each call is a transaction of its own), with the attach limit at 0 as a second lock;
+- the engine settings of ``sqlite_hardening`` (defensive mode, no FTS3 tokenizer pointers, no
+  extension loading), verified when it opens;
+- an authorizer that allows only the SQL functions and virtual table modules of ``allowed``,
+  and refuses ATTACH/DETACH (which could open any file the process can), most PRAGMAs (some
+  change the whole process, like ``hard_heap_limit``), and transaction control (each call is a
+  transaction of its own), with the attach limit at 0 as a second lock. Before that, each
+  statement's text passes the ``screen`` (EXPLAIN, and functions in DEFAULT clauses, which the
+  authorizer is not asked about);
 - for read-only calls, a connection opened with ``mode=ro``: writes fail in the engine;
 - a progress handler that interrupts a statement running past the call's deadline, and a busy
   timeout no longer than the call's budget.
@@ -13,6 +19,7 @@ Guests reach nothing but their tenant's file. Each connection carries:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -32,7 +39,10 @@ from pyjinn.backends.sql import (
     StatementTimeout,
     collect_rows,
 )
+from pyjinn.backends.sql.allowed import FUNCTIONS, MODULES, function_refusal, module_refusal
 from pyjinn.backends.sql.files import IdleConnections, database_path
+from pyjinn.backends.sql.screen import Screen, engine_catalog
+from pyjinn.backends.sql.sqlite_hardening import harden
 
 T = TypeVar("T")
 
@@ -102,9 +112,23 @@ def _refusal(action: int, first: str | None, second: str | None) -> str | None:
         if name in _PRAGMAS_TO_READ and second is None:
             return None
         return f"PRAGMA {name} is not available"
-    if first == _ROWID_TABLE:
+    if action == sqlite3.SQLITE_FUNCTION:  # (None, function name)
+        name = (second or "").lower()
+        return None if name in FUNCTIONS else function_refusal(name)
+    if action == sqlite3.SQLITE_CREATE_VTABLE:  # (table, module)
+        return None if (second or "").lower() in MODULES else module_refusal(second or "")
+    if _ROWID_TABLE in (first, second):  # a temp trigger's second is its table
         return f"table {_ROWID_TABLE} belongs to pyjinn"
     return None
+
+
+@functools.cache
+def _screen() -> Screen:
+    connection = sqlite3.connect(":memory:")
+    try:
+        return Screen(*engine_catalog(connection))
+    finally:
+        connection.close()
 
 
 class SqliteDatabase:
@@ -129,7 +153,7 @@ class SqliteDatabase:
             finally:
                 cursor.close()
 
-        return self._call(tenant, writable, timeout, run)
+        return self._call(tenant, sql, writable, timeout, run)
 
     def execute(self, tenant: str, sql: str, params: Params, *, timeout: float) -> Outcome:
         def run(connection: sqlite3.Connection) -> Outcome:
@@ -145,7 +169,7 @@ class SqliteDatabase:
             finally:
                 cursor.close()
 
-        return self._call(tenant, True, timeout, run, mark_inserts=True)
+        return self._call(tenant, sql, True, timeout, run, mark_inserts=True)
 
     def close(self) -> None:
         self._idle.close()
@@ -155,12 +179,14 @@ class SqliteDatabase:
     def _call(
         self,
         tenant: str,
+        sql: str,
         writable: bool,
         timeout: float,
         run: Callable[[sqlite3.Connection], T],
         *,
         mark_inserts: bool = False,
     ) -> T:
+        _screen().check(sql)
         key = (tenant, writable)
         state = self._idle.take(key) or self._open(tenant, writable)
         reusable = True
@@ -219,22 +245,29 @@ class SqliteDatabase:
             check_same_thread=False,  # one thread at a time, but not always the same one
             cached_statements=128,
         )
-        if writable:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_ROWID_TABLE} (x)")
-        connection.execute("PRAGMA foreign_keys = ON")
+        try:
+            harden(connection)
+            if writable:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = NORMAL")
+                connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_ROWID_TABLE} (x)")
+            connection.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            _close_connection(connection)
+            raise
         return connection
 
 
 def _translate(error: sqlite3.Error, state: _Connection) -> Exception:
+    if state.denial:  # the authorizer refused part of the statement (SQLite says AUTH or ERROR)
+        return NotPermitted(state.denial)
     primary = _primary_code(error)
     if primary == _SQLITE_INTERRUPT:
         return StatementTimeout("the statement ran past its time budget and was interrupted")
     if primary == _SQLITE_READONLY:
         return ReadOnlyViolation(f"{error} (the function may only read: permissions db read)")
     if primary == _SQLITE_AUTH:
-        return NotPermitted(state.denial or str(error))
+        return NotPermitted(str(error))
     if primary in _UNAVAILABLE_CODES:
         return DatabaseUnavailable(str(error))
     return StatementError(str(error))

@@ -65,7 +65,7 @@ def _libsql(request: pytest.FixtureRequest) -> Backend:
 def _postgres(request: pytest.FixtureRequest) -> Backend:
     server = request.getfixturevalue("postgres_server")
     return Backend(
-        "postgres", PostgresDatabase(server.dsn, pool_size=4), lambda number: f"${number}"
+        "postgres", PostgresDatabase(server.app_dsn(), pool_size=4), lambda number: f"${number}"
     )
 
 

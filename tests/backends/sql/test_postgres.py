@@ -1,16 +1,25 @@
-"""PostgreSQL specifics: the bounded pool, schemas per tenant, sessions wiped between calls,
-and a server that dies and comes back."""
+"""PostgreSQL specifics: the bounded pool, schemas per tenant, sessions wiped between calls, a
+server that dies and comes back, and the role guest SQL runs as: refused when it could reach
+past its database, and then unable to read server files, run programs or outlive its budget."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from pyjinn.backends.sql import DatabaseUnavailable, Rows, StatementError
+from pyjinn.backends.sql import (
+    DatabaseUnavailable,
+    NotPermitted,
+    Rows,
+    StatementError,
+    StatementTimeout,
+)
 from pyjinn.backends.sql.postgres import APPLICATION_NAME, PostgresDatabase, schema_name
 from tests.servers import PostgresServer
 
@@ -24,7 +33,7 @@ def make_database(postgres_server: PostgresServer) -> Iterator[Callable[..., Pos
     made: list[PostgresDatabase] = []
 
     def make(pool_size: int = 2, dsn: str | None = None) -> PostgresDatabase:
-        database = PostgresDatabase(dsn or postgres_server.dsn, pool_size=pool_size)
+        database = PostgresDatabase(dsn or postgres_server.app_dsn(), pool_size=pool_size)
         made.append(database)
         return database
 
@@ -176,7 +185,7 @@ def test_a_killed_server_is_unavailable_then_recovers(
     new_tenant: Callable[[], str],
 ) -> None:
     server = start_postgres()
-    database = make_database(pool_size=2, dsn=server.dsn)
+    database = make_database(pool_size=2, dsn=server.app_dsn())
     tenant = new_tenant()
     database.execute(tenant, "CREATE TABLE kept (a INT)", [], timeout=TIMEOUT)
     database.execute(tenant, "INSERT INTO kept VALUES (1)", [], timeout=TIMEOUT)
@@ -194,3 +203,94 @@ def test_a_killed_server_is_unavailable_then_recovers(
             assert time.monotonic() < deadline, "the pool never reconnected"
             time.sleep(0.1)
     assert rows.rows == [[1]]
+
+
+# -- what no guest may reach: server files, programs, other roles, unbounded time ------------
+
+
+def test_a_superuser_role_is_refused_before_any_guest_sql_runs(
+    make_database: Callable[..., PostgresDatabase],
+    postgres_server: PostgresServer,
+    new_tenant: Callable[[], str],
+) -> None:
+    database = make_database(dsn=postgres_server.dsn)
+    with pytest.raises(DatabaseUnavailable, match="role 'postgres' is a superuser"):
+        database.query(new_tenant(), "SELECT pg_read_file('/etc/hostname')", [], writable=False,
+                       timeout=TIMEOUT)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("grant", "reason"),
+    [
+        ("GRANT pg_read_server_files TO {role}", "a member of pg_read_server_files"),
+        ("GRANT pg_execute_server_program TO {role}", "a member of pg_execute_server_program"),
+        ("GRANT postgres TO {role}", "a member of postgres, a superuser"),
+        ("ALTER ROLE {role} CREATEROLE", "allowed to create roles"),
+    ],
+)
+def test_a_role_that_can_reach_past_its_database_is_refused(
+    make_database: Callable[..., PostgresDatabase],
+    postgres_server: PostgresServer,
+    new_tenant: Callable[[], str],
+    grant: str,
+    reason: str,
+) -> None:
+    role = f"r_{new_tenant()}"
+    dsn = postgres_server.app_dsn(role)
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as admin:
+        admin.execute(grant.format(role=role))
+    database = make_database(dsn=dsn)
+    with pytest.raises(DatabaseUnavailable, match=re.escape(f"role '{role}' is {reason}")):
+        database.query(new_tenant(), "SELECT 1", [], writable=False, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT pg_read_file('/etc/hostname')",
+        "SELECT pg_read_binary_file('/etc/hostname')",
+        "SELECT pg_ls_dir('.')",
+        "SELECT pg_stat_file('postgresql.conf')",
+        "SELECT lo_import('/etc/hostname')",
+        "SELECT lo_export(0, '/tmp/pyjinn-exported')",
+        "COPY (SELECT 1) TO '/tmp/pyjinn-copied'",
+        "COPY (SELECT 1) TO PROGRAM 'touch /tmp/pyjinn-ran'",
+        "COPY pg_class FROM '/etc/hostname'",
+        "SET ROLE postgres",
+        "SELECT set_config('role', 'postgres', false)",
+        "SET SESSION AUTHORIZATION postgres",
+        "CREATE EXTENSION dblink",
+        "ALTER DATABASE postgres SET statement_timeout = 0",
+        "CREATE ROLE intruder LOGIN SUPERUSER",
+        "SELECT pg_reload_conf()",
+    ],
+)
+def test_guest_sql_cannot_reach_server_files_programs_or_other_roles(
+    make_database: Callable[..., PostgresDatabase], new_tenant: Callable[[], str], statement: str
+) -> None:
+    database = make_database()
+    with pytest.raises(
+        NotPermitted, match=r"permission denied|must be superuser|must be owner|privileges of"
+    ):
+        database.query(new_tenant(), statement, [], writable=True, timeout=TIMEOUT)
+    assert not any(Path("/tmp", name).exists() for name in ("pyjinn-ran", "pyjinn-copied"))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT pg_sleep(30)",
+        "SELECT set_config('statement_timeout', '0', true), pg_sleep(30)",
+        "DO $$ BEGIN PERFORM set_config('statement_timeout', '0', true); PERFORM pg_sleep(30); "
+        "END $$",
+        "SELECT pg_sleep(30) FROM (SELECT set_config('statement_timeout', '0', false)) AS s",
+    ],
+)
+def test_a_statement_cannot_outlive_its_budget_however_it_asks(
+    make_database: Callable[..., PostgresDatabase], new_tenant: Callable[[], str], statement: str
+) -> None:
+    database = make_database()
+    started = time.monotonic()
+    with pytest.raises(StatementTimeout):
+        database.query(new_tenant(), statement, [], writable=True, timeout=1.0)
+    assert time.monotonic() - started < 10  # far below the 30 s asked for: the machine is loaded

@@ -1,13 +1,24 @@
-"""SQLite specifics: what the authorizer keeps from guests, files per tenant, idle connections."""
+"""SQLite specifics: what the authorizer and the connection settings keep from guests, files per
+tenant, idle connections."""
 
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 
-from pyjinn.backends.sql import NotPermitted, ReadOnlyViolation, Rows, StatementError
+from pyjinn.backends.sql import (
+    DatabaseUnavailable,
+    NotPermitted,
+    ReadOnlyViolation,
+    Rows,
+    StatementError,
+    sqlite_hardening,
+)
 from pyjinn.backends.sql.sqlite import SqliteDatabase
 
 TIMEOUT = 5.0
@@ -136,3 +147,106 @@ def test_connections_are_reused_and_the_idle_ones_bounded(tmp_path: Path) -> Non
         query(database, "SELECT 1", tenant=f"t{number}")
     assert database._idle._count <= 256
     database.close()
+
+
+# -- what no guest may reach: engine internals -----------------------------------------------
+
+
+def test_every_connection_is_defensive_and_keeps_tokenizer_addresses_to_itself(
+    database: SqliteDatabase,
+) -> None:
+    """Read through the backend's own connections (the authorizer lets pyjinn's statements
+    through): the settings hold on both the read-write and the read-only connection."""
+    for writable in (True, False):
+        query(database, "SELECT 1", writable=writable)
+        state = database._idle.take(("acme", writable))
+        assert state is not None
+        connection = state.connection
+        connection.execute("PRAGMA writable_schema = ON")
+        with pytest.raises(sqlite3.OperationalError, match="may not be modified"):
+            connection.execute("UPDATE temp.sqlite_master SET sql = sql WHERE 0")
+        connection.execute("PRAGMA writable_schema = OFF")
+        assert connection.execute("SELECT fts3_tokenizer('simple')").fetchone() == (None,)
+        with pytest.raises(sqlite3.OperationalError, match="fts3tokenize disabled"):
+            connection.execute("SELECT fts3_tokenizer('x', x'4141414141414141')")
+        with pytest.raises(sqlite3.OperationalError, match="not authorized"):
+            connection.execute("SELECT load_extension('/tmp/nothing.so')")
+        database._idle.give_back(("acme", writable), state)
+
+
+def test_a_connection_that_cannot_be_protected_is_refused(
+    database: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated (no real build lacks the library): when the SQLite library cannot be reached,
+    no connection opens, rather than one without its protections."""
+
+    def unreachable() -> None:
+        raise sqlite_hardening._Refused("the SQLite library is not reachable")
+
+    if sys.version_info >= (3, 12):
+        pytest.skip("Python 3.12 and later set the flags through Connection.setconfig")
+    monkeypatch.setattr(sqlite_hardening, "_library", unreachable)
+    with pytest.raises(DatabaseUnavailable, match="cannot protect the SQLite connection"):
+        query(database, "SELECT 1")
+
+
+def test_a_handle_that_is_not_the_connections_is_refused(tmp_path: Path) -> None:
+    """A subclass of the connection (another layout, as far as pyjinn knows) is refused on
+    Python 3.11, where the handle is read from the object."""
+
+    class Subclassed(sqlite3.Connection):
+        pass
+
+    if sys.version_info >= (3, 12):
+        pytest.skip("Python 3.12 and later set the flags through Connection.setconfig")
+    connection = sqlite3.connect(tmp_path / "x.db", factory=Subclassed)
+    try:
+        with pytest.raises(DatabaseUnavailable, match="no way to reach the connection's handle"):
+            sqlite_hardening.harden(connection)
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("SELECT sqlite_log(1, 'x')", "SQL function sqlite_log() is not available"),
+        ("SELECT rtreedepth(x'00')", "SQL function rtreedepth() is not available"),
+        ("SELECT fts5(NULL)", "SQL function fts5() is not available"),
+        ("CREATE VIRTUAL TABLE s USING dbstat", "virtual table module dbstat is not available"),
+        ("CREATE VIRTUAL TABLE s USING sqlite_stmt", "module sqlite_stmt is not available"),
+        ("SELECT * FROM dbstat", "virtual table module dbstat is not available"),
+        ("SELECT * FROM 'sqlite_stmt'", "virtual table module sqlite_stmt is not available"),
+        ("CREATE TABLE d (a, b DEFAULT (sqlite_log(1, 'x')))", "sqlite_log() is not available"),
+        (
+            "CREATE TEMP TRIGGER t AFTER INSERT ON pyjinn_rowid BEGIN SELECT 1; END",
+            "pyjinn_rowid belongs to pyjinn",
+        ),
+        ("SELECT * FROM pragma_database_list", "PRAGMA database_list is not available"),
+    ],
+)
+def test_functions_and_modules_off_the_allow_list_are_refused_by_name(
+    database: SqliteDatabase, statement: str, message: str
+) -> None:
+    with pytest.raises(NotPermitted, match=re.escape(message)):
+        query(database, statement)
+
+
+def test_a_view_made_before_the_allow_list_cannot_call_what_it_refuses(
+    database: SqliteDatabase, tmp_path: Path
+) -> None:
+    """A database written before this release (or by another program) may hold a view or a
+    trigger that calls a refused function: the authorizer checks them when they are used."""
+    (tmp_path / "sql").mkdir(exist_ok=True)
+    raw = sqlite3.connect(tmp_path / "sql" / "old.db")
+    raw.execute("CREATE VIEW logged AS SELECT sqlite_log(1, 'x') AS l")
+    raw.execute("CREATE TABLE t (a)")
+    raw.execute("CREATE TABLE log (x)")
+    raw.execute("CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log VALUES "
+                "(rtreedepth(x'00')); END")  # fmt: skip
+    raw.commit()
+    raw.close()
+    with pytest.raises(NotPermitted, match=re.escape("sqlite_log() is not available")):
+        query(database, "SELECT * FROM logged", tenant="old")
+    with pytest.raises(NotPermitted, match=re.escape("rtreedepth() is not available")):
+        query(database, "INSERT INTO t VALUES (1)", tenant="old")
