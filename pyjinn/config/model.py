@@ -159,6 +159,9 @@ class FunctionSpec:
     # served as ``tenant``.
     api_keys: tuple[ApiKey, ...] = ()
     tenant: str = DEFAULT_TENANT
+    # Credential headers (Authorization, Proxy-Authorization, X-API-Key) this function receives;
+    # every other one is removed from its requests.
+    forward_credentials: tuple[str, ...] = ()
     # The function's own ``security`` block, else the global one, else off.
     security: TrustPolicy = field(default_factory=TrustPolicy)
     # Its SQL database and object storage, if configured (function directives over global ones).

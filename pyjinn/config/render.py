@@ -64,6 +64,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "blob_storage": describe_blob_storage(spec.blob_storage, base),
             "tenant": spec.tenant,
             "api_key_tenants": _key_tenants(spec.api_keys),
+            "forward_credentials": list(spec.forward_credentials),
         }
 
     def route(entry: Route) -> dict[str, Any]:

@@ -382,3 +382,41 @@ async def test_a_guest_answering_too_many_headers_gets_502(make_client, project)
     response = await client.get("/")
     assert response.status_code == 502
     assert response.json()["error"] == "function returned an invalid response"
+
+
+async def test_credential_headers_reach_only_functions_that_ask_for_them(
+    make_client, project, c_guest
+) -> None:
+    project("mirror.wasm", c_guest("mirror"))
+    client = make_client(
+        """
+        :8080 {
+            handle /plain/* {
+                pyjinn mirror.wasm {
+                    name plain
+                }
+            }
+            handle /own-auth/* {
+                pyjinn mirror.wasm {
+                    name own_auth
+                    forward_credentials Authorization
+                }
+            }
+        }
+        """
+    )
+    credentials = {
+        "Authorization": "Bearer a-token-for-the-function",
+        "Proxy-Authorization": "Basic cHJveHk6cGFzcw==",
+        "X-API-Key": "a-key-for-someone-else",
+        "Cookie": "session=abc",
+    }
+    plain = (await envelope(client, "GET", "/plain/envelope", headers=credentials))["headers"]
+    assert "Authorization" not in plain
+    assert "Proxy-Authorization" not in plain
+    assert "X-Api-Key" not in plain
+    assert plain["Cookie"] == ["session=abc"]
+    own = (await envelope(client, "GET", "/own-auth/envelope", headers=credentials))["headers"]
+    assert own["Authorization"] == ["Bearer a-token-for-the-function"]
+    assert "Proxy-Authorization" not in own
+    assert "X-Api-Key" not in own
