@@ -212,7 +212,7 @@ def run_admin(
     config: Config, sock: socket.socket, feed_fd: int, metrics_dir: Path | None = None
 ) -> int:
     """Admin process main: serve the admin app on ``sock`` until told to stop."""
-    from pyjinn.server.worker import serve_http
+    from pyjinn.server.http import serve_http
 
     serve_http(AdminApp(config, ServingState(), feed_fd, metrics_dir), [sock], grace=1.0)
     return 0
