@@ -70,12 +70,17 @@ class Closed:
 
 
 async def slow_client(port: int, kind: str) -> Closed:
-    """A client that sends its headers a line at a time (``headers``), stops in the middle of
-    its body (``body``) or sends nothing (``nothing``), and waits for the server to close."""
+    """A client that sends its headers a line at a time (``headers``; ``second``: those of its
+    second request, after a first one answered), stops in the middle of its body (``body``) or
+    sends nothing (``nothing``), and waits for the server to close."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     started = time.monotonic()
     dripping: asyncio.Task[None] | None = None
-    if kind == "headers":
+    if kind == "second":
+        writer.write(b"GET /hello HTTP/1.1\r\nHost: slow\r\n\r\n")
+        await reader.readuntil(b"hello")
+        started = time.monotonic()
+    if kind in ("headers", "second"):
         writer.write(b"GET /hello HTTP/1.1\r\nHost: slow\r\n")
 
         async def drip() -> None:
@@ -121,7 +126,9 @@ def test_slow_and_silent_clients_are_cut_off_while_others_keep_getting_200(
         stop = asyncio.Event()
         steady = asyncio.create_task(steady_client(server.url, stop))
         slow = [
-            slow_client(port, kind) for kind in ("headers", "body", "nothing") for _ in range(40)
+            slow_client(port, kind)
+            for kind in ("headers", "body", "nothing", "second")
+            for _ in range(40 if kind != "second" else 10)
         ]
         closed = await asyncio.gather(*slow)
         await asyncio.sleep(0.5)  # and serving goes on afterwards
@@ -136,6 +143,8 @@ def test_slow_and_silent_clients_are_cut_off_while_others_keep_getting_200(
         assert 0.9 <= connection.seconds < 10, connection
         if connection.kind == "nothing":
             assert connection.received == b"", connection
+        elif connection.kind == "second":
+            assert connection.received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), connection
         else:
             assert connection.received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), connection
             assert b"connection: close\r\n" in connection.received
