@@ -11,7 +11,8 @@ Response (stdout)::
 
 Header names reach the guest in Go's canonical form (``Content-Type``), as Gojinn guests expect.
 A body that is not valid UTF-8 travels base64-encoded with ``"body_encoding": "base64"``, in
-both directions. Anything a guest writes that does not fit this shape is the guest's error.
+both directions. Anything a guest writes that does not fit this shape is the guest's error:
+``decode_response`` raises ``GuestError`` (invalid output) and nothing else, whatever the bytes.
 """
 
 from __future__ import annotations
@@ -30,8 +31,30 @@ from pyjinn.errors import GuestError, GuestFault
 
 Headers = list[tuple[bytes, bytes]]
 
-# Framing is the server's job: a guest's own values would contradict the body it sent.
-_FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+# Headers the server owns, dropped from a guest's answer: framing (a guest's own values would
+# contradict the body it sent), hop-by-hop headers (they describe one connection, and the
+# connection to the client is the server's) and Date (the server sends its own).
+_SERVER_HEADERS = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"date",
+    }
+)
+# What one response may carry: far beyond what any page needs, and small enough that a guest
+# cannot make the server assemble, log or send an unbounded header block.
+MAX_RESPONSE_HEADERS = 100
+MAX_RESPONSE_HEADER_BYTES = 64 * 1024  # names and values
+# How deep arrays and objects may nest in a guest's answer; the response itself needs three
+# levels. Checked without recursion after parsing (see _nests_deeper_than).
+MAX_NESTING = 64
+_TOO_DEEP = f"nests arrays and objects more than {MAX_NESTING} levels deep"
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Control characters other than tab: CR and LF would inject headers, and the HTTP server
 # refuses to send any of them (which would turn the guest's mistake into a host error).
@@ -122,21 +145,50 @@ def _invalid(problem: str) -> GuestError:
 
 
 def decode_response(stdout: bytes) -> Response:
-    """Check and convert a guest's stdout; raises ``GuestError`` (invalid output) if wrong."""
+    """Check and convert a guest's stdout; raises ``GuestError`` (invalid output) if wrong,
+    and no other exception whatever ``stdout`` holds: what a guest wrote is its own fault."""
     if not stdout.strip():
         raise _invalid("is empty: a function must write one JSON object to stdout")
     try:
         document = json.loads(stdout)
+        if not isinstance(document, dict):
+            raise _invalid(f"must be a JSON object, got {type(document).__name__}")
+        # Fewer brackets than levels allowed (the common case) cannot nest too deep.
+        if stdout.count(b"[") + stdout.count(b"{") > MAX_NESTING and _nests_deeper_than(
+            document, MAX_NESTING
+        ):
+            raise _invalid(_TOO_DEEP)
+        return Response(
+            status=_status(document.get("status")),
+            headers=_headers(document.get("headers")),
+            body=_body(document.get("body"), document.get("body_encoding")),
+        )
+    except GuestError:
+        raise
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         snippet = stdout[:80].decode("utf-8", "replace")
         raise _invalid(f"is not valid JSON ({error}); it starts with {snippet!r}") from None
-    if not isinstance(document, dict):
-        raise _invalid(f"must be a JSON object, got {type(document).__name__}")
-    return Response(
-        status=_status(document.get("status")),
-        headers=_headers(document.get("headers")),
-        body=_body(document.get("body"), document.get("body_encoding")),
-    )
+    except RecursionError:  # the parser's own guard, far beyond MAX_NESTING
+        raise _invalid(_TOO_DEEP) from None
+    except Exception as error:  # a decoder's limit (huge integers, memory): still the guest's
+        raise _invalid(f"could not be decoded ({type(error).__name__}: {error})") from None
+
+
+def _nests_deeper_than(document: dict[str, object], limit: int) -> bool:
+    """Whether arrays and objects in ``document`` (level 1) nest more than ``limit`` levels,
+    found without recursion."""
+    pending: list[tuple[Iterable[object], int]] = [(document.values(), 1)]
+    while pending:
+        children, level = pending.pop()
+        for child in children:
+            if isinstance(child, dict):
+                child = child.values()
+            elif not isinstance(child, list):
+                continue
+            if level == limit:
+                return True
+            pending.append((child, level + 1))
+    return False
 
 
 def _status(value: object) -> int:
@@ -153,6 +205,8 @@ def _headers(value: object) -> Headers:
     if not isinstance(value, dict):
         raise _invalid(f"has headers of type {type(value).__name__}; expected an object")
     headers: Headers = []
+    size = 0
+    has_server = False
     for name, values in value.items():
         encoded_name = name.encode("latin-1", "replace")
         if not _TOKEN.fullmatch(encoded_name):
@@ -164,8 +218,17 @@ def _headers(value: object) -> Headers:
                 f"has header {name!r} with a value that is not a string or list of strings"
             )
         lowered = encoded_name.lower()
-        if lowered in _FRAMING_HEADERS:
+        if lowered in _SERVER_HEADERS:
             continue
+        if lowered == b"server":
+            # One Server header: the server sends none of its own, and never two.
+            if has_server or not values:
+                continue
+            values, has_server = values[:1], True
+        if len(headers) + len(values) > MAX_RESPONSE_HEADERS:
+            raise _invalid(
+                f"has more than {MAX_RESPONSE_HEADERS} headers (the most a response may carry)"
+            )
         for item in values:
             try:
                 encoded_value = item.encode("latin-1")
@@ -175,6 +238,12 @@ def _headers(value: object) -> Headers:
                 raise _invalid(
                     f"has header {name!r} with a control character (such as a line break or "
                     "NUL) in its value; only tab is allowed"
+                )
+            size += len(lowered) + len(encoded_value)
+            if size > MAX_RESPONSE_HEADER_BYTES:
+                raise _invalid(
+                    f"has headers of more than {MAX_RESPONSE_HEADER_BYTES} bytes in total "
+                    "(names and values; the most a response may carry)"
                 )
             headers.append((lowered, encoded_value))
     return headers

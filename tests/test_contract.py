@@ -7,6 +7,8 @@ import json
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyjinn import contract
 from pyjinn.errors import Blame, GuestError, GuestFault
@@ -433,3 +435,199 @@ def test_an_unpaired_surrogate_in_the_body_is_invalid_output() -> None:
 def test_a_surrogate_pair_in_the_body_is_one_character() -> None:
     response = contract.decode_response(b'{"body":"\\ud83d\\ude00"}')
     assert response.body == "\U0001f600".encode()
+
+
+# Hop-by-hop, Date and Server headers
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Connection",
+        "Keep-Alive",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "Proxy-Connection",
+        "Transfer-Encoding",
+        "keep-alive",
+        "UPGRADE",
+    ],
+)
+def test_hop_by_hop_headers_from_the_guest_are_dropped(name: str) -> None:
+    # They describe one connection, and the server owns the connection to the client.
+    response = contract.decode_response(answer(headers={name: "x", "X-Kept": "yes"}))
+    assert response.headers == [(b"x-kept", b"yes")]
+
+
+def test_a_date_from_the_guest_is_dropped_because_the_server_sends_its_own() -> None:
+    response = contract.decode_response(
+        answer(headers={"Date": "Mon, 01 Jan 2001 00:00:00 GMT", "X-Kept": "yes"})
+    )
+    assert response.headers == [(b"x-kept", b"yes")]
+
+
+def test_only_the_first_server_value_from_the_guest_is_sent() -> None:
+    response = contract.decode_response(
+        answer(headers={"Server": ["first", "second"], "server": "third"})
+    )
+    assert response.headers == [(b"server", b"first")]
+
+
+# Caps on response headers
+
+
+def test_a_response_may_carry_100_header_lines() -> None:
+    headers = {f"X-H{index}": "v" for index in range(99)} | {"X-List": ["a"]}
+    assert len(contract.decode_response(answer(headers=headers)).headers) == 100
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {f"X-H{index}": "v" for index in range(101)},
+        {"Set-Cookie": [f"c{index}=1" for index in range(101)]},
+        {"X-A": ["1"] * 60, "X-B": ["2"] * 41},
+    ],
+    ids=["names", "values", "mixed"],
+)
+def test_more_than_100_header_lines_is_invalid_output(headers: dict[str, object]) -> None:
+    detail = invalid_output(answer(headers=headers)).detail
+    assert detail == "guest output has more than 100 headers (the most a response may carry)"
+
+
+def test_headers_of_64_kib_in_total_are_allowed() -> None:
+    # Each line counts its name and value; two lines: "x-a" + value, "x-b" + value.
+    first = "a" * (32 * 1024 - 3)
+    second = "b" * (32 * 1024 - 3)
+    response = contract.decode_response(answer(headers={"X-A": first, "X-B": second}))
+    assert sum(len(name) + len(value) for name, value in response.headers) == 64 * 1024
+
+
+def test_headers_over_64_kib_in_total_are_invalid_output() -> None:
+    detail = invalid_output(answer(headers={"X-A": "a" * (64 * 1024 - 3), "X-B": "b"})).detail
+    assert detail == (
+        "guest output has headers of more than 65536 bytes in total (names and values; "
+        "the most a response may carry)"
+    )
+
+
+def test_one_huge_header_value_is_invalid_output() -> None:
+    detail = invalid_output(answer(headers={"X-Huge": "h" * 100_000})).detail
+    assert "more than 65536 bytes" in detail
+
+
+# Nesting depth and anything else the JSON decoder may raise
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        b'{"a":' * 50_000,
+        b"[" * 5_000 + b"]" * 5_000,
+        b'{"status":200,"extra":' + b"[" * 65 + b"]" * 65 + b"}",
+        b'{"status":200,"extra":' + b"[" * 3_000 + b"1" + b"]" * 3_000 + b"}",
+    ],
+    ids=["open-members", "closed", "65-levels", "3000-levels"],
+)
+def test_json_nested_deeper_than_64_levels_is_invalid_output(stdout: bytes) -> None:
+    detail = invalid_output(stdout).detail
+    assert detail == "guest output nests arrays and objects more than 64 levels deep"
+
+
+def test_json_nested_64_levels_deep_decodes() -> None:
+    # The object itself is level 1; "extra" holds 63 more.
+    stdout = b'{"status":201,"extra":' + b"[" * 63 + b"]" * 63 + b"}"
+    assert contract.decode_response(stdout).status == 201
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    body = json.dumps([[[[[[{"deep": [[["ok"]]]}]]]]]] * 50)
+    response = contract.decode_response(answer(status=200, body=body))
+    assert response.body == body.encode()
+
+
+@pytest.mark.parametrize("stdout", [b"[" * 100_000, b"{" * 100_000, b'{"a":[' * 50_000])
+def test_a_deep_unterminated_document_is_invalid_output(stdout: bytes) -> None:
+    # Too deep or not JSON, whichever the decoder meets first: never a RecursionError.
+    assert invalid_output(stdout).detail.startswith("guest output ")
+
+
+def test_an_integer_too_long_to_convert_is_invalid_output() -> None:
+    # Python refuses to convert integers of more than 4300 digits with a ValueError that is not
+    # a JSONDecodeError.
+    detail = invalid_output(b'{"status":' + b"9" * 5_000 + b"}").detail
+    assert detail.startswith("guest output could not be decoded (ValueError: ")
+
+
+# Fuzzing: whatever a guest writes, decoding answers a Response or the contract's own error
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_FIELDS = st.sampled_from(["status", "headers", "body", "body_encoding", "extra"])
+# JSON fragments that broke or nearly broke decoding: deep nesting, huge integers, lone
+# surrogates, control characters, a BOM, NaN, and the right keys with the wrong shapes.
+NASTY_FRAGMENTS = (
+    "[" * 3000,
+    "{" * 3000,
+    '{"a":' * 2000,
+    "9" * 5000,
+    "1e99999",
+    "-0",
+    "NaN",
+    "Infinity",
+    '"\\ud800"',
+    '"\\u0000"',
+    '"\\r\\n"',
+    "\ufeff",
+    '{"status":200,"headers":{"X":"a\\r\\nB: c"}}',
+    '{"headers":{"Connection":["close"]}}',
+    '{"body":"x","body_encoding":"base64"}',
+    '{"body":"\\ud83d","body_encoding":""}',
+)
+_FRAGMENT_TEXT = st.sampled_from(NASTY_FRAGMENTS)
+_MEMBER_TEXT = st.one_of(_JSON_VALUES.map(json.dumps), _FRAGMENT_TEXT)
+
+
+def _object_text(members: dict[str, str]) -> bytes:
+    text = "{" + ",".join(f"{json.dumps(key)}:{value}" for key, value in members.items()) + "}"
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _spliced_text(pieces: list[str]) -> bytes:
+    return "".join(pieces).encode("utf-8", "surrogatepass")
+
+
+ANSWERS = st.one_of(
+    st.binary(max_size=200),
+    st.dictionaries(_FIELDS, _MEMBER_TEXT, max_size=5).map(_object_text),
+    st.lists(st.one_of(_FRAGMENT_TEXT, st.text(max_size=20)), max_size=6).map(_spliced_text),
+)
+
+
+@settings(
+    max_examples=400,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(ANSWERS)
+def test_decoding_any_output_returns_a_response_or_raises_the_contracts_error(
+    stdout: bytes,
+) -> None:
+    try:
+        response = contract.decode_response(stdout)
+    except GuestError as error:
+        assert error.fault is GuestFault.INVALID_OUTPUT
+        assert error.blame is Blame.GUEST
+        assert error.status == 502
+    else:
+        assert isinstance(response, contract.Response)
+        assert 200 <= response.status <= 599
+        assert len(response.headers) <= 100

@@ -1,7 +1,7 @@
 """Servers the HTTP benchmark compares pyjinn with, run in the same server configuration.
 
 Each module is started as ``python -m bench.fronts.NAME PORT [...]`` and serves on 127.0.0.1
-through ``pyjinn.server.worker.serve_http``, the exact uvicorn setup (uvloop, httptools, one
+through ``pyjinn.server.http.serve_http``, the exact uvicorn setup (uvloop, httptools, one
 process) of a ``pyjinn up`` worker, so only what happens per request differs.
 """
 

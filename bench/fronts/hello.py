@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from bench.fronts import lifespan, listen
-from pyjinn.server.worker import serve_http
+from pyjinn.server.http import serve_http
 
 BODY = b"hello"
 HEADERS = [(b"content-type", b"text/plain"), (b"content-length", str(len(BODY)).encode())]

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from bench.fronts import lifespan, listen
-from pyjinn.server.worker import serve_http
+from pyjinn.server.http import serve_http
 
 HEADERS = [(b"content-type", b"application/x-protobuf"), (b"content-length", b"0")]
 

@@ -4,6 +4,7 @@
 
     api_key {env.ACME_KEY} acme     # a key and the tenant it acts for; repeatable
     tenant default                  # the tenant of requests when no key is configured
+    forward_credentials Authorization   # credential headers the function receives (function only)
     permissions {
         kv_read  users sessions     # namespaces: `users` grants `users` and `users/...`
         kv_write sessions
@@ -19,6 +20,9 @@ by default. Keys are kept only as SHA-256 digests, and messages never quote them
 ``s3_read``/``s3_write`` are Gojinn's spelling of ``blob_read``/``blob_write``. Gojinn checked
 them against the bucket name, so there an argument naming the function's ``s3_bucket`` grants
 the whole bucket (``*``); any other argument is a namespace.
+
+Credential headers never reach a function unless it names them with ``forward_credentials``
+(no argument: all of them); see ``pyjinn.tenants``.
 """
 
 from __future__ import annotations
@@ -28,11 +32,16 @@ import re
 from pyjinn.config.diagnostics import Diagnostics, describe, suggestion
 from pyjinn.config.model import ApiKey, Permissions
 from pyjinn.config.parser import Directive
-from pyjinn.tenants import TENANT_NAME, key_digest
+from pyjinn.tenants import CREDENTIAL_HEADERS, TENANT_NAME, key_digest
 
 MIN_KEY_LENGTH = 16
 API_KEY_USAGE = "api_key expects a key and a tenant name, like: api_key {env.ACME_KEY} acme"
 TENANT_USAGE = "tenant expects one tenant name, like: tenant acme"
+_CREDENTIAL_NAMES = tuple(CREDENTIAL_HEADERS.values())
+FORWARD_CREDENTIALS_USAGE = (
+    "forward_credentials expects no argument (every credential header) or some of "
+    f"{', '.join(_CREDENTIAL_NAMES)}, like: forward_credentials Authorization"
+)
 _NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*")
 _GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write")
 # Gojinn's spelling of the object storage grants.
@@ -80,6 +89,31 @@ def check_tenant(directive: Directive, name: str, report: Diagnostics) -> bool:
         f"invalid tenant name {name!r}: use 1 to 64 of a-z, 0-9, '_' and '-'",
     )
     return False
+
+
+def build_forward_credentials(directive: Directive, report: Diagnostics) -> tuple[str, ...]:
+    """The credential headers a function receives, in their usual spelling; () if the
+    directive was wrong (reported)."""
+    report.no_block(directive)
+    if not directive.args:
+        return _CREDENTIAL_NAMES
+    by_lower_name = {name.lower(): name for name in _CREDENTIAL_NAMES}
+    chosen: set[str] = set()
+    for text in directive.args:
+        name = by_lower_name.get(text.lower())
+        if name is None:
+            report.error(
+                directive,
+                f"forward_credentials: '{text}' is not a credential header; expected "
+                f"{', '.join(_CREDENTIAL_NAMES)} (every other header, Cookie included, always "
+                "reaches the function)",
+            )
+            return ()
+        if name in chosen:
+            report.error(directive, f"forward_credentials names {name} twice")
+            return ()
+        chosen.add(name)
+    return tuple(name for name in _CREDENTIAL_NAMES if name in chosen)
 
 
 def merge_api_keys(keys: list[tuple[ApiKey, Directive]], report: Diagnostics) -> tuple[ApiKey, ...]:

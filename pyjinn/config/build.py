@@ -31,6 +31,7 @@ from pyjinn.config.model import (
 from pyjinn.config.observability import build_tracing
 from pyjinn.config.parser import Directive, Document
 from pyjinn.config.security import build_security
+from pyjinn.config.servers import build_servers
 from pyjinn.config.services import SERVICE_OPTIONS, build_service_option
 from pyjinn.config.storage import STORAGE_DIRECTIVES, build_storage_setting
 from pyjinn.errors import ConfigError, Location
@@ -50,6 +51,7 @@ GLOBAL_OPTIONS = (
     "kv_max_value",
     "db_pool_size",
     "blob_max_size",
+    "servers",
     *STORAGE_DIRECTIVES,
 )
 _REPEATABLE = ("api_key",)
@@ -132,6 +134,7 @@ def _build_options(
     max_instances = DEFAULT_MAX_INSTANCES
     security = GlobalOptions().security
     tracing = GlobalOptions().tracing
+    servers = GlobalOptions().servers
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
     storage: dict[str, str] = {}
@@ -171,6 +174,8 @@ def _build_options(
             security = build_security(option, base_dir, report) or security
         elif name == "tracing":
             tracing = build_tracing(option, report) or tracing
+        elif name == "servers":
+            servers = build_servers(option, report) or servers
         elif name == "api_key":
             api_key = build_api_key(option, report)
             if api_key is not None:
@@ -204,6 +209,7 @@ def _build_options(
         security=security,
         api_keys=merge_api_keys(api_keys, report),
         storage=StorageSettings(**storage),
+        servers=servers,
         **services,
     )
     return options, api_keys, storage_lines

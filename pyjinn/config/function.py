@@ -16,8 +16,10 @@ from typing import TypeVar
 
 from pyjinn.config.access import (
     API_KEY_USAGE,
+    FORWARD_CREDENTIALS_USAGE,
     TENANT_USAGE,
     build_api_key,
+    build_forward_credentials,
     build_permissions,
     build_tenant,
     merge_api_keys,
@@ -99,6 +101,7 @@ _USAGE = {
     "security": SECURITY_USAGE,
     "api_key": API_KEY_USAGE,
     "tenant": TENANT_USAGE,
+    "forward_credentials": FORWARD_CREDENTIALS_USAGE,
     "permissions": "permissions expects a block of grants, like: permissions { kv_read users }",
     "debug_secret": DEBUG_SECRET_USAGE,
     **STORAGE_USAGE,
@@ -152,6 +155,7 @@ class _Draft:
     security: TrustPolicy | None = None
     api_keys: list[tuple[ApiKey, Directive]] = field(default_factory=list)
     tenant: str | None = None
+    forward_credentials: tuple[str, ...] = ()
     permissions_line: Directive | None = None
     storage: dict[str, str] = field(default_factory=dict)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
@@ -204,6 +208,7 @@ def build_function(
         blob_storage=blob_storage,
         api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
         tenant=draft.tenant if draft.tenant is not None else context.tenant,
+        forward_credentials=draft.forward_credentials,
     )
 
 
@@ -289,6 +294,8 @@ def _apply(
             draft.api_keys.append((api_key, sub))
     elif name == "tenant":
         draft.tenant = build_tenant(sub, report)
+    elif name == "forward_credentials":
+        draft.forward_credentials = build_forward_credentials(sub, report)
     elif name == "debug_secret":
         draft.debug_secret = build_debug_secret(sub, report)
     elif name == "args":

@@ -27,6 +27,9 @@ DEFAULT_ADMIN_PORT = 2019
 DEFAULT_MAX_INSTANCES = 1000
 DEFAULT_DB_POOL_SIZE = 10
 DEFAULT_BLOB_MAX_SIZE = 32 * MiB
+DEFAULT_READ_HEADER_TIMEOUT = 10.0
+DEFAULT_READ_BODY_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,9 @@ class FunctionSpec:
     # served as ``tenant``.
     api_keys: tuple[ApiKey, ...] = ()
     tenant: str = DEFAULT_TENANT
+    # Credential headers (Authorization, Proxy-Authorization, X-API-Key) this function receives;
+    # every other one is removed from its requests.
+    forward_credentials: tuple[str, ...] = ()
     # The function's own ``security`` block, else the global one, else off.
     security: TrustPolicy = field(default_factory=TrustPolicy)
     # Its SQL database and object storage, if configured (function directives over global ones).
@@ -269,6 +275,23 @@ class Tracing:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """The ``servers`` global option: how each worker treats client connections.
+
+    ``read_header_timeout`` bounds reading a request's headers, from the connection's accept
+    (first request) or the request's first byte (later ones); ``read_body_timeout`` bounds each
+    wait for more of a body; ``idle_timeout`` bounds a kept-alive connection's wait for its next
+    request. ``max_connections`` is per worker; None derives it from the worker's open-file
+    limit. Times are seconds.
+    """
+
+    read_header_timeout: float = DEFAULT_READ_HEADER_TIMEOUT
+    read_body_timeout: float = DEFAULT_READ_BODY_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_connections: int | None = None
+
+
+@dataclass(frozen=True)
 class GlobalOptions:
     """The global options block. ``admin`` is None when the admin listener is off."""
 
@@ -289,6 +312,7 @@ class GlobalOptions:
     storage: StorageSettings = field(default_factory=StorageSettings)
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
     blob_max_size: int = DEFAULT_BLOB_MAX_SIZE
+    servers: ServerSettings = field(default_factory=ServerSettings)
 
 
 @dataclass(frozen=True)

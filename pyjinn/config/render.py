@@ -64,6 +64,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "blob_storage": describe_blob_storage(spec.blob_storage, base),
             "tenant": spec.tenant,
             "api_key_tenants": _key_tenants(spec.api_keys),
+            "forward_credentials": list(spec.forward_credentials),
         }
 
     def route(entry: Route) -> dict[str, Any]:
@@ -113,6 +114,12 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "storage": _storage(options.storage),
             "db_pool_size": options.db_pool_size,
             "blob_max_size": options.blob_max_size,
+            "servers": {
+                "read_header_timeout": options.servers.read_header_timeout,
+                "read_body_timeout": options.servers.read_body_timeout,
+                "idle_timeout": options.servers.idle_timeout,
+                "max_connections": options.servers.max_connections,
+            },
         },
         "sites": [site(block) for block in config.sites],
     }

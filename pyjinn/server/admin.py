@@ -230,7 +230,7 @@ def run_admin(
     release_file: Path | None = None,
 ) -> int:
     """Admin process main: serve the admin app on ``sock`` until told to stop."""
-    from pyjinn.server.worker import serve_http
+    from pyjinn.server.http import serve_http
 
     app = AdminApp(config, ServingState(), feed_fd, metrics_dir, release_file)
     serve_http(app, [sock], grace=1.0)

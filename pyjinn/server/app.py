@@ -27,7 +27,7 @@ from pyjinn.errors import Blame, HostError, InvocationError, ModuleErrors, Reque
 from pyjinn.observability import invocations, tracing
 from pyjinn.observability.metrics import install_collector
 from pyjinn.runtime import Function, Runtime
-from pyjinn.server.asgi import Scope, header
+from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
 from pyjinn.server.routing import Router
 from pyjinn.services import Services, start_services
 
@@ -241,6 +241,13 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            if READ_TIMEOUT_EXTENSION in (scope.get("extensions") or ()):
+                raise RequestRejected(
+                    408,
+                    "request_timeout",
+                    "request body not received in time",
+                    "the client stopped sending the request body (servers timeouts read_body)",
+                )
             raise RequestRejected(499, "client_disconnected", "client disconnected")
         chunk = message.get("body", b"")
         if chunk:

@@ -44,6 +44,10 @@ def load_for_reload(path: Path, running: Config) -> Config | list[str]:
         return [str(error)]
     if listen_addresses(config) != listen_addresses(running):
         return ["the listening addresses changed; restart pyjinn to listen on new addresses"]
+    if config.options.servers != running.options.servers:
+        return [
+            "the servers option (timeouts, max_connections) changed; restart pyjinn to apply it"
+        ]
     return config
 
 

@@ -22,8 +22,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from pyjinn.config.model import Config
 from pyjinn.observability import access_log, guest_logs, tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
@@ -31,6 +29,7 @@ from pyjinn.observability.multiprocess import Flusher
 from pyjinn.release import Release, read_release
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
+from pyjinn.server.http import serve_http
 from pyjinn.server.reload import log_outcome, reload_app
 from pyjinn.services import Services
 
@@ -41,27 +40,6 @@ def grace_period(config: Config) -> float:
     """How long a shutdown waits for in-flight requests: the longest timeout, plus a margin."""
     timeouts = [spec.limits.timeout for spec in config.functions()]
     return max(timeouts, default=0.0) + 5.0
-
-
-def serve_http(app: Any, sockets: list[socket.socket], grace: float) -> None:
-    """Run an ASGI app on already-bound sockets until SIGTERM or SIGINT, then drain gracefully."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=max(1, int(grace + 0.999)),
-        )
-    )
-    # uvicorn re-raises the signal that stopped it once it has drained; a no-op handler keeps
-    # that from killing the process, so it can still close the runtime and exit cleanly.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    signal.signal(signal.SIGINT, lambda *_: None)
-    server.run(sockets=sockets)
 
 
 def run_worker(
@@ -102,7 +80,7 @@ def run_worker(
     if release_file is not None:
         app.on_startup.append(_Reloader(app, release_file, report_fd).install)
     try:
-        serve_http(app, sockets, grace_period(config))
+        serve_http(app, sockets, grace_period(config), config.options.servers)
     finally:
         access_log.uninstall()  # writes out what is still buffered
         app.runtime.close()

@@ -305,3 +305,118 @@ async def test_the_app_mounts_inside_a_starlette_application(make_runtime, proje
         assert (await client.get("/")).text == "host app"
         assert (await client.get("/fn/hello")).text == "hello"
         assert (await client.get("/fn/other")).status_code == 404
+
+
+def wat_writing_repeated(byte: int, count: int) -> str:
+    """A WAT module that writes ``count`` copies of ``byte`` to stdout in one write."""
+    pages = (64 + count) // 65536 + 1
+    return f"""
+    (module
+      (import "wasi_snapshot_preview1" "fd_write"
+        (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") {pages})
+      (func (export "_start")
+        (memory.fill (i32.const 64) (i32.const {byte}) (i32.const {count}))
+        (i32.store (i32.const 0) (i32.const 64))
+        (i32.store (i32.const 4) (i32.const {count}))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+    """
+
+
+async def test_deeply_nested_output_is_the_guests_fault_not_an_internal_error(
+    make_client, project, caplog
+) -> None:
+    project("nested.wat", wat_writing_repeated(ord("["), 100_000))
+    project("hello.wat", wat_writing(HELLO))
+    client = make_client(
+        ":8080 {\n handle /nested {\n pyjinn nested.wat\n }\n"
+        " handle /hello {\n pyjinn hello.wat\n }\n}\n"
+    )
+    caplog.set_level(logging.INFO, logger="pyjinn")
+    response = await client.get("/nested")
+    assert response.status_code == 502
+    assert response.json()["error"] == "function returned an invalid response"
+    failures = [r for r in caplog.records if r.name == "pyjinn.server"]
+    assert [(r.blame, r.kind, r.levelno) for r in failures] == [
+        ("guest", "invalid_output", logging.WARNING)
+    ]
+    assert not any(r.levelno >= logging.ERROR or r.exc_info for r in caplog.records)
+    assert (await client.get("/hello")).text == "hello"
+
+
+async def test_hop_by_hop_and_date_headers_from_a_guest_never_reach_the_client(
+    make_client, project
+) -> None:
+    answer = json.dumps(
+        {
+            "headers": {
+                "Connection": "close",
+                "Keep-Alive": "timeout=1",
+                "Upgrade": "h2c",
+                "Trailer": "X-Sum",
+                "Transfer-Encoding": "chunked",
+                "Date": "Mon, 01 Jan 2001 00:00:00 GMT",
+                "Server": ["guest", "again"],
+                "X-Kept": "yes",
+            },
+            "body": "fine",
+        }
+    )
+    project("headers.wat", wat_writing(answer))
+    client = make_client(":8080 {\n pyjinn headers.wat\n}\n")
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.text == "fine"
+    names = [name.lower() for name, _ in response.headers.raw]
+    for dropped in (b"connection", b"keep-alive", b"upgrade", b"trailer", b"transfer-encoding"):
+        assert dropped not in names
+    assert b"date" not in names  # the ASGI transport adds none; uvicorn adds its own
+    assert response.headers.get_list("server") == ["guest"]
+    assert response.headers["x-kept"] == "yes"
+
+
+async def test_a_guest_answering_too_many_headers_gets_502(make_client, project) -> None:
+    answer = json.dumps({"headers": {f"X-H{index}": "v" for index in range(101)}})
+    project("many.wat", wat_writing(answer))
+    client = make_client(":8080 {\n pyjinn many.wat\n}\n")
+    response = await client.get("/")
+    assert response.status_code == 502
+    assert response.json()["error"] == "function returned an invalid response"
+
+
+async def test_credential_headers_reach_only_functions_that_ask_for_them(
+    make_client, project, c_guest
+) -> None:
+    project("mirror.wasm", c_guest("mirror"))
+    client = make_client(
+        """
+        :8080 {
+            handle /plain/* {
+                pyjinn mirror.wasm {
+                    name plain
+                }
+            }
+            handle /own-auth/* {
+                pyjinn mirror.wasm {
+                    name own_auth
+                    forward_credentials Authorization
+                }
+            }
+        }
+        """
+    )
+    credentials = {
+        "Authorization": "Bearer a-token-for-the-function",
+        "Proxy-Authorization": "Basic cHJveHk6cGFzcw==",
+        "X-API-Key": "a-key-for-someone-else",
+        "Cookie": "session=abc",
+    }
+    plain = (await envelope(client, "GET", "/plain/envelope", headers=credentials))["headers"]
+    assert "Authorization" not in plain
+    assert "Proxy-Authorization" not in plain
+    assert "X-Api-Key" not in plain
+    assert plain["Cookie"] == ["session=abc"]
+    own = (await envelope(client, "GET", "/own-auth/envelope", headers=credentials))["headers"]
+    assert own["Authorization"] == ["Bearer a-token-for-the-function"]
+    assert "Proxy-Authorization" not in own
+    assert "X-Api-Key" not in own

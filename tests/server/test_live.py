@@ -66,9 +66,14 @@ class Server:
         return self.process.wait(timeout)
 
 
-def start(tmp_path: Path, caddyfile: str, *, workers: int = 1, wait: bool = True) -> Server:
+def start(
+    tmp_path: Path, caddyfile: str, *, workers: int = 1, wait: bool = True, options: str = ""
+) -> Server:
+    """Run ``pyjinn up`` on ``caddyfile`` (its site address written as ``:PORT``); ``options``
+    are global option lines added to the admin address."""
     port, admin_port = free_port(), free_port()
-    text = f"{{\n\tadmin 127.0.0.1:{admin_port}\n}}\n" + textwrap.dedent(caddyfile).replace(
+    extra = textwrap.dedent(options).strip("\n") + "\n" if options else ""
+    text = f"{{\n\tadmin 127.0.0.1:{admin_port}\n{extra}}}\n" + textwrap.dedent(caddyfile).replace(
         "PORT", str(port)
     )
     (tmp_path / "Caddyfile").write_text(text)

@@ -96,6 +96,19 @@ async def test_changed_listening_addresses_need_a_restart(served) -> None:
     assert (await client.get("/fn")).status_code == 200
 
 
+async def test_changed_server_settings_need_a_restart(served) -> None:
+    # Workers apply the servers option when they start serving; a reload cannot change it.
+    app, client, caddyfile = served
+    caddyfile.write_text(
+        CADDYFILE.replace("admin off", "admin off\n\tservers {\n\t\tmax_connections 10\n\t}")
+    )
+    outcome = await reload_app(app, caddyfile)
+    assert outcome.problems == [
+        "the servers option (timeouts, max_connections) changed; restart pyjinn to apply it"
+    ]
+    assert (await client.get("/fn")).status_code == 200
+
+
 async def test_a_request_in_flight_finishes_on_the_runtime_it_started_with(served, project) -> None:
     app, client, caddyfile = served
     old = app.runtime
