@@ -17,7 +17,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import uvloop
 
@@ -62,12 +62,13 @@ class LoopThread:
             coroutine.close()
             raise LoopClosed from None
         try:
-            return future.result(max(timeout, 0.0))
+            outcome = future.result(max(timeout, 0.0))
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError from None
         except concurrent.futures.CancelledError:
             raise LoopClosed from None
+        return outcome.result()
 
     def close(self, last: Callable[[], Awaitable[None]], timeout: float) -> None:
         """Run ``last()`` on the loop (within ``timeout`` seconds), then stop the loop and its
@@ -79,7 +80,7 @@ class LoopThread:
         if loop is None or thread is None:
             return
         try:
-            asyncio.run_coroutine_threadsafe(_call(last), loop).result(timeout)
+            asyncio.run_coroutine_threadsafe(_call(last), loop).result(timeout).result()
         except Exception:
             log.warning("Closing the NATS connection failed.", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
@@ -109,8 +110,28 @@ class LoopThread:
             return self._loop
 
 
-async def _call(work: Callable[[], Awaitable[_T]]) -> _T:
-    return await work()
+class _Outcome(Generic[_T]):
+    """What a call returned or raised."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: _T | None = None, error: Exception | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    def result(self) -> _T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # None only along with an error
+
+
+async def _call(work: Callable[[], Awaitable[_T]]) -> _Outcome[_T]:
+    # The task ends with its outcome, not with the exception: a caller that gave up has
+    # cancelled the future that would have read it, and asyncio logs an exception nobody read.
+    try:
+        return _Outcome(await work())
+    except Exception as error:
+        return _Outcome(error=error)
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:

@@ -349,6 +349,44 @@ def test_a_server_restart_under_concurrent_calls_is_recovered_from_within_the_bo
     assert store.get("tenant", "warm", timeout=5.0) == b"up"
 
 
+def test_calls_in_flight_when_the_server_dies_end_at_once_and_a_restarted_server_serves(
+    start_nats: Callable[..., EmbeddedNats], closing: Closing
+) -> None:
+    server = start_nats()
+    info = server.connect_info
+    store = closing(store_for(info))
+    store.set("tenant", "kept", b"before", timeout=5.0)
+    assert server.pid is not None
+    freeze(server.pid)
+    # 12 MB of writes the frozen server does not read fill the socket buffers, so writes are
+    # still queued in the client when the server dies and the connection is reset.
+    outcomes: list[BaseException | None] = []
+
+    def write(number: int) -> None:
+        try:
+            store.set("tenant", f"big{number}", b"x" * 1_000_000, timeout=60.0)
+            outcomes.append(None)
+        except BaseException as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    os.kill(server.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - killed < 10.0  # not their 60 s
+    assert len(outcomes) == 12
+    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes), outcomes
+
+    assert server.restart() == info  # as the supervisor does: same port, credential, store
+    assert store.get("tenant", "kept", timeout=5.0) == b"before"
+    store.set("tenant", "kept", b"after", timeout=5.0)
+    assert store.get("tenant", "kept", timeout=5.0) == b"after"
+
+
 def test_close_ends_a_call_in_flight_and_closes_every_connection(
     start_plain_nats: Callable[..., PlainNats], closing: Closing
 ) -> None:
