@@ -205,7 +205,7 @@ class NatsKeyValueStore:
             raise StoreUnavailable(closed)
         remaining = timeout - (time.monotonic() - started)
         try:
-            return self._loop.run(lambda: self._run(operation, remaining, work), remaining)
+            return self._loop.run(lambda: self._run(operation, timeout, remaining, work), remaining)
         except TimeoutError:
             raise StoreUnavailable(
                 f"NATS did not complete the {operation} within {timeout:g} s"
@@ -214,9 +214,13 @@ class NatsKeyValueStore:
             raise StoreUnavailable(closed) from None
 
     async def _run(
-        self, operation: str, timeout: float, work: Callable[[_Connection], Awaitable[_T]]
+        self,
+        operation: str,
+        timeout: float,
+        remaining: float,
+        work: Callable[[_Connection], Awaitable[_T]],
     ) -> _T:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + remaining
         try:
             async with asyncio.timeout_at(deadline):
                 for attempt in itertools.count():
