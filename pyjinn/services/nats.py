@@ -6,8 +6,8 @@ environment's scripts directory (it has no Python module). :class:`EmbeddedNats`
 store directory, keeps its JetStream data in that directory, and stops it on :meth:`stop`.
 
 Sharing one server between worker processes: the supervisor starts the server before it forks
-its workers and hands each worker the :class:`ConnectInfo`; every worker connects with it (each
-guest thread with a connection of its own, see :mod:`pyjinn.backends.kv.nats`). The supervisor
+its workers and hands each worker the :class:`ConnectInfo`; every worker connects with it (a few
+connections per worker, see :mod:`pyjinn.backends.kv.nats`). The supervisor
 stops the server after its workers have exited. Should the supervisor die without stopping it,
 the kernel sends the server SIGTERM (``PR_SET_PDEATHSIG``), so it never outlives its owner.
 That signal follows the *thread* that started the server, so call :meth:`EmbeddedNats.start`

@@ -1,4 +1,4 @@
-"""The read fast path: JetStream direct gets over one plain, blocking socket per thread.
+"""The read fast path: JetStream direct gets over a few plain, blocking sockets.
 
 A key read is the hot host call. Through nats-py it costs about 200 µs here, of which the
 server's answer is some 40 µs: the rest is asyncio machinery (a loop run, a flusher task,
@@ -16,11 +16,15 @@ or "no such key" (404, or a delete marker).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import queue
 import secrets
 import socket
 import ssl
 import threading
+import time
 from urllib.parse import SplitResult, urlsplit
 
 _DELETED = (b"kv-operation: del", b"kv-operation: purge")
@@ -69,7 +73,7 @@ class _Connection:
             "no_responders": True,
             "protocol": 1,
             "lang": "python",
-            "name": f"pyjinn-kv-direct {threading.current_thread().name}",
+            "name": f"pyjinn-kv-direct {os.getpid()}",
         }
         user = credentials.get("user") or parts.username
         password = credentials.get("password") or parts.password
@@ -118,11 +122,18 @@ class _Connection:
             return _value(payload[:header_length], payload[header_length:])
 
     def close(self) -> None:
-        try:
+        """Close the connection; a thread blocked reading from it gets an error at once (a
+        plain close would not wake it)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.close_descriptor()
+
+    def close_descriptor(self) -> None:
+        """Close this process's descriptor only: in a forked child, the parent's connection
+        stays open."""
+        with contextlib.suppress(OSError):
             self.reader.close()
             self.sock.close()
-        except OSError:
-            pass
 
 
 def _value(headers: bytes, data: bytes) -> bytes | None:
@@ -139,52 +150,141 @@ def _value(headers: bytes, data: bytes) -> bytes | None:
 
 
 class DirectReader:
-    """Direct gets for many threads, each on its own connection to the first server."""
+    """Direct gets for many threads over at most ``size`` connections to the first server.
 
-    def __init__(self, servers: list[str], credentials: dict[str, str | None]) -> None:
+    A get checks a connection out for its request and reply and puts it back after, so
+    connections are shared by all threads and never used by two at once. A new connection is
+    opened only when none is idle. When all ``size`` are in use, a get waits for one to come
+    back, within its own time budget; one that does not come back in time is :class:`TimedOut`
+    (the other connections are busy, not broken).
+    """
+
+    def __init__(
+        self, servers: list[str], credentials: dict[str, str | None], *, size: int
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, not {size}")
         self._url = servers[0]
         self._credentials = credentials
-        self._local = threading.local()
-        self._connections: set[_Connection] = set()
-        self._lock = threading.Lock()
+        self._size = size
         self._closed = False
+        self._start_empty()
+
+    def _start_empty(self) -> None:
+        # Idle connections, and None for a connection that was dropped and may be opened
+        # again. A SimpleQueue: its blocking get waits and wakes in C, which keeps the hand-over
+        # between threads cheap when every connection is busy.
+        self._idle: queue.SimpleQueue[_Connection | None] = queue.SimpleQueue()
+        self._unopened = self._size  # connections that may still be opened
+        self._open: set[_Connection] = set()  # idle and checked out, for close()
+        self._lock = threading.Lock()  # guards _unopened and _open
+
+    @property
+    def in_use(self) -> int:
+        """Connections checked out by a get, or being opened for one."""
+        with self._lock:
+            return self._size - self._unopened - self._idle.qsize()
 
     def get(self, bucket: str, key: str, timeout: float) -> bytes | None:
         """The value of ``key`` in ``bucket``, or None; raises ``Fallback`` when unsure."""
-        if self._closed:
-            raise Fallback("closed")
-        connection: _Connection | None = getattr(self._local, "connection", None)
+        deadline = time.monotonic() + timeout
+        connection = None
         try:
-            if connection is None:
-                connection = _Connection(self._url, self._credentials, timeout)
-                self._local.connection = connection
-                with self._lock:
-                    self._connections.add(connection)
-            return connection.get(f"KV_{bucket}.$KV.{bucket}.{key}", timeout)
+            connection = self._check_out(deadline)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            value = connection.get(f"KV_{bucket}.$KV.{bucket}.{key}", remaining)
         except _Answered:
+            self._check_in(connection)
             raise
-        except Fallback:
-            self._drop()
+        except (Fallback, TimedOut):
+            self._discard(connection)
             raise
         except TimeoutError:
-            self._drop()
+            self._discard(connection)
             raise TimedOut() from None
         except (OSError, ValueError) as error:  # connection trouble, or a garbled line
-            self._drop()
+            self._discard(connection)
             raise Fallback(str(error)) from None
-
-    def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            with self._lock:
-                self._connections.discard(connection)
-            connection.close()
+        except BaseException:
+            self._discard(connection)
+            raise
+        self._check_in(connection)
+        return value
 
     def close(self) -> None:
-        """Close every thread's connection (a thread mid-read gets an error, then falls back)."""
-        self._closed = True
+        """Close every connection (one in use gets an error, and its get falls back)."""
         with self._lock:
-            connections, self._connections = self._connections, set()
+            self._closed = True
+            connections, self._open = self._open, set()
+        for _ in range(self._size):
+            self._idle.put(None)  # wakes every waiting get, which then sees the close
         for connection in connections:
             connection.close()
+
+    def forget(self) -> None:
+        """In a forked child: close this process's copies of the parent's connections (the
+        parent keeps using them) and start from none."""
+        connections = self._open
+        self._start_empty()  # new locks too: a thread the child lacks may have held one
+        for connection in connections:
+            connection.close_descriptor()
+
+    def _check_out(self, deadline: float) -> _Connection:
+        try:
+            connection = self._idle.get_nowait()
+        except queue.Empty:
+            connection = self._open_or_wait(deadline)
+        if connection is None:
+            return self._connect(deadline)
+        if self._closed:
+            self._idle.put(connection)
+            raise Fallback("closed")
+        return connection
+
+    def _open_or_wait(self, deadline: float) -> _Connection | None:
+        """None to open a new connection, or the idle one that came back while waiting."""
+        with self._lock:
+            if self._unopened:
+                self._unopened -= 1
+                return None
+        try:
+            return self._idle.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
+            raise TimedOut(
+                f"none of the {self._size} connections to NATS for reads came free within "
+                "the call's time budget"
+            ) from None
+
+    def _connect(self, deadline: float) -> _Connection:
+        """Open a connection in a slot this thread holds; the slot is given back on failure."""
+        if self._closed:
+            self._idle.put(None)
+            raise Fallback("closed")
+        try:
+            connection = _Connection(
+                self._url, self._credentials, max(deadline - time.monotonic(), 0.001)
+            )
+        except BaseException:
+            self._idle.put(None)
+            raise
+        with self._lock:
+            if not self._closed:
+                self._open.add(connection)
+                return connection
+        connection.close()  # the reader closed while it connected
+        self._idle.put(None)
+        raise Fallback("closed")
+
+    def _check_in(self, connection: _Connection | None) -> None:
+        if connection is not None:
+            self._idle.put(connection)
+
+    def _discard(self, connection: _Connection | None) -> None:
+        if connection is None:
+            return
+        with self._lock:
+            self._open.discard(connection)
+        connection.close()
+        self._idle.put(None)  # the slot is free: the next get that takes it connects anew

@@ -1,11 +1,22 @@
-"""Key-value on NATS JetStream: one KV bucket per tenant, one connection per guest thread.
+"""Key-value on NATS JetStream: one KV bucket per tenant, a few connections per process.
 
-Guest threads call synchronously. Handing each call to a shared event loop in another thread
-would add a thread hop (two context switches and two GIL hand-overs) to every call, so each
-calling thread owns an event loop and a nats-py connection and runs its request to completion
-on its own loop with ``run_until_complete``. Between calls that loop does not run: nothing
-happens in the background, so a connection the server has closed is noticed at the next call,
-which connects again within its own time budget and retries once.
+Guest threads call synchronously, and however many there are, a process holds at most
+``connections + 1`` connections to NATS:
+
+- Reads take a fast path (:mod:`pyjinn.backends.kv.direct`): a JetStream direct get over one of
+  at most ``connections`` plain blocking sockets, checked out for the one request and reply.
+- Everything else (writes, listings, creating buckets, reads the fast path hands back) runs on
+  one nats-py connection, on one event loop in a background thread
+  (:mod:`pyjinn.backends.kv.background`). The calling thread hands its request to that loop and
+  waits; nats-py multiplexes the requests of every thread on the connection. The hand-over costs
+  a thread round trip on each such call (a set from one thread: ~70 µs on a loop of its own,
+  ~100 µs handed over), not on reads; from many threads at once one loop does better (16
+  threads setting keys: ~10k/s with a loop per thread, ~15k/s on the shared one).
+
+The loop runs between calls, so a connection the server closes (a restarted nats-server) is
+noticed at once; the next call connects again within its own time budget, and a request cut
+off by the close is retried once on the new connection. A forked child never uses a connection
+of its parent: it closes its copies and connects anew on first use.
 
 Layout on the server: tenant ``acme`` keeps its keys in the bucket ``pyjinn_acme`` (stream
 ``KV_pyjinn_acme``), created on first use with history 1 and direct get allowed, so a get is
@@ -22,8 +33,9 @@ import itertools
 import json
 import logging
 import math
+import os
 import random
-import threading
+import stat
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,25 +44,35 @@ from urllib.parse import urlsplit
 
 import nats.errors
 import nats.js.errors
-import uvloop
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from pyjinn.backends.kv import StoreUnavailable
+from pyjinn.backends.kv.background import LoopClosed, LoopThread
 from pyjinn.backends.kv.direct import DirectReader, Fallback, TimedOut
 
-__all__ = ["BUCKET_PREFIX", "NatsKeyValueStore"]
+__all__ = ["BUCKET_PREFIX", "DEFAULT_READ_CONNECTIONS", "NatsKeyValueStore"]
 
 log = logging.getLogger(__name__)
 
 #: Bucket of tenant ``t`` is ``BUCKET_PREFIX + t``.
 BUCKET_PREFIX = "pyjinn_"
 
+#: Sockets for direct gets per process. Python runs one thread at a time and a get holds the
+#: interpreter for much of its round trip, so a few sockets in flight keep a process busy.
+#: Measured here, 16 threads each reading in a loop: 4 sockets serve ~24k gets/s, as many as
+#: 16 sockets (one per thread) did, with a lower median latency (~125 µs against ~410 µs);
+#: 2 sockets serve ~16k/s. One thread: ~33 µs a get whatever the number.
+DEFAULT_READ_CONNECTIONS = 4
+
 _T = TypeVar("_T")
 
-# How long close() waits for a call in flight on another thread before leaving that thread to
-# close its own connection when the call returns; and how long closing one connection may take.
+# How long closing the connection and stopping the loop may take.
 _CLOSE_WAIT = 1.0
+# How long a publish waits for nats-py to flush its queue once 2 MiB are queued, before it
+# queues its own message anyway. nats-py never ends that wait when the connection dies with
+# writes queued; this bounds it, and the call then finds its reply failed and retries.
+_FLUSH_WAIT = 1.0
 # A listing's consumer is removed explicitly; this only cleans up after a listing cut short.
 _LISTING_CONSUMER_IDLE_NS = 10_000_000_000
 _DELETED_OPERATIONS = frozenset({"DEL", "PURGE"})
@@ -70,16 +92,17 @@ class _NoResponders(Exception):
 class NatsKeyValueStore:
     """A :class:`~pyjinn.backends.kv.KeyValueStore` on NATS JetStream KV, safe for many threads.
 
-    ``servers`` are NATS URLs (``nats://host:port``), tried in random order whenever a thread
+    ``servers`` are NATS URLs (``nats://host:port``), tried in random order whenever the store
     connects. ``user``/``password`` or ``token`` authenticate; they never appear in messages or
     logs. ``replicas`` is the replication factor of the buckets this store creates (1 for a
-    single server, 3 for a typical cluster). Create the store in the process that uses it:
-    its per-thread connections do not survive a fork.
+    single server, 3 for a typical cluster). ``connections`` bounds the sockets for reads; with
+    the one nats-py connection the store holds at most ``connections + 1`` connections,
+    whatever the number of calling threads.
 
-    Every call is bounded by its ``timeout`` (connecting included) and raises
-    :class:`~pyjinn.backends.kv.StoreUnavailable` when NATS cannot be reached, does not answer
-    in time, or refuses the request; ``set`` raises ``ValueError`` for a value larger than the
-    server's maximum payload. ``close()`` closes every thread's connection.
+    Every call is bounded by its ``timeout`` (connecting, and waiting for a free connection,
+    included) and raises :class:`~pyjinn.backends.kv.StoreUnavailable` when NATS cannot be
+    reached, does not answer in time, or refuses the request; ``set`` raises ``ValueError`` for
+    a value larger than the server's maximum payload. ``close()`` closes every connection.
     """
 
     def __init__(
@@ -90,20 +113,25 @@ class NatsKeyValueStore:
         password: str | None,
         token: str | None = None,
         replicas: int = 1,
+        connections: int = DEFAULT_READ_CONNECTIONS,
     ) -> None:
         if not servers:
             raise ValueError("NatsKeyValueStore needs at least one server URL")
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1, not {replicas}")
+        if connections < 1:
+            raise ValueError(f"connections must be at least 1, not {connections}")
         self._servers = list(servers)
         self._credentials = {"user": user, "password": password, "token": token}
         self._replicas = replicas
-        self._local = threading.local()
-        self._threads: list[_ThreadState] = []
-        self._threads_lock = threading.Lock()
         self._closed = False
         # Reads take a fast path of their own; see pyjinn.backends.kv.direct.
-        self._direct = DirectReader(self._servers, self._credentials)
+        self._direct = DirectReader(self._servers, self._credentials, size=connections)
+        # Everything else: one connection, used only on the loop's thread.
+        self._loop = LoopThread("pyjinn-kv")
+        self._connection: _Connection | None = None
+        self._connecting: asyncio.Task[_Connection] | None = None
+        _stores.add(self)
 
     def __repr__(self) -> str:
         return f"NatsKeyValueStore({_describe(self._servers)})"
@@ -112,92 +140,96 @@ class NatsKeyValueStore:
 
     def get(self, tenant: str, key: str, *, timeout: float) -> bytes | None:
         """The value of ``key`` in ``tenant``'s bucket, or None when it is missing or deleted."""
+        started = time.monotonic()
         if not self._closed:
-            started = time.monotonic()
             try:
                 return self._direct.get(BUCKET_PREFIX + tenant, key, timeout)
-            except TimedOut:
+            except TimedOut as error:
                 raise StoreUnavailable(
-                    f"NATS did not complete the get within {timeout:g} s"
+                    str(error) or f"NATS did not complete the get within {timeout:g} s"
                 ) from None
             except Fallback:
-                timeout = max(0.0, timeout - (time.monotonic() - started))
-        return self._call("get", timeout, lambda connection: self._get(connection, tenant, key))
+                pass
+        return self._call(
+            "get", timeout, started, lambda connection: self._get(connection, tenant, key)
+        )
 
     def set(self, tenant: str, key: str, value: bytes, *, timeout: float) -> None:
         """Create or replace ``key``; ``ValueError`` when ``value`` exceeds the max payload."""
-        self._call("set", timeout, lambda connection: self._set(connection, tenant, key, value))
+        self._call(
+            "set",
+            timeout,
+            time.monotonic(),
+            lambda connection: self._set(connection, tenant, key, value),
+        )
 
     def delete(self, tenant: str, key: str, *, timeout: float) -> None:
         """Remove ``key`` (a KV delete marker); removing a missing key is not an error."""
-        self._call("delete", timeout, lambda connection: self._delete(connection, tenant, key))
+        self._call(
+            "delete",
+            timeout,
+            time.monotonic(),
+            lambda connection: self._delete(connection, tenant, key),
+        )
 
     def keys(self, tenant: str, prefix: str, *, timeout: float) -> list[str]:
         """Every existing key of ``tenant`` that starts with ``prefix``, sorted."""
         return self._call(
-            "list", timeout, lambda connection: self._keys(connection, tenant, prefix)
+            "list",
+            timeout,
+            time.monotonic(),
+            lambda connection: self._keys(connection, tenant, prefix),
         )
 
     def close(self) -> None:
-        """Close every thread's connection and event loop; later calls raise StoreUnavailable.
+        """Close every connection and stop the loop; later calls raise StoreUnavailable.
 
-        Connections of threads that are idle (or gone) are closed here. A thread in the middle
-        of a call is waited for briefly; if it is still busy it closes its own connection when
-        its call returns.
+        A call in flight ends with StoreUnavailable. Safe to call from any thread, an event
+        loop's included, and more than once.
         """
         self._closed = True
         self._direct.close()
-        with self._threads_lock:
-            states, self._threads = self._threads, []
+        self._loop.close(self._disconnect, _CLOSE_WAIT)
 
-        def shut_down_all() -> None:
-            for state in states:
-                if state.lock.acquire(timeout=_CLOSE_WAIT):
-                    try:
-                        state.shut_down()
-                    finally:
-                        state.lock.release()
-
-        # On a thread of its own: the caller may be running an event loop (an ASGI lifespan
-        # shutdown, say), and no other loop can run on a thread that already runs one.
-        closer = threading.Thread(target=shut_down_all, name="pyjinn-kv-close")
-        closer.start()
-        closer.join()
-
-    # -- one call on the calling thread's own loop ----------------------------------------------
+    # -- one call, run on the loop --------------------------------------------------------------
 
     def _call(
-        self, operation: str, timeout: float, work: Callable[[_Connection], Awaitable[_T]]
+        self,
+        operation: str,
+        timeout: float,
+        started: float,
+        work: Callable[[_Connection], Awaitable[_T]],
     ) -> _T:
-        state = self._thread_state()
-        with state.lock:
-            try:
-                if self._closed or state.is_shut_down:
-                    raise StoreUnavailable(
-                        f"cannot {operation}: the NATS key-value store is closed"
-                    )
-                return state.loop.run_until_complete(self._run(state, operation, timeout, work))
-            finally:
-                if self._closed:
-                    state.shut_down()
+        closed = f"cannot {operation}: the NATS key-value store is closed"
+        if self._closed:
+            raise StoreUnavailable(closed)
+        remaining = timeout - (time.monotonic() - started)
+        try:
+            return self._loop.run(lambda: self._run(operation, timeout, remaining, work), remaining)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"NATS did not complete the {operation} within {timeout:g} s"
+            ) from None
+        except LoopClosed:
+            raise StoreUnavailable(closed) from None
 
     async def _run(
         self,
-        state: _ThreadState,
         operation: str,
         timeout: float,
+        remaining: float,
         work: Callable[[_Connection], Awaitable[_T]],
     ) -> _T:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + remaining
         try:
             async with asyncio.timeout_at(deadline):
                 for attempt in itertools.count():
-                    connection = await self._connection(state, deadline)
+                    connection = await self._connected(deadline)
                     try:
                         return await work(connection)
                     except _ConnectionLost:
-                        # The server went away (or closed an idle connection) between calls;
-                        # one retry on a fresh connection, then give up.
+                        # The server went away (or closed an idle connection); one retry on a
+                        # fresh connection, then give up.
                         if attempt:
                             raise
                 raise AssertionError("unreachable")
@@ -211,8 +243,8 @@ class NatsKeyValueStore:
             ) from None
         except _NoResponders as error:
             # A bucket deleted behind our back is created again by the next call.
-            if state.connection is not None:
-                state.connection.buckets.clear()
+            if self._connection is not None:
+                self._connection.buckets.clear()
             raise StoreUnavailable(
                 f"nothing on the NATS server answers the {operation} ({error}); "
                 "is JetStream enabled?"
@@ -225,28 +257,45 @@ class NatsKeyValueStore:
         except (nats.errors.Error, OSError) as error:
             raise StoreUnavailable(f"the {operation} on NATS failed: {_explain(error)}") from None
 
-    def _thread_state(self) -> _ThreadState:
-        state: _ThreadState | None = getattr(self._local, "state", None)
-        if state is None:
-            state = _ThreadState(threading.current_thread())
-            with self._threads_lock:
-                gone = [other for other in self._threads if not other.is_owner_alive]
-                self._threads = [other for other in self._threads if other not in gone]
-                self._threads.append(state)
-            for other in gone:
-                other.shut_down_if_idle()
-            self._local.state = state
-        return state
-
-    async def _connection(self, state: _ThreadState, deadline: float) -> _Connection:
-        connection = state.connection
+    async def _connected(self, deadline: float) -> _Connection:
+        """The open connection; the calls that find none share one attempt to connect."""
+        connection = self._connection
         if connection is not None and connection.is_open:
             return connection
-        state.connection = None
+        if self._closed:  # a retry after close() dropped the connection: no new one
+            raise _ConnectionLost
+        if self._connecting is None:
+            self._connecting = asyncio.create_task(self._reconnect(deadline))
+            self._connecting.add_done_callback(_consume_failure)
+        return await asyncio.shield(self._connecting)
+
+    async def _reconnect(self, deadline: float) -> _Connection:
+        try:
+            old, self._connection = self._connection, None
+            if old is not None:
+                await old.discard()
+            self._connection = await _Connection.open(self._servers, self._credentials, deadline)
+            return self._connection
+        finally:
+            self._connecting = None
+
+    async def _disconnect(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+        connection, self._connection = self._connection, None
         if connection is not None:
             await connection.discard()
-        state.connection = await _Connection.open(self._servers, self._credentials, deadline)
-        return state.connection
+
+    def _forget_in_child(self) -> None:
+        # See the module docstring: the parent keeps its connections; the child drops its
+        # copies. The nats-py connection's socket is closed here; its other objects stay with
+        # the loop, which the child never runs.
+        self._direct.forget()
+        if self._connection is not None:
+            self._connection.close_descriptor()
+        self._connection = None
+        self._connecting = None
+        self._loop.forget()
 
     # -- the operations, on a connected client ---------------------------------------------------
 
@@ -321,54 +370,8 @@ class NatsKeyValueStore:
         return direct
 
 
-class _ThreadState:
-    """What one calling thread owns: its event loop and its connection."""
-
-    def __init__(self, owner: threading.Thread) -> None:
-        self._owner = weakref.ref(owner)
-        self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-        # Held while a call runs, so that close() from another thread never runs this loop
-        # at the same time as its owner.
-        self.lock = threading.Lock()
-        self.connection: _Connection | None = None
-        self.is_shut_down = False
-
-    @property
-    def is_owner_alive(self) -> bool:
-        owner = self._owner()
-        return owner is not None and owner.is_alive()
-
-    def shut_down_if_idle(self) -> None:
-        if self.lock.acquire(blocking=False):
-            try:
-                self.shut_down()
-            finally:
-                self.lock.release()
-
-    def shut_down(self) -> None:
-        """Close the connection, then the loop. The caller holds ``lock``."""
-        if self.is_shut_down:
-            return
-        self.is_shut_down = True
-        loop = self.loop
-        try:
-            if self.connection is not None:
-                loop.run_until_complete(self.connection.discard())
-                self.connection = None
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        except Exception:
-            log.warning("Closing a NATS connection failed.", exc_info=True)
-        finally:
-            loop.close()
-
-
 class _Connection:
-    """One thread's nats-py client, its reply inbox, and the buckets known to exist."""
+    """The nats-py client, its reply inbox, and the buckets known to exist."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -379,6 +382,10 @@ class _Connection:
         self._tokens = itertools.count()
         # What nats-py reported through its error callback (connection attempts, mostly).
         self.errors: list[Exception] = []
+        # Listings waiting for their last key; failed with the replies when the connection ends.
+        self.listings: set[asyncio.Future[None]] = set()
+        # The socket's file descriptor and inode, for a forked child to close its copy.
+        self.socket_file: tuple[int, int] | None = None
 
     @classmethod
     async def open(
@@ -393,12 +400,13 @@ class _Connection:
             try:
                 await client.connect(
                     servers=[server],
-                    name=f"pyjinn-kv {threading.current_thread().name}",
+                    name=f"pyjinn-kv {os.getpid()}",
                     allow_reconnect=False,
                     # nats-py retries a refused connection max_reconnect_attempts + 1 times
                     # even without reconnects; make that two immediate tries, not a minute.
                     max_reconnect_attempts=1,
                     reconnect_time_wait=0,
+                    flush_timeout=_FLUSH_WAIT,
                     connect_timeout=max(1, math.ceil(deadline - loop.time())),
                     closed_cb=connection._on_closed,
                     error_cb=connection._on_error,
@@ -418,6 +426,8 @@ class _Connection:
             except BaseException:
                 await connection.discard()
                 raise
+            connection.socket_file = _socket_file_of(client)
+            connection._watch_reader()
             log.debug("Connected to NATS at %s.", _describe([server]))
             return connection
         raise StoreUnavailable("cannot connect to NATS (" + "; ".join(failures) + ")")
@@ -453,6 +463,23 @@ class _Connection:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client.close(), _CLOSE_WAIT)
 
+    def close_descriptor(self) -> None:
+        """In a forked child: close this process's copy of the socket, nothing else (the
+        parent's connection stays open and in use).
+
+        Only if the descriptor still is that socket: nats-py may have closed it since, and
+        the number may now belong to another file (the pipe of a subprocess being started,
+        say: ``subprocess`` runs fork hooks too).
+        """
+        if self.socket_file is None:
+            return
+        descriptor, inode = self.socket_file
+        self.socket_file = None
+        with contextlib.suppress(OSError):
+            status = os.fstat(descriptor)
+            if stat.S_ISSOCK(status.st_mode) and status.st_ino == inode:
+                os.close(descriptor)
+
     async def _on_reply(self, message: Msg) -> None:
         answer = self._replies.pop(message.subject[len(self._inbox) + 1 :], None)
         if answer is not None and not answer.done():
@@ -466,12 +493,32 @@ class _Connection:
         log.debug("NATS client error: %s", _explain(error))
 
     async def _on_closed(self) -> None:
+        self._fail_waiting()
+
+    def _watch_reader(self) -> None:
+        # nats-py does not always report that its connection ended: when the server resets a
+        # connection while writes are still queued, its close stops at a write to the closed
+        # uvloop transport (MagicStack/uvloop#506) before the closed callback runs. Its reader
+        # task ends in every case, so that is watched too (a private attribute: nats-py is
+        # pinned, and tests/backends/kv/test_nats.py kills a server under queued writes).
+        reader = getattr(self.client, "_reading_task", None)
+        if isinstance(reader, asyncio.Task):
+            reader.add_done_callback(self._on_reader_done)
+
+    def _on_reader_done(self, reader: asyncio.Task[None]) -> None:
+        if not reader.cancelled() and (error := reader.exception()) is not None:
+            log.debug("The NATS connection's reader stopped: %s", _explain(error))
+        self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
         # nats-py leaves waiting requests waiting when the connection drops; fail them now so
         # the call can retry on a new connection instead of sitting out its whole timeout.
-        for answer in self._replies.values():
+        waiting: list[asyncio.Future[Any]] = [*self._replies.values(), *self.listings]
+        self._replies.clear()
+        self.listings.clear()
+        for answer in waiting:
             if not answer.done():
                 answer.set_exception(_ConnectionLost())
-        self._replies.clear()
 
 
 async def _list_keys(connection: _Connection, bucket: str, head: str) -> list[str]:
@@ -504,6 +551,7 @@ async def _list_keys(connection: _Connection, bucket: str, head: str) -> list[st
         "num_replicas": 1,
         "inactive_threshold": _LISTING_CONSUMER_IDLE_NS,
     }
+    connection.listings.add(complete)
     try:
         reply = await connection.request(
             f"$JS.API.CONSUMER.CREATE.{stream}",
@@ -511,10 +559,13 @@ async def _list_keys(connection: _Connection, bucket: str, head: str) -> list[st
         )
         consumer = _api_answer(reply)
         delivered = consumer.get("delivered", {}).get("consumer_seq", 0)
-        if consumer.get("num_pending", 0) == 0 and delivered == 0:
+        if consumer.get("num_pending", 0) == 0 and delivered == 0 and not complete.done():
             complete.set_result(None)
         await complete
     finally:
+        connection.listings.discard(complete)
+        if complete.done() and not complete.cancelled():
+            complete.exception()  # seen here, whether or not the request above raised first
         with contextlib.suppress(nats.errors.Error):
             await deliveries.unsubscribe()
     # Removing it also flushes the unsubscribe before this call returns.
@@ -532,6 +583,27 @@ async def _get_from_stream_api(connection: _Connection, bucket: str, subject: st
     if message.headers and _is_deletion(message.headers):
         return None
     return message.data or b""
+
+
+def _socket_file_of(client: Client) -> tuple[int, int] | None:
+    """The file descriptor and inode of ``client``'s socket, or None if nats-py hides them.
+
+    nats-py keeps its transport private; the descriptor is needed only so that a forked child
+    can close its copy, so a nats-py that hides it costs that much and no more.
+    """
+    try:
+        writer = client._transport._bare_io_writer  # type: ignore[union-attr]
+        descriptor = writer.get_extra_info("socket").fileno()
+        return descriptor, os.fstat(descriptor).st_ino
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+def _consume_failure(task: asyncio.Task[Any]) -> None:
+    # A failed attempt to connect is reported to the calls that waited for it; when they all
+    # gave up first, nobody looks at it, and asyncio would log it as never retrieved.
+    if not task.cancelled():
+        task.exception()
 
 
 def _is_deletion(headers: Mapping[str, str]) -> bool:
@@ -590,3 +662,14 @@ def _describe(servers: list[str]) -> str:
             port = "?"
         described.append(f"{parts.scheme}://{parts.hostname}:{port}")
     return ", ".join(described)
+
+
+_stores: weakref.WeakSet[NatsKeyValueStore] = weakref.WeakSet()
+
+
+def _forget_stores_in_child() -> None:
+    for store in list(_stores):
+        store._forget_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_stores_in_child)

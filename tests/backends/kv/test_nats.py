@@ -1,4 +1,5 @@
-"""NATS-specific behaviour of NatsKeyValueStore: outages, recovery, credentials, connections."""
+"""NATS-specific behaviour of NatsKeyValueStore: outages, recovery, credentials, and the
+bounded set of connections a process holds."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import nats
 import pytest
 
 from pyjinn.backends.kv import StoreUnavailable
-from pyjinn.backends.kv.nats import NatsKeyValueStore
+from pyjinn.backends.kv.nats import DEFAULT_READ_CONNECTIONS, NatsKeyValueStore
 from pyjinn.services.nats import ConnectInfo, EmbeddedNats
 from tests.backends.conftest import PlainNats
 
@@ -74,6 +75,13 @@ def freeze(pid: int) -> None:
 def _record(errors: list[BaseException], store: NatsKeyValueStore, timeout: float) -> None:
     try:
         store.get("tenant", "key", timeout=timeout)
+    except BaseException as error:
+        errors.append(error)
+
+
+def _record_set(errors: list[BaseException], store: NatsKeyValueStore, timeout: float) -> None:
+    try:
+        store.set("tenant", "key", b"late", timeout=timeout)
     except BaseException as error:
         errors.append(error)
 
@@ -190,82 +198,262 @@ def test_credentials_in_a_server_url_never_reach_messages(closing: Closing) -> N
     assert "hunter2" not in str(raised.value) and "hunter2" not in repr(store)
 
 
-def test_each_thread_has_one_connection_of_its_own(
+def own_connections_to(url: str) -> int:
+    """How many TCP sockets of this process are connected to the server at ``url``, whatever
+    their state (the kernel's view: it answers even while the server is frozen)."""
+    port = int(url.rsplit(":", 1)[1])
+    inodes = set()
+    for descriptor in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(descriptor)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, inode = fields[2], fields[9]
+        if int(remote.split(":")[1], 16) == port and inode in inodes:
+            count += 1
+    return count
+
+
+def pyjinn_connections_ever(server: PlainNats) -> list[dict[str, object]]:
+    """Every pyjinn connection the server has seen, open or closed since."""
+    with urllib.request.urlopen(
+        f"{server.monitoring}/connz?state=all&limit=10000", timeout=5
+    ) as answer:
+        connections: list[dict[str, object]] = json.load(answer)["connections"] or []
+    return [c for c in connections if str(c.get("name", "")).startswith("pyjinn-kv")]
+
+
+def test_64_threads_share_a_bounded_number_of_connections(
     start_plain_nats: Callable[..., PlainNats], closing: Closing
 ) -> None:
     server = start_plain_nats()
     store = closing(NatsKeyValueStore([server.url], user=None, password=None))
-    ready = threading.Barrier(4)
-    release = threading.Event()
+    start = threading.Barrier(64)
+    failures: list[str] = []
 
-    def worker(number: int) -> None:
-        for round_number in range(20):
-            store.set("tenant", f"k{number}", str(round_number).encode(), timeout=2.0)
-            store.get("tenant", f"k{number}", timeout=2.0)
-        ready.wait()
-        release.wait()
+    def guest(number: int) -> None:
+        try:
+            start.wait()
+            for round_number in range(5):
+                value = f"{number}:{round_number}".encode()
+                store.set("tenant", f"k{number}", value, timeout=30.0)
+                for _ in range(3):
+                    if store.get("tenant", f"k{number}", timeout=30.0) != value:
+                        failures.append(f"thread {number} read a wrong value")
+            store.keys("tenant", f"k{number}", timeout=30.0)
+            store.delete("tenant", f"k{number}", timeout=30.0)
+        except Exception as error:
+            failures.append(f"thread {number}: {error!r}")
 
-    threads = [threading.Thread(target=worker, args=(n,), name=f"guest-{n}") for n in range(3)]
+    threads = [threading.Thread(target=guest, args=(n,), name=f"guest-{n}") for n in range(64)]
     for thread in threads:
         thread.start()
-    ready.wait()
-    try:
-        connections = pyjinn_connections(server)
-        # One nats-py connection per thread, and one of the read fast path's.
-        assert sorted(str(c["name"]) for c in connections) == [
-            "pyjinn-kv guest-0",
-            "pyjinn-kv guest-1",
-            "pyjinn-kv guest-2",
-            "pyjinn-kv-direct guest-0",
-            "pyjinn-kv-direct guest-1",
-            "pyjinn-kv-direct guest-2",
-        ]
-    finally:
-        release.set()
-        for thread in threads:
-            thread.join()
+    for thread in threads:
+        thread.join()
 
-    # close() from another thread closes the connections of idle (here: finished) threads.
-    store.close()
-    wait_for(lambda: pyjinn_connections(server) == [])
-    with pytest.raises(StoreUnavailable, match="closed"):
-        store.get("tenant", "k0", timeout=1.0)
+    assert failures == []
+    # Every connection the server ever accepted from the store, not a sample: the bound held
+    # throughout, and nothing was replaced (nothing broke).
+    ever = pyjinn_connections_ever(server)
+    assert len(ever) <= DEFAULT_READ_CONNECTIONS + 1, sorted(str(c["name"]) for c in ever)
+    assert len([c for c in ever if c["name"] == f"pyjinn-kv {os.getpid()}"]) == 1
 
 
-def test_connections_of_finished_threads_are_closed_when_new_threads_arrive(
+def test_a_caller_that_finds_every_connection_busy_gets_unavailable_within_its_budget(
     start_plain_nats: Callable[..., PlainNats], closing: Closing
 ) -> None:
     server = start_plain_nats()
-    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
-    for number in range(3):
-        thread = threading.Thread(
-            target=lambda: store.set("tenant", "k", b"v", timeout=2.0), name=f"short-{number}"
-        )
-        thread.start()
-        thread.join()
-    wait_for(lambda: len(pyjinn_connections(server)) == 1)
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None, connections=2))
+    store.set("tenant", "key", b"value", timeout=5.0)
+    freeze(server.process.pid)  # gets now hold their connection until the server answers
+    holders: list[bytes | BaseException | None] = []
+
+    def hold() -> None:
+        try:
+            holders.append(store.get("tenant", "key", timeout=30.0))
+        except BaseException as error:
+            holders.append(error)
+
+    threads = [threading.Thread(target=hold) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: store._direct.in_use == 2)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="none of the 2 connections to NATS"):
+            store.get("tenant", "key", timeout=0.5)
+        waited = time.monotonic() - started
+        assert 0.45 <= waited < 2.0
+        # It waited for a connection instead of opening a third one for reads.
+        assert own_connections_to(server.url) <= 3
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        for thread in threads:
+            thread.join()
+    assert holders == [b"value", b"value"]
+    assert store.get("tenant", "key", timeout=5.0) == b"value"
 
 
-def test_close_while_a_thread_is_busy_lets_that_thread_close_its_own(
+def test_a_server_restart_under_concurrent_calls_is_recovered_from_within_the_bound(
     start_nats: Callable[..., EmbeddedNats], closing: Closing
 ) -> None:
     server = start_nats()
-    store = closing(store_for(server.connect_info))
-    store.set("tenant", "key", b"v", timeout=2.0)
+    info = server.connect_info
+    store = closing(store_for(info))
+    store.set("tenant", "warm", b"up", timeout=5.0)
+    restarted = threading.Event()
+    stop = threading.Event()
+    lock = threading.Lock()
+    recovered: set[int] = set()
+    unexpected: list[BaseException] = []
+
+    def guest(number: int) -> None:
+        round_number = 0
+        while not stop.is_set():
+            round_number += 1
+            value = f"{number}:{round_number}".encode()
+            after_restart = restarted.is_set()
+            try:
+                store.set("tenant", f"k{number}", value, timeout=5.0)
+                assert store.get("tenant", f"k{number}", timeout=5.0) == value
+            except StoreUnavailable:
+                continue  # the outage
+            except BaseException as error:
+                with lock:
+                    unexpected.append(error)
+                return
+            if after_restart:
+                with lock:
+                    recovered.add(number)
+
+    threads = [threading.Thread(target=guest, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.3)
+        server.stop()
+        time.sleep(0.3)
+        assert server.start() == info
+        restarted.set()
+        wait_for(lambda: len(recovered) == 16 or bool(unexpected), timeout=30.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert unexpected == []
+    assert recovered == set(range(16))
+    assert own_connections_to(info.url) <= DEFAULT_READ_CONNECTIONS + 1
+    assert store.get("tenant", "warm", timeout=5.0) == b"up"
+
+
+def test_calls_in_flight_when_the_server_dies_end_at_once_and_a_restarted_server_serves(
+    start_nats: Callable[..., EmbeddedNats], closing: Closing
+) -> None:
+    server = start_nats()
+    info = server.connect_info
+    store = closing(store_for(info))
+    store.set("tenant", "kept", b"before", timeout=5.0)
     assert server.pid is not None
-    freeze(server.pid)  # the next call blocks until its timeout
+    freeze(server.pid)
+    # 12 MB of writes the frozen server does not read fill the socket buffers, so writes are
+    # still queued in the client when the server dies and the connection is reset.
+    outcomes: list[BaseException | None] = []
+
+    def write(number: int) -> None:
+        try:
+            store.set("tenant", f"big{number}", b"x" * 1_000_000, timeout=60.0)
+            outcomes.append(None)
+        except BaseException as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    os.kill(server.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - killed < 10.0  # not their 60 s
+    assert len(outcomes) == 12
+    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes), outcomes
+
+    assert server.restart() == info  # as the supervisor does: same port, credential, store
+    assert store.get("tenant", "kept", timeout=5.0) == b"before"
+    store.set("tenant", "kept", b"after", timeout=5.0)
+    assert store.get("tenant", "kept", timeout=5.0) == b"after"
+
+
+def test_close_ends_a_call_in_flight_and_closes_every_connection(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats()
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
+    store.set("tenant", "key", b"v", timeout=5.0)
+    assert store.get("tenant", "key", timeout=5.0) == b"v"
+    freeze(server.process.pid)  # the next calls wait for an answer
     errors: list[BaseException] = []
     try:
-        busy = threading.Thread(target=lambda: _record(errors, store, timeout=1.5))
-        busy.start()
-        time.sleep(0.2)
-        store.close()  # gives up waiting for the busy thread after about a second
-        busy.join()
+        busy = [
+            threading.Thread(target=lambda: _record(errors, store, timeout=30.0)),
+            threading.Thread(target=lambda: _record_set(errors, store, timeout=30.0)),
+        ]
+        for thread in busy:
+            thread.start()
+        wait_for(lambda: store._direct.in_use == 1)
+        time.sleep(0.1)  # let the set reach the loop
+        started = time.monotonic()
+        store.close()
+        for thread in busy:
+            thread.join()
+        assert time.monotonic() - started < 10.0  # not their 30 s
     finally:
-        os.kill(server.pid, signal.SIGCONT)
-    assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable)
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert len(errors) == 2 and all(isinstance(error, StoreUnavailable) for error in errors)
+    assert own_connections_to(server.url) == 0
+    wait_for(lambda: pyjinn_connections(server) == [])
     with pytest.raises(StoreUnavailable, match="closed"):
         store.get("tenant", "key", timeout=1.0)
+    with pytest.raises(StoreUnavailable, match="closed"):
+        store.set("tenant", "key", b"v", timeout=1.0)
+
+
+def test_a_forked_child_connects_anew_and_leaves_the_parents_connections_alone(
+    start_plain_nats: Callable[..., PlainNats], closing: Closing
+) -> None:
+    server = start_plain_nats()
+    store = closing(NatsKeyValueStore([server.url], user=None, password=None))
+    store.set("tenant", "key", b"parent", timeout=5.0)
+    assert store.get("tenant", "key", timeout=5.0) == b"parent"
+    before = {c["cid"] for c in pyjinn_connections_ever(server)}
+    assert len(before) == 2  # one for reads, one for the rest
+
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            # Before the child's first call, it holds none of the parent's sockets.
+            if own_connections_to(server.url) == 0:
+                store.set("tenant", "child", b"child", timeout=5.0)
+                if store.get("tenant", "key", timeout=5.0) == b"parent":
+                    status = 0
+            store.close()
+        finally:
+            os._exit(status)
+    _, exit_status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(exit_status) == 0
+
+    # The child used connections of its own; the parent's are still open and still serve it.
+    ever = pyjinn_connections_ever(server)
+    assert len(ever) == 4
+    still_open = {c["cid"] for c in pyjinn_connections(server)}
+    assert still_open == before
+    assert store.get("tenant", "child", timeout=5.0) == b"child"
+    store.set("tenant", "key", b"again", timeout=5.0)
+    assert {c["cid"] for c in pyjinn_connections_ever(server)} == {c["cid"] for c in ever}
 
 
 def test_server_without_jetstream_is_reported_as_unavailable(
