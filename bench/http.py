@@ -15,6 +15,10 @@ variants — so drift in the machine's load spreads over all of them alike:
 - ``wasmtime_cli_per_request``: the same workload as wasm, ``wasmtime run`` once per request
   (precompiled, with the same limits) by the same front;
 - ``pyjinn_hello_2_workers``: the hello function under ``pyjinn up --workers 2``.
+
+Then timeout precision under load: while ``wrk`` keeps 50 connections busy on the 1-worker
+hello, a guest that loops forever (``timeout 500ms``) is called one request at a time, and its
+overshoot is the time it spent in wasm (from ``Server-Timing``) past 500 ms.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
+import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +36,14 @@ from typing import Any
 from bench import load, processes
 from bench.guests import Guests
 from bench.processes import Server
-from bench.stats import ratio, spread
+from bench.stats import distribution, ratio, spread
 
 WORKLOAD_BODY = '{"id":"1","value":100}'
 FUNCTION_LIMITS = "timeout 30s\n memory_limit 128MiB\n fuel_limit 1000000000"
 WASMTIME_LIMITS = ("-W", "fuel=1000000000", "-W", "timeout=30s", "-W", "max-memory-size=134217728")
 FRONT_SOURCE = Path(__file__).resolve().parent / "fronts" / "cgi.c"
+LOOP_TIMEOUT_MS = 500
+LOOP_WAT = '(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))'
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,9 @@ def tool_version(command: list[str]) -> str:
 
 def pyjinn_caddyfile(directory: Path, guests: Guests, port: int, admin_port: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    routes = ""
+    loop = directory / "loop.wat"
+    loop.write_text(LOOP_WAT)
+    routes = f"\thandle /loop {{\n\t\tpyjinn {loop} {{\n timeout {LOOP_TIMEOUT_MS}ms\n }}\n\t}}\n"
     for name, module in (("hello", guests.hello), ("workload", guests.workload)):
         if module is not None:
             routes += (
@@ -225,6 +235,11 @@ def measure(
     try:
         variants = [v for v in VARIANTS if v.server in servers]
         runs = run_alternating(servers, variants, seconds, warmup, repetitions, echo)
+        overshoot = (
+            timeout_overshoot(servers["pyjinn_1"], 5 if quick else 20, echo)
+            if "pyjinn_1" in servers
+            else None
+        )
     finally:
         for server in servers.values():
             server.stop()
@@ -248,8 +263,37 @@ def measure(
         },
         "variants": results,
         "ratios": ratios,
+        "timeout_overshoot_ms": overshoot,
         "skipped": skipped,
     }
+
+
+def timeout_overshoot(server: Server, samples: int, echo: Callable[[str], None]) -> dict[str, Any]:
+    """How far past a 500 ms timeout a looping guest runs while 50 connections load the same
+    worker: its wasm time from ``Server-Timing`` minus the timeout, per request."""
+    hello = load.Load(f"{server.url}/hello", "GET", "")
+    loaded = threading.Thread(target=load.run, args=(hello, samples * 0.6 + 2))
+    loaded.start()
+    overshoots = []
+    try:
+        for _ in range(samples):
+            request = urllib.request.Request(f"{server.url}/loop")
+            try:
+                urllib.request.urlopen(request, timeout=10)
+            except urllib.error.HTTPError as error:  # 504, as it should be
+                timing = error.headers.get("server-timing", "")
+            else:
+                raise RuntimeError("the looping guest was not stopped")
+            wasm_ms = float(timing.split("wasm;dur=")[1].split(",")[0])
+            overshoots.append(wasm_ms - LOOP_TIMEOUT_MS)
+    finally:
+        loaded.join()
+    figures = distribution(overshoots)
+    echo(
+        f"  timeout {LOOP_TIMEOUT_MS} ms under c=50: overshoot p50 {figures['p50']:.1f} ms, "
+        f"max {figures['max']:.1f} ms ({samples} requests)"
+    )
+    return figures
 
 
 def run_alternating(

@@ -80,6 +80,14 @@ def _up(r: dict[str, Any]) -> Figure:
     return one, f"{one:.0f} ms (default workers: {default:.0f} ms)"
 
 
+def _timeout_overshoot(r: dict[str, Any]) -> Figure:
+    figures = r["http"]["timeout_overshoot_ms"]
+    return figures["p50"], (
+        f"{figures['p50']:.1f} ms p50, max {figures['max']:.1f} ms "
+        f"({figures['n']} timeouts of 500 ms under c=50)"
+    )
+
+
 def _first_hit_cached(r: dict[str, Any]) -> Figure:
     value = r["coldstart"]["modules"]["c"]["first_hit_cached_ms"]["median"]
     return value, f"{value:.2f} ms (C module)"
@@ -155,6 +163,14 @@ TARGETS = (
         _http_ratio("pyjinn_hello", "bare_asgi"),
     ),
     Target("hello_p99", "pyjinn hello p99 at c=50", 5, "<=", "ms", _hello_p99),
+    Target(
+        "timeout_overshoot",
+        "timeout overshoot at c=50",
+        20,
+        "<=",
+        "ms",
+        _timeout_overshoot,
+    ),
     Target(
         "workload_vs_native",
         "Gojinn workload: pyjinn ÷ native process per request, req/s",

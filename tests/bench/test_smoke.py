@@ -87,8 +87,12 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         }
     else:
         assert observability["status"] == "skipped"
-    assert len(results["targets"]) == 13
+    assert len(results["targets"]) == 14
     by_key = {row["key"]: row for row in results["targets"]}
+    if "wrk" not in results["http"]["skipped"]:
+        overshoot = results["http"]["timeout_overshoot_ms"]
+        assert overshoot["n"] == 5 and overshoot["min"] > -10, overshoot  # stopped, not early
+        assert by_key["timeout_overshoot"]["value"] is not None
     for key in ("sql_point_query_p50", "blob_get_p50"):
         assert by_key[key]["value"] > 0, key
 
