@@ -49,6 +49,9 @@ class HostCall:
     seconds: float = 0.0
 
 
+HOST_CALL_RESERVE = 0.1  # seconds
+
+
 @dataclass(slots=True)
 class Call:
     """One host call in progress: the invocation it belongs to and the caller's memory."""
@@ -62,8 +65,12 @@ class Call:
         return self.context.tenant
 
     def budget(self, ceiling: float = 5.0) -> float:
-        """Seconds a backend call may take: never past the invocation's deadline."""
-        return max(0.0, min(ceiling, self.context.remaining()))
+        """Seconds a backend call may take: never past the invocation's deadline, less a
+        reserve (5% of the timeout, at most ``HOST_CALL_RESERVE``) that leaves the guest time
+        to handle the call's timeout error before its own deadline stops it."""
+        context = self.context
+        reserve = min(HOST_CALL_RESERVE, (context.deadline_ns - context.created_ns) / 20e9)
+        return max(0.0, min(ceiling, context.remaining() - reserve))
 
     def read(self, data: tuple[int, int], limit: int, what: str) -> bytes:
         """The bytes of a ``SIZED`` argument, read from guest memory only once its length is
