@@ -6,8 +6,9 @@ Usable under any ASGI server, and mountable inside a Starlette or FastAPI app::
     app = create_app("Caddyfile")          # uvicorn module:app, or app.mount("/fn", app)
 
 Every failure is answered with a short JSON body ``{"error": ..., "trace_id": ...}`` and logged
-with its blame; the server keeps serving. Every invocation, served or not, is accounted for once
-(metrics, span, access record, ``Server-Timing``: ``pyjinn.observability.invocations``).
+with its blame; the server keeps serving. The HTTP trigger only turns a request into an
+envelope and an outcome into a response: running, classifying and accounting for the
+invocation is ``pyjinn.invocation``'s, shared by every trigger.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pyjinn import contract
 from pyjinn.config.model import Config, FunctionSpec, Respond
-from pyjinn.engine.invoke import Run
-from pyjinn.errors import Blame, HostError, InvocationError, ModuleErrors, RequestRejected
-from pyjinn.observability import invocations, tracing
+from pyjinn.errors import InvocationError, ModuleErrors, RequestRejected
+from pyjinn.invocation import Envelope, Invocation
+from pyjinn.observability import tracing
 from pyjinn.observability.metrics import install_collector
 from pyjinn.runtime import Function, Runtime
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
@@ -127,24 +126,19 @@ class PyjinnApp:
         routed_path: str,
         full_path: str,
     ) -> None:
-        started = time.perf_counter_ns()
         method: str = scope["method"]
-        traceparent = header(scope, b"traceparent")
-        span, trace_id = (
-            tracing.start_invocation(function.name, traceparent, method, full_path)
-            if tracing.enabled
-            else (None, None)
+        invocation = Invocation(
+            function,
+            trigger="http",
+            method=method,
+            target=full_path,
+            traceparent=header(scope, b"traceparent"),
         )
-        if trace_id is None:
-            trace_id = contract.trace_id_from(traceparent)
         tenant = ""
-        run: Run | None = None
-        debug = False
-        failure: InvocationError | None = None
         try:
             resolved, headers = function.tenants.resolve(scope["headers"])
             if function.debug_secret is not None:
-                debug, headers = function.debug_secret.check(headers)
+                invocation.debug, headers = function.debug_secret.check(headers)
             if resolved is None:
                 raise RequestRejected(
                     401,
@@ -154,7 +148,10 @@ class PyjinnApp:
                 )
             tenant = resolved
             body = await _read_body(scope, receive, function.spec.limits.max_body)
-            stdin = contract.encode_request(
+        except InvocationError as error:
+            outcome = invocation.refuse(error, tenant)
+        else:
+            envelope = Envelope(
                 method=method,
                 uri=_request_uri(scope, routed_path, full_path),
                 path=routed_path,
@@ -162,45 +159,14 @@ class PyjinnApp:
                 headers=headers,
                 body=body,
                 remote_addr=_remote_addr(scope),
-                trace_id=trace_id,
-                tenant=tenant,
             )
-            run = await runtime.call(function, stdin, tenant=tenant, trace_id=trace_id, span=span)
-            if run.error is not None:
-                raise run.error
-            response = contract.decode_response(run.stdout)
-        except InvocationError as error:
-            failure = error
-            _log_failure(function, trace_id, tenant, error)
-        except Exception as error:  # our bug: answer 500, keep serving, tell operators everything
-            log.exception(
-                "Internal error while serving function %s.",
-                function.name,
-                extra={
-                    "function": function.name,
-                    "tenant": tenant,
-                    "trace_id": trace_id,
-                    "blame": "host",
-                },
-            )
-            failure = HostError(repr(error))
-        extra = invocations.finish(
-            function.metrics,
-            method=method,
-            path=full_path,
-            tenant=tenant,
-            trace_id=trace_id,
-            status=failure.status if failure is not None else response.status,
-            error=failure,
-            run=run,
-            started_ns=started,
-            span=span,
-            debug=debug,
-        )
-        if failure is not None:
-            await _send_error(send, failure, trace_id, extra)
+            outcome = await invocation.run(runtime, envelope, tenant)
+        if outcome.error is not None:
+            await _send_error(send, outcome.error, outcome.trace_id, outcome.headers)
         else:
-            await _send(send, response.status, [*response.headers, *extra], response.body)
+            assert outcome.response is not None
+            response = outcome.response
+            await _send(send, response.status, [*response.headers, *outcome.headers], response.body)
 
 
 def create_app(source: str | Path | Config, *, services: Services | None = None) -> PyjinnApp:
@@ -290,25 +256,6 @@ def observe_embedded(config: Config) -> None:
     prometheus-client's default registry, tracing as the config and environment say."""
     install_collector()
     tracing.configure(config.options.tracing)
-
-
-def _log_failure(function: Function, trace_id: str, tenant: str, error: InvocationError) -> None:
-    context = {
-        "function": function.name,
-        "tenant": tenant,
-        "trace_id": trace_id,
-        "blame": error.blame.value,
-        "kind": error.kind,
-        "status": error.status,
-    }
-    if error.blame is Blame.HOST:
-        log.error(
-            "Function %s failed because of pyjinn: %s.", function.name, error.detail, extra=context
-        )
-    elif error.blame is Blame.GUEST:
-        log.warning("Function %s failed: %s.", function.name, error.detail, extra=context)
-    else:
-        log.info("Request for function %s refused: %s.", function.name, error.detail, extra=context)
 
 
 async def _send_error(

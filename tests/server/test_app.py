@@ -164,14 +164,14 @@ FAILURES = [
 async def test_guest_failures_get_a_short_json_error_and_the_server_keeps_serving(
     behave_client, caplog, query: str, status: int, message: str
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="pyjinn.server")
+    caplog.set_level(logging.WARNING, logger="pyjinn.invocation")
     response = await behave_client.get(f"/behave?{query}")
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     document = response.json()
     assert document["error"] == message
     assert set(document) == {"error", "trace_id"}
-    record = next(r for r in caplog.records if r.name == "pyjinn.server")
+    record = next(r for r in caplog.records if r.name == "pyjinn.invocation")
     assert record.blame == "guest"
     assert record.trace_id == document["trace_id"]
     assert (await behave_client.get("/behave")).text == "runs=1"
@@ -249,7 +249,7 @@ async def test_an_internal_error_is_500_without_internals(
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(runtime_module, "invoke", broken)
-    caplog.set_level(logging.ERROR, logger="pyjinn.server")
+    caplog.set_level(logging.ERROR, logger="pyjinn.invocation")
     response = await behave_client.get("/behave")
     assert response.status_code == 500
     assert response.json()["error"] == "internal error"
@@ -336,7 +336,7 @@ async def test_deeply_nested_output_is_the_guests_fault_not_an_internal_error(
     response = await client.get("/nested")
     assert response.status_code == 502
     assert response.json()["error"] == "function returned an invalid response"
-    failures = [r for r in caplog.records if r.name == "pyjinn.server"]
+    failures = [r for r in caplog.records if r.name == "pyjinn.invocation"]
     assert [(r.blame, r.kind, r.levelno) for r in failures] == [
         ("guest", "invalid_output", logging.WARNING)
     ]
