@@ -42,8 +42,9 @@ FORWARD_CREDENTIALS_USAGE = (
     "forward_credentials expects no argument (every credential header) or some of "
     f"{', '.join(_CREDENTIAL_NAMES)}, like: forward_credentials Authorization"
 )
+_FUNCTION = re.compile(r"[A-Za-z0-9_.-]+")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*")
-_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write")
+_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue")
 # Gojinn's spelling of the object storage grants.
 _ALIASES = {"s3_read": "blob_read", "s3_write": "blob_write"}
 _DB_ACCESS = ("read", "write")
@@ -163,6 +164,19 @@ def build_permissions(
                 f"'{grant}' is set twice ({describe(lines[grant])} and {describe(line)})"
                 + (f" ({spelled} is another name for {grant})" if spelled != grant else ""),
             )
+            continue
+        if grant == "jobs_enqueue":
+            if not line.args or not all(
+                name == "*" or _FUNCTION.fullmatch(name) for name in line.args
+            ):
+                report.error(
+                    line,
+                    "jobs_enqueue expects the names of functions it may enqueue jobs for (or *), "
+                    "like: jobs_enqueue report",
+                )
+                continue
+            grants[grant] = line.args
+            lines[grant] = line
             continue
         if grant == "db":
             if len(line.args) != 1 or line.args[0] not in _DB_ACCESS:

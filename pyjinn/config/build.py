@@ -16,6 +16,8 @@ from pyjinn.config.access import build_api_key, merge_api_keys
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
 from pyjinn.config.function import MODULE_FILE_DIRECTIVES, FunctionContext, build_function
+from pyjinn.config.jobs import GLOBAL_OPTIONS as JOB_OPTIONS
+from pyjinn.config.jobs import apply_global_option as apply_job_option
 from pyjinn.config.model import (
     DEFAULT_MAX_INSTANCES,
     Address,
@@ -53,6 +55,7 @@ GLOBAL_OPTIONS = (
     "blob_max_size",
     "servers",
     *STORAGE_DIRECTIVES,
+    *JOB_OPTIONS,
 )
 _REPEATABLE = ("api_key",)
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
@@ -109,7 +112,21 @@ def build(
                 owners[address] = block.location
         routes = builder.routes(block.body, "site block")
         sites.append(Site(tuple(addresses), routes, block.location))
-    return Config(options=options, sites=tuple(sites), source=source)
+    config = Config(options=options, sites=tuple(sites), source=source)
+    _check_job_targets(config, report)
+    return config
+
+
+def _check_job_targets(config: Config, report: Diagnostics) -> None:
+    names = {spec.name for spec in config.functions()}
+    for spec in config.functions():
+        unknown = [n for n in spec.permissions.jobs_enqueue if n != "*" and n not in names]
+        if unknown and spec.location is not None:
+            report.error_at(
+                spec.location,
+                f"function {spec.name!r} may enqueue jobs for {unknown[0]!r}, but no function "
+                f"has that name (known: {', '.join(sorted(names))})",
+            )
 
 
 def parse_matcher(text: str) -> PathMatcher | None:
@@ -135,6 +152,7 @@ def _build_options(
     security = GlobalOptions().security
     tracing = GlobalOptions().tracing
     servers = GlobalOptions().servers
+    jobs = GlobalOptions().jobs
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
     storage: dict[str, str] = {}
@@ -176,6 +194,8 @@ def _build_options(
             tracing = build_tracing(option, report) or tracing
         elif name == "servers":
             servers = build_servers(option, report) or servers
+        elif name in JOB_OPTIONS:
+            jobs = apply_job_option(option, jobs, report)
         elif name == "api_key":
             api_key = build_api_key(option, report)
             if api_key is not None:
@@ -210,6 +230,7 @@ def _build_options(
         api_keys=merge_api_keys(api_keys, report),
         storage=StorageSettings(**storage),
         servers=servers,
+        jobs=jobs,
         **services,
     )
     return options, api_keys, storage_lines

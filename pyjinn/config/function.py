@@ -25,6 +25,9 @@ from pyjinn.config.access import (
     merge_api_keys,
 )
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.jobs import FUNCTION_DIRECTIVES as JOB_DIRECTIVES
+from pyjinn.config.jobs import FUNCTION_USAGE as JOB_USAGE
+from pyjinn.config.jobs import apply_function_directive as apply_job_directive
 from pyjinn.config.model import (
     DEFAULT_POOL_SIZE,
     DEFAULT_POOL_WAIT,
@@ -33,6 +36,7 @@ from pyjinn.config.model import (
     BlobStorage,
     Database,
     FunctionSpec,
+    JobSettings,
     KiB,
     Limits,
     Mount,
@@ -60,7 +64,7 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     "libSQL replication": ("db_sync_url", "db_sync_token"),
     "NATS": (
         "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users",
-        "cluster_name", "cluster_port", "cluster_peers", "cluster_replicas", "leaf_remotes",
+        "cluster_name", "cluster_port", "cluster_peers", "leaf_remotes",
         "leaf_port", "server_name", "store_cipher_key", "consensus",
     ),
     "cron trigger": ("cron",),
@@ -105,6 +109,7 @@ _USAGE = {
     "permissions": "permissions expects a block of grants, like: permissions { kv_read users }",
     "debug_secret": DEBUG_SECRET_USAGE,
     **STORAGE_USAGE,
+    **JOB_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
 _ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
@@ -117,6 +122,9 @@ _GLOBAL_ONLY = (
     "kv_max_value",
     "db_pool_size",
     "blob_max_size",
+    "job_retention",
+    "max_queued_jobs",
+    "cluster_replicas",
 )
 
 
@@ -158,6 +166,7 @@ class _Draft:
     forward_credentials: tuple[str, ...] = ()
     permissions_line: Directive | None = None
     storage: dict[str, str] = field(default_factory=dict)
+    jobs: JobSettings = field(default_factory=JobSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
 
 
@@ -206,6 +215,7 @@ def build_function(
         permissions=permissions,
         database=database,
         blob_storage=blob_storage,
+        jobs=draft.jobs,
         api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
         tenant=draft.tenant if draft.tenant is not None else context.tenant,
         forward_credentials=draft.forward_credentials,
@@ -281,6 +291,8 @@ def _apply(
         _apply_mount(sub, draft, context, report)
     elif name == "security":
         draft.security = build_security(sub, context.base_dir, report)
+    elif name in JOB_DIRECTIVES:
+        draft.jobs = apply_job_directive(sub, draft.jobs, report)
     elif name == "permissions":
         draft.permissions_line = sub  # built last: Gojinn's s3_* grants depend on the bucket
     elif name in STORAGE_DIRECTIVES:

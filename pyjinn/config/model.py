@@ -75,6 +75,11 @@ class Permissions:
     db: str | None = None
     blob_read: tuple[str, ...] = ()
     blob_write: tuple[str, ...] = ()
+    # Functions this one may enqueue jobs for, by name (``*``: any function of the config).
+    jobs_enqueue: tuple[str, ...] = ()
+
+    def allows_enqueue(self, function: str) -> bool:
+        return "*" in self.jobs_enqueue or function in self.jobs_enqueue
 
     def allows(self, grant: str, key: str) -> bool:
         namespaces: tuple[str, ...] = getattr(self, grant)
@@ -146,6 +151,33 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    """How a function's jobs run: ``always_async`` answers every request 202 and runs it as a
+    job; a failed job is tried ``max_attempts`` times in all, waiting ``retry_backoff`` before
+    the second attempt and twice as long before each next one, at most ``retry_backoff_max``."""
+
+    always_async: bool = False
+    max_attempts: int = 5
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 300.0
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before attempt number ``attempt`` (2 and up)."""
+        return float(min(self.retry_backoff_max, self.retry_backoff * 2 ** max(0, attempt - 2)))
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """The global options of the job queues: results are kept ``retention`` seconds, a tenant
+    may have at most ``max_queued`` jobs waiting, and streams and buckets are created with
+    ``replicas`` copies (a NATS cluster)."""
+
+    retention: float = 24 * 3600.0
+    max_queued: int = 100_000
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One configured function: a module, its limits and what its sandbox may see."""
 
@@ -173,6 +205,7 @@ class FunctionSpec:
     # Its SQL database and object storage, if configured (function directives over global ones).
     database: Database | None = None
     blob_storage: BlobStorage | None = None
+    jobs: JobSettings = field(default_factory=JobSettings)
 
     @property
     def allows_symlinks(self) -> bool:
@@ -313,6 +346,7 @@ class GlobalOptions:
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
     blob_max_size: int = DEFAULT_BLOB_MAX_SIZE
     servers: ServerSettings = field(default_factory=ServerSettings)
+    jobs: JobOptions = field(default_factory=JobOptions)
 
 
 @dataclass(frozen=True)

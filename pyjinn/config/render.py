@@ -49,6 +49,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                     "host_dir": relative(mount.host_dir),
                     "guest_dir": mount.guest_dir,
                     "writable": mount.writable,
+                    "symlinks": mount.symlinks,
                 }
                 for mount in spec.mounts
             ],
@@ -59,12 +60,18 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "db": spec.permissions.db,
                 "blob_read": list(spec.permissions.blob_read),
                 "blob_write": list(spec.permissions.blob_write),
+                "jobs_enqueue": list(spec.permissions.jobs_enqueue),
             },
             "database": describe_database(spec.database, base),
             "blob_storage": describe_blob_storage(spec.blob_storage, base),
             "tenant": spec.tenant,
             "api_key_tenants": _key_tenants(spec.api_keys),
             "forward_credentials": list(spec.forward_credentials),
+            "jobs": {
+                "async": spec.jobs.always_async,
+                "max_attempts": spec.jobs.max_attempts,
+                "retry_backoff": [spec.jobs.retry_backoff, spec.jobs.retry_backoff_max],
+            },
         }
 
     def route(entry: Route) -> dict[str, Any]:
@@ -119,6 +126,11 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "read_body_timeout": options.servers.read_body_timeout,
                 "idle_timeout": options.servers.idle_timeout,
                 "max_connections": options.servers.max_connections,
+            },
+            "jobs": {
+                "retention": options.jobs.retention,
+                "max_queued": options.jobs.max_queued,
+                "replicas": options.jobs.replicas,
             },
         },
         "sites": [site(block) for block in config.sites],
