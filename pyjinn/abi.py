@@ -201,6 +201,15 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         'List the readable objects whose keys start with the prefix: a JSON array of {"key", '
         '"size"}.',
     ),
+    _pyjinn(
+        "job_enqueue",
+        (("function", Arg.STR), ("payload", Arg.SIZED), ("idempotency_key", Arg.STR)),
+        Returns.DATA,
+        "jobs",
+        "Enqueue a job of another function (granted by jobs_enqueue) for the caller's tenant, "
+        "its payload the job's request body (at most the function's max_body): the job id "
+        "(then result_read). A non-empty idempotency key makes the same key one job.",
+    ),
     HostFunction(
         GOJINN,
         "host_log",
@@ -249,6 +258,15 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         Returns.COPIED,
         "blob",
         "Gojinn: copy up to out_max bytes of an object; 0 on any error (as for an empty one).",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_enqueue",
+        (("file", Arg.STR), ("payload", Arg.SIZED)),
+        Returns.FLAG,
+        "jobs",
+        "Gojinn: enqueue a job of the function whose module file (or name) is given; 0 when "
+        "it is stored, 1 on any error.",
     ),
 )
 

@@ -3,7 +3,7 @@
 Request (stdin)::
 
     {"method", "uri", "path", "query": {name: [values]}, "headers": {Name: [values]},
-     "body", "body_encoding"?, "remote_addr", "trace_id", "tenant"}
+     "body", "body_encoding"?, "remote_addr", "trace_id", "tenant", "job_id"?, "attempt"?}
 
 Response (stdout)::
 
@@ -102,8 +102,11 @@ def encode_request(
     remote_addr: str,
     trace_id: str,
     tenant: str = "",
+    job_id: str = "",
+    attempt: int = 0,
 ) -> bytes:
-    """The stdin document for one HTTP request; ``uri`` is the request target as sent."""
+    """The stdin document for one request; ``uri`` is the request target as sent. A job's
+    request also says which job it is and which attempt this is (1 for the first)."""
     grouped: dict[str, list[str]] = {}
     for name, value in headers:
         grouped.setdefault(canonical_header_name(name), []).append(value.decode("latin-1"))
@@ -124,6 +127,9 @@ def encode_request(
     document["trace_id"] = trace_id
     if tenant:
         document["tenant"] = tenant
+    if job_id:
+        document["job_id"] = job_id
+        document["attempt"] = attempt
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -21,6 +21,7 @@ accounting every invocation leaves behind (metrics, span, access record; see
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class Envelope:
     headers: Headers = ()
     body: bytes = b""
     remote_addr: str = ""
+    job_id: str = ""  # set when the invocation runs a job
+    attempt: int = 0
 
 
 @dataclass(slots=True)
@@ -100,8 +103,11 @@ class Invocation:
         self.span: Any = span
         self.trace_id: str = trace_id or contract.trace_id_from(traceparent)
 
-    async def run(self, runtime: Runtime, envelope: Envelope, tenant: str) -> Outcome:
-        """Run the function on ``envelope`` for ``tenant`` and finish the invocation."""
+    async def run(
+        self, runtime: Runtime, envelope: Envelope, tenant: str, *, pool_wait: float | None = None
+    ) -> Outcome:
+        """Run the function on ``envelope`` for ``tenant`` and finish the invocation; wait
+        ``pool_wait`` seconds for a free slot (default: the function's ``pool_wait``)."""
         function = self.function
         run: Run | None = None
         try:
@@ -115,9 +121,16 @@ class Invocation:
                 remote_addr=envelope.remote_addr,
                 trace_id=self.trace_id,
                 tenant=tenant,
+                job_id=envelope.job_id,
+                attempt=envelope.attempt,
             )
             run = await runtime.call(
-                function, stdin, tenant=tenant, trace_id=self.trace_id, span=self.span
+                function,
+                stdin,
+                tenant=tenant,
+                trace_id=self.trace_id,
+                span=self.span,
+                pool_wait=pool_wait,
             )
             if run.error is not None:
                 raise run.error
@@ -137,6 +150,30 @@ class Invocation:
             )
             return self._finish(HostError(repr(error)), tenant, run, None)
         return self._finish(None, tenant, run, response)
+
+    def traceparent(self) -> str:
+        """A W3C ``traceparent`` naming this invocation, for work it hands on (a job), so the
+        trace continues there: its span when it is recorded, else just its trace id."""
+        if self.span is not None:
+            context = self.span.get_span_context()
+            return f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
+        return f"00-{self.trace_id}-{os.urandom(8).hex()}-00"
+
+    def queued(self, tenant: str) -> list[tuple[bytes, bytes]]:
+        """Finish an invocation handed to a job (answered 202); the headers of the answer."""
+        return invocations.finish(
+            self.function.metrics,
+            method=self.method,
+            path=self.target,
+            tenant=tenant,
+            trace_id=self.trace_id,
+            status=202,
+            error=None,
+            run=None,
+            started_ns=self.started_ns,
+            span=self.span,
+            outcome="queued",
+        )
 
     def refuse(self, error: InvocationError, tenant: str = "") -> Outcome:
         """Finish an invocation the trigger refused before the function ran."""

@@ -19,6 +19,7 @@ from pyjinn import abi
 from pyjinn.capabilities.base import Capability, FunctionHost
 from pyjinn.capabilities.blobs import Blobs
 from pyjinn.capabilities.core import Core
+from pyjinn.capabilities.jobs import Jobs
 from pyjinn.capabilities.kv import KeyValue
 from pyjinn.capabilities.sql import Sql
 from pyjinn.config.model import Config, FunctionSpec
@@ -223,8 +224,10 @@ class Runtime:
         tenant: str = "",
         trace_id: str = "",
         span: Any = None,
+        pool_wait: float | None = None,
     ) -> Run:
-        """Run ``function`` once with ``stdin``, waiting for a slot; raises ``RequestRejected``.
+        """Run ``function`` once with ``stdin``, waiting for a slot up to ``pool_wait`` seconds
+        (default: the function's own); raises ``RequestRejected``.
 
         ``span`` is the invocation's tracing span, if it is recorded: host-call spans nest
         under it."""
@@ -233,7 +236,9 @@ class Runtime:
         tenant = tenant or function.spec.tenant
         waited = time.perf_counter()
         try:
-            await function.slots.acquire(function.spec.pool_wait)
+            await function.slots.acquire(
+                function.spec.pool_wait if pool_wait is None else pool_wait
+            )
         finally:
             metrics.pool_wait.observe(time.perf_counter() - waited)
         metrics.in_flight += 1
@@ -286,4 +291,5 @@ def build_capabilities(config: Config, services: Services) -> dict[str, Capabili
         "kv": KeyValue(store, max_value=options.kv_max_value),
         "db": Sql(databases),
         "blob": Blobs(blob_stores, max_size=options.blob_max_size),
+        "jobs": Jobs(services, {spec.name: spec for spec in config.functions()}),
     }

@@ -13,8 +13,9 @@ class Slots:
 
     Cheap on the request path: the uncontended case allocates nothing, and a waiter costs one
     future. Deadlines are kept by a single timer per ``Slots`` (the sweeper), not one per
-    waiter: waiters share the function's ``pool_wait``, so they expire in the order they came,
-    and the sweeper only ever looks at the oldest.
+    waiter. Requests share the function's ``pool_wait``, so they usually expire in the order
+    they came and the sweeper only looks at the oldest; a waiter with a longer wait (a job)
+    makes the sweeper look at every waiter, and it runs at the earliest deadline.
     """
 
     __slots__ = ("_sweeper", "_sweeper_loop", "_waiters", "in_use", "name", "peak", "size")
@@ -38,7 +39,10 @@ class Slots:
         waiter: asyncio.Future[None] = loop.create_future()
         deadline = loop.time() + wait
         self._waiters.append((deadline, waiter))
-        if self._sweeper is None or self._sweeper_loop is not loop:
+        sweeper = self._sweeper
+        if sweeper is None or self._sweeper_loop is not loop or deadline < sweeper.when():
+            if sweeper is not None:
+                sweeper.cancel()
             self._sweeper = loop.call_at(deadline, self._sweep, loop)
             self._sweeper_loop = loop
         try:
@@ -81,7 +85,17 @@ class Slots:
             _, waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(_Expired())
-        self._sweeper = loop.call_at(waiters[0][0], self._sweep, loop) if waiters else None
+        if not waiters:
+            self._sweeper = None
+            return
+        earliest = waiters[0][0]
+        if any(deadline < earliest for deadline, _ in waiters):  # waits of different lengths
+            for entry in [entry for entry in waiters if entry[0] <= now]:
+                waiters.remove(entry)
+                if not entry[1].done():
+                    entry[1].set_exception(_Expired())
+            earliest = min(deadline for deadline, _ in waiters) if waiters else 0.0
+        self._sweeper = loop.call_at(earliest, self._sweep, loop) if waiters else None
 
     def _forget(self, waiter: asyncio.Future[None]) -> None:
         for entry in self._waiters:

@@ -77,10 +77,13 @@ def finish(
     started_ns: int,
     span: Any = None,
     debug: bool = False,
+    outcome: str | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """Account for one finished invocation; returns the headers its response gets."""
+    """Account for one finished invocation; returns the headers its response gets.
+    ``outcome`` names an ending other than ok or an error (``queued``: handed to a job)."""
     elapsed = (time.perf_counter_ns() - started_ns) / 1e9
-    outcome = "ok" if error is None else error.kind
+    if outcome is None:
+        outcome = "ok" if error is None else error.kind
     blame = None if error is None else error.blame.value
     fuel = run.fuel_consumed if run is not None else 0
     memory = run.memory_bytes if run is not None else 0

@@ -129,6 +129,26 @@ GUEST_LOG_DROPPED = Family(
     "Guest log lines not logged: over the per-invocation cap or the per-function rate.",
     ("function",),
 )
+JOBS = Family(
+    "pyjinn_jobs",
+    "counter",
+    "Job events by function, tenant and event: queued, started, succeeded, failed (an attempt "
+    "that will be retried), dead (out of attempts), duplicate (a delivery of a finished job).",
+    ("function", "tenant", "event"),
+)
+JOBS_RUNNING = Family(
+    "pyjinn_jobs_running",
+    "gauge",
+    "Jobs running now in this process.",
+    ("function",),
+)
+JOB_START_DELAY = Family(
+    "pyjinn_job_start_delay_seconds",
+    "histogram",
+    "Time from a job being enqueued (or retried) to an attempt starting.",
+    ("function",),
+    (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 FAMILIES = (
     INVOCATIONS,
     DURATION,
@@ -141,6 +161,9 @@ FAMILIES = (
     MODULE_LOADS,
     MODULE_LOAD_TIME,
     GUEST_LOG_DROPPED,
+    JOBS,
+    JOBS_RUNNING,
+    JOB_START_DELAY,
 )
 
 
@@ -208,6 +231,20 @@ class Registry:
         self._host_calls: dict[tuple[str, str, str], _HostCallMetrics] = {}
         self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
         self._lock = threading.Lock()
+        # Job metrics, recorded on the event loop thread.
+        self.jobs: dict[tuple[str, str, str], int] = {}
+        self.jobs_running: dict[str, int] = {}
+        self.job_start_delay: dict[str, Histogram] = {}
+
+    def job_event(self, function: str, tenant: str, event: str) -> None:
+        key = (function, tenant, event)
+        self.jobs[key] = self.jobs.get(key, 0) + 1
+
+    def job_started(self, function: str, delay: float) -> None:
+        histogram = self.job_start_delay.get(function)
+        if histogram is None:
+            histogram = self.job_start_delay[function] = Histogram(JOB_START_DELAY.buckets)
+        histogram.observe(max(0.0, delay))
 
     def function(self, name: str) -> FunctionMetrics:
         """The metrics of function ``name``, created on first use."""
@@ -239,6 +276,9 @@ class Registry:
             self.functions.clear()
             self._host_calls.clear()
             self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
+        self.jobs.clear()
+        self.jobs_running.clear()
+        self.job_start_delay.clear()
 
     def snapshot(
         self, unchanged_since: dict[str, tuple[float, ...]] | None = None
@@ -281,6 +321,12 @@ class Registry:
         for result, histogram in loads:
             yield MODULE_LOADS, (result,), histogram.count
             yield MODULE_LOAD_TIME, (result,), histogram
+        for key, count in list(self.jobs.items()):
+            yield JOBS, key, count
+        for function, running in list(self.jobs_running.items()):
+            yield JOBS_RUNNING, (function,), running
+        for function, histogram in list(self.job_start_delay.items()):
+            yield JOB_START_DELAY, (function,), _copy(histogram)
 
 
 def _copy(histogram: Histogram) -> Histogram:

@@ -26,6 +26,7 @@ from pyjinn.invocation import Envelope, Invocation
 from pyjinn.observability import tracing
 from pyjinn.observability.metrics import install_collector
 from pyjinn.runtime import Function, Runtime
+from pyjinn.server import jobs_http
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
 from pyjinn.server.routing import Router
 from pyjinn.services import Services, start_services
@@ -63,6 +64,9 @@ class PyjinnApp:
         self.runtime, self.router = runtime, Router(runtime.config)
         self._retired.add(previous)
         self._close_idle_retired()
+        jobs = runtime.services.jobs
+        if jobs is not None:
+            jobs.reloaded(runtime)
 
     def _close_idle_retired(self) -> None:
         for runtime in [r for r in self._retired if r.active == 0]:
@@ -84,8 +88,14 @@ class PyjinnApp:
                 self.runtime.start()
                 for callback in self.on_startup:
                     callback()
+                jobs = self.runtime.services.jobs
+                if jobs is not None:
+                    await jobs.start(lambda: self.runtime)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                jobs = self.runtime.services.jobs
+                if jobs is not None:
+                    await jobs.stop()
                 if self.on_close:  # an app made by create_app: it owns its services
                     self.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -100,6 +110,9 @@ class PyjinnApp:
             root_path = scope.get("root_path", "")
             if root_path and path.startswith(root_path):
                 path = path[len(root_path) :] or "/"
+            if path.startswith(jobs_http.STATUS_PREFIX):
+                await jobs_http.send_status(runtime, scope, send, path)
+                return
             server = scope.get("server")
             site = router.site_for(server[1] if server else None, header(scope, b"host"))
             match = router.match(site, path) if site is not None else None
@@ -148,9 +161,6 @@ class PyjinnApp:
                 )
             tenant = resolved
             body = await _read_body(scope, receive, function.spec.limits.max_body)
-        except InvocationError as error:
-            outcome = invocation.refuse(error, tenant)
-        else:
             envelope = Envelope(
                 method=method,
                 uri=_request_uri(scope, routed_path, full_path),
@@ -160,6 +170,16 @@ class PyjinnApp:
                 body=body,
                 remote_addr=_remote_addr(scope),
             )
+            if function.spec.jobs.always_async or jobs_http.asks_for_async(scope):
+                queued = await jobs_http.enqueue(
+                    runtime, function, scope, envelope, tenant, invocation.traceparent()
+                )
+                extra = invocation.queued(tenant)
+                await _send(send, 202, [*queued.headers, *extra], queued.body)
+                return
+        except InvocationError as error:
+            outcome = invocation.refuse(error, tenant)
+        else:
             outcome = await invocation.run(runtime, envelope, tenant)
         if outcome.error is not None:
             await _send_error(send, outcome.error, outcome.trace_id, outcome.headers)

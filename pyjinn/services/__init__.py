@@ -2,8 +2,9 @@
 
 A process (a worker, or an application embedding pyjinn) owns one ``Services``; reloads build
 new runtimes on the same connections. Backends connect lazily, so a process whose functions
-never use a capability never opens its connection. When no external NATS server is configured,
-pyjinn runs one itself (``pyjinn.services.nats``).
+never use a capability never opens its connection. NATS is the broker of every configuration
+(key-value storage, and the job queues any function may be invoked through): when no external
+server is configured, pyjinn runs one itself (``pyjinn.services.nats``).
 
 SQL databases and object stores are made per configuration (driver and data source, bucket
 and endpoint), once per process, and shared by every function and runtime that names the same
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING
 from pyjinn.backends.blobs import BlobStore
 from pyjinn.backends.kv import KeyValueStore
 from pyjinn.backends.sql import SqlDatabase
-from pyjinn.config.model import BlobStorage, Config, Database
+from pyjinn.config.model import BlobStorage, Config, Database, JobOptions
 
 if TYPE_CHECKING:
+    from pyjinn.jobs.service import Jobs
     from pyjinn.services.nats import EmbeddedNats
 
 
@@ -53,34 +55,42 @@ def unavailable_for(config: Config, services: Services) -> str | None:
     wanted = configured_nats(config)
     if wanted is not None and wanted != services.nats:
         return "the NATS connection settings changed; restart pyjinn to use them"
-    if needs_key_value(config) and services.nats is None:
+    if services.nats is None and needs_key_value(config):
         return (
             "a function now uses key-value storage, which was not running at start-up; "
             "restart pyjinn to start it"
+        )
+    if config.options.jobs != services.job_options:
+        return (
+            "the job options changed (job_retention, max_queued_jobs, cluster_replicas); "
+            "restart pyjinn to apply them"
         )
     return None
 
 
 def start_services(config: Config) -> tuple[Services, EmbeddedNats | None]:
     """The services ``config`` needs: the configured NATS server, or an embedded one started
-    now (under ``data_dir/nats``) when a function needs key-value storage. The caller stops
-    the embedded server when it is done."""
+    now (under ``data_dir/nats``). The caller stops the embedded server when it is done."""
     nats = configured_nats(config)
     embedded = None
-    if nats is None and needs_key_value(config):
+    if nats is None:
         from pyjinn.services.nats import EmbeddedNats
 
         embedded = EmbeddedNats(config.options.data_dir / "nats")
         info = embedded.start()
         nats = NatsConnection((info.url,), info.user, info.password)
-    return Services(nats), embedded
+    return Services(nats, config.options.jobs), embedded
 
 
 class Services:
     """The backends of one process."""
 
-    def __init__(self, nats: NatsConnection | None = None) -> None:
+    def __init__(
+        self, nats: NatsConnection | None = None, job_options: JobOptions | None = None
+    ) -> None:
         self.nats = nats
+        self.job_options = job_options or JobOptions()
+        self._jobs: Jobs | None = None
         self._kv: KeyValueStore | None = None
         self._databases: dict[tuple[Database, int], SqlDatabase] = {}
         self._blob_stores: dict[BlobStorage, BlobStore] = {}
@@ -95,9 +105,24 @@ class Services:
                 from pyjinn.backends.kv.nats import NatsKeyValueStore
 
                 self._kv = NatsKeyValueStore(
-                    list(self.nats.urls), user=self.nats.user, password=self.nats.password
+                    list(self.nats.urls),
+                    user=self.nats.user,
+                    password=self.nats.password,
+                    replicas=self.job_options.replicas,
                 )
             return self._kv
+
+    @property
+    def jobs(self) -> Jobs | None:
+        """The job queues of this process, or None when no NATS server is configured."""
+        if self.nats is None:
+            return None
+        with self._lock:
+            if self._jobs is None:
+                from pyjinn.jobs.service import Jobs
+
+                self._jobs = Jobs(self.nats, self.job_options)
+            return self._jobs
 
     def sql_database(self, database: Database, *, pool_size: int) -> SqlDatabase:
         """The backend of ``database``, made on first request (it connects on first use)."""

@@ -673,3 +673,13 @@ int pyjinn_blob_list(const char *prefix, char **json, size_t *length) {
     long long result = pyjinn_abi_blob_list(PYJINN_ADDRESS(prefix), (int32_t)strlen(prefix));
     return take_result(result, 0, json, length);
 }
+
+int pyjinn_job_enqueue(const char *function, const void *payload, size_t length,
+                       const char *idempotency_key, char **job_id) {
+    const char *key = idempotency_key ? idempotency_key : "";
+    long long result = pyjinn_abi_job_enqueue(
+        PYJINN_ADDRESS(function), (int32_t)strlen(function), PYJINN_ADDRESS(payload),
+        (int32_t)length, PYJINN_ADDRESS(key), (int32_t)strlen(key));
+    size_t id_length;
+    return take_result(result, 0, job_id, &id_length);
+}

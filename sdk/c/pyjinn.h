@@ -186,6 +186,12 @@ int pyjinn_blob_delete(const char *key);
  * {"key":...,"size":...}, sorted by key (malloc'd, NUL-terminated). */
 int pyjinn_blob_list(const char *prefix, char **json, size_t *length);
 
+/* Jobs. Enqueue a job of `function` (granted by jobs_enqueue) for this request's tenant; the
+ * job's request body is `payload`. `idempotency_key` may be NULL or "" (none). On PYJINN_OK,
+ * *job_id is the job's id (malloc'd, NUL-terminated). */
+int pyjinn_job_enqueue(const char *function, const void *payload, size_t length,
+                       const char *idempotency_key, char **job_id);
+
 /* ---- the raw ABI ------------------------------------------------------------------------ */
 
 /* The host functions of import module "pyjinn", with the wasm types of pyjinn/abi.py: i32 for
@@ -223,5 +229,9 @@ PYJINN_IMPORT("blob_delete")
 int32_t pyjinn_abi_blob_delete(int32_t key, int32_t key_length);
 PYJINN_IMPORT("blob_list")
 long long pyjinn_abi_blob_list(int32_t prefix, int32_t prefix_length);
+PYJINN_IMPORT("job_enqueue")
+long long pyjinn_abi_job_enqueue(int32_t function, int32_t function_length, int32_t payload,
+                                 int32_t payload_length, int32_t idempotency_key,
+                                 int32_t idempotency_key_length);
 
 #endif

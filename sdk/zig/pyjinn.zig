@@ -48,6 +48,14 @@ pub const abi = struct {
     pub extern "pyjinn" fn blob_get(key: i32, key_length: i32) i64;
     pub extern "pyjinn" fn blob_delete(key: i32, key_length: i32) i32;
     pub extern "pyjinn" fn blob_list(prefix: i32, prefix_length: i32) i64;
+    pub extern "pyjinn" fn job_enqueue(
+        function: i32,
+        function_length: i32,
+        payload: i32,
+        payload_length: i32,
+        idempotency_key: i32,
+        idempotency_key_length: i32,
+    ) i64;
 
     /// A slice as the (pointer, length) pair of i32 the host reads.
     pub fn address(bytes: []const u8) i32 {
@@ -219,6 +227,25 @@ pub fn blobList(allocator: Allocator, prefix: []const u8) KvError![]const Blob {
             error.OutOfMemory => error.OutOfMemory,
             else => error.Internal, // the host sent something that is not a list of objects
         };
+}
+
+/// Enqueue a job of `function` (granted by jobs_enqueue) for this request's tenant, with
+/// `payload` as its request body; an empty `idempotency_key` means none. Returns the job's id,
+/// allocated with `allocator`.
+pub fn jobEnqueue(
+    allocator: Allocator,
+    function: []const u8,
+    payload: []const u8,
+    idempotency_key: []const u8,
+) KvError![]u8 {
+    return takeResult(allocator, abi.job_enqueue(
+        abi.address(function),
+        abi.length(function),
+        abi.address(payload),
+        abi.length(payload),
+        abi.address(idempotency_key),
+        abi.length(idempotency_key),
+    ));
 }
 
 /// Copy the pending result of a data call (`result` is what it returned) into a new buffer.

@@ -51,6 +51,7 @@ int main(void) {
     if (pyjinn_blob_get("photos/a", &value, &length) == PYJINN_OK) free(value);
     pyjinn_blob_delete("photos/a");
     if (pyjinn_blob_list("photos/", &value, &length) == PYJINN_OK) free(value);
+    if (pyjinn_job_enqueue("report", "{}", 2, NULL, &value) == PYJINN_OK) free(value);
     message = pyjinn_last_error();
     free(message);
 
@@ -61,7 +62,8 @@ int main(void) {
     int32_t status = pyjinn_abi_result_read(at, sizeof buffer) + pyjinn_abi_error_read(at, 0) +
                      pyjinn_abi_kv_set(at, 1, at, 1) + pyjinn_abi_kv_delete(at, 1);
     data += pyjinn_abi_db_query(at, 1, at, 0) + pyjinn_abi_db_exec(at, 1, at, 0) +
-            pyjinn_abi_blob_get(at, 1) + pyjinn_abi_blob_list(at, 0);
+            pyjinn_abi_blob_get(at, 1) + pyjinn_abi_blob_list(at, 0) +
+            pyjinn_abi_job_enqueue(at, 1, at, 0, at, 0);
     status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
     return (int)(data + status) & 1;
 }
@@ -86,6 +88,7 @@ pub fn main(init: std.process.Init) !void {
     _ = pyjinn.blobGet(arena, "photos/a") catch null;
     pyjinn.blobDelete("photos/a") catch {};
     _ = pyjinn.blobList(arena, "photos/") catch null;
+    _ = pyjinn.jobEnqueue(arena, "report", "{}", "") catch null;
     _ = try pyjinn.lastError(arena);
 
     // The raw bindings, each called directly.
@@ -97,7 +100,8 @@ pub fn main(init: std.process.Init) !void {
         pyjinn.abi.kv_set(at, 1, at, 1) +% pyjinn.abi.kv_delete(at, 1) +%
         pyjinn.abi.blob_put(at, 1, at, 1) +% pyjinn.abi.blob_delete(at, 1);
     const more = pyjinn.abi.db_query(at, 1, at, 0) +% pyjinn.abi.db_exec(at, 1, at, 0) +%
-        pyjinn.abi.blob_get(at, 1) +% pyjinn.abi.blob_list(at, 0);
+        pyjinn.abi.blob_get(at, 1) +% pyjinn.abi.blob_list(at, 0) +%
+        pyjinn.abi.job_enqueue(at, 1, at, 0, at, 0);
     if (more == 1) std.process.exit(1);
     if (data +% status == 1) std.process.exit(1);
 }

@@ -43,7 +43,7 @@ async def served(tmp_path: Path, project, c_guest):
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     yield app, client, caddyfile
     await client.aclose()
-    app.runtime.close()
+    app.close()  # the runtime, and the embedded nats-server create_app started
 
 
 async def test_a_changed_module_is_served_after_reload(served, project) -> None:
