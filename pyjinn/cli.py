@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
@@ -103,6 +104,135 @@ def _admin_address(caddyfile: Path) -> str:
         raise click.ClickException(f"{caddyfile} turns the admin API off ('admin off')")
     host = address.host or "127.0.0.1"
     return f"{'[' + host + ']' if ':' in host else host}:{address.port}"
+
+
+@main.group()
+def jobs() -> None:
+    """Jobs of a running pyjinn up: list, show, retry, purge (through its admin API)."""
+
+
+_CADDYFILE = click.option(
+    "--caddyfile",
+    default="Caddyfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    show_default=True,
+    help="Where to find the admin address and data_dir.",
+)
+_ADMIN = click.option("--admin", default=None, help="The admin API's address (host:port).")
+_TENANT = click.option("--tenant", default=None, help="Only this tenant's jobs.")
+_FUNCTION = click.option("--function", default=None, help="Only this function's jobs.")
+
+
+@jobs.command("list")
+@_CADDYFILE
+@_ADMIN
+@_TENANT
+@_FUNCTION
+@click.option("--status", default=None, help="queued, running, succeeded, failed or dead.")
+@click.option("--limit", default=100, show_default=True, help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
+def jobs_list(
+    caddyfile: Path,
+    admin: str | None,
+    tenant: str | None,
+    function: str | None,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The newest jobs first."""
+    from pyjinn.jobs.client import print_jobs
+
+    query = {"tenant": tenant, "function": function, "status": status, "limit": str(limit)}
+    found = _jobs_call(caddyfile, admin, "GET", "/jobs", query)["jobs"]
+    if as_json:
+        for record in found:
+            click.echo(json.dumps(record))
+    else:
+        print_jobs(found)
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@_CADDYFILE
+@_ADMIN
+def jobs_show(job_id: str, caddyfile: Path, admin: str | None) -> None:
+    """One job's record, as JSON."""
+    click.echo(json.dumps(_jobs_call(caddyfile, admin, "GET", f"/jobs/{job_id}", {}), indent=2))
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@_CADDYFILE
+@_ADMIN
+def jobs_retry(job_id: str, caddyfile: Path, admin: str | None) -> None:
+    """Run a dead job again, from its first attempt."""
+    record = _jobs_call(caddyfile, admin, "POST", f"/jobs/{job_id}/retry", {}, token=True)
+    click.echo(f"Job {record['job_id']} is {record['status']} again.")
+
+
+@jobs.command("retry-dead")
+@_CADDYFILE
+@_ADMIN
+@_TENANT
+@_FUNCTION
+def jobs_retry_dead(
+    caddyfile: Path, admin: str | None, tenant: str | None, function: str | None
+) -> None:
+    """Run every dead job again (of one tenant or function)."""
+    query = {"tenant": tenant, "function": function}
+    retried = _jobs_call(caddyfile, admin, "POST", "/jobs/retry-dead", query, token=True)
+    click.echo(f"{len(retried['retried'])} dead job(s) queued again.")
+
+
+@jobs.command("purge-dead")
+@_CADDYFILE
+@_ADMIN
+@_TENANT
+@_FUNCTION
+def jobs_purge_dead(
+    caddyfile: Path, admin: str | None, tenant: str | None, function: str | None
+) -> None:
+    """Drop dead jobs for good (of one tenant or function)."""
+    query = {"tenant": tenant, "function": function}
+    purged = _jobs_call(caddyfile, admin, "POST", "/jobs/purge-dead", query, token=True)
+    click.echo(f"{purged['purged']} dead job(s) purged.")
+
+
+def _jobs_call(
+    caddyfile: Path,
+    admin: str | None,
+    method: str,
+    path: str,
+    query: dict[str, str | None],
+    *,
+    token: bool = False,
+) -> Any:
+    from pyjinn.jobs.client import AdminError, call
+    from pyjinn.server.credential import CredentialError, read_admin_token
+
+    secret = None
+    if token:
+        try:
+            secret = read_admin_token(_data_dir(caddyfile))
+        except CredentialError as error:
+            raise click.ClickException(str(error)) from None
+    try:
+        return call(admin or _admin_address(caddyfile), method, path, query, secret)
+    except AdminError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _data_dir(caddyfile: Path) -> Path:
+    from pyjinn.config import load
+    from pyjinn.errors import PyjinnError
+
+    if not caddyfile.exists():
+        return Path("data").resolve()
+    try:
+        return load(caddyfile).options.data_dir
+    except PyjinnError as error:
+        raise click.ClickException(f"cannot read {caddyfile} for data_dir: {error}") from None
 
 
 @main.command()

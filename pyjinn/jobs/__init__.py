@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pyjinn.config.model import Config
 from pyjinn.invocation import Envelope
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, DEAD = "queued", "running", "succeeded", "failed", "dead"
@@ -62,6 +63,15 @@ def jobs_subject(tenant: str, function: str = "*") -> str:
 def dead_subject(tenant: str, function: str = "*") -> str:
     token = function if function == "*" else subject_token(function)
     return f"pyjinn.dead.{tenant}.{token}"
+
+
+def tenants_of(config: Config) -> set[str]:
+    """Every tenant a function of ``config`` may act for: the tenants with job streams."""
+    tenants: set[str] = set()
+    for spec in config.functions():
+        tenants.add(spec.tenant)
+        tenants.update(key.tenant for key in spec.api_keys)
+    return tenants
 
 
 def new_job_id(tenant: str, function: str, idempotency_key: str | None) -> str:

@@ -84,20 +84,26 @@ class JobQueue:
     async def connect(self) -> None:
         """Connect (bounded by a few seconds); raises QueueUnavailable."""
         try:
-            await self.client.connect(
-                servers=list(self.server.urls),
-                user=self.server.user,
-                password=self.server.password,
-                name=f"pyjinn-jobs {os.getpid()}",
-                connect_timeout=2,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                allow_reconnect=True,
-                error_cb=_log_error,
-            )
+            # Reconnects are nats-py's, forever; the first connection is bounded here.
+            await asyncio.wait_for(self._connect(), _REQUEST_TIMEOUT)
         except (nats.errors.Error, OSError, TimeoutError) as error:
-            raise QueueUnavailable(f"cannot connect to NATS for jobs: {error}") from None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.close(), 1.0)
+            raise QueueUnavailable(f"cannot connect to NATS for jobs: {error!r}") from None
         self._js = self.client.jetstream(timeout=_REQUEST_TIMEOUT)
+
+    async def _connect(self) -> None:
+        await self.client.connect(
+            servers=list(self.server.urls),
+            user=self.server.user,
+            password=self.server.password,
+            name=f"pyjinn-jobs {os.getpid()}",
+            connect_timeout=2,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            allow_reconnect=True,
+            error_cb=_log_error,
+        )
 
     @property
     def js(self) -> JetStreamContext:

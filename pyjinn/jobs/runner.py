@@ -53,15 +53,6 @@ PULL_SECONDS = 5.0  # one pull request waits this long for a job before the next
 _RETRY_PULL = 1.0  # after NATS failed a pull
 
 
-def tenants_of(runtime: Runtime) -> set[str]:
-    """Every tenant a function of ``runtime`` may act for."""
-    tenants: set[str] = set()
-    for function in runtime.functions.values():
-        tenants.add(function.spec.tenant)
-        tenants.update(key.tenant for key in function.spec.api_keys)
-    return tenants
-
-
 def ack_wait_for(runtime: Runtime) -> float:
     """How long a delivered job may go unacknowledged: longer than any function's timeout."""
     timeouts = [function.spec.limits.timeout for function in runtime.functions.values()]

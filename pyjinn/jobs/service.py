@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from pyjinn.config.model import JobOptions
 from pyjinn.invocation import Envelope
-from pyjinn.jobs import JobMessage, JobRecord, new_job_id
+from pyjinn.jobs import JobMessage, JobRecord, new_job_id, tenants_of
 from pyjinn.jobs.queue import JobQueue, QueueUnavailable
-from pyjinn.jobs.runner import JobRunner, ack_wait_for, tenants_of
+from pyjinn.jobs.runner import JobRunner, ack_wait_for
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.services import NatsConnection
 
@@ -52,7 +52,7 @@ class Jobs:
         queue = JobQueue(self._nats, self._options, ack_wait_for(current))
         try:
             await queue.connect()
-            await queue.prepare(tenants_of(current))
+            await queue.prepare(tenants_of(current.config))
             await queue.records()
         except QueueUnavailable as error:
             log.error("Jobs are unavailable: %s.", error)
@@ -62,12 +62,12 @@ class Jobs:
         if run_jobs:
             capacity = min(MAX_CAPACITY, current.config.options.max_instances)
             self.runner = JobRunner(queue, runtime, capacity)
-            self.runner.follow(tenants_of(current))
+            self.runner.follow(tenants_of(current.config))
 
     def reloaded(self, runtime: Runtime) -> None:
         """Follow the tenants a reloaded configuration brought (call on the loop)."""
         if self.runner is not None:
-            self.runner.follow(tenants_of(runtime))
+            self.runner.follow(tenants_of(runtime.config))
 
     async def stop(self, grace: float = 5.0) -> None:
         if self.runner is not None:

@@ -11,6 +11,7 @@ Nothing here changes state, and no environment values are shown (they may be sec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -28,10 +29,15 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from pyjinn import __version__
 from pyjinn.config.model import Config
+from pyjinn.jobs import tenants_of
+from pyjinn.jobs.queue import QueueUnavailable
 from pyjinn.observability.stats import function_stats
 from pyjinn.release import read_release
 from pyjinn.runtime import describe_spec
+from pyjinn.server import admin_jobs
+from pyjinn.server.admin_jobs import JobsAdmin
 from pyjinn.server.asgi import Scope, header
+from pyjinn.services import NatsConnection
 
 log = logging.getLogger("pyjinn.admin")
 
@@ -69,10 +75,12 @@ class AdminApp:
         feed_fd: int | None = None,
         metrics_dir: Path | None = None,
         release_file: Path | None = None,
+        jobs: JobsAdmin | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self._release_file = release_file
+        self.jobs = jobs
         self.started = time.time()
         self._feed_fd = feed_fd
         self._pending = b""
@@ -86,8 +94,16 @@ class AdminApp:
             return
         if scope["type"] != "http":
             return
-        if scope["method"] not in ("GET", "HEAD"):
-            await _json(send, 405, {"error": "the admin API is read-only"})
+        path = scope["path"]
+        if path == admin_jobs.PREFIX or path.startswith(admin_jobs.PREFIX + "/"):
+            if self.jobs is None:
+                await _json(send, 503, {"error": "jobs are unavailable (no NATS)"})
+            else:
+                await self.jobs.handle(scope, send)
+        elif scope["method"] not in ("GET", "HEAD"):
+            await _json(
+                send, 405, {"error": "the admin API is read-only, except POST /jobs/... calls"}
+            )
         elif scope["path"] == "/healthz":
             ready = self.state.ready_workers
             health = "degraded" if self.state.failing else "ok"
@@ -121,6 +137,14 @@ class AdminApp:
             await _json(send, 503, {"error": "metrics are off (no metrics directory)"})
             return
         families = self._families()
+        if self.jobs is not None:
+            dead = Metric(
+                "pyjinn_dead_letter_jobs", "Jobs in the dead letters, by tenant.", "gauge"
+            )
+            with contextlib.suppress(QueueUnavailable):
+                for tenant, count in (await self.jobs.dead_letters()).items():
+                    dead.add_sample("pyjinn_dead_letter_jobs", {"tenant": tenant}, count)
+            families.append(dead)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Fixed(families))
         encoder, content_type = choose_encoder(header(scope, b"accept") or "")
@@ -145,6 +169,8 @@ class AdminApp:
                 loop.add_signal_handler(signal.SIGHUP, self._reload_config)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.jobs is not None:
+                    await self.jobs.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -228,10 +254,15 @@ def run_admin(
     feed_fd: int,
     metrics_dir: Path | None = None,
     release_file: Path | None = None,
+    nats: NatsConnection | None = None,
+    token: str | None = None,
 ) -> int:
-    """Admin process main: serve the admin app on ``sock`` until told to stop."""
+    """Admin process main: serve the admin app on ``sock`` until told to stop. With ``nats``
+    and the admin ``token``, it serves the job endpoints too."""
     from pyjinn.server.http import serve_http
 
     app = AdminApp(config, ServingState(), feed_fd, metrics_dir, release_file)
+    if nats is not None and token is not None:
+        app.jobs = JobsAdmin(nats, config.options.jobs, token, lambda: tenants_of(app.config))
     serve_http(app, [sock], grace=1.0)
     return 0

@@ -38,6 +38,7 @@ from pyjinn.config.model import Address, Config
 from pyjinn.errors import ConfigError, PyjinnError
 from pyjinn.observability import multiprocess
 from pyjinn.release import ModuleStore, Release, make_release, write_release
+from pyjinn.server.credential import CredentialError, admin_token
 from pyjinn.server.routing import bind_host
 from pyjinn.server.worker import grace_period
 from pyjinn.services import Services, start_services, unavailable_for
@@ -115,6 +116,7 @@ class Supervisor:
     def __init__(self, config: Config, workers: int) -> None:
         self.config = config
         self.release: Release | None = None
+        self.admin_token: str | None = None
         self._previous_release: Release | None = None
         self.serving = False  # a worker has been ready: from now on, failures never stop us
         self.worker_count = workers
@@ -140,6 +142,7 @@ class Supervisor:
             self._bind()
             # Before any fork: workers inherit the connection details, and the embedded
             # server's parent-death signal follows this (main) thread.
+            self.admin_token = admin_token(self.config.options.data_dir)
             self.services, self.nats_server = start_services(self.config)
             release = make_release(self.config)
             if isinstance(release, list):
@@ -147,7 +150,7 @@ class Supervisor:
                     log.error("%s", problem)
                 raise PyjinnError("cannot start: a module could not be accepted")
             self._publish(release)
-        except (OSError, PyjinnError) as error:
+        except (OSError, PyjinnError, CredentialError) as error:
             log.error("%s", error)
             if self.nats_server is not None:
                 self.nats_server.stop()
@@ -354,7 +357,13 @@ class Supervisor:
             for sock in self._sockets:
                 sock.close()
             return run_admin(
-                self.config, admin_socket, feed_read, self.metrics_dir, self._release_file()
+                self.config,
+                admin_socket,
+                feed_read,
+                self.metrics_dir,
+                self._release_file(),
+                self.services.nats,
+                self.admin_token,
             )
 
         child = self._fork("admin", 0, admin_main)
