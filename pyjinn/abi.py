@@ -15,6 +15,10 @@ Conventions of import module ``pyjinn`` (version 1):
 
 Import module ``gojinn`` carries Gojinn's own functions with Gojinn's signatures and result
 conventions, so modules built with Gojinn's SDKs run unchanged.
+
+Each function names the grant it needs, as a line of a ``permissions`` block writes it. A module
+whose imports need a grant its function lacks is refused when it loads; the dispatcher checks
+the same grant (and the key's namespace) again on every call.
 """
 
 from __future__ import annotations
@@ -80,7 +84,11 @@ class HostFunction:
     name: str
     args: tuple[tuple[str, Arg], ...]
     returns: Returns
-    capability: str  # which capability serves it ("core" is always granted)
+    capability: str  # which capability serves it
+    # The permissions line that allows it: kv_read, kv_write, db read (which db write includes),
+    # db write, blob_read, blob_write or jobs_enqueue; "" for the core functions, which every
+    # function has.
+    grant: str
     summary: str
 
     @property
@@ -97,9 +105,14 @@ class HostFunction:
 
 
 def _pyjinn(
-    name: str, args: tuple[tuple[str, Arg], ...], returns: Returns, capability: str, summary: str
+    name: str,
+    args: tuple[tuple[str, Arg], ...],
+    returns: Returns,
+    capability: str,
+    grant: str,
+    summary: str,
 ) -> HostFunction:
-    return HostFunction(PYJINN, name, args, returns, capability, summary)
+    return HostFunction(PYJINN, name, args, returns, capability, grant, summary)
 
 
 FUNCTIONS: tuple[HostFunction, ...] = (
@@ -108,6 +121,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("level", Arg.I32), ("message", Arg.BYTES)),
         Returns.NOTHING,
         "core",
+        "",
         "Write a log record: level 0 debug, 1 info, 2 warn, 3 error. At most 4096 bytes of a "
         "message are logged (a longer one is cut, and the record says so); invalid UTF-8 is "
         "replaced.",
@@ -117,6 +131,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("buffer", Arg.OUT),),
         Returns.COUNT,
         "core",
+        "",
         "Copy the pending result into the buffer and release it; returns the bytes copied. "
         "A buffer shorter than the result is INVALID and keeps the result pending.",
     ),
@@ -125,6 +140,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("buffer", Arg.OUT),),
         Returns.COUNT,
         "core",
+        "",
         "Copy the last error's message (UTF-8) into the buffer; with capacity 0, return its "
         "length. Returns the bytes copied.",
     ),
@@ -133,6 +149,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR),),
         Returns.DATA,
         "kv",
+        "kv_read",
         "Read a key: the value's length (then result_read), or NOT_FOUND.",
     ),
     _pyjinn(
@@ -140,6 +157,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR), ("value", Arg.BYTES)),
         Returns.STATUS,
         "kv",
+        "kv_write",
         "Write a key.",
     ),
     _pyjinn(
@@ -147,6 +165,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR),),
         Returns.STATUS,
         "kv",
+        "kv_write",
         "Delete a key; deleting a missing key is not an error.",
     ),
     _pyjinn(
@@ -154,6 +173,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("prefix", Arg.STR),),
         Returns.DATA,
         "kv",
+        "kv_read",
         "List the readable keys that start with the prefix: a JSON array of strings.",
     ),
     _pyjinn(
@@ -161,6 +181,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("sql", Arg.STR), ("params", Arg.BYTES)),
         Returns.DATA,
         "db",
+        "db read",
         "Run one SQL statement with params (a JSON array, bound, never formatted into the SQL; "
         'empty for none): JSON {"columns": [...], "rows": [[...], ...]}.',
     ),
@@ -169,6 +190,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("sql", Arg.STR), ("params", Arg.BYTES)),
         Returns.DATA,
         "db",
+        "db write",
         'Run one SQL statement that changes data: JSON {"rows_affected": N, '
         '"last_insert_id": N or null}.',
     ),
@@ -177,6 +199,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR), ("data", Arg.SIZED)),
         Returns.STATUS,
         "blob",
+        "blob_write",
         "Store an object (at most blob_max_size bytes), replacing any object of that key.",
     ),
     _pyjinn(
@@ -184,6 +207,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR),),
         Returns.DATA,
         "blob",
+        "blob_read",
         "Read an object: its length (then result_read), or NOT_FOUND.",
     ),
     _pyjinn(
@@ -191,6 +215,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR),),
         Returns.STATUS,
         "blob",
+        "blob_write",
         "Delete an object; deleting a missing object is not an error.",
     ),
     _pyjinn(
@@ -198,6 +223,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("prefix", Arg.STR),),
         Returns.DATA,
         "blob",
+        "blob_read",
         'List the readable objects whose keys start with the prefix: a JSON array of {"key", '
         '"size"}.',
     ),
@@ -206,6 +232,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("function", Arg.STR), ("payload", Arg.SIZED), ("idempotency_key", Arg.STR)),
         Returns.DATA,
         "jobs",
+        "jobs_enqueue",
         "Enqueue a job of another function (granted by jobs_enqueue) for the caller's tenant, "
         "its payload the job's request body (at most the function's max_body): the job id "
         "(then result_read). A non-empty idempotency key makes the same key one job.",
@@ -216,6 +243,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("level", Arg.I32), ("message", Arg.BYTES)),
         Returns.NOTHING,
         "core",
+        "",
         "Gojinn: write a log record (3 is error, anything else info).",
     ),
     HostFunction(
@@ -224,6 +252,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR), ("value", Arg.BYTES)),
         Returns.NOTHING,
         "kv",
+        "kv_write",
         "Gojinn: write a key; failures are logged, not reported to the guest.",
     ),
     HostFunction(
@@ -232,6 +261,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR), ("out", Arg.OUT)),
         Returns.LENGTH,
         "kv",
+        "kv_read",
         "Gojinn v1.0: copy up to out_max bytes of a key's value; -1 when missing or denied.",
     ),
     HostFunction(
@@ -240,6 +270,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("query", Arg.STR), ("out", Arg.OUT)),
         Returns.ROWS,
         "db",
+        "db read",
         'Gojinn: run raw SQL and copy up to out_max bytes of its rows as JSON [{"column": '
         'value}, ...]; errors as [{"error": "..."}].',
     ),
@@ -249,6 +280,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR), ("data", Arg.SIZED)),
         Returns.FLAG,
         "blob",
+        "blob_write",
         "Gojinn: store an object; 0 on success, 1 on any error.",
     ),
     HostFunction(
@@ -257,6 +289,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("key", Arg.STR), ("out", Arg.OUT)),
         Returns.COPIED,
         "blob",
+        "blob_read",
         "Gojinn: copy up to out_max bytes of an object; 0 on any error (as for an empty one).",
     ),
     HostFunction(
@@ -265,6 +298,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         (("file", Arg.STR), ("payload", Arg.SIZED)),
         Returns.FLAG,
         "jobs",
+        "jobs_enqueue",
         "Gojinn: enqueue a job of the function whose module file (or name) is given; 0 when "
         "it is stored, 1 on any error.",
     ),
@@ -279,8 +313,11 @@ VARIANTS: tuple[HostFunction, ...] = (
         (("key", Arg.STR), ("out", Arg.OUT)),
         Returns.LENGTH32,
         "kv",
+        "kv_read",
         "Gojinn's successor: the same with an i32 result.",
     ),
 )
 
 BY_NAME: dict[tuple[str, str], HostFunction] = {(f.module, f.name): f for f in FUNCTIONS}
+# The grant each host function needs, by name (names are unique across both modules).
+GRANTS: dict[str, str] = {f.name: f.grant for f in (*FUNCTIONS, *VARIANTS)}

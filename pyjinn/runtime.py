@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from pyjinn import abi
+from pyjinn.capabilities import grants
 from pyjinn.capabilities.base import Capability, FunctionHost
 from pyjinn.capabilities.blobs import Blobs
 from pyjinn.capabilities.core import Core
@@ -88,20 +88,10 @@ class Function:
             )
 
     def _check_grants(self, module: CompiledModule) -> None:
-        """Refuse a module importing host functions of a capability this function lacks."""
-        for module_name, name in module.imports:
-            function = abi.BY_NAME.get((module_name, name))
-            if function is None:
-                continue  # WASI
-            capability = self.host.capabilities.get(function.capability)
-            if capability is None or not capability.is_granted(self.spec.permissions):
-                example = capability.grant_example if capability is not None else ""
-                raise ModuleError(
-                    str(self.spec.module_path),
-                    f"imports '{module_name}.{name}', but function '{self.name}' is not granted "
-                    f"the {function.capability} capability"
-                    + (f" (add a permissions block, like: {example})" if example else ""),
-                )
+        """Refuse a module importing a host function whose grant this function lacks."""
+        refusal = grants.refuse_imports(self.name, self.spec.permissions, module.imports)
+        if refusal is not None:
+            raise ModuleError(str(self.spec.module_path), refusal)
 
     @property
     def is_loaded(self) -> bool:

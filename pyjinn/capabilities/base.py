@@ -3,10 +3,10 @@
 A capability is one module with the same small shape:
 
 - ``name``: what ``abi.HostFunction.capability`` calls it;
-- ``grant_example``: the permissions block that grants it, for messages;
-- ``is_granted(permissions)``: whether a function may import its host functions at all
-  (checked when a module loads, so a forbidden import never gets to run);
-- ``authorize(permissions, call, arguments)``: the denial message for one call, or None;
+- ``authorize(permissions, call, arguments)``: the denial message for one call, or None. It
+  starts from ``grants.denial`` (the grant the ABI table names for the call, which was already
+  checked against the module's imports when it loaded) and adds what only the arguments tell,
+  like the key's namespace;
 - one handler per host function, named like it: ``handler(call, *arguments)``.
 
 Handlers receive decoded arguments (``str``, ``bytes``, ``int``, or ``(pointer, capacity)``
@@ -88,9 +88,6 @@ class Capability(Protocol):
     """See the module docstring."""
 
     name: str
-    grant_example: str
-
-    def is_granted(self, permissions: Permissions) -> bool: ...
 
     def authorize(
         self, permissions: Permissions, call: str, arguments: tuple[Any, ...]

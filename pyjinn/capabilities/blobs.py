@@ -13,8 +13,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pyjinn.abi import ErrorCode
+from pyjinn.abi import GRANTS, ErrorCode
 from pyjinn.backends.blobs import BlobStore, BlobStoreUnavailable, BlobTooLarge, TooManyObjects
+from pyjinn.capabilities import grants
 from pyjinn.capabilities.base import Call, HostCallError
 from pyjinn.capabilities.kv import check_key, check_prefix
 from pyjinn.config.model import DEFAULT_BLOB_MAX_SIZE, Permissions
@@ -22,19 +23,10 @@ from pyjinn.config.model import DEFAULT_BLOB_MAX_SIZE, Permissions
 T = TypeVar("T")
 
 MAX_BLOB_KEY_LENGTH = 255
-_GRANTS = {
-    "blob_get": "blob_read",
-    "blob_list": "blob_read",
-    "host_s3_get": "blob_read",
-    "blob_put": "blob_write",
-    "blob_delete": "blob_write",
-    "host_s3_put": "blob_write",
-}
 
 
 class Blobs:
     name = "blob"
-    grant_example = "permissions { blob_read NAMESPACE }"
 
     def __init__(
         self, stores: Mapping[str, BlobStore], *, max_size: int = DEFAULT_BLOB_MAX_SIZE
@@ -43,16 +35,14 @@ class Blobs:
         self.stores = stores
         self.max_size = max_size
 
-    def is_granted(self, permissions: Permissions) -> bool:
-        return bool(permissions.blob_read or permissions.blob_write)
-
     def authorize(
         self, permissions: Permissions, call: str, arguments: tuple[Any, ...]
     ) -> str | None:
-        grant = _GRANTS[call]
-        if call == "blob_list":
+        denied = grants.denial(permissions, call)
+        if denied is not None or call == "blob_list":
             # Listing is allowed with any read grant; the result holds only readable keys.
-            return None if permissions.blob_read else "no blob_read permission"
+            return denied
+        grant = GRANTS[call]
         key = arguments[0]
         if permissions.allows(grant, key):
             return None

@@ -16,10 +16,6 @@ _LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERR
 
 class Core:
     name = "core"
-    grant_example = ""
-
-    def is_granted(self, permissions: Permissions) -> bool:
-        return True
 
     def authorize(self, permissions: Permissions, call: str, arguments: tuple[Any, ...]) -> None:
         return None

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyjinn.abi import ErrorCode
+from pyjinn.capabilities import grants
 from pyjinn.capabilities.base import Call, HostCallError
 from pyjinn.config.model import FunctionSpec, Permissions
 from pyjinn.jobs import internal_envelope
@@ -25,7 +26,6 @@ MAX_IDEMPOTENCY_KEY = 256
 
 class Jobs:
     name = "jobs"
-    grant_example = "permissions { jobs_enqueue FUNCTION }"
 
     def __init__(self, services: Services, functions: Mapping[str, FunctionSpec]) -> None:
         self.services = services
@@ -36,12 +36,12 @@ class Jobs:
             self._by_file.setdefault(spec.module_path.name, spec.name)
             self._by_file.setdefault(spec.module_path.stem, spec.name)
 
-    def is_granted(self, permissions: Permissions) -> bool:
-        return bool(permissions.jobs_enqueue)
-
     def authorize(
         self, permissions: Permissions, call: str, arguments: tuple[Any, ...]
     ) -> str | None:
+        denied = grants.denial(permissions, call)
+        if denied is not None:
+            return denied
         target = self._target(arguments[0]) if call == "host_enqueue" else arguments[0]
         if permissions.allows_enqueue(target):
             return None

@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pyjinn.abi import ErrorCode
+from pyjinn.abi import GRANTS, ErrorCode
 from pyjinn.backends.kv import KeyValueStore, StoreUnavailable
+from pyjinn.capabilities import grants
 from pyjinn.capabilities.base import Call, HostCallError
 from pyjinn.config.model import Permissions
 
@@ -23,14 +24,6 @@ MAX_KEY_LENGTH = 256
 DEFAULT_MAX_VALUE = 1024 * 1024
 _KEY = re.compile(r"[A-Za-z0-9_\-./=]+")
 _PREFIX = re.compile(r"[A-Za-z0-9_\-./=]*")
-_GRANTS = {
-    "kv_get": "kv_read",
-    "kv_list": "kv_read",
-    "host_kv_get": "kv_read",
-    "kv_set": "kv_write",
-    "kv_delete": "kv_write",
-    "host_kv_set": "kv_write",
-}
 
 
 def check_key(key: str, max_length: int = MAX_KEY_LENGTH) -> None:
@@ -55,22 +48,19 @@ def check_prefix(prefix: str, max_length: int = MAX_KEY_LENGTH) -> None:
 
 class KeyValue:
     name = "kv"
-    grant_example = "permissions { kv_read NAMESPACE }"
 
     def __init__(self, store: KeyValueStore | None, *, max_value: int = DEFAULT_MAX_VALUE) -> None:
         self.store = store
         self.max_value = max_value
 
-    def is_granted(self, permissions: Permissions) -> bool:
-        return bool(permissions.kv_read or permissions.kv_write)
-
     def authorize(
         self, permissions: Permissions, call: str, arguments: tuple[Any, ...]
     ) -> str | None:
-        grant = _GRANTS[call]
-        if call == "kv_list":
+        denied = grants.denial(permissions, call)
+        if denied is not None or call == "kv_list":
             # Listing is allowed with any read grant; the result holds only readable keys.
-            return None if permissions.kv_read else "no kv_read permission"
+            return denied
+        grant = GRANTS[call]
         key = arguments[0]
         if permissions.allows(grant, key):
             return None

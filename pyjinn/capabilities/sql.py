@@ -28,6 +28,7 @@ from pyjinn.backends.sql import (
     StatementError,
     StatementTimeout,
 )
+from pyjinn.capabilities import grants
 from pyjinn.capabilities.base import Call, HostCallError
 from pyjinn.config.model import Permissions
 
@@ -36,28 +37,20 @@ T = TypeVar("T")
 MAX_SQL_LENGTH = 1024 * 1024
 MAX_PARAMS_LENGTH = 64 * 1024 * 1024
 MAX_BUDGET = 30.0  # seconds; the invocation's remaining time bounds it first
-_WRITES = frozenset({"db_exec"})
 
 
 class Sql:
     name = "db"
-    grant_example = "permissions { db read }"
 
     def __init__(self, databases: Mapping[str, SqlDatabase]) -> None:
         """``databases`` holds each function's database, by function name."""
         self.databases = databases
 
-    def is_granted(self, permissions: Permissions) -> bool:
-        return permissions.db is not None
-
     def authorize(
         self, permissions: Permissions, call: str, arguments: tuple[Any, ...]
     ) -> str | None:
-        if permissions.db is None:
-            return "no db permission"
-        if call in _WRITES and not permissions.allows_db_write:
-            return "the function may only read (permissions { db read }); db_exec needs db write"
-        return None
+        # No namespaces: each tenant has a database (or schema) of its own.
+        return grants.denial(permissions, call)
 
     def db_query(self, call: Call, sql: str, params: bytes) -> bytes:
         database, writable = self._database(call)

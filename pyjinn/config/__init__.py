@@ -18,12 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pyjinn.config.build import build
+from pyjinn.config.files import PathProblem, read_text
 from pyjinn.config.imports import expand_imports
 from pyjinn.config.lexer import tokenize
 from pyjinn.config.model import Config
 from pyjinn.config.parser import parse
 from pyjinn.config.render import to_dict
-from pyjinn.errors import ConfigError, ConfigErrors
+from pyjinn.errors import ConfigError, ConfigErrors, Location
 
 __all__ = ["Config", "ConfigErrors", "load", "loads", "to_dict"]
 
@@ -34,18 +35,16 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     Module files, mounts and ``data_dir`` resolve against the Caddyfile's directory; messages
     name the file as ``path`` was given. ``environ`` (default ``os.environ``) supplies
     ``{$NAME}`` and ``{env.NAME}`` placeholders. Raises ``ConfigErrors`` listing every problem
-    found, each as ``FILE:LINE: message``, including when the file cannot be read.
+    found, each as ``FILE:LINE: message``; only a file that cannot be read at all is named
+    without a line.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = (
-            "it is not UTF-8 text"
-            if isinstance(exc, UnicodeDecodeError)
-            else (exc.strerror or str(exc))
-        )
-        raise ConfigErrors([ConfigError(None, f"cannot read {path}: {reason}")]) from exc
+        text = read_text(path, regular_only=False)
+    except PathProblem as problem:
+        # Only text that is not UTF-8 has a line to point at; an unreadable file has none.
+        where = Location(str(path), problem.line) if problem.line is not None else None
+        raise ConfigErrors([ConfigError(where, f"cannot read {path}: {problem}")]) from None
     return _load_text(
         text,
         filename=str(path),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from pyjinn.config.diagnostics import parse_count
 from pyjinn.config.model import Address
 
 ADDRESS_FORM = (
@@ -71,9 +72,8 @@ def _parse_host_port(text: str, default_port: int | None) -> Address:
     if port_text is None:
         if default_port is None:
             raise ValueError(ADDRESS_FORM)
-        port = default_port
-    elif port_text.isascii() and port_text.isdigit() and 1 <= int(port_text) <= 65535:
-        port = int(port_text)
-    else:
+        return Address(host.lower() or None, default_port)
+    port = parse_count(port_text)
+    if port is None or not 1 <= port <= 65535:
         raise ValueError(f"the port must be a number from 1 to 65535, got '{port_text}'")
     return Address(host.lower() or None, port)

@@ -15,6 +15,7 @@ from typing import Any
 from pyjinn.config.access import build_api_key, merge_api_keys
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.files import PathProblem, resolve
 from pyjinn.config.function import MODULE_FILE_DIRECTIVES, FunctionContext, build_function
 from pyjinn.config.jobs import GLOBAL_OPTIONS as JOB_OPTIONS
 from pyjinn.config.jobs import apply_global_option as apply_job_option
@@ -187,7 +188,10 @@ def _build_options(
         elif name == "data_dir":
             text = report.single_arg(option, "data_dir expects one directory, like: data_dir data")
             if text is not None:
-                data_dir = Path(os.path.abspath(base_dir / text))
+                try:
+                    data_dir = resolve(base_dir, text)
+                except PathProblem as problem:
+                    report.error(option, f"invalid data_dir {text}: {problem}")
         elif name == "security":
             security = build_security(option, base_dir, report) or security
         elif name == "tracing":

@@ -59,6 +59,13 @@ def suggestion(name: str, known: Iterable[str], supported: Iterable[str]) -> str
     return f" (supported: {', '.join(supported)})"
 
 
+MAX_COUNT = 2**63 - 1  # what a Go int (Caddy, Gojinn) or an i64 holds
+
+
 def parse_count(text: str) -> int | None:
-    """A plain non-negative decimal integer, or None: no signs, spaces or underscores."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    """A plain non-negative decimal integer up to ``MAX_COUNT``, or None: no signs, spaces or
+    underscores."""
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > len(str(MAX_COUNT)):
+        return None
+    count = int(text)
+    return count if count <= MAX_COUNT else None

@@ -7,7 +7,6 @@ never loads with a feature quietly missing.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from pyjinn.config.access import (
     merge_api_keys,
 )
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.files import PathProblem, kind, resolve
 from pyjinn.config.jobs import FUNCTION_DIRECTIVES as JOB_DIRECTIVES
 from pyjinn.config.jobs import FUNCTION_USAGE as JOB_USAGE
 from pyjinn.config.jobs import apply_function_directive as apply_job_directive
@@ -420,10 +420,15 @@ def _apply_mount(
     host_text, guest_dir = sub.args[0], sub.args[1]
     mode = sub.args[2] if len(sub.args) >= 3 else "ro"
     option = sub.args[3] if len(sub.args) == 4 else None
-    host_dir = Path(os.path.abspath(context.base_dir / host_text))
-    if not host_dir.exists():
+    try:
+        host_dir = resolve(context.base_dir, host_text)
+        found = kind(host_dir)
+    except PathProblem as problem:
+        report.error(sub, f"invalid mount directory {host_text}: {problem}")
+        return
+    if found == "missing":
         report.error(sub, f"mount directory not found: {host_text}")
-    elif not host_dir.is_dir():
+    elif found != "directory":
         report.error(sub, f"mount source is not a directory: {host_text}")
     elif not guest_dir.startswith("/"):
         report.error(sub, f"the guest directory must be absolute, like /data; got '{guest_dir}'")
@@ -472,14 +477,21 @@ def _module_path(
             f"{directive.name} needs a module file, like: {directive.name} hello.wasm",
         )
         return None
-    path = Path(os.path.abspath(context.base_dir / text))
     blame = draft.module_line or directive
-    if path.suffix not in MODULE_EXTENSIONS:
+    try:
+        path = resolve(context.base_dir, text)
+        found = kind(path) if path.suffix in MODULE_EXTENSIONS else None
+    except PathProblem as problem:
+        report.error(blame, f"invalid module file {text}: {problem}")
+        return None
+    if found is None:
         report.error(blame, f"expected a .wasm or .wat module, got {text}")
-    elif not path.exists():
+    elif found == "missing":
         report.error(blame, f"module file not found: {text}")
-    elif not path.is_file():
+    elif found == "directory":
         report.error(blame, f"expected a module file, but {text} is a directory")
+    elif found == "other":
+        report.error(blame, f"expected a module file, but {text} is not a regular file")
     else:
         return path
     return None

@@ -7,6 +7,10 @@ defined above it, by the lines of the file NAME (relative to the importing file'
 
 Pasted lines keep their own file and line, so errors point at the snippet or file that holds the
 mistake, and each line remembers the imports it came through.
+
+Imports nest at most ``MAX_IMPORT_DEPTH`` deep, and all of them together paste at most
+``MAX_PASTED_LINES`` lines, so a chain of snippets that each import the next twice cannot make the
+loader's work grow without bound; past either limit the load stops with that error.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pyjinn.config.files import PathProblem, read_text, resolve
 from pyjinn.config.lexer import ImportStep, Line, Token, tokenize
 from pyjinn.errors import ConfigError, Location
 
 _SNIPPET_HEADER = re.compile(r"\((?P<name>[^()\s]+)\)")
 _ARGUMENT = re.compile(r"\{args\[(\d+)\]\}")
+MAX_IMPORT_DEPTH = 32
+MAX_PASTED_LINES = 200_000
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,8 @@ def expand_imports(
 
     ``source`` is the absolute path of the file ``lines`` came from (imports resolve against its
     directory); ``display`` is how that file is named in messages. Recoverable problems go to
-    ``errors``; an unterminated snippet or a bad quote in an imported file raises ``ConfigError``.
+    ``errors``; an unterminated snippet, a bad quote in an imported file, or imports nested or
+    pasting past their limits raise ``ConfigError``.
     """
     root = ImportStep(key=str(source), label=display, location=Location(display, 1))
     expander = _Expander(environ, errors)
@@ -56,6 +64,7 @@ class _Expander:
         # Shared by every file of one load: a snippet defined in an imported file is
         # available to the importer afterwards, as in Caddy.
         self.snippets: dict[str, _Snippet] = {}
+        self.pasted = 0
 
     def expand(
         self,
@@ -147,39 +156,54 @@ class _Expander:
             self._error(line, "import expects a snippet name or a file path, like: import common")
             return []
         target, arguments = arguments[0], arguments[1:]
+        self._charge(line, 1)  # an import that pastes nothing still costs work
+        if len(chain) > MAX_IMPORT_DEPTH:
+            raise ConfigError(
+                line.location, f"imports are nested more than {MAX_IMPORT_DEPTH} deep here"
+            )
         snippet = self.snippets.get(target)
         if snippet is not None:
             step = ImportStep(f"snippet:{target}", f"snippet '{target}'", line.location)
             if self._closes_cycle(line, step, chain):
                 return []
             body = self.expand(snippet.lines, directory, display_dir, (*chain, step), top_level)
-            return self._with_arguments(line, target, body, arguments)
+            return self._paste(line, target, body, arguments)
 
-        path = Path(os.path.abspath(directory / target))
         display = os.path.normpath(os.path.join(display_dir, target))
-        step = ImportStep(str(path), display, line.location)
-        if self._closes_cycle(line, step, chain):
-            return []
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self._error(
-                line,
-                f"cannot import '{target}': no snippet of that name is defined above this line, "
-                f"and no file {display} exists",
-            )
-            return []
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = (
-                "it is not UTF-8 text"
-                if isinstance(exc, UnicodeDecodeError)
-                else (exc.strerror or str(exc))
-            )
-            self._error(line, f"cannot import file {display}: {reason}")
+            path = resolve(directory, target)
+            step = ImportStep(str(path), display, line.location)
+            if self._closes_cycle(line, step, chain):
+                return []
+            text = read_text(path)
+        except PathProblem as problem:
+            if problem.missing:
+                self._error(
+                    line,
+                    f"cannot import '{target}': no snippet of that name is defined above this "
+                    f"line, and no file {display} exists",
+                )
+            else:
+                self._error(line, f"cannot import file {display}: {problem}")
             return []
         lines = tokenize(text, display, self.environ, self.errors)
         body = self.expand(lines, path.parent, os.path.dirname(display), (*chain, step), top_level)
+        return self._paste(line, target, body, arguments)
+
+    def _paste(self, line: Line, target: str, body: list[Line], arguments: list[str]) -> list[Line]:
+        """``body`` with the import's arguments in place, counted against the paste budget."""
+        self._charge(line, len(body))
         return self._with_arguments(line, target, body, arguments)
+
+    def _charge(self, line: Line, lines: int) -> None:
+        """Count ``lines`` against ``MAX_PASTED_LINES``; past it, stop the whole load."""
+        self.pasted += lines
+        if self.pasted > MAX_PASTED_LINES:
+            raise ConfigError(
+                line.location,
+                f"imports paste more than {MAX_PASTED_LINES} lines in all (does a snippet "
+                "import another several times, which imports another several times...?)",
+            )
 
     def _closes_cycle(self, line: Line, step: ImportStep, chain: tuple[ImportStep, ...]) -> bool:
         keys = [previous.key for previous in chain]
@@ -197,27 +221,28 @@ class _Expander:
         Runs after the pasted lines are expanded, so snippets defined in an imported file keep
         their own ``{args[N]}`` for their own imports.
         """
-        missing: set[int] = set()
+        missing: set[str] = set()  # the digits of each index past the arguments, as written
+
+        def argument(match: re.Match[str]) -> str:
+            digits = match.group(1).lstrip("0") or "0"
+            if len(digits) <= len(str(len(arguments))) and int(digits) < len(arguments):
+                return arguments[int(digits)]
+            missing.add(digits)
+            return ""
 
         def substitute(token: Token) -> Token:
-            if "{args[" not in token.text:
-                return token
-
-            def argument(match: re.Match[str]) -> str:
-                number = int(match.group(1))
-                if number < len(arguments):
-                    return arguments[number]
-                missing.add(number)
-                return ""
-
             return replace(token, text=_ARGUMENT.sub(argument, token.text))
 
-        result = [replace(each, tokens=tuple(map(substitute, each.tokens))) for each in lines]
+        result = [
+            replace(each, tokens=tuple(map(substitute, each.tokens)))
+            if any("{args[" in token.text for token in each.tokens)
+            else each
+            for each in lines
+        ]
         if missing:
             given = f"{len(arguments)} argument" + ("" if len(arguments) == 1 else "s")
-            self._error(
-                line, f"import {target} passes {given}, but it uses {{args[{max(missing)}]}}"
-            )
+            largest = max(missing, key=lambda digits: (len(digits), digits))
+            self._error(line, f"import {target} passes {given}, but it uses {{args[{largest}]}}")
         return result
 
     def _error(self, line: Line, message: str) -> None:

@@ -10,6 +10,10 @@ of a token. ``#`` starts a comment only at the start of a token, so ``a#b`` is o
 
 Placeholders ``{$NAME}``, ``{$NAME:default}`` and ``{env.NAME}`` are replaced inside every token,
 quoted or not. Other ``{...}`` text stays literal, so JSON bodies survive.
+
+A Caddyfile is text: a NUL character, or a lone surrogate (what Python makes of bytes that are
+not UTF-8), is refused here, in the file and in environment values, so no later step (paths,
+connection strings, hashing keys) ever meets one.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class Line:
         return self.tokens[0].location
 
 
+# NUL, and the surrogates no UTF-8 text holds (os.environ decodes stray bytes into them).
+_NOT_TEXT = re.compile("[\0\ud800-\udfff]")
 _PLACEHOLDER = re.compile(
     r"\{(?:\$(?P<dollar>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>[^}]*))?"
     r"|env\.(?P<env>[A-Za-z_][A-Za-z0-9_]*))\}"
@@ -70,10 +76,12 @@ def tokenize(
 ) -> list[Line]:
     """Split ``text`` into lines of tokens, located in ``file``.
 
-    Missing environment variables are appended to ``errors`` (the token gets an empty value, so
-    the rest of the file is still checked). An unterminated quote makes the rest of the file
-    meaningless, so it raises ``ConfigError`` at the line where the quote opened.
+    Missing environment variables, and values that are not text, are appended to ``errors``
+    (the token gets an empty value, so the rest of the file is still checked). An unterminated
+    quote, or a NUL character or other non-text in the file (a binary file, most likely), makes
+    the rest of the file meaningless, so it raises ``ConfigError`` at that line.
     """
+    _check_text(text, file)
     lines: list[Line] = []
     current: list[Token] = []
     line_number = 1
@@ -107,6 +115,18 @@ def tokenize(
     if current:
         lines.append(Line(tuple(current)))
     return lines
+
+
+def _check_text(text: str, file: str) -> None:
+    found = _NOT_TEXT.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    if found.group() == "\0":
+        message = "this line holds a NUL character, which a Caddyfile may not contain"
+    else:
+        message = "this line holds text that is not UTF-8; a Caddyfile must be UTF-8 text"
+    raise ConfigError(Location(file, line), message)
 
 
 def _read_word(text: str, start: int) -> tuple[str, int]:
@@ -144,7 +164,17 @@ def _substitute(
     def replace(match: re.Match[str]) -> str:
         name = match.group("dollar") or match.group("env")
         if name in environ:
-            return environ[name]
+            value = environ[name]
+            if _NOT_TEXT.search(value) is None:
+                return value
+            what = "a NUL character" if "\0" in value else "bytes that are not UTF-8"
+            errors.append(
+                ConfigError(
+                    location,
+                    f"environment variable {name} holds {what} (referenced as {match.group(0)})",
+                )
+            )
+            return ""
         if match.group("default") is not None:
             return match.group("default")
         errors.append(

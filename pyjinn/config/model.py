@@ -85,6 +85,18 @@ class Permissions:
         namespaces: tuple[str, ...] = getattr(self, grant)
         return any(namespace_covers(namespace, key) for namespace in namespaces)
 
+    def holds(self, grant: str) -> bool:
+        """Whether a line of the permissions block gives ``grant``, for some namespace: a grant
+        as ``pyjinn.abi`` names what a host function needs (``kv_write``, ``db read``...).
+        ``db write`` includes ``db read``; the empty grant (core functions) is always held."""
+        if not grant:
+            return True
+        if grant == "db read":
+            return self.db is not None
+        if grant == "db write":
+            return self.db == "write"
+        return bool(getattr(self, grant))
+
     @property
     def allows_db_write(self) -> bool:
         return self.db == "write"

@@ -5,6 +5,9 @@ first; then site blocks ``ADDRESS[, ADDRESS...] { ... }``, or, when the file has
 its address line followed by its directives without braces. Inside a block every line is a
 directive: a name, its arguments, and optionally a ``{`` at the end of the line that opens a
 nested block closed by ``}`` on a line of its own.
+
+Blocks nest at most ``MAX_NESTING`` deep: far more than any real file needs, and few enough that
+no step that walks the tree recursively can run out of stack.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pyjinn.config.lexer import Line
 from pyjinn.errors import ConfigError, Location
 
 _UNTERMINATED = "unterminated block: the '{' opened here is never closed"
+MAX_NESTING = 64
 
 
 @dataclass(frozen=True)
@@ -68,13 +72,13 @@ class _Parser:
         options: tuple[Directive, ...] | None = None
         if self.lines and self._is_lone_open_brace(self.lines[0]):
             self.position = 1
-            options = self._parse_block(self.lines[0])
+            options = self._parse_block(self.lines[0], depth=1)
         sites: list[SiteBlock] = []
         while self.position < len(self.lines):
             line = self._next()
             if self._is_lone_open_brace(line):
                 self._error(line, "the global options block { ... } must come first in the file")
-                self._parse_block(line)
+                self._parse_block(line, depth=1)
             elif line.tokens[0].is_close_brace:
                 self._error(line, "unexpected '}' with no block open")
             else:
@@ -95,7 +99,7 @@ class _Parser:
             self._error(line, "a site block starts with its addresses and a '{' ending the line")
             return None
         if has_brace:
-            body = self._parse_block(line)
+            body = self._parse_block(line, depth=1)
         elif first:
             # Caddy's rule: a file with exactly one site may leave out its braces.
             body = self._parse_until_end()
@@ -107,8 +111,13 @@ class _Parser:
             return None
         return SiteBlock(addresses, line.location, body)
 
-    def _parse_block(self, opener: Line) -> tuple[Directive, ...]:
-        """Parse directives up to the ``}`` that closes the block ``opener`` opened."""
+    def _parse_block(self, opener: Line, depth: int) -> tuple[Directive, ...]:
+        """Parse directives up to the ``}`` that closes the block ``opener`` opened, the
+        ``depth``-th block of its nest."""
+        if depth > MAX_NESTING:
+            raise ConfigError(
+                opener.location, f"blocks are nested more than {MAX_NESTING} deep here"
+            )
         directives: list[Directive] = []
         while self._has_next():
             line = self._next()
@@ -117,7 +126,7 @@ class _Parser:
                 if len(line.tokens) > 1:
                     self._error(line, "'}' must be on a line of its own")
                 return tuple(directives)
-            directive = self._parse_directive(line)
+            directive = self._parse_directive(line, depth)
             if directive is not None:
                 directives.append(directive)
         raise ConfigError(opener.location, _UNTERMINATED)
@@ -129,16 +138,17 @@ class _Parser:
             if line.tokens[0].is_close_brace:
                 self._error(line, "unexpected '}' with no block open")
                 continue
-            directive = self._parse_directive(line)
+            directive = self._parse_directive(line, depth=1)
             if directive is not None:
                 directives.append(directive)
         return tuple(directives)
 
-    def _parse_directive(self, line: Line) -> Directive | None:
+    def _parse_directive(self, line: Line, depth: int) -> Directive | None:
+        """Parse the directive on ``line``, inside a block nested ``depth`` deep."""
         tokens = line.tokens
         opens_block = tokens[-1].is_open_brace
         words = tokens[:-1] if opens_block else tokens
-        block = self._parse_block(line) if opens_block else None
+        block = self._parse_block(line, depth + 1) if opens_block else None
         if any(token.is_open_brace or token.is_close_brace for token in words):
             self._error(
                 line,

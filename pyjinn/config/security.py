@@ -15,11 +15,11 @@ length, never by its text, in case a private key was pasted by mistake.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import cast
 
 from pyjinn.config.diagnostics import Diagnostics, describe, suggestion
+from pyjinn.config.files import PathProblem, kind, resolve
 from pyjinn.config.parser import Directive
 from pyjinn.errors import SigningError
 from pyjinn.signing.keys import PublicKey, parse_public_key, read_public_key_file
@@ -101,7 +101,13 @@ def _read_key(
     try:
         if setting.name == "trusted_key":
             return parse_public_key(text)
-        return read_public_key_file(Path(os.path.abspath(base_dir / text)), name=text)
+        path = resolve(base_dir, text)
+        if kind(path) == "other":
+            raise PathProblem("it is not a regular file")
+        return read_public_key_file(path, name=text)
+    except PathProblem as problem:
+        report.error(setting, f"invalid trusted_key_file: cannot use {text}: {problem}")
+        return None
     except SigningError as error:
         if setting.name == "trusted_key":
             report.error(setting, f"invalid trusted_key: {error}")

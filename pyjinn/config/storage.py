@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pyjinn.config.diagnostics import Diagnostics
+from pyjinn.config.files import PathProblem, resolve
 from pyjinn.config.model import BlobStorage, Database, StorageSettings
 from pyjinn.config.parser import Directive
 
@@ -162,7 +163,10 @@ def file_pattern(dsn: str, base_dir: Path) -> str:
     unknown = [found for found in _PLACEHOLDER.findall(text) if found != TENANT_PLACEHOLDER]
     if unknown:
         raise ValueError(f"unknown placeholder {unknown[0]} in db_dsn: only {{tenant}} is replaced")
-    path = os.path.abspath(base_dir / text)
+    try:
+        path = str(resolve(base_dir, text))
+    except PathProblem as problem:
+        raise ValueError(f"invalid db_dsn file path: {problem}") from None
     if TENANT_PLACEHOLDER in text:
         return path
     if text.endswith(_DATABASE_SUFFIXES):
@@ -252,7 +256,10 @@ def describe_blob_storage(
 
 
 def _check_endpoint(directive: Directive, text: str, report: Diagnostics) -> str | None:
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an unclosed [ of an IPv6 host, for one
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         report.error(
             directive,

@@ -3,7 +3,9 @@
 Durations use Go's ``time.ParseDuration`` syntax (what Caddy and Gojinn accept) plus ``d`` for
 days. Sizes follow go-humanize's ``ParseBytes`` (what Gojinn's ``memory_limit`` uses): SI and
 binary suffixes, case-insensitive. Both raise ``ValueError`` whose message states the expected
-form, so callers can prefix it with the directive and the offending value.
+form, so callers can prefix it with the directive and the offending value. Both refuse what
+their Go originals refuse as out of range: durations past 2^63-1 nanoseconds (about 292 years),
+sizes of 2^64 bytes (16EiB) or more.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import re
 
 DURATION_FORM = "expected a duration like 2s, 500ms or 1h30m"
 SIZE_FORM = "expected a size like 128MiB, 512KB or 1048576"
+MAX_DURATION = (2**63 - 1) / 1e9  # seconds: Go's time.Duration is int64 nanoseconds
+MAX_SIZE = 2**64 - 1  # bytes: go-humanize's ParseBytes returns a uint64
+_MAX_SIZE_DIGITS = 40  # more digits than any size in range needs; int() of more is slow
 
 _DURATION_UNITS = {
     "ns": 1e-9,
@@ -30,6 +35,7 @@ _SIZE_UNITS: dict[str, int] = {"": 1, "b": 1}
 for _power, _letter in enumerate("kmgtpe", start=1):
     _SIZE_UNITS[_letter] = _SIZE_UNITS[_letter + "b"] = 1000**_power
     _SIZE_UNITS[_letter + "i"] = _SIZE_UNITS[_letter + "ib"] = 1024**_power
+_TOO_LARGE = f"{SIZE_FORM}, below 16EiB"
 _SIZE = re.compile(r"([\d,]*\.?\d*)\s*([A-Za-z]*)")
 
 
@@ -50,6 +56,8 @@ def parse_duration(text: str) -> float:
         position = part.end()
     if not body or position != len(body):
         raise ValueError(DURATION_FORM)
+    if total > MAX_DURATION:
+        raise ValueError(f"{DURATION_FORM}, of at most 2562047h (about 292 years)")
     return sign * total
 
 
@@ -66,9 +74,14 @@ def parse_size(text: str) -> int:
     multiplier = _SIZE_UNITS.get(match.group(2).lower())
     if multiplier is None:
         raise ValueError(SIZE_FORM)
-    if "." in digits:
-        # Exact decimal arithmetic: float would turn 1.1MB into 1099999 bytes.
-        whole, _, fraction = digits.partition(".")
-        scale: int = 10 ** len(fraction)
-        return (int(whole or "0") * scale + int(fraction or "0")) * multiplier // scale
-    return int(digits) * multiplier
+    whole, _, fraction = digits.partition(".")
+    whole = whole.lstrip("0")
+    fraction = fraction.rstrip("0")
+    if len(whole) > _MAX_SIZE_DIGITS or len(fraction) > _MAX_SIZE_DIGITS:
+        raise ValueError(_TOO_LARGE if len(whole) > _MAX_SIZE_DIGITS else SIZE_FORM)
+    # Exact decimal arithmetic: float would turn 1.1MB into 1099999 bytes.
+    scale: int = 10 ** len(fraction)
+    size = (int(whole or "0") * scale + int(fraction or "0")) * multiplier // scale
+    if size > MAX_SIZE:
+        raise ValueError(_TOO_LARGE)
+    return size

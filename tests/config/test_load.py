@@ -139,7 +139,7 @@ def test_errors_carry_file_line_and_message_and_print_one_per_line(site_dir: Pat
 
 
 def test_load_of_a_missing_file_raises_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigErrors, match=r"cannot read .*nope\.caddy: No such file"):
+    with pytest.raises(ConfigErrors, match=r"cannot read .*nope\.caddy: no such file"):
         load(tmp_path / "nope.caddy", environ={})
 
 
@@ -232,3 +232,75 @@ def test_a_second_site_after_a_braceless_site_reads_as_a_directive(site_dir: Pat
     with pytest.raises(ConfigErrors) as raised:
         loads(text, base_dir=site_dir, environ={})
     assert str(raised.value).startswith("Caddyfile:3: unknown directive ':8081' in site block")
+
+
+def test_a_caddyfile_that_is_not_utf8_is_refused_at_the_line_of_the_bad_byte(
+    tmp_path: Path,
+) -> None:
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_bytes(b":8080 {\n respond caf\xe9\n}\n")
+    with pytest.raises(ConfigErrors) as raised:
+        load(caddyfile, environ={})
+    (error,) = raised.value.errors
+    assert error.location == Location(str(caddyfile), 2)
+    assert error.message.endswith("it is not UTF-8 text (byte 0xe9 on line 2)")
+
+
+@pytest.mark.parametrize(
+    ("value", "what"), [("a\0b", "a NUL character"), ("caf\udce9", "bytes that are not UTF-8")]
+)
+def test_an_environment_value_that_is_not_text_is_refused_at_its_line(
+    site_dir: Path, value: str, what: str
+) -> None:
+    # os.environ decodes stray bytes into lone surrogates; no later step may meet them.
+    text = ':8080 {\n respond "ok"\n respond /x {env.BAD}\n}\n'
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={"BAD": value})
+    assert str(raised.value) == (
+        f"Caddyfile:3: environment variable BAD holds {what} (referenced as {{env.BAD}})"
+    )
+
+
+def test_text_holding_a_lone_surrogate_is_refused_at_its_line(site_dir: Path) -> None:
+    with pytest.raises(ConfigErrors) as raised:
+        loads(":8080 {\n respond ok\n import \ud800\n}\n", base_dir=site_dir, environ={})
+    assert str(raised.value) == (
+        "Caddyfile:3: this line holds text that is not UTF-8; a Caddyfile must be UTF-8 text"
+    )
+
+
+def test_imports_nested_too_deep_stop_the_load_with_one_error(site_dir: Path) -> None:
+    chain = "".join(f"(s{n}) {{\n import s{n - 1}\n}}\n" for n in range(1, 41))
+    text = "(s0) {\n respond ok\n}\n" + chain + ":8080 {\n import s40\n}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    (error,) = raised.value.errors
+    assert error.message == "imports are nested more than 32 deep here"
+
+
+def test_snippets_that_double_at_every_level_stop_the_load_with_one_error(site_dir: Path) -> None:
+    # Each snippet imports the one before twice: 2^30 lines if nothing stopped it.
+    doubling = "".join(f"(s{n}) {{\n import s{n - 1}\n import s{n - 1}\n}}\n" for n in range(1, 31))
+    text = "(s0) {\n respond ok\n}\n" + doubling + ":8080 {\n import s30\n}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    (error,) = raised.value.errors
+    assert error.message.startswith("imports paste more than 200000 lines in all")
+
+
+def test_an_argument_index_too_large_for_int_is_a_missing_argument(site_dir: Path) -> None:
+    huge = "9" * 5000
+    text = f"(s) {{\n respond {{args[{huge}]}}\n}}\n:8080 {{\n import s a\n}}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    assert (
+        str(raised.value)
+        == f"Caddyfile:5: import s passes 1 argument, but it uses {{args[{huge}]}}"
+    )
+
+
+def test_an_s3_endpoint_python_cannot_split_is_a_located_error(site_dir: Path) -> None:
+    text = ":8080 {\n pyjinn hello.wasm {\n  s3_bucket media\n  s3_endpoint http://[\n }\n}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    assert str(raised.value).startswith("Caddyfile:4: invalid s3_endpoint 'http://['")

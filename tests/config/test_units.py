@@ -70,3 +70,27 @@ def test_parse_size_follows_go_humanize(text: str, size: int) -> None:
 def test_parse_size_rejects_what_go_humanize_rejects(text: str) -> None:
     with pytest.raises(ValueError, match=r"^expected a size like 128MiB, 512KB or 1048576$"):
         parse_size(text)
+
+
+@pytest.mark.parametrize("text", ["2562048h", "9" * 400 + "h", "-" + "9" * 400 + "s"])
+def test_parse_duration_rejects_what_overflows_a_go_duration(text: str) -> None:
+    with pytest.raises(ValueError, match=r"of at most 2562047h"):
+        parse_duration(text)
+
+
+def test_parse_duration_accepts_the_longest_go_duration() -> None:
+    assert parse_duration("2562047h") == 2562047 * 3600.0
+
+
+@pytest.mark.parametrize(
+    "text", ["16EiB", "18446744073709551616", "9" * 5000, "1" + "0" * 60 + "KiB"]
+)
+def test_parse_size_rejects_sizes_past_a_uint64_without_python_errors(text: str) -> None:
+    with pytest.raises(ValueError, match=r"^expected a size like .*, below 16EiB$"):
+        parse_size(text)
+
+
+def test_parse_size_accepts_the_largest_uint64_and_long_zero_padding() -> None:
+    assert parse_size("18446744073709551615") == 2**64 - 1
+    assert parse_size("0" * 5000 + "1KiB") == 1024
+    assert parse_size("1." + "0" * 5000 + "KiB") == 1024

@@ -36,6 +36,7 @@ MIX = """
         pyjinn denied.wat {
             permissions {
                 kv_read users
+                kv_write users
             }
         }
     }

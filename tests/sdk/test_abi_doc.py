@@ -60,3 +60,15 @@ def test_every_error_code_is_in_the_table_of_codes(doc: str, code: ErrorCode) ->
 
 def test_the_documented_version_is_the_abi_version(doc: str) -> None:
     assert doc.startswith(f"# The host ABI, version {ABI_VERSION}\n")
+
+
+def test_the_permission_table_names_the_grant_the_table_checks(doc: str) -> None:
+    # Rows like: | `kv_set`, `kv_delete` | kv | `kv_write` |  (core rows: "always granted").
+    table = doc.split("## Functions of module `pyjinn`", 1)[1].split("###", 1)[0]
+    documented: dict[str, str] = {}
+    for row in re.findall(r"^\| (`\w+`(?:, `\w+`)*) \| \w+ \| (.+) \|$", table, re.MULTILINE):
+        names, permission = row
+        grant = re.search(r"`([^`]+)`", permission)
+        for name in re.findall(r"`(\w+)`", names):
+            documented[name] = grant.group(1) if grant else ""
+    assert documented == {f.name: f.grant for f in FUNCTIONS if f.module == "pyjinn"}
