@@ -159,7 +159,8 @@ def test_validate_reports_a_missing_grant_at_the_function_line(tmp_path) -> None
 def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_path) -> None:
     # The suggested line, with a real namespace in place of NAMESPACE, loads and holds the grant.
     (tmp_path / "fn.wat").write_text("(module)")
-    line = grant if grant.startswith("db ") else f"{grant} users"
+    names = "*" if grant == "jobs_enqueue" else "users"  # it names functions, not namespaces
+    line = grant if grant.startswith("db ") else f"{grant} {names}"
     text = f":8080 {{\n pyjinn fn.wat {{\n{STORAGE} permissions {{\n  {line}\n }}\n }}\n}}\n"
     (spec,) = loads(text, base_dir=tmp_path, environ={}).functions()
     assert spec.permissions.holds(grant)
