@@ -498,7 +498,7 @@ async def test_a_read_only_guest_asking_for_a_tokenizer_gets_denied_not_an_addre
     ordinary = strings.at(
         "SELECT json_extract('{\"a\": [1, 2]}', '$.a[1]') AS v, date('2024-02-28', '+1 day') AS d"
     )
-    module = abi_guest(SQL_IMPORTS, [query(leak), query(bound, simple), query(ordinary)],
+    module = abi_guest(QUERY_IMPORTS, [query(leak), query(bound, simple), query(ordinary)],
                        strings.data)  # fmt: skip
     results, run = await call_abi_guest(sql_runtime(driver, module, READ), fresh_tenant())
     assert results[:2] == [ErrorCode.DENIED, ErrorCode.DENIED]
