@@ -60,7 +60,10 @@ class Jobs:
             return
         self.queue = queue
         if run_jobs:
-            capacity = min(MAX_CAPACITY, current.config.options.max_instances)
+            # More places than slots would only make jobs wait for slots in this process,
+            # ahead of other tenants' jobs: fairness is decided when a place is given.
+            slots = sum(function.spec.pool_size for function in current.functions.values())
+            capacity = max(1, min(MAX_CAPACITY, current.config.options.max_instances, slots))
             self.runner = JobRunner(queue, runtime, capacity)
             self.runner.follow(tenants_of(current.config))
 
