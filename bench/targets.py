@@ -88,6 +88,19 @@ def _timeout_overshoot(r: dict[str, Any]) -> Figure:
     )
 
 
+def _jobs_vs_sync(r: dict[str, Any]) -> Figure:
+    part = r["jobs"]["workers_1"]
+    value = part["jobs_vs_sync"]["median"]
+    jobs, sync = part["jobs_per_second"]["median"], part["sync_requests_per_second"]["median"]
+    two = r["jobs"]["workers_2"]["jobs_per_second"]["median"]
+    return value, f"{value:.2f}× ({jobs:,.0f} jobs/s vs {sync:,.0f} req/s; 2 workers {two:,.0f}/s)"
+
+
+def _job_start_delay(r: dict[str, Any]) -> Figure:
+    delays = r["jobs"]["workers_1"]["start_delay_ms"]
+    return delays["p50"], f"{delays['p50']:.1f} ms p50, p99 {delays['p99']:.1f} ms"
+
+
 def _first_hit_cached(r: dict[str, Any]) -> Figure:
     value = r["coldstart"]["modules"]["c"]["first_hit_cached_ms"]["median"]
     return value, f"{value:.2f} ms (C module)"
@@ -163,6 +176,10 @@ TARGETS = (
         _http_ratio("pyjinn_hello", "bare_asgi"),
     ),
     Target("hello_p99", "pyjinn hello p99 at c=50", 5, "<=", "ms", _hello_p99),
+    Target(
+        "jobs_vs_sync", "jobs end to end ÷ synchronous, 1 worker", 0.5, ">=", "×", _jobs_vs_sync
+    ),
+    Target("job_start_delay", "enqueue to start p50, 1 worker", 5, "<=", "ms", _job_start_delay),
     Target(
         "timeout_overshoot",
         "timeout overshoot at c=50",

@@ -1,7 +1,8 @@
 -- wrk script for the benchmark suite: counts every response that is not 2xx (wrk's own
 -- "Non-2xx or 3xx responses" counts only status >= 400) and prints one JSON line, prefixed
 -- BENCH, with the totals and latency percentiles (microseconds). The request's method, body
--- and content type come from the environment: BENCH_METHOD, BENCH_BODY, BENCH_CONTENT_TYPE.
+-- and content type come from the environment: BENCH_METHOD, BENCH_BODY, BENCH_CONTENT_TYPE,
+-- and one more header from BENCH_HEADER ("Name: value").
 
 local threads = {}
 
@@ -10,6 +11,12 @@ local body = os.getenv("BENCH_BODY")
 if body and #body > 0 then
   wrk.body = body
   wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/json"
+end
+
+local extra = os.getenv("BENCH_HEADER")
+if extra and #extra > 0 then
+  local name, value = extra:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
 end
 
 function setup(thread)

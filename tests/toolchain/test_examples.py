@@ -13,7 +13,7 @@ from pyjinn.toolchain import BuildResult
 
 from .conftest import EXAMPLES, Invoke, make_request
 
-FUNCTIONS = ["echo", "fib", "gojinn_style", "greeting", "hello", "notes"]
+FUNCTIONS = ["echo", "fib", "gojinn_style", "greeting", "hello", "notes", "orders", "receipt"]
 
 Built = dict[str, BuildResult]
 
@@ -225,3 +225,14 @@ class TestGojinnStyle:
 
         assert run.status == 400
         assert run.body == '{"error": "invalid request"}'
+
+
+@pytest.mark.slow
+def test_receipt_answers_the_receipt_of_the_order_in_its_body(
+    built_examples: Built, invoke: Invoke
+) -> None:
+    request = json.loads(make_request("/receipt"))
+    request["body"] = '{"item":"book"}'
+    run = invoke(module(built_examples, "receipt"), json.dumps(request).encode())
+    assert (run.status, run.body) == (200, 'Receipt for order: {"item":"book"}')
+
