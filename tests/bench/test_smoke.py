@@ -17,7 +17,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("environment", "guests", "inprocess", "http", "coldstart", "density", "observability")
+SECTIONS = (
+    "environment", "guests", "inprocess", "http", "coldstart", "density", "observability", "jobs",
+)  # fmt: skip
 
 
 def numbers(value: Any) -> list[float]:
@@ -87,12 +89,15 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         }
     else:
         assert observability["status"] == "skipped"
-    assert len(results["targets"]) == 14
+    assert len(results["targets"]) == 16
     by_key = {row["key"]: row for row in results["targets"]}
     if "wrk" not in results["http"]["skipped"]:
         overshoot = results["http"]["timeout_overshoot_ms"]
         assert overshoot["n"] == 5 and overshoot["min"] > -10, overshoot  # stopped, not early
         assert by_key["timeout_overshoot"]["value"] is not None
+        jobs = results["jobs"]["workers_1"]
+        assert jobs["jobs_per_second"]["median"] > 0
+        assert all(run["succeeded"] >= run["enqueued"] > 0 for run in jobs["runs"])
     for key in ("sql_point_query_p50", "blob_get_p50"):
         assert by_key[key]["value"] > 0, key
 
