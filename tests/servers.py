@@ -228,3 +228,73 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+class NatsCluster:
+    """A real NATS cluster of ``size`` nats-servers with JetStream, on loopback ports, each
+    with its own store, for tests of what runs against a cluster (``nats_url``)."""
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        from pyjinn.services.nats import find_nats_server
+
+        self.directory = directory
+        self.binary = find_nats_server()
+        ports = free_ports(3 * size)
+        self.client_ports = ports[:size]
+        self.route_ports = ports[size : 2 * size]
+        self.monitor_ports = ports[2 * size :]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"nats://127.0.0.1:{port}" for port in self.client_ports]
+
+    def start(self, timeout: float = 30.0) -> None:
+        routes = ", ".join(f"nats-route://127.0.0.1:{port}" for port in self.route_ports)
+        for index, port in enumerate(self.client_ports):
+            store = self.directory / f"store{index}"
+            config = self.directory / f"n{index}.conf"
+            config.write_text(
+                f"server_name: n{index}\nlisten: 127.0.0.1:{port}\n"
+                f"http: 127.0.0.1:{self.monitor_ports[index]}\n"
+                f'jetstream {{ store_dir: "{store}" }}\n'
+                f"cluster {{\n  name: pyjinn-test\n  listen: 127.0.0.1:{self.route_ports[index]}\n"
+                f"  routes: [ {routes} ]\n}}\n"
+            )
+            with (self.directory / f"n{index}.log").open("wb") as log:
+                self.processes.append(
+                    subprocess.Popen([str(self.binary), "-c", str(config)], stdout=log, stderr=log)
+                )
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the NATS cluster did not elect a JetStream leader in time")
+            time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        import json
+        import urllib.request
+
+        for port in self.monitor_ports:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/jsz", timeout=1) as answer:
+                    state = json.loads(answer.read())
+            except OSError:
+                return False
+            meta = state.get("meta_cluster") or {}
+            if not meta.get("leader") or meta.get("cluster_size") != len(self.client_ports):
+                return False
+        return True
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        self.processes = []

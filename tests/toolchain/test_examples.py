@@ -235,4 +235,3 @@ def test_receipt_answers_the_receipt_of_the_order_in_its_body(
     request["body"] = '{"item":"book"}'
     run = invoke(module(built_examples, "receipt"), json.dumps(request).encode())
     assert (run.status, run.body) == (200, 'Receipt for order: {"item":"book"}')
-
