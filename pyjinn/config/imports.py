@@ -198,19 +198,25 @@ class _Expander:
         their own ``{args[N]}`` for their own imports.
         """
         missing: set[int] = set()
+        # Which arguments took an environment variable's value: what they fill in does too.
+        from_environment = [token.from_environment for token in line.tokens[2:]]
 
         def substitute(token: Token) -> Token:
             if "{args[" not in token.text:
                 return token
+            took_environment = token.from_environment
 
             def argument(match: re.Match[str]) -> str:
+                nonlocal took_environment
                 number = int(match.group(1))
                 if number < len(arguments):
+                    took_environment |= number < len(from_environment) and from_environment[number]
                     return arguments[number]
                 missing.add(number)
                 return ""
 
-            return replace(token, text=_ARGUMENT.sub(argument, token.text))
+            text = _ARGUMENT.sub(argument, token.text)
+            return replace(token, text=text, from_environment=took_environment)
 
         result = [replace(each, tokens=tuple(map(substitute, each.tokens))) for each in lines]
         if missing:

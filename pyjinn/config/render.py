@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.addresses import format_address
-from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site, StorageSettings
+from pyjinn.config.model import (
+    ApiKey,
+    Config,
+    CrashRecords,
+    FunctionSpec,
+    Route,
+    Site,
+    StorageSettings,
+)
 from pyjinn.config.storage import describe_blob_storage, describe_database, redact_dsn
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
@@ -65,6 +73,17 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "tenant": spec.tenant,
             "api_key_tenants": _key_tenants(spec.api_keys),
             "forward_credentials": list(spec.forward_credentials),
+            "crash_records": crash_records(spec.crash_records),
+            "secret_env": sorted(spec.secret_env),
+        }
+
+    def crash_records(settings: CrashRecords) -> dict[str, Any]:
+        return {
+            "enabled": settings.enabled,
+            "path": relative(settings.path),
+            "max_records": settings.max_records,
+            "max_bytes": settings.max_bytes,
+            "sample": settings.sample,
         }
 
     def route(entry: Route) -> dict[str, Any]:
@@ -120,6 +139,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "idle_timeout": options.servers.idle_timeout,
                 "max_connections": options.servers.max_connections,
             },
+            "crash_records": crash_records(options.crash_records),
         },
         "sites": [site(block) for block in config.sites],
     }
