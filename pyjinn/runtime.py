@@ -147,6 +147,11 @@ def describe_spec(spec: FunctionSpec, digest: str | None) -> dict[str, Any]:
         "pool_wait_seconds": spec.pool_wait,
         "env": [name for name, _ in spec.env],
         "args": len(spec.args),
+        "crash_records": {
+            "enabled": spec.crash_records.enabled,
+            "path": str(spec.crash_records.path),
+            "sample": spec.crash_records.sample,
+        },
         "mounts": [
             {
                 "host": str(mount.host_dir),

@@ -116,9 +116,9 @@ class CrashRecord:
             archive.comment = _COMMENT % 0
             text = json.dumps(self.document, indent=1, ensure_ascii=False).encode("utf-8")
             archive.writestr("record.json", text)
-            for name, data in self.members.items():
-                if data:
-                    archive.writestr(name, data)
+            for name, content in self.members.items():
+                if content:
+                    archive.writestr(name, content)
         data = bytearray(buffer.getvalue())
         data[-_COMMENT_SIZE:] = _COMMENT % len(data)
         return bytes(data)

@@ -181,47 +181,49 @@ def _verdict(
     error, response = _classify(run)
     replayed = _describe(run, error, response)
     expected = _expected(recorded)
-    common = {"recorded": expected, "replayed": replayed, "notes": notes}
+
+    def verdict(
+        name: str, summary: str, where: str | None = None, response: dict[str, Any] | None = None
+    ) -> Verdict:
+        return Verdict(name, summary, where, expected, replayed, response, notes)
+
     if world.divergence is not None:
         what = "the rebuilt module" if rebuilt else "the replay"
-        return Verdict(
+        return verdict(
             DIVERGED,
             f"{what} asked what the record cannot answer: {world.divergence}",
             world.divergence,
-            **common,
         )
     if rebuilt:
         if error is None:
             assert response is not None
-            return Verdict(
+            return verdict(
                 FIXED,
                 f"the rebuilt module answers {response.status} without failing",
                 response=_response(response),
-                **common,
             )
-        return Verdict(
-            STILL_FAILING, f"the rebuilt module still fails: {_failure(replayed)}", **common
-        )
+        return verdict(STILL_FAILING, f"the rebuilt module still fails: {_failure(replayed)}")
     recorded_failed = not recorded["ok"]
     if recorded_failed and error is None:
-        return Verdict(
+        return verdict(
             NO_FAILURE,
             f"the replay answered {replayed['status']} without failing; the record failed with "
             f"{_failure(expected)}",
-            **common,
         )
     difference = _difference(expected, replayed, record, run, world, degraded)
     if difference is not None:
-        return Verdict(
-            DIVERGED, f"the replay ended differently: {difference}", difference, **common
-        )
+        return verdict(DIVERGED, f"the replay ended differently: {difference}", difference)
     if degraded:
         notes.append(
             "a Gojinn crash dump keeps the input and environment only: the failure's kind is "
             "all that could be compared (not where it happened, nor the output)"
         )
-    what = _failure(replayed) if recorded_failed else f"the same answer ({replayed['status']})"
-    return Verdict(REPRODUCED, f"reproduced: {what}", **common)
+    what = (
+        f"the same failure, {_failure(replayed)}"
+        if recorded_failed
+        else f"the same answer ({replayed['status']})"
+    )
+    return verdict(REPRODUCED, what)
 
 
 def _classify(run: Run) -> tuple[InvocationError | None, contract.Response | None]:
@@ -245,6 +247,7 @@ def _describe(
         "trap_code": run.trap_code if run.trap_code >= 0 else None,
         "exit_code": run.exit_code,
         "location": _location(frames[0][0], frames[0][1], frames[0][3]) if frames else None,
+        "module_offset": frames[0][2] if frames else None,
         "stdout_bytes": len(run.stdout),
     }
     return described
@@ -261,6 +264,7 @@ def _expected(recorded: dict[str, Any]) -> dict[str, Any]:
         "trap_code": recorded.get("trap_code"),
         "exit_code": recorded.get("exit_code"),
         "location": _location(top["function"], top["offset"], top.get("name", "")) if top else None,
+        "module_offset": top["module_offset"] if top else None,
         "stdout_bytes": recorded.get("stdout", {}).get("size"),
     }
 
@@ -275,10 +279,10 @@ def _difference(
 ) -> str | None:
     if expected["ok"] != replayed["ok"]:
         return f"the record answered without failing, the replay failed with {_failure(replayed)}"
+    if degraded:
+        return None  # a Gojinn dump says only that the module failed
     if expected["kind"] != replayed["kind"]:
         return f"the record failed with {_failure(expected)}, the replay with {_failure(replayed)}"
-    if degraded:
-        return None
     if expected["kind"] not in ("timeout",):
         # A timeout stops the guest wherever it is; every other failure happens at one place.
         for key, what in (("trap_code", "trap"), ("location", "place"), ("exit_code", "exit")):
@@ -302,7 +306,7 @@ def _difference(
 
 
 def _failure(outcome: dict[str, Any]) -> str:
-    kind = outcome["kind"]
+    kind = str(outcome["kind"])
     text = {"trap": "a trap", "exit": "a non-zero exit", "timeout": "a timeout"}.get(kind, kind)
     if outcome.get("exit_code") not in (None, 0):
         text += f" (status {outcome['exit_code']})"
@@ -342,13 +346,13 @@ def _limits(limits: dict[str, Any]) -> Limits:
     )
 
 
-def _env_value(entry: dict[str, Any], secrets: Mapping[str, bytes]) -> str:
+def _env_value(entry: dict[str, Any], secrets: dict[str, bytes]) -> str:
     if entry.get("redacted"):
         return secrets[entry["name"]].decode()
     return str(_received(decode_value(entry["value"]), secrets))
 
 
-def _received(value: Any, secrets: Mapping[str, bytes]) -> Any:
+def _received(value: Any, secrets: dict[str, bytes]) -> Any:
     data = value.value
     if not value.redacted:
         return data

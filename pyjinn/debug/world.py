@@ -110,7 +110,7 @@ class RecordedWorld:
         self.polls = [
             PollOutcome(
                 poll["subscriptions"],
-                tuple(tuple(fired) for fired in poll["fired"]),  # type: ignore[misc]
+                tuple((fired[0], fired[1], fired[2]) for fired in poll["fired"]),
                 poll["timed_out"],
             )
             for poll in record.document.get("polls", ())
