@@ -23,6 +23,7 @@ from pyjinn.debug.record import FORMAT, OUTPUT_CAP, VERSION, CrashRecord, encode
 from pyjinn.debug.secrets import Secrets
 from pyjinn.engine.clocks import MAX_LOGGED
 from pyjinn.engine.context import CLOCK_ENTRY
+from pyjinn.engine.snapshot import MemoryImage
 from pyjinn.errors import GuestError, InvocationError
 
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ class Capture:
     def weight(self) -> int:
         """Roughly the bytes it holds on to until written."""
         run = self.run
-        return len(self.stdin) + len(run.stdout) + len(run.stderr) + len(run.memory or b"")
+        memory = len(run.memory.data) if run.memory is not None else 0
+        return len(self.stdin) + len(run.stdout) + len(run.stderr) + memory
 
 
 def secrets_of(spec: FunctionSpec, credentials: Sequence[tuple[str, bytes]] = ()) -> Secrets:
@@ -126,7 +128,7 @@ def build_record(capture: Capture) -> tuple[CrashRecord, bytes | None]:
     if run.memory is not None:
         frames = [(index, offset) for index, offset, _, _ in (run.backtrace or ((), 0))[0]]
         members["core.wasm"] = coredump.build(
-            spec.module_path.name, frames, secrets.clean(run.memory)
+            spec.module_path.name, frames, _without_secrets(run.memory, secrets)
         )
     elif capture.error is not None and capture.error.kind != "invalid_output":
         notes.append("no memory image: the invocation failed before the guest had an instance")
@@ -178,6 +180,16 @@ def build_record(capture: Capture) -> tuple[CrashRecord, bytes | None]:
         "secrets": secrets.names,
     }
     return CrashRecord(document, members), module
+
+
+def _without_secrets(memory: MemoryImage, secrets: Secrets) -> MemoryImage:
+    """``memory`` with every secret overwritten. A secret cannot span two runs of pages:
+    a whole zero page lies between them."""
+    if not secrets:
+        return memory
+    # The runs, one after another, are the image's data in the same order.
+    cleaned = b"".join(secrets.clean(contents) for _, contents in memory.runs())
+    return MemoryImage(memory.size, cleaned, memory.pages)
 
 
 def _module_bytes(capture: Capture, notes: list[str]) -> bytes | None:

@@ -10,8 +10,8 @@ before the store was torn down. The layout is the one wasmtime and wasm-tools wr
     custom "corestack"      0x00 thread-name vec(frame)
         frame ::= 0x00 instance-index func-index code-offset vec(local) vec(stack-value)
     memory section          one memory, as many pages as the guest had
-    data section            the memory's contents, one active segment per run of pages that
-                            are not all zero (a partial dump, as the format allows)
+    data section            the memory's contents, one active segment per run of 4 KiB
+                            pages that are not all zero (a partial dump, as the format allows)
 
 Frames are youngest first. wasmtime reports no locals or operand stack values for a trap, so
 frames carry none; globals are not reachable either and the dump has none. A debugger pairs
@@ -23,18 +23,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyjinn.debug import wasm
+from pyjinn.engine.snapshot import MemoryImage
 
 PAGE = 65536
-_CHUNK = 4096  # zero runs are skipped at this granularity
-_ZERO = bytes(_CHUNK)
 
 
 def build(
-    executable: str, frames: Sequence[tuple[int, int]], memory: bytes, thread: str = "main"
+    executable: str,
+    frames: Sequence[tuple[int, int]],
+    memory: MemoryImage,
+    thread: str = "main",
 ) -> bytes:
     """The coredump of one instance of ``executable`` stopped at ``frames`` ((function index,
     offset in the function), youngest first) with ``memory`` as its linear memory."""
-    pages = (len(memory) + PAGE - 1) // PAGE
+    pages = (memory.size + PAGE - 1) // PAGE
     stack = [
         b"\x00" + wasm.u32(0) + wasm.u32(index) + wasm.u32(offset) + wasm.u32(0) + wasm.u32(0)
         for index, offset in frames
@@ -49,28 +51,14 @@ def build(
         ),
         wasm.custom_section("corestack", b"\x00" + wasm.name(thread) + wasm.vector(stack)),
         wasm.section(wasm.MEMORY, wasm.vector([b"\x00" + wasm.u32(pages)])),
-        wasm.section(wasm.DATA, wasm.vector(_segments(memory))),
+        wasm.section(
+            wasm.DATA, wasm.vector([_segment(offset, data) for offset, data in memory.runs()])
+        ),
     ]
     return b"".join(parts)
 
 
-def _segments(memory: bytes) -> list[bytes]:
-    view = memoryview(memory)
-    segments = []
-    start = None
-    for offset in range(0, len(memory), _CHUNK):
-        empty = view[offset : offset + _CHUNK] == _ZERO[: min(_CHUNK, len(memory) - offset)]
-        if not empty and start is None:
-            start = offset
-        elif empty and start is not None:
-            segments.append(_segment(start, view[start:offset]))
-            start = None
-    if start is not None:
-        segments.append(_segment(start, view[start:]))
-    return segments
-
-
-def _segment(offset: int, data: memoryview) -> bytes:
+def _segment(offset: int, data: bytes) -> bytes:
     # Active segment of memory 0 at (i32.const offset); the constant is signed.
     constant = offset - (1 << 32) if offset >= 1 << 31 else offset
     return b"\x00\x41" + wasm.i32(constant) + b"\x0b" + wasm.u32(len(data)) + bytes(data)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pyjinn.engine import _capi
 from pyjinn.engine._capi import Frame
 from pyjinn.engine.output import CapturedStream, written_past
+from pyjinn.engine.snapshot import MemoryImage
 
 if TYPE_CHECKING:
     from pyjinn.engine.invoke import Sandbox
@@ -116,7 +117,7 @@ def run(
     ended, exit_code, code, message = _RETURNED, 0, -1, ""
     fuel_left, memory_bytes = sandbox.fuel, 0
     backtrace: tuple[tuple[Frame, ...], int] | None = None
-    memory: bytes | None = None
+    memory: tuple[int, bytes, bytes] | None = None
     started = configured = instantiated = finished = time.perf_counter_ns()
     store = _capi.store_new(engine, None, None)
     try:
@@ -236,7 +237,9 @@ def _trap(trap: int) -> tuple[int, str]:
     return (code if code is not None else -1), message
 
 
-def _memory(store_context: int, scratch: _Scratch, copy: bool) -> tuple[int, bytes | None]:
+def _memory(
+    store_context: int, scratch: _Scratch, copy: bool
+) -> tuple[int, tuple[int, bytes, bytes] | None]:
     """The size of the guest's memory, and a copy of it if ``copy``."""
     item = scratch.item
     if (
@@ -247,5 +250,6 @@ def _memory(store_context: int, scratch: _Scratch, copy: bool) -> tuple[int, byt
         size: int = _capi.memory_data_size(store_context, handle)
         if not copy:
             return size, None
-        return size, ctypes.string_at(_capi.memory_data(store_context, handle), size)
+        image = MemoryImage.of(ctypes.string_at(_capi.memory_data(store_context, handle), size))
+        return size, (image.size, image.data, image.pages)
     return 0, None

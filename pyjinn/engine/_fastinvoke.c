@@ -458,6 +458,56 @@ static const char *tuple_bytes(PyObject *tuple, Py_ssize_t index) {
 
 /* When to copy the guest's linear memory before the store goes (see invoke()). */
 enum { SNAPSHOT_NEVER = 0, SNAPSHOT_ON_FAILURE = 1, SNAPSHOT_ALWAYS = 2 };
+enum { SNAPSHOT_PAGE = 4096 };
+
+/* A sparse copy of linear memory: the 4 KiB pages that are not all zero, and their numbers
+ * (pyjinn/engine/snapshot.py). Most of a guest's memory is pages it never touched: mincore()
+ * says which pages are resident, and only those are read (reading the others would fault each
+ * one in, a millisecond per few MiB). A page that is not resident is zero, unless the host
+ * swapped it out; then the coredump shows it as zero. */
+typedef struct {
+    uint8_t *data;
+    uint32_t *pages;
+    size_t count, capacity;
+    bool taken, failed;
+} sparse_memory;
+
+static bool page_is_zero(const uint8_t *page) {
+    uint64_t any = 0;
+    for (size_t i = 0; i < SNAPSHOT_PAGE; i += 8) {
+        uint64_t word;
+        memcpy(&word, page + i, 8); /* alignment-safe; compiles to plain loads */
+        any |= word;
+    }
+    return any == 0;
+}
+
+static void sparse_take(sparse_memory *copy, const uint8_t *base, size_t size) {
+    copy->taken = true;
+    size_t count = size / SNAPSHOT_PAGE;
+    unsigned char *resident = count && (uintptr_t)base % SNAPSHOT_PAGE == 0 ? malloc(count) : NULL;
+    if (resident && mincore((void *)base, size, resident) != 0) {
+        free(resident);
+        resident = NULL; /* read every page then */
+    }
+    for (size_t number = 0; number < count; number++) {
+        if (resident && !(resident[number] & 1)) continue;
+        const uint8_t *page = base + number * SNAPSHOT_PAGE;
+        if (page_is_zero(page)) continue;
+        if (copy->count == copy->capacity) {
+            size_t capacity = copy->capacity ? copy->capacity * 2 : 64;
+            uint8_t *data = realloc(copy->data, capacity * SNAPSHOT_PAGE);
+            if (data) copy->data = data;
+            uint32_t *pages = data ? realloc(copy->pages, capacity * sizeof *pages) : NULL;
+            if (pages) copy->pages = pages;
+            if (!data || !pages) { copy->failed = true; break; }
+            copy->capacity = capacity;
+        }
+        memcpy(copy->data + copy->count * SNAPSHOT_PAGE, page, SNAPSHOT_PAGE);
+        copy->pages[copy->count++] = (uint32_t)number;
+    }
+    free(resident);
+}
 
 /*
  * invoke(engine, instance_pre, stdin, argv, env, preopens, memory_limit, deadline_ns, fuel,
@@ -470,8 +520,8 @@ enum { SNAPSHOT_NEVER = 0, SNAPSHOT_ON_FAILURE = 1, SNAPSHOT_ALWAYS = 2 };
  *     stopped, clock_log, backtrace, memory)
  *   clock_log: bytes of 16-byte entries; backtrace: None, or ((func_index, func_offset,
  *   module_offset, name), ...) youngest first and the number of frames in the whole trace;
- *   memory: None, or a copy of the guest's linear memory (with SNAPSHOT_ON_FAILURE: when the
- *   run failed or was stopped at a limit)
+ *   memory: None, or (size, pages' contents, page numbers as u32) of the guest's linear
+ *   memory (with SNAPSHOT_ON_FAILURE: when the run failed or was stopped at a limit)
  */
 static PyObject *invoke(PyObject *self, PyObject *args) {
     PyObject *engine_obj, *pre_obj, *argv_obj, *env_obj, *preopens_obj;
@@ -532,8 +582,8 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     clock_log clocks = {.origin_ns = origin_ns, .entries = NULL, .count = 0, .capacity = 0};
     backtrace trace; /* large: only its flag is set unless a run fails */
     trace.taken = false;
-    uint8_t *memory_copy = NULL;
-    size_t memory_copied = 0;
+    sparse_memory memory_copy = {.data = NULL, .pages = NULL, .count = 0, .capacity = 0,
+                                 .taken = false, .failed = false};
 
     Py_BEGIN_ALLOW_THREADS
     started = configured = instantiated = finished = now_ns();
@@ -641,13 +691,8 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     if (instance_export_get(context, &instance, "memory", 6, &item) && item.kind == EXTERN_MEMORY) {
         memory_bytes = memory_data_size(context, item.of);
         bool failed = ended != ENDED_RETURNED || limits.stopped != STOP_NONE;
-        if (snapshot == SNAPSHOT_ALWAYS || (snapshot == SNAPSHOT_ON_FAILURE && failed)) {
-            memory_copy = malloc(memory_bytes ? memory_bytes : 1);
-            if (memory_copy) {
-                memcpy(memory_copy, memory_data(context, item.of), memory_bytes);
-                memory_copied = memory_bytes;
-            }
-        }
+        if (snapshot == SNAPSHOT_ALWAYS || (snapshot == SNAPSHOT_ON_FAILURE && failed))
+            sparse_take(&memory_copy, memory_data(context, item.of), memory_bytes);
     }
 finish:
     failure = context_get_fuel(context, &fuel_left);
@@ -668,8 +713,12 @@ done:
     PyObject *frames = backtrace_tuple(&trace);
     PyObject *memory = NULL;
     if (frames) {
-        memory = memory_copy
-                     ? PyBytes_FromStringAndSize((const char *)memory_copy, (Py_ssize_t)memory_copied)
+        memory = memory_copy.taken && !memory_copy.failed
+                     ? Py_BuildValue("(ny#y#)", (Py_ssize_t)memory_bytes,
+                                     memory_copy.data ? (const char *)memory_copy.data : "",
+                                     (Py_ssize_t)(memory_copy.count * SNAPSHOT_PAGE),
+                                     memory_copy.pages ? (const char *)memory_copy.pages : "",
+                                     (Py_ssize_t)(memory_copy.count * sizeof(uint32_t)))
                      : Py_NewRef(Py_None);
     }
     PyObject *result = NULL;
@@ -688,7 +737,8 @@ done:
         Py_XDECREF(memory);
     }
     free(clocks.entries);
-    free(memory_copy);
+    free(memory_copy.data);
+    free(memory_copy.pages);
     stream_close(&out);
     stream_close(&err);
     return result;

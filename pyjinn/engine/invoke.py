@@ -28,6 +28,7 @@ from pyjinn.config.model import Limits, Mount
 from pyjinn.engine import _ctypes_run, context, native
 from pyjinn.engine._capi import Frame
 from pyjinn.engine.context import PollOutcome, Replayer
+from pyjinn.engine.snapshot import MemoryImage
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.modules import CompiledModule
 from pyjinn.errors import GuestError, GuestFault, HostError, InvocationError
@@ -119,7 +120,7 @@ class Run:
     trap_code: int = -1
     trap_message: str = ""
     backtrace: tuple[tuple[Frame, ...], int] | None = None
-    memory: bytes | None = None  # the guest's linear memory, when the run took a snapshot
+    memory: MemoryImage | None = None  # the guest's linear memory, when the run took a snapshot
     # The nondeterministic inputs the guest received (see pyjinn.engine.context).
     clock_log: bytes | bytearray = b""
     randomness: list[bytes] | None = None
@@ -209,7 +210,7 @@ def invoke(
         trap_code=code,
         trap_message=message,
         backtrace=backtrace,
-        memory=memory,
+        memory=MemoryImage(*memory) if memory is not None else None,
         clock_log=clock_log or invocation.clock_log,
         randomness=invocation.randomness,
         polls=invocation.polls,

@@ -9,7 +9,9 @@ def _escaped(data: bytes) -> str:
     return "".join(f"\\{byte:02x}" for byte in data)
 
 
-def guest(body: str, imports: str = "", data: dict[int, bytes] | None = None, pages: int = 1) -> str:
+def guest(
+    body: str, imports: str = "", data: dict[int, bytes] | None = None, pages: int = 1
+) -> str:
     """A module whose ``_start`` runs ``body``; ``$answer`` writes the HELLO response, ``$write``
     writes ``(pointer, length)`` to stdout. Offsets below 512 are scratch, 1024 holds HELLO."""
     segments = "".join(

@@ -7,6 +7,7 @@ import pytest
 import wasmtime
 
 from pyjinn.debug import coredump, wasm
+from pyjinn.engine.snapshot import MemoryImage
 from tests.debug.guests import guest
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +80,7 @@ def test_a_built_coredump_reads_back_and_validates() -> None:
     memory = bytearray(3 * 65536)
     memory[100:105] = b"hello"
     memory[70000:70003] = b"abc"
-    dump = coredump.build("app.wasm", [(7, 12), (3, 1)], bytes(memory))
+    dump = coredump.build("app.wasm", [(7, 12), (3, 1)], MemoryImage.of(bytes(memory)))
     read = read_coredump(dump)
     assert read["executable"] == "app.wasm"
     assert read["frames"] == [(7, 12), (3, 1)]

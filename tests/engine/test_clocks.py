@@ -36,12 +36,15 @@ GUEST = f"""
   (import "wasi_snapshot_preview1" "clock_res_get" (func $res (param i32 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "_start")
-    {" ".join(
+    {
+    " ".join(
         f"(i32.store (i32.const {1000 + 4 * i}) (call $time (i32.const {clock}) (i64.const 1) "
-        f"(i32.const {at})))" if name == "clock_time_get" else
-        f"(i32.store (i32.const {1000 + 4 * i}) (call $res (i32.const {clock}) (i32.const {at})))"
+        f"(i32.const {at})))"
+        if name == "clock_time_get"
+        else f"(i32.store (i32.const {1000 + 4 * i}) (call $res (i32.const {clock}) (i32.const {at})))"
         for i, (name, clock, at) in enumerate(CALLS)
-    )}))
+    )
+}))
 """
 
 
@@ -67,8 +70,8 @@ def test_clocks_answer_as_wasmtime_did_and_every_reading_is_logged(engine, loade
     run = invoke(engine, module, Sandbox(engine, Limits(timeout=5)), b"", snapshot=SNAPSHOT_ALWAYS)
     after = time.time_ns()
     assert run.error is None, run.error
-    memory = run.memory
-    assert memory is not None
+    assert run.memory is not None
+    memory = run.memory.to_bytes()
     errnos = [struct.unpack_from("<I", memory, 1000 + 4 * i)[0] for i in range(len(CALLS))]
     assert errnos == [0, 0, 0, 0, 8, 28, 21, 0]
     realtime, monotonic, res_real, res_mono = struct.unpack_from("<QQQQ", memory, 2000)
