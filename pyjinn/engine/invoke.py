@@ -28,9 +28,9 @@ from pyjinn.config.model import Limits, Mount
 from pyjinn.engine import _ctypes_run, context, native
 from pyjinn.engine._capi import Frame
 from pyjinn.engine.context import PollOutcome, Replayer
-from pyjinn.engine.snapshot import MemoryImage
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.modules import CompiledModule
+from pyjinn.engine.snapshot import MemoryImage
 from pyjinn.errors import GuestError, GuestFault, HostError, InvocationError
 
 log = logging.getLogger("pyjinn.engine")

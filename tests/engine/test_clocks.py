@@ -29,22 +29,24 @@ CALLS = [
     ("clock_time_get", 0, 65532),  # a pointer past memory: EFAULT
     ("clock_time_get", 1, 2048),  # monotonic again
 ]
+
+
+def _call(index: int, name: str, clock: int, at: int) -> str:
+    call = (
+        f"(call $time (i32.const {clock}) (i64.const 1) (i32.const {at}))"
+        if name == "clock_time_get"
+        else f"(call $res (i32.const {clock}) (i32.const {at}))"
+    )
+    return f"(i32.store (i32.const {1000 + 4 * index}) {call})"
+
+
 GUEST = f"""
 (module
   (import "wasi_snapshot_preview1" "clock_time_get"
     (func $time (param i32 i64 i32) (result i32)))
   (import "wasi_snapshot_preview1" "clock_res_get" (func $res (param i32 i32) (result i32)))
   (memory (export "memory") 1)
-  (func (export "_start")
-    {
-    " ".join(
-        f"(i32.store (i32.const {1000 + 4 * i}) (call $time (i32.const {clock}) (i64.const 1) "
-        f"(i32.const {at})))"
-        if name == "clock_time_get"
-        else f"(i32.store (i32.const {1000 + 4 * i}) (call $res (i32.const {clock}) (i32.const {at})))"
-        for i, (name, clock, at) in enumerate(CALLS)
-    )
-}))
+  (func (export "_start") {" ".join(_call(i, *call) for i, call in enumerate(CALLS))}))
 """
 
 
