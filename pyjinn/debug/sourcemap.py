@@ -144,6 +144,7 @@ def _path(entry: object, directories: list[str], comp_dir: str, version: int) ->
         base = directories[index] if 0 <= index < len(directories) else comp_dir
     else:
         base = directories[index - 1] if 0 < index <= len(directories) else comp_dir
-    if version >= 5 and index != 0 and not posixpath.isabs(base):
-        base = posixpath.join(directories[0] if directories else comp_dir, base)
+    if not posixpath.isabs(base):  # relative to the compilation directory
+        root = directories[0] if version >= 5 and directories else comp_dir
+        base = posixpath.join(root, base) if root != base else base
     return posixpath.normpath(posixpath.join(base, file_name)) if base else file_name
