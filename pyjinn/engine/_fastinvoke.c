@@ -283,7 +283,10 @@ typedef struct {
     bool taken;
 } backtrace;
 
-static void backtrace_take(backtrace *trace, frame_vec *vec) {
+/* Keep the frames of ``vec`` in ``*slot`` (allocated here: only failed runs have one). */
+static void backtrace_take(backtrace **slot, frame_vec *vec) {
+    backtrace *trace = *slot ? *slot : (*slot = malloc(sizeof(backtrace)));
+    if (!trace) { frame_vec_delete(vec); return; }
     trace->taken = true;
     trace->total = vec->size;
     trace->count = vec->size < MAX_FRAMES ? vec->size : MAX_FRAMES;
@@ -305,7 +308,7 @@ static void backtrace_take(backtrace *trace, frame_vec *vec) {
 }
 
 static PyObject *backtrace_tuple(const backtrace *trace) {
-    if (!trace->taken) Py_RETURN_NONE;
+    if (!trace || !trace->taken) Py_RETURN_NONE;
     PyObject *frames = PyTuple_New((Py_ssize_t)trace->count);
     if (!frames) return NULL;
     for (size_t i = 0; i < trace->count; i++) {
@@ -426,7 +429,7 @@ static void take_message(byte_vec *vec, char *out, size_t size) {
     byte_vec_delete(vec);
 }
 
-static void take_error(void *error, char *out, size_t size, backtrace *trace) {
+static void take_error(void *error, char *out, size_t size, backtrace **trace) {
     if (trace) {
         frame_vec frames = {0, NULL};
         error_wasm_trace(error, &frames);
@@ -438,7 +441,7 @@ static void take_error(void *error, char *out, size_t size, backtrace *trace) {
     error_delete(error);
 }
 
-static void take_trap(void *trap, int *code, char *out, size_t size, backtrace *trace) {
+static void take_trap(void *trap, int *code, char *out, size_t size, backtrace **trace) {
     frame_vec frames = {0, NULL};
     trap_trace(trap, &frames);
     backtrace_take(trace, &frames);
@@ -580,8 +583,7 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     stream out = {.fd = -1}, err = {.fd = -1};
     watch limits = {.deadline_ns = deadline_ns, .out = &out, .err = &err, .stopped = STOP_NONE};
     clock_log clocks = {.origin_ns = origin_ns, .entries = NULL, .count = 0, .capacity = 0};
-    backtrace trace; /* large: only its flag is set unless a run fails */
-    trace.taken = false;
+    backtrace *trace = NULL; /* only a failed run has one */
     sparse_memory memory_copy = {.data = NULL, .pages = NULL, .count = 0, .capacity = 0,
                                  .taken = false, .failed = false};
 
@@ -710,7 +712,7 @@ done:
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&input);
-    PyObject *frames = backtrace_tuple(&trace);
+    PyObject *frames = backtrace_tuple(trace);
     PyObject *memory = NULL;
     if (frames) {
         memory = memory_copy.taken && !memory_copy.failed
@@ -736,6 +738,7 @@ done:
         Py_XDECREF(frames);
         Py_XDECREF(memory);
     }
+    free(trace);
     free(clocks.entries);
     free(memory_copy.data);
     free(memory_copy.pages);

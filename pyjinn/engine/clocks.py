@@ -65,8 +65,11 @@ def _answer(caller: int, slots: int, call: int, clock_id: int, pointer: int) -> 
         errno, value = read(clock_id, context.created_ns)
     else:
         errno, value = resolution(clock_id)
-    if len(context.clock_log) < MAX_LOGGED * CLOCK_ENTRY.size:
-        context.clock_log += CLOCK_ENTRY.pack(call, errno, clock_id & 0xFFFFFFFF, value)
+    log = context.clock_log
+    if log is None:
+        log = context.clock_log = bytearray()
+    if len(log) < MAX_LOGGED * CLOCK_ENTRY.size:
+        log += CLOCK_ENTRY.pack(call, errno, clock_id & 0xFFFFFFFF, value)
     if errno == _ERRNO_SUCCESS:
         memory.write(pointer, value.to_bytes(8, "little"))
     _capi.raw_set_i32(slots, 0, errno)

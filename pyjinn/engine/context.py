@@ -98,10 +98,12 @@ class InvocationContext:
         self.last_error = ""
         self.calls: list[HostCall] = []
         self.memory: GuestMemory | None = None  # the guest's memory, once a host call needs it
-        # What random_get handed out, and how each poll_oneoff ended, in order.
-        self.randomness: list[bytes] = []
-        self.polls: list[PollOutcome] = []
-        self.clock_log = bytearray()  # CLOCK_ENTRY records (Python clock only)
+        # What random_get handed out, and how each poll_oneoff ended, in order; the clock
+        # readings (CLOCK_ENTRY records; the Python clock only). Made on first use: most
+        # invocations have none.
+        self.randomness: list[bytes] | None = None
+        self.polls: list[PollOutcome] | None = None
+        self.clock_log: bytearray | None = None
         self.replay = replay
 
     def remaining(self) -> float:

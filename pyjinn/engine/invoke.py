@@ -101,6 +101,26 @@ class Sandbox:
         self.prepared = None if NATIVE else _ctypes_run.prepare(self.argv, self.env)
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a crash record needs of a run beyond its outcome: how the guest failed, as wasmtime
+    said it (trap code, -1 for none, and message), and where (up to 64 frames, youngest first,
+    with the number of frames in the whole trace); the guest's memory, when the run took a
+    snapshot; and the nondeterministic inputs the guest received (see engine.context)."""
+
+    trap_code: int = -1
+    trap_message: str = ""
+    backtrace: tuple[tuple[Frame, ...], int] | None = None
+    memory: MemoryImage | None = None
+    clock_log: bytes | bytearray = b""
+    randomness: list[bytes] | None = None
+    polls: list[PollOutcome] | None = None
+
+
+# A run that returned and received nothing nondeterministic: most of them, sharing one object.
+NO_EVIDENCE = Evidence()
+
+
 @dataclass(slots=True)
 class Run:
     """The outcome of one invocation: output, resource use, and the error if it failed."""
@@ -115,20 +135,39 @@ class Run:
     host_calls: list[HostCall]
     # Nanoseconds spent in: store and WASI setup, instantiation, the guest, teardown.
     phases: tuple[int, int, int, int]
-    # How the guest failed, as wasmtime said it (trap code, -1 for none, and message), and
-    # where: up to 64 frames, youngest first, with the number of frames in the whole trace.
-    trap_code: int = -1
-    trap_message: str = ""
-    backtrace: tuple[tuple[Frame, ...], int] | None = None
-    memory: MemoryImage | None = None  # the guest's linear memory, when the run took a snapshot
-    # The nondeterministic inputs the guest received (see pyjinn.engine.context).
-    clock_log: bytes | bytearray = b""
-    randomness: list[bytes] | None = None
-    polls: list[PollOutcome] | None = None
+    evidence: Evidence = NO_EVIDENCE
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def trap_code(self) -> int:
+        return self.evidence.trap_code
+
+    @property
+    def trap_message(self) -> str:
+        return self.evidence.trap_message
+
+    @property
+    def backtrace(self) -> tuple[tuple[Frame, ...], int] | None:
+        return self.evidence.backtrace
+
+    @property
+    def memory(self) -> MemoryImage | None:
+        return self.evidence.memory
+
+    @property
+    def clock_log(self) -> bytes | bytearray:
+        return self.evidence.clock_log
+
+    @property
+    def randomness(self) -> list[bytes] | None:
+        return self.evidence.randomness
+
+    @property
+    def polls(self) -> list[PollOutcome] | None:
+        return self.evidence.polls
 
 
 def invoke(
@@ -207,13 +246,24 @@ def invoke(
         stderr_truncated=stderr_exceeded,
         host_calls=invocation.calls,
         phases=phases,
-        trap_code=code,
-        trap_message=message,
-        backtrace=backtrace,
-        memory=MemoryImage(*memory) if memory is not None else None,
-        clock_log=clock_log or invocation.clock_log,
-        randomness=invocation.randomness,
-        polls=invocation.polls,
+        evidence=(
+            NO_EVIDENCE
+            if ended == ENDED_RETURNED
+            and memory is None
+            and not clock_log
+            and invocation.clock_log is None
+            and invocation.randomness is None
+            and invocation.polls is None
+            else Evidence(
+                code,
+                message,
+                backtrace,
+                MemoryImage(*memory) if memory is not None else None,
+                clock_log or invocation.clock_log or b"",
+                invocation.randomness,
+                invocation.polls,
+            )
+        ),
     )
 
 

@@ -36,7 +36,10 @@ def _random_get(caller: int, slots: int) -> int | None:
         replay = context.replay
         data = source(length) if replay is None else replay.random(length)
         memory.write(pointer, data)
-        context.randomness.append(data)
+        if context.randomness is None:
+            context.randomness = [data]
+        else:
+            context.randomness.append(data)
     except hostfunc.GuestMemoryError:
         _capi.raw_set_i32(slots, 0, _ERRNO_FAULT)
         return None

@@ -52,7 +52,10 @@ def _poll_oneoff(caller: int, slots: int) -> int | None:
 
     replay = context.replay
     outcome = _wait(context, subscriptions, count) if replay is None else replay.poll(count)
-    context.polls.append(outcome)
+    if context.polls is None:
+        context.polls = [outcome]
+    else:
+        context.polls.append(outcome)
     if outcome.timed_out:
         context.timed_out = True
         return hostfunc.trap("deadline reached while sleeping")
