@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyjinn.abi import BY_NAME, VARIANTS, ErrorCode
 from pyjinn.config.model import FunctionSpec
-from pyjinn.debug import coredump
+from pyjinn.debug import coredump, mounts
 from pyjinn.debug.record import FORMAT, OUTPUT_CAP, VERSION, CrashRecord, encode_value
 from pyjinn.debug.secrets import Secrets
 from pyjinn.engine.clocks import MAX_LOGGED
@@ -155,10 +155,7 @@ def build_record(capture: Capture) -> tuple[CrashRecord, bytes | None]:
         "sandbox": {
             "argv": [encode_value(arg, secrets) for arg in capture.argv],
             "env": [_env_entry(name, value, spec, secrets) for name, value in spec.env],
-            "mounts": [
-                {"host": str(m.host_dir), "guest": m.guest_dir, "writable": m.writable}
-                for m in spec.mounts
-            ],
+            "mounts": mounts.snapshot(spec.mounts, secrets, members, notes),
         },
         "stdin": {"size": len(stdin), "redacted": [span.to_json() for span in stdin_spans]},
         "host_calls": [_host_call(call, secrets) for call in run.host_calls],

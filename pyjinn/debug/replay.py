@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn import contract
-from pyjinn.config.model import Limits, Mount
+from pyjinn.config.model import Limits
+from pyjinn.debug import mounts as recorded_mounts
 from pyjinn.debug.record import OUTPUT_CAP, CrashRecord, RecordError, decode_value
 from pyjinn.debug.secrets import Span, restore
 from pyjinn.debug.world import RecordedWorld
@@ -95,6 +96,7 @@ def secrets_needed(record: CrashRecord) -> list[str]:
     for argument in document["sandbox"]["argv"]:
         spans += decode_value(argument).redacted
     names.update(span.name for span in spans)
+    names.update(recorded_mounts.needed_secrets(document["sandbox"]["mounts"]))
     return sorted(names)
 
 
@@ -141,7 +143,9 @@ def replay(
     engine = Engine(max_instances=2)
     engine.start()
     with tempfile.TemporaryDirectory(prefix="pyjinn-replay-") as scratch:
-        mounts = _mounts(document["sandbox"]["mounts"], Path(scratch), notes)
+        mounts = recorded_mounts.lay_out(
+            document["sandbox"]["mounts"], record.members, secrets, Path(scratch), notes
+        )
         try:
             loader = ModuleLoader(engine, cache_dir, replay=True)
             name = Path(document["module"]["file"]).name
@@ -359,20 +363,6 @@ def _received(value: Any, secrets: dict[str, bytes]) -> Any:
     if isinstance(data, str):
         return restore(data.encode(), value.redacted, secrets).decode()
     return restore(data, value.redacted, secrets)
-
-
-def _mounts(recorded: list[dict[str, Any]], scratch: Path, notes: list[str]) -> list[Mount]:
-    mounts = []
-    for index, entry in enumerate(recorded):
-        directory = scratch / f"mount-{index}"
-        directory.mkdir()
-        mounts.append(Mount(directory, entry["guest"], writable=bool(entry["writable"])))
-    if recorded:
-        notes.append(
-            "the function's mounts are empty directories in the replay: the record does not "
-            "keep the files the guest read"
-        )
-    return mounts
 
 
 def _last_line(text: str) -> str:

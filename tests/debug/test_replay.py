@@ -191,3 +191,23 @@ async def test_a_record_whose_failure_no_longer_happens_says_so(kv_recorded, rep
             call["arguments"] = [{"buffer": [3072, 3]}]
     verdict = replay(kv_recorded)
     assert verdict.verdict == replaying.NO_FAILURE, verdict.to_json()
+
+
+@pytest.mark.slow
+async def test_a_failure_that_depends_on_a_mounted_file_reproduces_with_its_contents(
+    make_client, project, c_guest, records, replay, tmp_path
+) -> None:
+    project("reader.wasm", c_guest("mode_reader"))
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "mode.txt").write_text("crash now\n")
+    (conf / "other.txt").write_text("unrelated\n")
+    client = make_client(site("reader.wasm", "mount ./conf /conf ro"))
+    assert (await client.get("/")).status_code == 502
+    [record] = records()
+    (conf / "mode.txt").write_text("calm\n")  # changed since: the replay needs only the record
+    [mount] = record.document["sandbox"]["mounts"]
+    assert [entry["path"] for entry in mount["entries"]] == ["mode.txt", "other.txt"]
+    assert record.member("mounts/0/mode.txt") == b"crash now\n"
+    verdict = replay(record)
+    assert verdict.verdict == replaying.REPRODUCED, verdict.to_json()
