@@ -375,6 +375,16 @@ _CRASH_PATH_OPTION = click.option(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--trace", is_flag=True, help="Print each host call and its recorded result.")
+@click.option(
+    "--gdb",
+    "debugger",
+    flag_value="gdb",
+    default=None,
+    help="Run the replay under gdb, the guest compiled with its DWARF (set breakpoints on its "
+    "source lines).",
+)
+@click.option("--lldb", "debugger", flag_value="lldb", help="The same under lldb.")
+@click.option("--debug-info", is_flag=True, hidden=True)
 def replay(
     record: str,
     data_dir: Path | None,
@@ -383,6 +393,8 @@ def replay(
     env: tuple[str, ...],
     as_json: bool,
     trace: bool,
+    debugger: str | None,
+    debug_info: bool,
 ) -> None:
     """Replay RECORD (a record file, an exported archive, a Gojinn crash dump, or a record id)
     offline: the recorded module, stdin, environment, host call results, clock and random
@@ -393,8 +405,18 @@ def replay(
     cannot be found or read, a missing secret).
     """
     from pyjinn import logs
-    from pyjinn.debug.commands import crash_directory, run_replay
+    from pyjinn.debug.commands import crash_directory, debug_replay, run_replay
 
+    if debugger is not None:
+        arguments = [record]
+        for option, value in (("--data-dir", data_dir), ("--crash-path", crash_path),
+                              ("--module", module)):  # fmt: skip
+            if value is not None:
+                arguments += [option, str(value)]
+        for item in env:
+            arguments += ["--env", item]
+        arguments += ["--json"] * as_json + ["--trace"] * trace
+        sys.exit(debug_replay(debugger, arguments))
     logs.configure("auto", "warning")
     sys.exit(
         run_replay(
@@ -404,6 +426,7 @@ def replay(
             env=env,
             as_json=as_json,
             trace=trace,
+            debug_info=debug_info,
         )
     )
 

@@ -118,6 +118,8 @@ class Invocation:
         run: Run | None = None
         stdin = b""
         recording = self._recording(envelope)
+        # A failure is a crash record, unless the request asked for a record whatever happened.
+        failed = REQUESTED if recording == REQUESTED else CRASH
         try:
             stdin = contract.encode_request(
                 method=envelope.method,
@@ -143,7 +145,7 @@ class Invocation:
             response = contract.decode_response(run.stdout)
         except InvocationError as error:
             outcome = self._failed(error, tenant, run)
-            self._keep(outcome, CRASH, stdin, tenant, envelope)
+            self._keep(outcome, failed, stdin, tenant, envelope)
             return outcome
         except Exception as error:  # our bug: fail this invocation, keep serving, say everything
             log.exception(
@@ -157,7 +159,7 @@ class Invocation:
                 },
             )
             outcome = self._finish(HostError(repr(error)), tenant, run, None)
-            self._keep(outcome, CRASH, stdin, tenant, envelope)
+            self._keep(outcome, failed, stdin, tenant, envelope)
             return outcome
         outcome = self._finish(None, tenant, run, response)
         if recording is not None:

@@ -6,7 +6,9 @@ The CLI only parses options and calls these; each returns the command's exit sta
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,7 @@ def run_replay(
     env: Sequence[str],
     as_json: bool,
     trace: bool,
+    debug_info: bool = False,
 ) -> int:
     try:
         given = dict(_pair(item) for item in env)
@@ -101,6 +104,7 @@ def run_replay(
             trace=show if trace else None,
             degraded=degraded,
             cache_dir=None,
+            debug_info=debug_info,
         )
     except ModuleError as error:
         click.echo(f"pyjinn replay: {error}", err=True)
@@ -323,3 +327,40 @@ def _size(size: int | None) -> str:
             return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size = size / 1024  # type: ignore[assignment]
     return str(size)
+
+
+DEBUGGERS = {
+    # The debugger's command line around ``--args PROGRAM...``: breakpoints on source lines of
+    # the guest resolve once wasmtime has compiled it, so they are left pending until then.
+    "gdb": ["gdb", "-q", "-ex", "set breakpoint pending on", "--args"],
+    "lldb": ["lldb", "--"],
+}
+
+
+def debug_replay(debugger: str, arguments: Sequence[str]) -> int:
+    """Run this replay again under ``debugger`` (which replaces this process), its module
+    compiled with debug information; ``arguments`` are the replay's own, without the debugger
+    option."""
+    program = shutil.which(DEBUGGERS[debugger][0])
+    if program is None:
+        click.echo(
+            f"pyjinn replay: --{debugger} needs {debugger}, which is not installed", err=True
+        )
+        return EXIT_USAGE
+    command = [
+        *DEBUGGERS[debugger],
+        sys.executable,
+        "-m",
+        "pyjinn",
+        "replay",
+        *arguments,
+        "--debug-info",
+    ]
+    click.echo(
+        f"Starting {debugger}: set breakpoints in the guest's source (break main.c:25), then "
+        "run. A trap stops the program with a signal (SIGILL, or SIGSEGV for memory), in the "
+        "guest's frame."
+    )
+    sys.stdout.flush()
+    os.execv(program, [program, *command[1:]])
+    return EXIT_USAGE  # not reached

@@ -124,10 +124,12 @@ def replay(
     trace: Callable[[str], None] | None = None,
     degraded: bool = False,
     cache_dir: Path | None = None,
+    debug_info: bool = False,
 ) -> Verdict:
     """Run ``module`` in the world of ``record`` and compare; ``rebuilt`` when ``module`` is a
     new build of the recorded one. ``degraded`` replays a record that holds the input only (a
-    Gojinn crash dump): clocks and random values are live, and no host call can be answered."""
+    Gojinn crash dump): clocks and random values are live, and no host call can be answered.
+    ``debug_info`` compiles the module for a native debugger (``pyjinn replay --gdb``)."""
     secrets = dict(secrets) if secrets is not None else gather_secrets(record, {})
     document = record.document
     world = RecordedWorld(record, secrets, trace=trace, live_nondeterminism=degraded)
@@ -140,7 +142,7 @@ def replay(
         secrets,
     )
     notes = list(document.get("notes", ()))
-    engine = Engine(max_instances=2)
+    engine = Engine(max_instances=2, debug_info=debug_info)
     engine.start()
     with tempfile.TemporaryDirectory(prefix="pyjinn-replay-") as scratch:
         mounts = recorded_mounts.lay_out(

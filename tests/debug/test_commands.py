@@ -102,3 +102,48 @@ async def test_crashes_list_show_and_export(crashed, tmp_path) -> None:
     # The archive carries its module: it replays with no crash directory around it.
     status, output = pyjinn("replay", str(archive))
     assert status == 0, output
+
+
+@pytest.mark.slow
+async def test_replay_under_gdb_stops_at_the_trap_in_the_guest_source(
+    make_client, project, records, tmp_path
+) -> None:
+    """The replay's child process, as ``--gdb`` starts it (with --debug-info), run by gdb in
+    batch mode: gdb stops at the trap, in the guest's C source."""
+    import shutil
+    import subprocess
+    import sys
+
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        pytest.skip("gdb is not installed")
+    source = tmp_path / "crash.c"
+    source.write_text(
+        "void check(int value) { if (value == 0) __builtin_trap(); }\n"
+        "int main(void) { volatile int zero = 0; check(zero); return 0; }\n"
+    )
+    module = tmp_path / "crash.wasm"
+    subprocess.run(
+        [sys.executable, "-m", "ziglang", "cc", "--target=wasm32-wasi", "-g", "-O1",
+         "-o", str(module), str(source)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    client = make_client(":8080 {\n pyjinn /* crash.wasm\n}\n")
+    assert (await client.get("/")).status_code == 502
+    [record] = records()
+    result = subprocess.run(
+        [gdb, "-batch", "-ex", "run", "-ex", "bt", "--args", sys.executable, "-m", "pyjinn",
+         "replay", str(record.path), "--debug-info"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "received signal SIGILL" in result.stdout, result.stdout[-3000:]
+    assert "in main () at " in result.stdout and "crash.c:1" in result.stdout
+
+
+def test_replay_gdb_says_when_the_debugger_is_missing(tmp_path: Path, monkeypatch) -> None:
+    from pyjinn.debug import commands
+
+    monkeypatch.setattr(commands.shutil, "which", lambda name: None)
+    status, output = pyjinn("replay", "some-record", "--gdb")
+    assert status == 2
+    assert "--gdb needs gdb, which is not installed" in output

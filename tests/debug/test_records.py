@@ -207,3 +207,17 @@ def test_the_crash_directory_is_made_private_even_if_it_existed(tmp_path: Path) 
     directory.mkdir(mode=0o755)
     CrashStore(directory)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+async def test_a_requested_record_is_written_even_with_record_crashes_off(
+    make_client, project, records
+) -> None:
+    project("guest.wat", guest(FAILURES["trap"][0]))
+    settings = f"record_crashes off\n debug_secret {DEBUG_SECRET}"
+    client = make_client(site("guest.wat", settings))
+    assert (await client.get("/")).status_code == 502
+    asked = {"X-Pyjinn-Debug": DEBUG_SECRET, "X-Pyjinn-Record": "1"}
+    assert (await client.get("/", headers=asked)).status_code == 502
+    [record] = records()
+    assert record.document["kind"] == "requested"
+    assert record.document["outcome"]["kind"] == "trap"
