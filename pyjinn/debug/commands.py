@@ -190,6 +190,7 @@ def show_record(text: str, directory: Path, *, as_json: bool) -> int:
     echo(f"Crash record {record.id} ({_size(record.size)})")
     echo(f"  function   {document['function']}, tenant {document['tenant'] or '-'}, "
          f"{document['trigger']} {document['method']} {document['target']}")  # fmt: skip
+    echo(f"  request    {_request_line(record)}")
     echo(f"  when       {document['created']}, trace {document['trace_id']}")
     echo(f"  why        {_why(document['kind'])}")
     sha = document["module"]["sha256"]
@@ -303,6 +304,17 @@ def _pair(item: str) -> tuple[str, str]:
     if not separator or not name:
         raise click.BadParameter(f"--env expects NAME=VALUE, got {item!r}")
     return name, value
+
+
+def _request_line(record: CrashRecord) -> str:
+    """The request as the guest read it: method, URI and body size (from its envelope)."""
+    stdin = record.member("stdin")
+    try:
+        envelope = json.loads(stdin)
+        method, uri, body = envelope["method"], envelope["uri"], envelope.get("body", "")
+    except (ValueError, KeyError, TypeError):
+        return f"{len(stdin)} bytes on stdin (not a request envelope)"
+    return f"{method} {uri}, body {len(str(body))} bytes (stdin {len(stdin)} bytes)"
 
 
 def _why(kind: str) -> str:
