@@ -152,9 +152,10 @@ def list_records(directory: Path, *, as_json: bool, limit: int | None) -> int:
     if not rows:
         click.echo(f"No crash records in {directory}.")
         return EXIT_OK
-    header = ("ID", "FUNCTION", "TENANT", "OUTCOME", "LOCATION", "SIZE")
+    header = ("TIME (UTC)", "ID", "FUNCTION", "TENANT", "OUTCOME", "LOCATION", "SIZE")
     table = [header] + [
         (
+            str(row["created"] or "")[:19].replace("T", " "),
             str(row["id"]),
             str(row["function"]),
             str(row["tenant"] or "-"),

@@ -14,6 +14,8 @@ arguments, one call too many), the world notes where, and the guest is stopped w
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from pyjinn.capabilities.core import Core
 from pyjinn.config.model import Permissions
 from pyjinn.debug.record import Buffer, CrashRecord, RecordError, Value, decode_value
 from pyjinn.debug.secrets import Secrets, Span, restore
+from pyjinn.engine import clocks
 from pyjinn.engine.clocks import MAX_LOGGED
 from pyjinn.engine.context import CLOCK_ENTRY, CLOCK_TIME_GET, PollOutcome
 from pyjinn.engine.hostfunc import GuestTrap
@@ -117,6 +120,7 @@ class RecordedWorld:
         ]
         self.next_poll = 0
         self._core = Core()
+        self._origin = time.monotonic_ns()  # a live monotonic clock counts from here
 
     def host(self, function: str) -> FunctionHost:
         """The function host a replayed sandbox gets: every capability answers from here."""
@@ -215,9 +219,7 @@ class RecordedWorld:
 
     def clock(self, call: int, clock_id: int) -> tuple[int, int]:
         if self.live:
-            from pyjinn.engine import clocks
-
-            return clocks.resolution(clock_id) if call else clocks.read(clock_id, 0)
+            return clocks.resolution(clock_id) if call else clocks.read(clock_id, self._origin)
         what = "clock_time_get" if call == CLOCK_TIME_GET else "clock_res_get"
         asked = f"{what}({_CLOCK_NAMES.get(clock_id, clock_id)})"
         number = self.next_clock + 1
@@ -241,8 +243,6 @@ class RecordedWorld:
 
     def random(self, length: int) -> bytes:
         if self.live:
-            import os
-
             return os.urandom(length)
         number = self.next_random + 1
         if self.next_random >= len(self.randomness):
