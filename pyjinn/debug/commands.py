@@ -174,10 +174,20 @@ def list_records(directory: Path, *, as_json: bool, limit: int | None) -> int:
 
 def show_record(text: str, directory: Path, *, as_json: bool) -> int:
     try:
-        record, store, _ = open_record(text, directory)
+        record, store, degraded = open_record(text, directory)
     except RecordError as error:
         click.echo(f"pyjinn crashes show: {error}", err=True)
         return EXIT_USAGE
+    if degraded:
+        document = record.document
+        click.echo(f"Gojinn crash dump {text} ({document['created']})")
+        click.echo(f"  module     {document['module']['file']}")
+        click.echo(f"  error      {document['outcome']['detail']}")
+        click.echo(f"  request    {_request_line(record)}")
+        names = ", ".join(entry["name"] for entry in document["sandbox"]["env"])
+        click.echo(f"  env        {names or '-'}")
+        click.echo(f"Note: {document['notes'][0]}")
+        return EXIT_OK
     if as_json:
         click.echo(json.dumps(record.document, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -189,8 +199,10 @@ def show_record(text: str, directory: Path, *, as_json: bool) -> int:
     sources = SourceMap(module) if module else None
     echo = click.echo
     echo(f"Crash record {record.id} ({_size(record.size)})")
-    echo(f"  function   {document['function']}, tenant {document['tenant'] or '-'}, "
-         f"{document['trigger']} {document['method']} {document['target']}")  # fmt: skip
+    echo(
+        f"  function   {document['function']}, tenant {document['tenant'] or '-'}, "
+        f"{document['trigger']} {document['method']} {document['target']}"
+    )
     echo(f"  request    {_request_line(record)}")
     echo(f"  when       {document['created']}, trace {document['trace_id']}")
     echo(f"  why        {_why(document['kind'])}")
@@ -200,8 +212,10 @@ def show_record(text: str, directory: Path, *, as_json: bool) -> int:
     echo(f"  outcome    {outcome['kind']} -> {outcome['status']}: {_last_line(outcome)}")
     if outcome.get("exit_code") is not None:
         echo(f"  exit code  {outcome['exit_code']}")
-    echo(f"  resources  fuel {outcome['fuel_consumed']}, memory {_size(outcome['memory_bytes'])}, "
-         f"{outcome['duration_ms']:.2f} ms")  # fmt: skip
+    echo(
+        f"  resources  fuel {outcome['fuel_consumed']}, memory {_size(outcome['memory_bytes'])}, "
+        f"{outcome['duration_ms']:.2f} ms"
+    )
     frames = outcome.get("backtrace") or []
     if frames:
         echo("Backtrace (youngest first):")
@@ -226,10 +240,13 @@ def show_record(text: str, directory: Path, *, as_json: bool) -> int:
     )
     env = document["sandbox"]["env"]
     if env:
-        echo("Environment: " + ", ".join(
-            entry["name"] + (" (secret, not recorded)" if entry.get("redacted") else "")
-            for entry in env
-        ))  # fmt: skip
+        echo(
+            "Environment: "
+            + ", ".join(
+                entry["name"] + (" (secret, not recorded)" if entry.get("redacted") else "")
+                for entry in env
+            )
+        )
     for name in ("stdout", "stderr"):
         data = record.member(name)
         if data:
@@ -238,8 +255,10 @@ def show_record(text: str, directory: Path, *, as_json: bool) -> int:
             for text in data[:2000].decode("utf-8", "replace").splitlines()[:20]:
                 echo(f"  {text}")
     if "core.wasm" in record.members:
-        echo(f"Coredump: {_size(len(record.members['core.wasm']))} "
-             "(pyjinn crashes export --coredump FILE)")  # fmt: skip
+        echo(
+            f"Coredump: {_size(len(record.members['core.wasm']))} "
+            "(pyjinn crashes export --coredump FILE)"
+        )
     for note in document.get("notes", ()):
         echo(f"Note: {note}")
     return EXIT_OK

@@ -44,3 +44,11 @@ def test_a_gojinn_dump_whose_module_no_longer_fails_says_no_failure(tmp_path: Pa
     result = CliRunner().invoke(main, ["replay", str(dump), "--json"])
     assert result.exit_code == 1
     assert json.loads(result.output)["verdict"] == "no-failure"
+
+
+def test_crashes_show_reads_a_gojinn_dump(tmp_path: Path) -> None:
+    dump = write_dump(tmp_path, FAILURES["trap"][0])
+    result = CliRunner().invoke(main, ["crashes", "show", str(dump)])
+    assert result.exit_code == 0, result.output
+    assert "error      Wasm Error/Quota Exceeded: trap" in result.output
+    assert "env        GREETING" in result.output
