@@ -59,3 +59,28 @@ def written_records() -> Iterator[None]:
     """No test leaves records being written behind it."""
     yield
     RECORDER.flush(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """The commands configure the process's logging, as a command line should (access
+    records through the batched writer, levels): undo that for the tests that follow."""
+    import logging
+
+    from pyjinn.observability import access_log
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    named = {name: logging.getLogger(name) for name in ("pyjinn.access", "uvicorn.error")}
+    levels = {name: logger.level for name, logger in named.items()}
+    uvicorn_access = logging.getLogger("uvicorn.access").disabled
+    writer = access_log.writer
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in named.items():
+        logger.setLevel(levels[name])
+    logging.getLogger("uvicorn.access").disabled = uvicorn_access
+    if access_log.writer is not writer:
+        access_log.uninstall()
+        access_log.writer = writer
