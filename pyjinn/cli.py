@@ -470,3 +470,159 @@ def bench(quick: bool, output: Path | None) -> None:
 
     outcome = run(output or RESULTS, quick=quick)
     sys.exit(1 if outcome.failed else 0)
+
+
+_DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The server's data_dir: records are in DATA_DIR/crashes (default: ./data).",
+)
+_CRASH_PATH_OPTION = click.option(
+    "--crash-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The crash directory itself, when crash_path put it elsewhere.",
+)
+
+
+@main.command()
+@click.argument("record")
+@_DATA_DIR_OPTION
+@_CRASH_PATH_OPTION
+@click.option(
+    "--module",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Replay a rebuilt module instead of the recorded one: is the failure fixed?",
+)
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A secret the record left out (default: taken from the environment).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option("--trace", is_flag=True, help="Print each host call and its recorded result.")
+@click.option(
+    "--gdb",
+    "debugger",
+    flag_value="gdb",
+    default=None,
+    help="Run the replay under gdb, the guest compiled with its DWARF (set breakpoints on its "
+    "source lines).",
+)
+@click.option("--lldb", "debugger", flag_value="lldb", help="The same under lldb.")
+@click.option("--debug-info", is_flag=True, hidden=True)
+def replay(
+    record: str,
+    data_dir: Path | None,
+    crash_path: Path | None,
+    module: Path | None,
+    env: tuple[str, ...],
+    as_json: bool,
+    trace: bool,
+    debugger: str | None,
+    debug_info: bool,
+) -> None:
+    """Replay RECORD (a record file, an exported archive, a Gojinn crash dump, or a record id)
+    offline: the recorded module, stdin, environment, host call results, clock and random
+    values; no live backend.
+
+    Verdicts: reproduced, diverged (where), no-failure; with --module: fixed, still-failing,
+    diverged. Exit status: 0 reproduced or fixed; 1 anything else; 2 bad usage (a record that
+    cannot be found or read, a missing secret).
+    """
+    from pyjinn import logs
+    from pyjinn.debug.commands import crash_directory, debug_replay, run_replay
+
+    if debugger is not None:
+        arguments = [record]
+        for option, value in (("--data-dir", data_dir), ("--crash-path", crash_path),
+                              ("--module", module)):  # fmt: skip
+            if value is not None:
+                arguments += [option, str(value)]
+        for item in env:
+            arguments += ["--env", item]
+        arguments += ["--json"] * as_json + ["--trace"] * trace
+        sys.exit(debug_replay(debugger, arguments))
+    logs.configure("auto", "warning")
+    sys.exit(
+        run_replay(
+            record,
+            directory=crash_directory(data_dir, crash_path),
+            module=module,
+            env=env,
+            as_json=as_json,
+            trace=trace,
+            debug_info=debug_info,
+        )
+    )
+
+
+@main.group()
+def crashes() -> None:
+    """Crash records: list them, show one, export one (see docs/debugging.md)."""
+
+
+@crashes.command("list")
+@_DATA_DIR_OPTION
+@_CRASH_PATH_OPTION
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="The newest N only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def crashes_list(
+    data_dir: Path | None, crash_path: Path | None, limit: int | None, as_json: bool
+) -> None:
+    """List crash records, newest first: time, function, tenant, outcome, where it failed."""
+    from pyjinn.debug.commands import crash_directory, list_records
+
+    sys.exit(list_records(crash_directory(data_dir, crash_path), as_json=as_json, limit=limit))
+
+
+@crashes.command("show")
+@click.argument("record")
+@_DATA_DIR_OPTION
+@_CRASH_PATH_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record document.")
+def crashes_show(
+    record: str, data_dir: Path | None, crash_path: Path | None, as_json: bool
+) -> None:
+    """Show RECORD (an id, or a prefix of one, or a file): outcome, backtrace with source lines
+    where the module has DWARF, and the host call timeline."""
+    from pyjinn.debug.commands import crash_directory, show_record
+
+    sys.exit(show_record(record, crash_directory(data_dir, crash_path), as_json=as_json))
+
+
+@crashes.command("export")
+@click.argument("record")
+@_DATA_DIR_OPTION
+@_CRASH_PATH_OPTION
+@click.option(
+    "--coredump",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the standard wasm coredump here.",
+)
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a self-contained record (with its module) here, to replay on another machine.",
+)
+def crashes_export(
+    record: str,
+    data_dir: Path | None,
+    crash_path: Path | None,
+    coredump: Path | None,
+    archive: Path | None,
+) -> None:
+    """Export RECORD's coredump, or the record with its module as one file."""
+    from pyjinn.debug.commands import crash_directory, export_record
+
+    sys.exit(
+        export_record(
+            record, crash_directory(data_dir, crash_path), coredump=coredump, archive=archive
+        )
+    )

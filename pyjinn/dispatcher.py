@@ -3,8 +3,9 @@
 Every function of the ABI table (``pyjinn.abi``) is defined on the linker through here. For each
 call the dispatcher decodes the arguments from guest memory (a bad pointer or length is the
 guest's ``INVALID``), checks the function's permissions, runs the capability's handler, times
-it, appends ``(capability, call, arguments, result or error)`` to the invocation's record, and
-encodes the result with the ABI's conventions. Capabilities only ever see decoded arguments and
+it, appends ``(capability, call, arguments, result or error)`` to the invocation's record (with
+what a handler copied into a guest buffer itself, so a replay can copy it again), and encodes
+the result with the ABI's conventions. Capabilities only ever see decoded arguments and
 raise ``HostCallError``; nothing a guest passes can raise into wasmtime.
 """
 
@@ -61,6 +62,10 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
     needs_memory = any(kind is not Arg.I32 for _, kind in function.args)
     handler_name = function.name
     read_slots = _slot_reader(function)
+    # Where a handler writes into a guest buffer itself (Gojinn's out buffers; the core
+    # capability's copies are replayed by running it again): keep what it wrote.
+    kinds = [kind for _, kind in function.args]
+    out_index = kinds.index(Arg.OUT) if Arg.OUT in kinds and function.capability != "core" else -1
 
     def implementation(caller: int, slots: int) -> int | None:
         context = current()
@@ -86,6 +91,8 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
             _fail(function, context, slots, record, error.code, error.message, memory)
         except hostfunc.GuestMemoryError as error:
             _fail(function, context, slots, record, ErrorCode.INVALID, str(error), memory)
+        except hostfunc.GuestTrap:
+            raise  # the guest is stopped (a replay it diverged from), not answered
         except Exception as error:  # our bug: the guest gets INTERNAL, operators the traceback
             log.exception(
                 "Host call %s failed inside pyjinn.",
@@ -96,6 +103,9 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
             _fail(function, context, slots, record, ErrorCode.INTERNAL, message, memory)
         else:
             record.result = result
+            if out_index >= 0 and result:
+                assert memory is not None
+                record.written = memory.read(arguments[out_index][0], result)
             _encode(function, context, slots, result)
         record.seconds = time.perf_counter() - started
         context.calls.append(record)

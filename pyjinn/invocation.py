@@ -3,9 +3,12 @@
 Every trigger (an HTTP request, and the triggers built on the same path) turns its event into a
 request envelope and the outcome into its own reply; everything between is here, once: the
 span and trace id, the JSON envelope on stdin, a slot and a fresh sandbox (``Runtime.call``),
-decoding the guest's answer, classifying failures and logging them with their blame, and the
+decoding the guest's answer, classifying failures and logging them with their blame, the
 accounting every invocation leaves behind (metrics, span, access record; see
-``pyjinn.observability.invocations``)::
+``pyjinn.observability.invocations``), and its crash record (``pyjinn.debug``): a failed
+invocation, one sampled by ``record_sample``, or one whose request presented the function's debug
+secret with ``X-Pyjinn-Record: 1`` is queued for writing once it has finished, and written off
+the request path::
 
     invocation = Invocation(function, trigger="http", method="GET", target="/x")
     try:
@@ -22,14 +25,19 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyjinn import contract
+from pyjinn.debug.capture import CRASH, REQUESTED, SAMPLED, Capture
+from pyjinn.debug.recorder import RECORDER
+from pyjinn.engine.invoke import SNAPSHOT_ALWAYS
 from pyjinn.errors import Blame, HostError, InvocationError
 from pyjinn.observability import invocations, tracing
+from pyjinn.tenants import CREDENTIAL_HEADERS
 
 if TYPE_CHECKING:
     from pyjinn.engine.invoke import Run
@@ -38,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("pyjinn.invocation")
 
 Headers = Sequence[tuple[bytes, bytes]]
+
+# With the debug secret, asks for a record of the invocation whatever its outcome.
+RECORD_HEADER = b"x-pyjinn-record"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +88,8 @@ class Outcome:
 class Invocation:
     """One invocation of ``function``, started now; ``target`` names it in access records."""
 
-    __slots__ = ("debug", "function", "method", "span", "started_ns", "target", "trace_id",
-                 "trigger")  # fmt: skip
+    __slots__ = ("debug", "function", "method", "record", "span", "started_ns", "target",
+                 "trace_id", "trigger")  # fmt: skip
 
     def __init__(
         self,
@@ -95,6 +106,7 @@ class Invocation:
         self.method = method
         self.target = target
         self.debug = False  # whether the answer carries the guest's logs (debug secret)
+        self.record = False  # whether to record it whatever its outcome (the trigger's say)
         span, trace_id = (
             tracing.start_invocation(function.name, traceparent, method, target)
             if tracing.enabled
@@ -110,6 +122,10 @@ class Invocation:
         ``pool_wait`` seconds for a free slot (default: the function's ``pool_wait``)."""
         function = self.function
         run: Run | None = None
+        stdin = b""
+        recording = self._recording(envelope)
+        # A failure is a crash record, unless the request asked for a record whatever happened.
+        failed = REQUESTED if recording == REQUESTED else CRASH
         try:
             stdin = contract.encode_request(
                 method=envelope.method,
@@ -131,12 +147,15 @@ class Invocation:
                 trace_id=self.trace_id,
                 span=self.span,
                 pool_wait=pool_wait,
+                snapshot=SNAPSHOT_ALWAYS if recording is not None else None,
             )
             if run.error is not None:
                 raise run.error
             response = contract.decode_response(run.stdout)
         except InvocationError as error:
-            return self._failed(error, tenant, run)
+            outcome = self._failed(error, tenant, run)
+            self._keep(outcome, failed, stdin, tenant, envelope)
+            return outcome
         except Exception as error:  # our bug: fail this invocation, keep serving, say everything
             log.exception(
                 "Internal error while running function %s.",
@@ -148,8 +167,66 @@ class Invocation:
                     "blame": "host",
                 },
             )
-            return self._finish(HostError(repr(error)), tenant, run, None)
-        return self._finish(None, tenant, run, response)
+            outcome = self._finish(HostError(repr(error)), tenant, run, None)
+            self._keep(outcome, failed, stdin, tenant, envelope)
+            return outcome
+        outcome = self._finish(None, tenant, run, response)
+        if recording is not None:
+            self._keep(outcome, recording, stdin, tenant, envelope)
+        return outcome
+
+    def _recording(self, envelope: Envelope) -> str | None:
+        """Why this invocation is recorded whatever its outcome, if it is."""
+        if self.record or (
+            self.debug
+            and any(
+                name == RECORD_HEADER and value.strip() == b"1" for name, value in envelope.headers
+            )
+        ):
+            return REQUESTED
+        sample = self.function.spec.crash_records.sample
+        if sample and random.random() < sample:
+            return SAMPLED
+        return None
+
+    def _keep(
+        self, outcome: Outcome, kind: str, stdin: bytes, tenant: str, envelope: Envelope
+    ) -> None:
+        """Queue the invocation's crash record (written off the request path), if it gets one:
+        a run that failed with crash records on, or one recorded whatever its outcome."""
+        run, error, function = outcome.run, outcome.error, self.function
+        if run is None or not stdin:
+            return  # the guest never ran: nothing to replay
+        settings = function.spec.crash_records
+        if kind == CRASH and (not settings.enabled or error is None or error.blame is Blame.CLIENT):
+            return
+        duration = (time.perf_counter_ns() - self.started_ns) / 1e9
+        RECORDER.submit(
+            Capture(
+                kind=kind,
+                spec=function.spec,
+                digest=function.module.digest,
+                module_bytes=function.module_bytes,
+                run=run,
+                stdin=stdin,
+                argv=function.argv,
+                error=error,
+                status=outcome.status,
+                trigger=self.trigger,
+                method=self.method,
+                target=self.target,
+                trace_id=self.trace_id,
+                tenant=tenant,
+                started=time.time() - duration,
+                duration=duration,
+                credentials=[
+                    ("HTTP_" + CREDENTIAL_HEADERS[name].upper().replace("-", "_"), value)
+                    for name, value in envelope.headers
+                    if name in CREDENTIAL_HEADERS
+                ],
+            ),
+            settings,
+        )
 
     def traceparent(self) -> str:
         """A W3C ``traceparent`` naming this invocation, for work it hands on (a job), so the

@@ -23,8 +23,9 @@ from pyjinn.capabilities.jobs import Jobs
 from pyjinn.capabilities.kv import KeyValue
 from pyjinn.capabilities.sql import Sql
 from pyjinn.config.model import Config, FunctionSpec
+from pyjinn.debug.recorder import RECORDER
 from pyjinn.engine.engine import Engine
-from pyjinn.engine.invoke import Run, Sandbox, invoke
+from pyjinn.engine.invoke import SNAPSHOT_NEVER, SNAPSHOT_ON_FAILURE, Run, Sandbox, invoke
 from pyjinn.engine.modules import CompiledModule, ModuleLoader, cache_dir_for
 from pyjinn.errors import ModuleError
 from pyjinn.handoff import GuestThreads
@@ -53,9 +54,17 @@ class Function:
         self._modules = modules
         self._module: CompiledModule | None = None
         self._load_lock = threading.Lock()
-        argv = (spec.module_path.name, *spec.args)
+        self.argv = argv = (spec.module_path.name, *spec.args)
+        # With crash records on, a failed run keeps a copy of the guest's memory for its record.
+        snapshot = SNAPSHOT_ON_FAILURE if spec.crash_records.enabled else SNAPSHOT_NEVER
         self.sandbox = Sandbox(
-            loader.engine, spec.limits, argv=argv, env=spec.env, mounts=spec.mounts, host=host
+            loader.engine,
+            spec.limits,
+            argv=argv,
+            env=spec.env,
+            mounts=spec.mounts,
+            host=host,
+            snapshot=snapshot,
         )
         self.slots = Slots(spec.pool_size, spec.name)
         # Bound once: the request path only adds to these (kept across reloads, by name).
@@ -97,6 +106,10 @@ class Function:
     def is_loaded(self) -> bool:
         return self._module is not None
 
+    def module_bytes(self) -> bytes:
+        """The module's bytes as its source has them now (crash records keep them)."""
+        return self._modules.module_bytes(self.spec)
+
     def describe(self) -> dict[str, Any]:
         """What ``/status`` shows, with this process's live slot use."""
         description = describe_spec(self.spec, self._module.digest if self._module else None)
@@ -125,6 +138,11 @@ def describe_spec(spec: FunctionSpec, digest: str | None) -> dict[str, Any]:
         "pool_wait_seconds": spec.pool_wait,
         "env": [name for name, _ in spec.env],
         "args": len(spec.args),
+        "crash_records": {
+            "enabled": spec.crash_records.enabled,
+            "path": str(spec.crash_records.path),
+            "sample": spec.crash_records.sample,
+        },
         "mounts": [
             {
                 "host": str(mount.host_dir),
@@ -215,12 +233,14 @@ class Runtime:
         trace_id: str = "",
         span: Any = None,
         pool_wait: float | None = None,
+        snapshot: int | None = None,
     ) -> Run:
         """Run ``function`` once with ``stdin``, waiting for a slot up to ``pool_wait`` seconds
         (default: the function's own); raises ``RequestRejected``.
 
         ``span`` is the invocation's tracing span, if it is recorded: host-call spans nest
-        under it."""
+        under it. ``snapshot`` overrides when the run copies the guest's memory (a recorded
+        invocation copies it whatever the outcome)."""
         self.start()
         metrics = function.metrics
         tenant = tenant or function.spec.tenant
@@ -240,6 +260,7 @@ class Runtime:
             stdin,
             tenant=tenant,
             trace_id=trace_id,
+            snapshot=snapshot,
         )
         if span is not None:
             job = tracing.GuestThreadSpan(span, job)
@@ -255,8 +276,10 @@ class Runtime:
         return run
 
     def close(self) -> None:
-        """Wait for running invocations, then stop the ticker if the engine is ours alone."""
+        """Wait for running invocations and the crash records they left, then stop the ticker
+        if the engine is ours alone."""
         self._threads.close()
+        RECORDER.flush(timeout=10.0)
         if self._owns_engine:
             self.engine.close()
 

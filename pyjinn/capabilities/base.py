@@ -38,7 +38,10 @@ class HostCallError(Exception):
 
 @dataclass(slots=True)
 class HostCall:
-    """One entry of an invocation's record."""
+    """One entry of an invocation's record: the call, its decoded arguments, and what the guest
+    got back (the handler's result, or an error code and message). ``written`` is what a
+    handler copied into a guest buffer itself (Gojinn's calls with an out buffer), so a replay
+    can copy the same bytes."""
 
     capability: str
     call: str
@@ -47,6 +50,7 @@ class HostCall:
     error: ErrorCode | None = None
     message: str = ""
     seconds: float = 0.0
+    written: bytes | None = None
 
 
 HOST_CALL_RESERVE = 0.1  # seconds

@@ -14,6 +14,11 @@ from typing import Any
 
 from pyjinn.config.access import build_api_key, merge_api_keys
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
+from pyjinn.config.crashes import (
+    GLOBAL_CRASH_OPTIONS,
+    build_crash_setting,
+    resolve_crash_records,
+)
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
 from pyjinn.config.files import PathProblem, resolve
 from pyjinn.config.function import MODULE_FILE_DIRECTIVES, FunctionContext, build_function
@@ -57,6 +62,7 @@ GLOBAL_OPTIONS = (
     "servers",
     *STORAGE_DIRECTIVES,
     *JOB_OPTIONS,
+    *GLOBAL_CRASH_OPTIONS,
 )
 _REPEATABLE = ("api_key",)
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
@@ -88,6 +94,7 @@ def build(
         data_dir=options.data_dir,
         storage=options.storage,
         storage_lines=storage_lines,
+        crash_records=options.crash_records,
     )
     builder = _RouteBuilder(context, report)
     sites: list[Site] = []
@@ -158,6 +165,7 @@ def _build_options(
     services: dict[str, Any] = {}
     storage: dict[str, str] = {}
     storage_lines: dict[str, Directive] = {}
+    crash_settings: dict[str, Any] = {}
     seen: dict[str, Directive] = {}
     for option in directives:
         name = option.name
@@ -209,6 +217,8 @@ def _build_options(
             if value is not None:
                 storage[name] = value
                 storage_lines[name] = option
+        elif name in GLOBAL_CRASH_OPTIONS:
+            crash_settings.update(build_crash_setting(option, base_dir, report) or {})
         elif name in SERVICE_OPTIONS:
             setting = build_service_option(option, report)
             if setting is not None:
@@ -235,6 +245,7 @@ def _build_options(
         storage=StorageSettings(**storage),
         servers=servers,
         jobs=jobs,
+        crash_records=resolve_crash_records(crash_settings, data_dir),
         **services,
     )
     return options, api_keys, storage_lines

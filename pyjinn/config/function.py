@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyjinn.config.access import (
     API_KEY_USAGE,
@@ -23,6 +23,8 @@ from pyjinn.config.access import (
     build_tenant,
     merge_api_keys,
 )
+from pyjinn.config.crashes import CRASH_DIRECTIVES, build_crash_setting
+from pyjinn.config.crashes import USAGE as CRASH_USAGE
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
 from pyjinn.config.files import PathProblem, kind, resolve
 from pyjinn.config.jobs import FUNCTION_DIRECTIVES as JOB_DIRECTIVES
@@ -34,6 +36,7 @@ from pyjinn.config.model import (
     DEFAULT_TENANT,
     ApiKey,
     BlobStorage,
+    CrashRecords,
     Database,
     FunctionSpec,
     JobSettings,
@@ -74,7 +77,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     "LLM / MCP": ("ai_provider", "ai_model", "ai_endpoint", "ai_token", "allow_host", "ai_tool"),
     "CORS": ("cors_origin",),
     "rate limiting": ("rate_limit",),
-    "crash records": ("record_crashes", "crash_path"),
 }  # fmt: skip
 NOT_YET_SUPPORTED: dict[str, str] = {
     name: capability for capability, names in _NOT_YET_BUILT.items() for name in names
@@ -110,6 +112,7 @@ _USAGE = {
     "debug_secret": DEBUG_SECRET_USAGE,
     **STORAGE_USAGE,
     **JOB_USAGE,
+    **{name: CRASH_USAGE[name] for name in CRASH_DIRECTIVES},
 }
 SUPPORTED = tuple(_USAGE)
 _ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
@@ -125,6 +128,7 @@ _GLOBAL_ONLY = (
     "job_retention",
     "max_queued_jobs",
     "cluster_replicas",
+    "crash_retention",
 )
 
 
@@ -141,6 +145,7 @@ class FunctionContext:
     # The global db_* and s3_* settings, and the option lines that set them.
     storage: StorageSettings = field(default_factory=StorageSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
+    crash_records: CrashRecords = field(default_factory=CrashRecords)
 
 
 @dataclass
@@ -156,6 +161,7 @@ class _Draft:
     pool_wait: float = DEFAULT_POOL_WAIT
     env: dict[str, str] = field(default_factory=dict)
     env_lines: dict[str, Directive] = field(default_factory=dict)
+    secret_env: set[str] = field(default_factory=set)
     args: tuple[str, ...] = ()
     mounts: dict[str, Mount] = field(default_factory=dict)
     mount_lines: dict[str, Directive] = field(default_factory=dict)
@@ -168,6 +174,7 @@ class _Draft:
     storage: dict[str, str] = field(default_factory=dict)
     jobs: JobSettings = field(default_factory=JobSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
+    crash_settings: dict[str, Any] = field(default_factory=dict)
 
 
 def build_function(
@@ -219,6 +226,8 @@ def build_function(
         api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
         tenant=draft.tenant if draft.tenant is not None else context.tenant,
         forward_credentials=draft.forward_credentials,
+        crash_records=replace(context.crash_records, **draft.crash_settings),
+        secret_env=frozenset(draft.secret_env),
     )
 
 
@@ -310,6 +319,8 @@ def _apply(
         draft.forward_credentials = build_forward_credentials(sub, report)
     elif name == "debug_secret":
         draft.debug_secret = build_debug_secret(sub, report)
+    elif name in CRASH_DIRECTIVES:
+        draft.crash_settings.update(build_crash_setting(sub, context.base_dir, report) or {})
     elif name == "args":
         if not sub.args:
             report.error(sub, _USAGE["args"])
@@ -408,6 +419,8 @@ def _apply_env(sub: Directive, draft: _Draft, report: Diagnostics) -> None:
     else:
         draft.env[key] = value
         draft.env_lines[key] = sub
+        if 1 in sub.from_environment:
+            draft.secret_env.add(key)
 
 
 def _apply_mount(

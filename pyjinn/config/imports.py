@@ -222,16 +222,24 @@ class _Expander:
         their own ``{args[N]}`` for their own imports.
         """
         missing: set[str] = set()  # the digits of each index past the arguments, as written
-
-        def argument(match: re.Match[str]) -> str:
-            digits = match.group(1).lstrip("0") or "0"
-            if len(digits) <= len(str(len(arguments))) and int(digits) < len(arguments):
-                return arguments[int(digits)]
-            missing.add(digits)
-            return ""
+        # Which arguments took an environment variable's value: what they fill in does too.
+        from_environment = [token.from_environment for token in line.tokens[2:]]
 
         def substitute(token: Token) -> Token:
-            return replace(token, text=_ARGUMENT.sub(argument, token.text))
+            took_environment = token.from_environment
+
+            def argument(match: re.Match[str]) -> str:
+                nonlocal took_environment
+                digits = match.group(1).lstrip("0") or "0"
+                if len(digits) <= len(str(len(arguments))) and int(digits) < len(arguments):
+                    number = int(digits)
+                    took_environment |= number < len(from_environment) and from_environment[number]
+                    return arguments[number]
+                missing.add(digits)
+                return ""
+
+            text = _ARGUMENT.sub(argument, token.text)
+            return replace(token, text=text, from_environment=took_environment)
 
         result = [
             replace(each, tokens=tuple(map(substitute, each.tokens)))

@@ -9,7 +9,9 @@ newline) is an escape, and ```backticks``` with no escapes at all. A quote only 
 of a token. ``#`` starts a comment only at the start of a token, so ``a#b`` is one word.
 
 Placeholders ``{$NAME}``, ``{$NAME:default}`` and ``{env.NAME}`` are replaced inside every token,
-quoted or not. Other ``{...}`` text stays literal, so JSON bodies survive.
+quoted or not. Other ``{...}`` text stays literal, so JSON bodies survive. A token that took a
+value from the environment says so (``from_environment``): such values may be secrets, and crash
+records never write them.
 
 A Caddyfile is text: a NUL character, or a lone surrogate (what Python makes of bytes that are
 not UTF-8), is refused here, in the file and in environment values, so no later step (paths,
@@ -32,6 +34,7 @@ class Token:
     text: str
     location: Location
     quoted: bool = False
+    from_environment: bool = False  # a placeholder put an environment variable's value in it
 
     @property
     def is_open_brace(self) -> bool:
@@ -110,8 +113,8 @@ def tokenize(
             else:
                 value, position = _read_word(text, position)
                 quoted = False
-            value = _substitute(value, location, environ, errors)
-            current.append(Token(value, location, quoted))
+            value, from_environment = _substitute(value, location, environ, errors)
+            current.append(Token(value, location, quoted, from_environment))
     if current:
         lines.append(Line(tuple(current)))
     return lines
@@ -157,15 +160,20 @@ def _read_quoted(text: str, start: int, location: Location) -> tuple[str, int]:
 
 def _substitute(
     value: str, location: Location, environ: Mapping[str, str], errors: list[ConfigError]
-) -> str:
+) -> tuple[str, bool]:
+    """``value`` with its placeholders replaced, and whether an environment variable's value
+    went into it (a placeholder's default is the file's own text, not the environment's)."""
     if "{" not in value:
-        return value
+        return value, False
+    from_environment = False
 
     def replace(match: re.Match[str]) -> str:
+        nonlocal from_environment
         name = match.group("dollar") or match.group("env")
         if name in environ:
             value = environ[name]
             if _NOT_TEXT.search(value) is None:
+                from_environment = True
                 return value
             what = "a NUL character" if "\0" in value else "bytes that are not UTF-8"
             errors.append(
@@ -185,4 +193,4 @@ def _substitute(
         )
         return ""
 
-    return _PLACEHOLDER.sub(replace, value)
+    return _PLACEHOLDER.sub(replace, value), from_environment

@@ -30,6 +30,8 @@ DEFAULT_BLOB_MAX_SIZE = 32 * MiB
 DEFAULT_READ_HEADER_TIMEOUT = 10.0
 DEFAULT_READ_BODY_TIMEOUT = 10.0
 DEFAULT_IDLE_TIMEOUT = 300.0
+DEFAULT_CRASH_RECORDS = 1000
+DEFAULT_CRASH_BYTES = 1024 * MiB
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,20 @@ class BlobStorage:
         return self.root is None
 
 
+@dataclass(frozen=True)
+class CrashRecords:
+    """Crash records (``record_crashes``, ``crash_path``, ``crash_retention``, ``record_sample``):
+    whether every failed invocation writes one, the directory they go to, how many records and
+    bytes that directory keeps (the oldest go first), and the share of successful invocations
+    recorded as well."""
+
+    enabled: bool = True
+    path: Path = Path("data/crashes")
+    max_records: int = DEFAULT_CRASH_RECORDS
+    max_bytes: int = DEFAULT_CRASH_BYTES
+    sample: float = 0.0
+
+
 DEFAULT_TENANT = "default"
 
 
@@ -218,6 +234,11 @@ class FunctionSpec:
     database: Database | None = None
     blob_storage: BlobStorage | None = None
     jobs: JobSettings = field(default_factory=JobSettings)
+    # Crash records: the function's settings over the global ones.
+    crash_records: CrashRecords = field(default_factory=CrashRecords)
+    # The env names whose value came from a {env.X} or {$X} placeholder: secrets, never
+    # written to a crash record.
+    secret_env: frozenset[str] = frozenset()
 
     @property
     def allows_symlinks(self) -> bool:
@@ -359,6 +380,7 @@ class GlobalOptions:
     blob_max_size: int = DEFAULT_BLOB_MAX_SIZE
     servers: ServerSettings = field(default_factory=ServerSettings)
     jobs: JobOptions = field(default_factory=JobOptions)
+    crash_records: CrashRecords = field(default_factory=CrashRecords)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ MAX_NESTING = 64
 class Directive:
     """One directive: ``name args... [{ block }]``. ``block`` is None when there are no braces.
 
-    ``imported_at`` lists the ``import`` lines it was pasted through, innermost first.
+    ``imported_at`` lists the ``import`` lines it was pasted through, innermost first;
+    ``from_environment`` the indexes of the arguments that took an environment variable's value.
     """
 
     name: str
@@ -33,6 +34,7 @@ class Directive:
     location: Location
     block: tuple[Directive, ...] | None = None
     imported_at: tuple[Location, ...] = ()
+    from_environment: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,9 @@ class _Parser:
             location=line.location,
             block=block,
             imported_at=imported_at,
+            from_environment=frozenset(
+                index for index, token in enumerate(words[1:]) if token.from_environment
+            ),
         )
 
     @staticmethod

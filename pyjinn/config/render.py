@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.addresses import format_address
-from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site, StorageSettings
+from pyjinn.config.model import (
+    ApiKey,
+    Config,
+    CrashRecords,
+    FunctionSpec,
+    Route,
+    Site,
+    StorageSettings,
+)
 from pyjinn.config.storage import describe_blob_storage, describe_database, redact_dsn
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
@@ -72,6 +80,17 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "max_attempts": spec.jobs.max_attempts,
                 "retry_backoff": [spec.jobs.retry_backoff, spec.jobs.retry_backoff_max],
             },
+            "crash_records": crash_records(spec.crash_records),
+            "secret_env": sorted(spec.secret_env),
+        }
+
+    def crash_records(settings: CrashRecords) -> dict[str, Any]:
+        return {
+            "enabled": settings.enabled,
+            "path": relative(settings.path),
+            "max_records": settings.max_records,
+            "max_bytes": settings.max_bytes,
+            "sample": settings.sample,
         }
 
     def route(entry: Route) -> dict[str, Any]:
@@ -132,6 +151,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "max_queued": options.jobs.max_queued,
                 "replicas": options.jobs.replicas,
             },
+            "crash_records": crash_records(options.crash_records),
         },
         "sites": [site(block) for block in config.sites],
     }

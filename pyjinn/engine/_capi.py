@@ -153,6 +153,57 @@ trap_message = _declare("wasm_trap_message", None, c_void_p, c_void_p)
 trap_delete = _declare("wasm_trap_delete", None, c_void_p)
 trap_new = _declare("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
 
+
+class FrameVec(ctypes.Structure):
+    """``wasm_frame_vec_t``: the frames of a trap's or an error's wasm backtrace."""
+
+    _fields_ = [("size", c_size_t), ("data", POINTER(c_void_p))]
+
+
+trap_trace = _declare("wasm_trap_trace", None, c_void_p, c_void_p)
+error_wasm_trace = _declare("wasmtime_error_wasm_trace", None, c_void_p, c_void_p)
+frame_func_index = _declare("wasm_frame_func_index", ctypes.c_uint32, c_void_p)
+frame_func_offset = _declare("wasm_frame_func_offset", c_size_t, c_void_p)
+frame_module_offset = _declare("wasm_frame_module_offset", c_size_t, c_void_p)
+frame_func_name = _declare("wasmtime_frame_func_name", POINTER(ByteVec), c_void_p)
+frame_vec_delete = _declare("wasm_frame_vec_delete", None, c_void_p)
+MAX_FRAMES = 64  # as the native path keeps
+
+Frame = tuple[int, int, int, str]  # function index, offset in it, offset in the module, name
+
+
+def take_frames(vector: FrameVec) -> tuple[tuple[Frame, ...], int]:
+    """The frames of ``vector`` (at most ``MAX_FRAMES``, youngest first) and how many there
+    were; frees the vector."""
+    frames = []
+    for index in range(min(vector.size, MAX_FRAMES)):
+        frame = vector.data[index]
+        name = frame_func_name(frame)
+        text = (
+            ctypes.string_at(name.contents.data, name.contents.size).decode("utf-8", "replace")
+            if name
+            else ""
+        )
+        frames.append(
+            (frame_func_index(frame), frame_func_offset(frame), frame_module_offset(frame), text)
+        )
+    total = int(vector.size)
+    frame_vec_delete(ctypes.byref(vector))
+    return tuple(frames), total
+
+
+def trap_frames(trap: int) -> tuple[tuple[Frame, ...], int]:
+    vector = FrameVec()
+    trap_trace(trap, ctypes.byref(vector))
+    return take_frames(vector)
+
+
+def error_frames(error: int) -> tuple[tuple[Frame, ...], int]:
+    vector = FrameVec()
+    error_wasm_trace(error, ctypes.byref(vector))
+    return take_frames(vector)
+
+
 # Pooling allocator.
 pooling_config_new = _declare("wasmtime_pooling_allocation_config_new", c_void_p)
 pooling_config_delete = _declare("wasmtime_pooling_allocation_config_delete", None, c_void_p)
@@ -179,7 +230,8 @@ def take_error_message(error: int) -> str:
 
 
 def take_trap(trap: int) -> tuple[int | None, str]:
-    """Read a ``wasm_trap_t``'s code (None when it has none) and message, and free it."""
+    """Read a ``wasm_trap_t``'s code (None when it has none) and message, and free it (take
+    ``trap_frames`` first to keep its backtrace)."""
     code = c_uint8()
     has_code = trap_code(trap, ctypes.byref(code))
     vec = ByteVec()

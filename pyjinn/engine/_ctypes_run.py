@@ -1,18 +1,23 @@
 """The invocation mechanics through ctypes: the fallback when ``_fastinvoke`` is not built.
 
 The same sequence as the native path (store, limits, WASI, captured output, instantiate,
-``_start``, teardown), reporting the same raw facts; ``invoke.py`` decides what they mean.
+``_start``, teardown), reporting the same raw facts; ``invoke.py`` decides what they mean. The
+clock log it reports is empty: without the extension the clocks are served from Python and log
+on the invocation itself (``pyjinn.engine.clocks``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from ctypes import byref, c_char_p, c_int, c_uint64, c_void_p
 from typing import TYPE_CHECKING, Any
 
 from pyjinn.engine import _capi
+from pyjinn.engine._capi import Frame
 from pyjinn.engine.output import CapturedStream, written_past
+from pyjinn.engine.snapshot import MemoryImage
 
 if TYPE_CHECKING:
     from pyjinn.engine.invoke import Sandbox
@@ -22,6 +27,7 @@ RawRun = tuple[Any, ...]
 _RETURNED, _EXIT, _TRAP, _ERROR, _START_TRAP, _START_ERROR, _SETUP_ERROR = range(7)
 _STOPPED_NONE, _STOPPED_TIMEOUT, _STOPPED_STDOUT, _STOPPED_STDERR = range(4)
 _STDERR_GRACE = 1024 * 1024  # as pyjinn.engine.invoke.STDERR_GRACE
+_SNAPSHOT_NEVER, _SNAPSHOT_ON_FAILURE, _SNAPSHOT_ALWAYS = range(3)
 
 
 class Prepared:
@@ -96,7 +102,9 @@ class _SetupFailed(Exception):
     pass
 
 
-def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int) -> RawRun:
+def run(
+    engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int, snapshot: int
+) -> RawRun:
     """Run one invocation; the same tuple as ``_fastinvoke.invoke`` returns."""
     scratch: _Scratch | None = getattr(_scratch, "value", None)
     if scratch is None:
@@ -108,6 +116,8 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int)
     watch = _watching.value = _Watch(deadline_ns, stdout, stderr)
     ended, exit_code, code, message = _RETURNED, 0, -1, ""
     fuel_left, memory_bytes = sandbox.fuel, 0
+    backtrace: tuple[tuple[Frame, ...], int] | None = None
+    memory: tuple[int, bytes, bytes] | None = None
     started = configured = instantiated = finished = time.perf_counter_ns()
     store = _capi.store_new(engine, None, None)
     try:
@@ -127,10 +137,12 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int)
         instantiated = finished = time.perf_counter_ns()
         if trap.value:
             ended = _START_TRAP
+            backtrace = _capi.trap_frames(trap.value)
             code, message = _trap(trap.value)
             if failure:
                 _capi.error_delete(failure)
         elif failure:
+            backtrace = _capi.error_frames(failure)
             ended, message = _START_ERROR, _capi.take_error_message(failure)
         else:
             item = scratch.item
@@ -143,6 +155,7 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int)
             finished = time.perf_counter_ns()
             if trap.value:
                 ended = _TRAP
+                backtrace = _capi.trap_frames(trap.value)
                 code, message = _trap(trap.value)
                 if failure:
                     _capi.error_delete(failure)
@@ -150,10 +163,15 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int)
                 if _capi.error_exit_status(failure, byref(scratch.exit_code)):
                     exit_code = scratch.exit_code.value
                     ended = _RETURNED if exit_code == 0 else _EXIT
+                    if exit_code != 0:
+                        backtrace = _capi.error_frames(failure)
                     _capi.error_delete(failure)
                 else:
+                    backtrace = _capi.error_frames(failure)
                     ended, message = _ERROR, _capi.take_error_message(failure)
-            memory_bytes = _memory_size(store_context, scratch)
+            failed = ended != _RETURNED or watch.stopped != _STOPPED_NONE
+            take = snapshot == _SNAPSHOT_ALWAYS or (snapshot == _SNAPSHOT_ON_FAILURE and failed)
+            memory_bytes, memory = _memory(store_context, scratch, take)
         if not _capi.context_get_fuel(store_context, byref(scratch.fuel)):
             fuel_left = scratch.fuel.value
     except _SetupFailed as failure_reason:
@@ -171,7 +189,8 @@ def run(engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int)
     phases = (configured - started, instantiated - configured, finished - instantiated,
               ended_at - finished)  # fmt: skip
     return (ended, exit_code, code, message, fuel_left, memory_bytes,
-            out, out_exceeded, err, err_exceeded, phases, watch.stopped)  # fmt: skip
+            out, out_exceeded, err, err_exceeded, phases, watch.stopped,
+            b"", backtrace, memory)  # fmt: skip
 
 
 def _set_up_wasi(
@@ -218,12 +237,19 @@ def _trap(trap: int) -> tuple[int, str]:
     return (code if code is not None else -1), message
 
 
-def _memory_size(store_context: int, scratch: _Scratch) -> int:
+def _memory(
+    store_context: int, scratch: _Scratch, copy: bool
+) -> tuple[int, tuple[int, bytes, bytes] | None]:
+    """The size of the guest's memory, and a copy of it if ``copy``."""
     item = scratch.item
     if (
         _capi.instance_export_get(store_context, byref(scratch.instance), b"memory", 6, byref(item))
         and int(item.kind) == _capi.EXTERN_MEMORY
     ):
-        size: int = _capi.memory_data_size(store_context, byref(item, _capi.EXTERN_ITEM_OFFSET))
-        return size
-    return 0
+        handle = byref(item, _capi.EXTERN_ITEM_OFFSET)
+        size: int = _capi.memory_data_size(store_context, handle)
+        if not copy:
+            return size, None
+        image = MemoryImage.of(ctypes.string_at(_capi.memory_data(store_context, handle), size))
+        return size, (image.size, image.data, image.pages)
+    return 0, None

@@ -16,6 +16,12 @@
  * past its stderr cap), so neither a starved ticker nor a guest ignoring failed writes can keep
  * a slot. The ticker itself is a native thread here, which needs no GIL to advance the epoch.
  *
+ * WASI's clocks are served from here too (clock_functions(): pyjinn/engine/clocks.py links
+ * them): each reading is logged in a buffer of the running invocation, so a crash record holds
+ * every clock value the guest saw, for a few nanoseconds a reading. A failed run also reports
+ * its wasm backtrace, and on request a copy of the guest's linear memory taken before the
+ * store is torn down (crash records, pyjinn/debug).
+ *
  * layout() reports the sizes and offsets this file assumes; pyjinn compares them with the
  * wasmtime package's own bindings at import and falls back to ctypes when they differ.
  */
@@ -58,6 +64,8 @@ typedef struct { uint8_t kind; uint8_t pad[7]; uint8_t of[24]; } extern_t;
 enum { EXTERN_FUNC = 0, EXTERN_MEMORY = 3 };
 
 typedef void *(*epoch_callback_t)(void *, void *, uint64_t *, uint8_t *);
+typedef union { int32_t i32; int64_t i64; uint8_t bytes[16]; } val_raw_t;
+typedef struct { size_t size; void **data; } frame_vec;
 
 static void *(*store_new)(void *, void *, void *);
 static void (*store_epoch_deadline_callback)(void *, epoch_callback_t, void *, void (*)(void *));
@@ -90,6 +98,16 @@ static void (*error_delete)(void *);
 static bool (*trap_code)(void *, uint8_t *);
 static void (*trap_message)(void *, byte_vec *);
 static void (*trap_delete)(void *);
+static bool (*caller_export_get)(void *, const char *, size_t, extern_t *);
+static void *(*caller_context)(void *);
+static uint8_t *(*memory_data)(void *, void *);
+static void (*trap_trace)(void *, frame_vec *);
+static void (*error_wasm_trace)(void *, frame_vec *);
+static uint32_t (*frame_func_index)(void *);
+static size_t (*frame_func_offset)(void *);
+static size_t (*frame_module_offset)(void *);
+static const byte_vec *(*frame_func_name)(void *);
+static void (*frame_vec_delete)(frame_vec *);
 
 static bool ready = false;
 
@@ -136,6 +154,16 @@ static PyObject *init(PyObject *self, PyObject *arg) {
     RESOLVE(trap_code, "wasmtime_trap_code");
     RESOLVE(trap_message, "wasm_trap_message");
     RESOLVE(trap_delete, "wasm_trap_delete");
+    RESOLVE(caller_export_get, "wasmtime_caller_export_get");
+    RESOLVE(caller_context, "wasmtime_caller_context");
+    RESOLVE(memory_data, "wasmtime_memory_data");
+    RESOLVE(trap_trace, "wasm_trap_trace");
+    RESOLVE(error_wasm_trace, "wasmtime_error_wasm_trace");
+    RESOLVE(frame_func_index, "wasm_frame_func_index");
+    RESOLVE(frame_func_offset, "wasm_frame_func_offset");
+    RESOLVE(frame_module_offset, "wasm_frame_module_offset");
+    RESOLVE(frame_func_name, "wasmtime_frame_func_name");
+    RESOLVE(frame_vec_delete, "wasm_frame_vec_delete");
     ready = true;
     Py_RETURN_NONE;
 }
@@ -144,6 +172,153 @@ static int64_t now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* WASI's clocks (see pyjinn/engine/clocks.py for what they answer). Each reading is appended
+ * to the log of the invocation running on this thread, in the 16-byte entry format of
+ * pyjinn.engine.context.CLOCK_ENTRY; the log is kept only while invoke() runs. */
+typedef struct {
+    uint8_t call; /* 0 clock_time_get, 1 clock_res_get */
+    uint8_t errno_value;
+    uint8_t padding[2];
+    uint32_t clock_id;
+    uint64_t value;
+} clock_entry;
+
+typedef struct {
+    int64_t origin_ns; /* the guest's monotonic clock counts from here */
+    clock_entry *entries;
+    size_t count, capacity;
+} clock_log;
+
+enum { CLOCK_MAX_LOGGED = 1 << 18 };
+enum { WASI_SUCCESS = 0, WASI_BADF = 8, WASI_FAULT = 21, WASI_INVAL = 28 };
+static __thread clock_log *running_log = NULL;
+
+static void clock_log_append(uint8_t call, uint8_t errno_value, uint32_t clock_id, uint64_t value) {
+    clock_log *log = running_log;
+    if (!log || log->count >= CLOCK_MAX_LOGGED) return;
+    if (log->count == log->capacity) {
+        size_t capacity = log->capacity ? log->capacity * 2 : 64;
+        clock_entry *grown = realloc(log->entries, capacity * sizeof *grown);
+        if (!grown) return; /* the record then holds fewer readings; replay says so */
+        log->entries = grown;
+        log->capacity = capacity;
+    }
+    clock_entry *entry = &log->entries[log->count++];
+    entry->call = call;
+    entry->errno_value = errno_value;
+    entry->padding[0] = entry->padding[1] = 0;
+    entry->clock_id = clock_id;
+    entry->value = value;
+}
+
+/* The 8 bytes at ``pointer`` in the calling guest's memory, or NULL when they are not in it. */
+static uint8_t *guest_u64(void *caller, uint32_t pointer) {
+    extern_t item;
+    if (!caller_export_get(caller, "memory", 6, &item) || item.kind != EXTERN_MEMORY) return NULL;
+    void *context = caller_context(caller);
+    size_t size = memory_data_size(context, item.of);
+    if ((uint64_t)pointer + 8 > size) return NULL;
+    return memory_data(context, item.of) + pointer;
+}
+
+static void *answer_clock(void *caller, val_raw_t *slots, uint8_t call, uint32_t clock_id,
+                          uint32_t pointer) {
+    uint8_t *target = guest_u64(caller, pointer);
+    if (!target) {
+        slots[0].i32 = WASI_FAULT;
+        return NULL;
+    }
+    uint8_t errno_value = WASI_SUCCESS;
+    uint64_t value = 0;
+    if (clock_id > 3) {
+        errno_value = WASI_INVAL;
+    } else if (clock_id > 1) {
+        errno_value = WASI_BADF; /* the CPU-time clocks, as wasmtime answers */
+    } else if (call == 1) {
+        value = 1;
+    } else {
+        struct timespec t;
+        clock_gettime(clock_id == 0 ? CLOCK_REALTIME : CLOCK_MONOTONIC, &t);
+        int64_t ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+        if (clock_id == 1 && running_log) ns -= running_log->origin_ns;
+        value = (uint64_t)ns;
+    }
+    clock_log_append(call, errno_value, clock_id, value);
+    if (errno_value == WASI_SUCCESS) memcpy(target, &value, 8);
+    slots[0].i32 = errno_value;
+    return NULL;
+}
+
+static void *clock_time_get_native(void *env, void *caller, val_raw_t *slots, size_t count) {
+    (void)env;
+    (void)count;
+    return answer_clock(caller, slots, 0, (uint32_t)slots[0].i32, (uint32_t)slots[2].i32);
+}
+
+static void *clock_res_get_native(void *env, void *caller, val_raw_t *slots, size_t count) {
+    (void)env;
+    (void)count;
+    return answer_clock(caller, slots, 1, (uint32_t)slots[0].i32, (uint32_t)slots[1].i32);
+}
+
+static PyObject *clock_functions(PyObject *self, PyObject *unused) {
+    return Py_BuildValue("(NN)", PyLong_FromVoidPtr((void *)clock_time_get_native),
+                         PyLong_FromVoidPtr((void *)clock_res_get_native));
+}
+
+/* The wasm backtrace of a failed run: up to MAX_FRAMES frames, youngest first. */
+enum { MAX_FRAMES = 64, MAX_FRAME_NAME = 256 };
+typedef struct {
+    uint32_t func_index;
+    size_t func_offset, module_offset;
+    char name[MAX_FRAME_NAME];
+} frame_info;
+
+typedef struct {
+    frame_info frames[MAX_FRAMES];
+    size_t count;
+    size_t total; /* frames in the trace, beyond MAX_FRAMES included */
+    bool taken;
+} backtrace;
+
+/* Keep the frames of ``vec`` in ``*slot`` (allocated here: only failed runs have one). */
+static void backtrace_take(backtrace **slot, frame_vec *vec) {
+    backtrace *trace = *slot ? *slot : (*slot = malloc(sizeof(backtrace)));
+    if (!trace) { frame_vec_delete(vec); return; }
+    trace->taken = true;
+    trace->total = vec->size;
+    trace->count = vec->size < MAX_FRAMES ? vec->size : MAX_FRAMES;
+    for (size_t i = 0; i < trace->count; i++) {
+        void *frame = vec->data[i];
+        frame_info *info = &trace->frames[i];
+        info->func_index = frame_func_index(frame);
+        info->func_offset = frame_func_offset(frame);
+        info->module_offset = frame_module_offset(frame);
+        info->name[0] = 0;
+        const byte_vec *name = frame_func_name(frame);
+        if (name && name->data) {
+            size_t length = name->size < MAX_FRAME_NAME - 1 ? name->size : MAX_FRAME_NAME - 1;
+            memcpy(info->name, name->data, length);
+            info->name[length] = 0;
+        }
+    }
+    frame_vec_delete(vec);
+}
+
+static PyObject *backtrace_tuple(const backtrace *trace) {
+    if (!trace || !trace->taken) Py_RETURN_NONE;
+    PyObject *frames = PyTuple_New((Py_ssize_t)trace->count);
+    if (!frames) return NULL;
+    for (size_t i = 0; i < trace->count; i++) {
+        const frame_info *info = &trace->frames[i];
+        PyObject *frame = Py_BuildValue("(Inns)", info->func_index, (Py_ssize_t)info->func_offset,
+                                        (Py_ssize_t)info->module_offset, info->name);
+        if (!frame) { Py_DECREF(frames); return NULL; }
+        PyTuple_SET_ITEM(frames, (Py_ssize_t)i, frame);
+    }
+    return Py_BuildValue("(Nn)", frames, (Py_ssize_t)trace->total);
 }
 
 /* One captured output stream: see pyjinn/engine/output.py for why memfds are sealed. */
@@ -254,14 +429,22 @@ static void take_message(byte_vec *vec, char *out, size_t size) {
     byte_vec_delete(vec);
 }
 
-static void take_error(void *error, char *out, size_t size) {
+static void take_error(void *error, char *out, size_t size, backtrace **trace) {
+    if (trace) {
+        frame_vec frames = {0, NULL};
+        error_wasm_trace(error, &frames);
+        backtrace_take(trace, &frames);
+    }
     byte_vec vec = {0, NULL};
     error_message(error, &vec);
     take_message(&vec, out, size);
     error_delete(error);
 }
 
-static void take_trap(void *trap, int *code, char *out, size_t size) {
+static void take_trap(void *trap, int *code, char *out, size_t size, backtrace **trace) {
+    frame_vec frames = {0, NULL};
+    trap_trace(trap, &frames);
+    backtrace_take(trace, &frames);
     uint8_t value = 0;
     *code = trap_code(trap, &value) ? value : -1;
     byte_vec vec = {0, NULL};
@@ -276,14 +459,72 @@ static const char *tuple_bytes(PyObject *tuple, Py_ssize_t index) {
     return item ? PyBytes_AsString(item) : NULL;
 }
 
+/* When to copy the guest's linear memory before the store goes (see invoke()). */
+enum { SNAPSHOT_NEVER = 0, SNAPSHOT_ON_FAILURE = 1, SNAPSHOT_ALWAYS = 2 };
+enum { SNAPSHOT_PAGE = 4096 };
+
+/* A sparse copy of linear memory: the 4 KiB pages that are not all zero, and their numbers
+ * (pyjinn/engine/snapshot.py). Most of a guest's memory is pages it never touched: mincore()
+ * says which pages are resident, and only those are read (reading the others would fault each
+ * one in, a millisecond per few MiB). A page that is not resident is zero, unless the host
+ * swapped it out; then the coredump shows it as zero. */
+typedef struct {
+    uint8_t *data;
+    uint32_t *pages;
+    size_t count, capacity;
+    bool taken, failed;
+} sparse_memory;
+
+static bool page_is_zero(const uint8_t *page) {
+    uint64_t any = 0;
+    for (size_t i = 0; i < SNAPSHOT_PAGE; i += 8) {
+        uint64_t word;
+        memcpy(&word, page + i, 8); /* alignment-safe; compiles to plain loads */
+        any |= word;
+    }
+    return any == 0;
+}
+
+static void sparse_take(sparse_memory *copy, const uint8_t *base, size_t size) {
+    copy->taken = true;
+    size_t count = size / SNAPSHOT_PAGE;
+    unsigned char *resident = count && (uintptr_t)base % SNAPSHOT_PAGE == 0 ? malloc(count) : NULL;
+    if (resident && mincore((void *)base, size, resident) != 0) {
+        free(resident);
+        resident = NULL; /* read every page then */
+    }
+    for (size_t number = 0; number < count; number++) {
+        if (resident && !(resident[number] & 1)) continue;
+        const uint8_t *page = base + number * SNAPSHOT_PAGE;
+        if (page_is_zero(page)) continue;
+        if (copy->count == copy->capacity) {
+            size_t capacity = copy->capacity ? copy->capacity * 2 : 64;
+            uint8_t *data = realloc(copy->data, capacity * SNAPSHOT_PAGE);
+            if (data) copy->data = data;
+            uint32_t *pages = data ? realloc(copy->pages, capacity * sizeof *pages) : NULL;
+            if (pages) copy->pages = pages;
+            if (!data || !pages) { copy->failed = true; break; }
+            copy->capacity = capacity;
+        }
+        memcpy(copy->data + copy->count * SNAPSHOT_PAGE, page, SNAPSHOT_PAGE);
+        copy->pages[copy->count++] = (uint32_t)number;
+    }
+    free(resident);
+}
+
 /*
  * invoke(engine, instance_pre, stdin, argv, env, preopens, memory_limit, deadline_ns, fuel,
- *        stdout_limit, stderr_limit)
+ *        stdout_limit, stderr_limit, origin_ns, snapshot)
  *   argv: list of bytes; env: list of (bytes, bytes); preopens: list of (bytes, bytes, bool);
- *   deadline_ns: CLOCK_MONOTONIC nanoseconds (Python's time.monotonic_ns())
+ *   deadline_ns, origin_ns: CLOCK_MONOTONIC nanoseconds (Python's time.monotonic_ns());
+ *   origin_ns is where the guest's monotonic clock starts
  * -> (ended, exit_code, trap_code, message, fuel_left, memory_bytes,
  *     stdout, stdout_exceeded, stderr, stderr_exceeded, (setup, instantiate, run, teardown),
- *     stopped)
+ *     stopped, clock_log, backtrace, memory)
+ *   clock_log: bytes of 16-byte entries; backtrace: None, or ((func_index, func_offset,
+ *   module_offset, name), ...) youngest first and the number of frames in the whole trace;
+ *   memory: None, or (size, pages' contents, page numbers as u32) of the guest's linear
+ *   memory (with SNAPSHOT_ON_FAILURE: when the run failed or was stopped at a limit)
  */
 static PyObject *invoke(PyObject *self, PyObject *args) {
     PyObject *engine_obj, *pre_obj, *argv_obj, *env_obj, *preopens_obj;
@@ -291,14 +532,16 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     long long memory_limit, deadline_ns;
     unsigned long long fuel;
     Py_ssize_t stdout_limit, stderr_limit;
+    long long origin_ns;
+    int snapshot;
     if (!ready) {
         PyErr_SetString(PyExc_RuntimeError, "_fastinvoke.init() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnn", &engine_obj, &pre_obj, &input,
+    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnnLi", &engine_obj, &pre_obj, &input,
                           &PyList_Type, &argv_obj, &PyList_Type, &env_obj,
                           &PyList_Type, &preopens_obj, &memory_limit, &deadline_ns, &fuel,
-                          &stdout_limit, &stderr_limit))
+                          &stdout_limit, &stderr_limit, &origin_ns, &snapshot))
         return NULL;
     void *engine = PyLong_AsVoidPtr(engine_obj);
     void *pre = PyLong_AsVoidPtr(pre_obj);
@@ -339,9 +582,14 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     int64_t started, configured, instantiated, finished, ended_at;
     stream out = {.fd = -1}, err = {.fd = -1};
     watch limits = {.deadline_ns = deadline_ns, .out = &out, .err = &err, .stopped = STOP_NONE};
+    clock_log clocks = {.origin_ns = origin_ns, .entries = NULL, .count = 0, .capacity = 0};
+    backtrace *trace = NULL; /* only a failed run has one */
+    sparse_memory memory_copy = {.data = NULL, .pages = NULL, .count = 0, .capacity = 0,
+                                 .taken = false, .failed = false};
 
     Py_BEGIN_ALLOW_THREADS
     started = configured = instantiated = finished = now_ns();
+    running_log = &clocks;
     void *store = NULL, *wasi = NULL;
     if (stream_open(&out, (size_t)stdout_limit) < 0 || stream_open(&err, (size_t)stderr_limit) < 0) {
         ended = ENDED_SETUP_ERROR;
@@ -387,7 +635,7 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     wasi = NULL; /* owned by the store now, even on failure */
     if (failure) {
         ended = ENDED_SETUP_ERROR;
-        take_error(failure, message, sizeof message);
+        take_error(failure, message, sizeof message, NULL);
         goto done;
     }
     /* Check the limits at the next tick, and at every tick after that. */
@@ -396,7 +644,7 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     failure = context_set_fuel(context, fuel);
     if (failure) {
         ended = ENDED_SETUP_ERROR;
-        take_error(failure, message, sizeof message);
+        take_error(failure, message, sizeof message, NULL);
         goto done;
     }
     configured = now_ns();
@@ -407,13 +655,13 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     instantiated = finished = now_ns();
     if (trap) {
         ended = ENDED_START_TRAP;
-        take_trap(trap, &code, message, sizeof message);
+        take_trap(trap, &code, message, sizeof message, &trace);
         if (failure) error_delete(failure);
         goto finish;
     }
     if (failure) {
         ended = ENDED_START_ERROR;
-        take_error(failure, message, sizeof message);
+        take_error(failure, message, sizeof message, &trace);
         goto finish;
     }
     extern_t item;
@@ -426,23 +674,33 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     finished = now_ns();
     if (trap) {
         ended = ENDED_TRAP;
-        take_trap(trap, &code, message, sizeof message);
+        take_trap(trap, &code, message, sizeof message, &trace);
         if (failure) error_delete(failure);
     } else if (failure) {
         if (error_exit_status(failure, &exit_code)) {
             ended = exit_code == 0 ? ENDED_RETURNED : ENDED_EXIT;
+            if (exit_code != 0) {
+                frame_vec frames = {0, NULL};
+                error_wasm_trace(failure, &frames);
+                backtrace_take(&trace, &frames);
+            }
             error_delete(failure);
         } else {
             ended = ENDED_ERROR;
-            take_error(failure, message, sizeof message);
+            take_error(failure, message, sizeof message, &trace);
         }
     }
-    if (instance_export_get(context, &instance, "memory", 6, &item) && item.kind == EXTERN_MEMORY)
+    if (instance_export_get(context, &instance, "memory", 6, &item) && item.kind == EXTERN_MEMORY) {
         memory_bytes = memory_data_size(context, item.of);
+        bool failed = ended != ENDED_RETURNED || limits.stopped != STOP_NONE;
+        if (snapshot == SNAPSHOT_ALWAYS || (snapshot == SNAPSHOT_ON_FAILURE && failed))
+            sparse_take(&memory_copy, memory_data(context, item.of), memory_bytes);
+    }
 finish:
     failure = context_get_fuel(context, &fuel_left);
     if (failure) { error_delete(failure); fuel_left = fuel; }
 done:
+    running_log = NULL;
     if (wasi) wasi_config_delete(wasi);
     if (store) store_delete(store);
     if (out.fd >= 0 && stream_collect(&out) < 0 && ended != ENDED_SETUP_ERROR) {
@@ -454,13 +712,36 @@ done:
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&input);
-    PyObject *result = Py_BuildValue(
-        "(iiisKny#Oy#O(LLLL)i)", ended, exit_code, code, message,
-        (unsigned long long)fuel_left, (Py_ssize_t)memory_bytes,
-        out.data ? out.data : "", (Py_ssize_t)out.length, out.exceeded ? Py_True : Py_False,
-        err.data ? err.data : "", (Py_ssize_t)err.length, err.exceeded ? Py_True : Py_False,
-        (long long)(configured - started), (long long)(instantiated - configured),
-        (long long)(finished - instantiated), (long long)(ended_at - finished), limits.stopped);
+    PyObject *frames = backtrace_tuple(trace);
+    PyObject *memory = NULL;
+    if (frames) {
+        memory = memory_copy.taken && !memory_copy.failed
+                     ? Py_BuildValue("(ny#y#)", (Py_ssize_t)memory_bytes,
+                                     memory_copy.data ? (const char *)memory_copy.data : "",
+                                     (Py_ssize_t)(memory_copy.count * SNAPSHOT_PAGE),
+                                     memory_copy.pages ? (const char *)memory_copy.pages : "",
+                                     (Py_ssize_t)(memory_copy.count * sizeof(uint32_t)))
+                     : Py_NewRef(Py_None);
+    }
+    PyObject *result = NULL;
+    if (frames && memory) {
+        result = Py_BuildValue(
+            "(iiisKny#Oy#O(LLLL)iy#NN)", ended, exit_code, code, message,
+            (unsigned long long)fuel_left, (Py_ssize_t)memory_bytes,
+            out.data ? out.data : "", (Py_ssize_t)out.length, out.exceeded ? Py_True : Py_False,
+            err.data ? err.data : "", (Py_ssize_t)err.length, err.exceeded ? Py_True : Py_False,
+            (long long)(configured - started), (long long)(instantiated - configured),
+            (long long)(finished - instantiated), (long long)(ended_at - finished), limits.stopped,
+            clocks.entries ? (const char *)clocks.entries : "",
+            (Py_ssize_t)(clocks.count * sizeof(clock_entry)), frames, memory);
+    } else {
+        Py_XDECREF(frames);
+        Py_XDECREF(memory);
+    }
+    free(trace);
+    free(clocks.entries);
+    free(memory_copy.data);
+    free(memory_copy.pages);
     stream_close(&out);
     stream_close(&err);
     return result;
@@ -560,6 +841,8 @@ static PyMethodDef methods[] = {
     {"ticker_start", ticker_start, METH_VARARGS, "Advance an engine's epoch every interval_ns."},
     {"ticker_stop", ticker_stop, METH_O, "Stop a ticker from ticker_start and free it."},
     {"layout", layout, METH_NOARGS, "The wasmtime C API struct layout this module assumes."},
+    {"clock_functions", clock_functions, METH_NOARGS,
+     "The addresses of the native clock_time_get and clock_res_get (unchecked host calls)."},
     {NULL, NULL, 0, NULL},
 };
 

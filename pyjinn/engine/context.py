@@ -7,9 +7,11 @@ would need a lookup table and a lock.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from pyjinn.capabilities.base import FunctionHost, HostCall
@@ -17,16 +19,47 @@ if TYPE_CHECKING:
 
 _local = threading.local()
 
+# One clock reading as both clocks log it: call (0 clock_time_get, 1 clock_res_get), errno,
+# padding, clock id, value. The native clock writes the same 16 bytes.
+CLOCK_ENTRY = struct.Struct("<BBxxIQ")
+CLOCK_TIME_GET, CLOCK_RES_GET = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """How one ``poll_oneoff`` ended: the subscriptions that fired, each as (its index among
+    the guest's subscriptions, errno, event type); or ``timed_out`` (the guest was stopped)."""
+
+    subscriptions: int
+    fired: tuple[tuple[int, int, int], ...] = ()
+    timed_out: bool = False
+
+
+class Replayer(Protocol):
+    """Answers a replayed guest's nondeterministic WASI calls from a record (pyjinn.debug)."""
+
+    def clock(self, call: int, clock_id: int) -> tuple[int, int]:
+        """(errno, value) for a clock call; raises ``GuestTrap`` where the record disagrees."""
+        ...
+
+    def random(self, length: int) -> bytes: ...
+
+    def poll(self, subscriptions: int) -> PollOutcome: ...
+
 
 class InvocationContext:
     """What host functions need while one guest runs, and what they leave behind.
 
     ``calls`` is the invocation's record: every host call in order, with its arguments and its
-    result or error; crash records and replay read it.
+    result or error. ``randomness``, ``polls`` and ``clock_log`` are the nondeterministic inputs
+    pyjinn's own WASI functions handed the guest (``clock_log`` only where the clock is served
+    from Python; the native clock keeps its own). Crash records and replay read all of them;
+    under replay (``replay`` set) those functions answer from the record instead.
     """
 
     __slots__ = (
         "calls",
+        "clock_log",
         "created_ns",
         "deadline",
         "deadline_ns",
@@ -35,6 +68,9 @@ class InvocationContext:
         "last_error",
         "memory",
         "pending",
+        "polls",
+        "randomness",
+        "replay",
         "tenant",
         "timed_out",
         "trace_id",
@@ -46,6 +82,7 @@ class InvocationContext:
         host: FunctionHost | None = None,
         tenant: str = "",
         trace_id: str = "",
+        replay: Replayer | None = None,
     ) -> None:
         self.created_ns = time.monotonic_ns()
         # One clock for every limit: CLOCK_MONOTONIC, as the native watch reads it too.
@@ -61,6 +98,13 @@ class InvocationContext:
         self.last_error = ""
         self.calls: list[HostCall] = []
         self.memory: GuestMemory | None = None  # the guest's memory, once a host call needs it
+        # What random_get handed out, and how each poll_oneoff ended, in order; the clock
+        # readings (CLOCK_ENTRY records; the Python clock only). Made on first use: most
+        # invocations have none.
+        self.randomness: list[bytes] | None = None
+        self.polls: list[PollOutcome] | None = None
+        self.clock_log: bytearray | None = None
+        self.replay = replay
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -33,11 +33,17 @@ KEEP_RESIDENT_BYTES = 64 * 1024
 class Engine:
     """A wasmtime engine with pyjinn's settings, plus the ticker thread that enforces timeouts."""
 
-    def __init__(self, *, max_instances: int = 1000, max_memory: int = 4 * GiB) -> None:
+    def __init__(
+        self, *, max_instances: int = 1000, max_memory: int = 4 * GiB, debug_info: bool = False
+    ) -> None:
+        """``debug_info`` compiles guests unoptimised, with their DWARF translated for native
+        debuggers (gdb and lldb find it through their JIT interface): for ``pyjinn replay
+        --gdb``, never for serving."""
         config = wasmtime.Config()
         config.epoch_interruption = True
         config.consume_fuel = True
-        config.cranelift_opt_level = "speed"
+        config.cranelift_opt_level = "none" if debug_info else "speed"
+        config.debug_info = debug_info
         pooling = _capi.pooling_config_new()
         try:
             for option, value in (

@@ -29,6 +29,11 @@ class GuestMemoryError(Exception):
     """A guest pointer or length falls outside its linear memory."""
 
 
+class GuestTrap(Exception):
+    """Raised by a host function to stop the calling guest with a trap carrying this message;
+    not a host failure (replay raises it where a guest asks what its record cannot answer)."""
+
+
 class GuestMemory:
     """The calling guest's exported ``memory``, bounds-checked.
 
@@ -122,6 +127,8 @@ def _callback(module: str, name: str, variant: str, implementation: HostImplemen
         def trampoline(_env: int | None, caller: int, slots: int, _count: int) -> int | None:
             try:
                 return implementation(caller, slots)
+            except GuestTrap as stop:
+                return trap(str(stop))
             except Exception as error:  # our bug, not the guest's: fail this invocation only
                 current().host_failure = error
                 log.exception("Host function %s.%s failed.", module, name)
@@ -144,8 +151,36 @@ def define(
     One implementation serves every linker; functions that exist with several signatures
     (``params -> results``) get one implementation per signature.
     """
-    module_name, function_name = module.encode(), name.encode()
     variant = f"{params}->{results}"
+    _define(linker, module, name, params, results, _callback(module, name, variant, implementation))
+
+
+def define_native(
+    linker: wasmtime.Linker,
+    module: str,
+    name: str,
+    params: list[wasmtime.ValType],
+    results: list[wasmtime.ValType],
+    address: int,
+) -> None:
+    """Define ``module.name`` on ``linker`` as the C function at ``address`` (unchecked calling
+    convention; from the ``_fastinvoke`` extension, which lives as long as the process)."""
+    key = (module, name, f"native:{address}")
+    callback = _callbacks.get(key)
+    if callback is None:
+        callback = _callbacks[key] = _capi.UNCHECKED_CALLBACK(address)
+    _define(linker, module, name, params, results, callback)
+
+
+def _define(
+    linker: wasmtime.Linker,
+    module: str,
+    name: str,
+    params: list[wasmtime.ValType],
+    results: list[wasmtime.ValType],
+    callback: object,
+) -> None:
+    module_name, function_name = module.encode(), name.encode()
     functype = wasmtime.FuncType(params, results)  # alive for the call only
     error = _capi.linker_define_func_unchecked(
         _capi.raw_pointer(linker),
@@ -154,7 +189,7 @@ def define(
         function_name,
         len(function_name),
         _capi.raw_pointer(functype),
-        _callback(module, name, variant, implementation),
+        callback,
         None,
         None,
     )

@@ -11,6 +11,10 @@ The mechanics run in one native call (``_fastinvoke``, a small C extension built
 that releases the GIL once for the whole invocation. Where it could not be built, the same
 sequence runs through ctypes (``_ctypes_run``), about twice as slow; both report the same raw
 facts, and everything here is shared.
+
+For crash records a run also reports what only the mechanics can see: the wasm backtrace of a
+failure, the clock readings the guest took, and, when asked (``snapshot``), a copy of the
+guest's linear memory taken before its store is torn down.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from dataclasses import dataclass
 from pyjinn.capabilities.base import FunctionHost, HostCall
 from pyjinn.config.model import Limits, Mount
 from pyjinn.engine import _ctypes_run, context, native
+from pyjinn.engine._capi import Frame
+from pyjinn.engine.context import PollOutcome, Replayer
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.modules import CompiledModule
+from pyjinn.engine.snapshot import MemoryImage
 from pyjinn.errors import GuestError, GuestFault, HostError, InvocationError
 
 log = logging.getLogger("pyjinn.engine")
@@ -38,6 +45,8 @@ STOPPED_NONE, STOPPED_TIMEOUT, STOPPED_STDOUT, STOPPED_STDERR = 0, 1, 2, 3
 # Past its stderr_limit a guest may write this much more (cut from its log) before it is
 # stopped; the native path has the same constant.
 STDERR_GRACE = 1024 * 1024
+# When a run copies the guest's linear memory before its store goes (for crash records).
+SNAPSHOT_NEVER, SNAPSHOT_ON_FAILURE, SNAPSHOT_ALWAYS = 0, 1, 2
 
 _TRAP_INTERRUPT = 10
 _TRAP_OUT_OF_FUEL = 11
@@ -63,7 +72,8 @@ NATIVE = _native is not None
 class Sandbox:
     """What every sandbox of one function sees and may use, prepared once."""
 
-    __slots__ = ("argv", "env", "fuel", "host", "limits", "preopens", "prepared", "timeout_ns")
+    __slots__ = ("argv", "env", "fuel", "host", "limits", "preopens", "prepared", "snapshot",
+                 "timeout_ns")  # fmt: skip
 
     def __init__(
         self,
@@ -74,8 +84,10 @@ class Sandbox:
         env: Sequence[tuple[str, str]] = (),
         mounts: Sequence[Mount] = (),
         host: FunctionHost | None = None,
+        snapshot: int = SNAPSHOT_NEVER,
     ) -> None:
         self.limits = limits
+        self.snapshot = snapshot  # when its runs copy the guest's memory, unless told otherwise
         self.host = host
         self.timeout_ns = round(limits.timeout * 1e9)
         self.fuel = limits.fuel_limit if limits.fuel_limit is not None else UNLIMITED_FUEL
@@ -87,6 +99,26 @@ class Sandbox:
         ]
         # The ctypes mechanics want C arrays; build them once, and only if they are used.
         self.prepared = None if NATIVE else _ctypes_run.prepare(self.argv, self.env)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a crash record needs of a run beyond its outcome: how the guest failed, as wasmtime
+    said it (trap code, -1 for none, and message), and where (up to 64 frames, youngest first,
+    with the number of frames in the whole trace); the guest's memory, when the run took a
+    snapshot; and the nondeterministic inputs the guest received (see engine.context)."""
+
+    trap_code: int = -1
+    trap_message: str = ""
+    backtrace: tuple[tuple[Frame, ...], int] | None = None
+    memory: MemoryImage | None = None
+    clock_log: bytes | bytearray = b""
+    randomness: list[bytes] | None = None
+    polls: list[PollOutcome] | None = None
+
+
+# A run that returned and received nothing nondeterministic: most of them, sharing one object.
+NO_EVIDENCE = Evidence()
 
 
 @dataclass(slots=True)
@@ -103,10 +135,39 @@ class Run:
     host_calls: list[HostCall]
     # Nanoseconds spent in: store and WASI setup, instantiation, the guest, teardown.
     phases: tuple[int, int, int, int]
+    evidence: Evidence = NO_EVIDENCE
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def trap_code(self) -> int:
+        return self.evidence.trap_code
+
+    @property
+    def trap_message(self) -> str:
+        return self.evidence.trap_message
+
+    @property
+    def backtrace(self) -> tuple[tuple[Frame, ...], int] | None:
+        return self.evidence.backtrace
+
+    @property
+    def memory(self) -> MemoryImage | None:
+        return self.evidence.memory
+
+    @property
+    def clock_log(self) -> bytes | bytearray:
+        return self.evidence.clock_log
+
+    @property
+    def randomness(self) -> list[bytes] | None:
+        return self.evidence.randomness
+
+    @property
+    def polls(self) -> list[PollOutcome] | None:
+        return self.evidence.polls
 
 
 def invoke(
@@ -117,10 +178,19 @@ def invoke(
     *,
     tenant: str = "",
     trace_id: str = "",
+    snapshot: int | None = None,
+    replay: Replayer | None = None,
 ) -> Run:
-    """Run ``module``'s ``_start`` once on ``stdin`` in a fresh sandbox; never raises for guests."""
+    """Run ``module``'s ``_start`` once on ``stdin`` in a fresh sandbox; never raises for guests.
+
+    ``snapshot`` (default: the sandbox's) says when to copy the guest's memory into the run;
+    ``replay`` answers the guest's clock, random and poll calls from a record."""
     limits = sandbox.limits
-    invocation = context.InvocationContext(sandbox.timeout_ns, sandbox.host, tenant, trace_id)
+    if snapshot is None:
+        snapshot = sandbox.snapshot
+    invocation = context.InvocationContext(
+        sandbox.timeout_ns, sandbox.host, tenant, trace_id, replay
+    )
     context.enter(invocation)
     try:
         if _native is not None:
@@ -136,15 +206,18 @@ def invoke(
                 sandbox.fuel,
                 limits.stdout_limit,
                 limits.stderr_limit,
+                invocation.created_ns,
+                snapshot,
             )
         else:
             raw = _ctypes_run.run(
-                engine.pointer, module.pre_pointer, stdin, sandbox, invocation.deadline_ns
+                engine.pointer, module.pre_pointer, stdin, sandbox, invocation.deadline_ns, snapshot
             )
     finally:
         context.leave()
     (ended, exit_code, code, message, fuel_left, memory_bytes) = raw[:6]
-    stdout, stdout_exceeded, stderr, stderr_exceeded, phases, stopped = raw[6:]
+    stdout, stdout_exceeded, stderr, stderr_exceeded, phases, stopped = raw[6:12]
+    clock_log, backtrace, memory = raw[12:]
     error = _classify(ended, exit_code, code, message, memory_bytes, module, limits, invocation)
     if stopped == STOPPED_TIMEOUT and not isinstance(error, HostError):
         error = _timeout_error(limits)
@@ -173,6 +246,24 @@ def invoke(
         stderr_truncated=stderr_exceeded,
         host_calls=invocation.calls,
         phases=phases,
+        evidence=(
+            NO_EVIDENCE
+            if ended == ENDED_RETURNED
+            and memory is None
+            and not clock_log
+            and invocation.clock_log is None
+            and invocation.randomness is None
+            and invocation.polls is None
+            else Evidence(
+                code,
+                message,
+                backtrace,
+                MemoryImage(*memory) if memory is not None else None,
+                clock_log or invocation.clock_log or b"",
+                invocation.randomness,
+                invocation.polls,
+            )
+        ),
     )
 
 

@@ -25,7 +25,7 @@ import wasmtime
 from pyjinn import abi
 from pyjinn.abi import HostFunction
 from pyjinn.dispatcher import abi_functions, define_host_functions
-from pyjinn.engine import _capi, filesystem, randomness, sleep
+from pyjinn.engine import _capi, clocks, filesystem, randomness, sleep
 from pyjinn.engine.cache import CompileCache
 from pyjinn.engine.engine import Engine
 from pyjinn.errors import ModuleError
@@ -98,10 +98,14 @@ def read_module_bytes(path: Path, policy: TrustPolicy | None = None) -> bytes:
 
 
 class ModuleLoader:
-    """Compiles, caches and links modules for one engine; safe to call from any thread."""
+    """Compiles, caches and links modules for one engine; safe to call from any thread.
 
-    def __init__(self, engine: Engine, cache_dir: Path | None) -> None:
+    A loader for ``replay`` links WASI's clocks from Python, where they can answer from a
+    record (``pyjinn.debug.replay``), instead of the native clock."""
+
+    def __init__(self, engine: Engine, cache_dir: Path | None, *, replay: bool = False) -> None:
         self.engine = engine
+        self.replay = replay
         self.cache = (
             CompileCache.open(cache_dir, wasmtime_version()) if cache_dir is not None else None
         )
@@ -199,6 +203,7 @@ class ModuleLoader:
                 filesystem.refuse_symlinks(linker)
             sleep.define(linker)
             randomness.define(linker)
+            clocks.define(linker, replay=self.replay)
             define_host_functions(linker, abi_functions(variants))
             self._linkers[variants, symlinks] = linker
         return linker

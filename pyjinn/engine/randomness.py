@@ -3,6 +3,8 @@
 wasmtime's own implementation draws from a user-space generator seeded by the OS; answering
 from the kernel instead keeps guest randomness exactly as strong as the host's and leaves no
 generator state in the process. A guest's bad pointer or length gets EFAULT, never a host error.
+What each call handed out stays on the invocation (crash records keep it); under replay the
+recorded bytes are handed out again instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import wasmtime
 
 from pyjinn.engine import _capi, hostfunc
+from pyjinn.engine.context import current
 
 _ERRNO_SUCCESS = 0
 _ERRNO_FAULT = 21
@@ -24,11 +27,19 @@ source = os.urandom
 def _random_get(caller: int, slots: int) -> int | None:
     pointer = _capi.raw_i32(slots, 0)
     length = _capi.raw_i32(slots, 1) & 0xFFFFFFFF
+    context = current()
     try:
-        memory = hostfunc.guest_memory(caller)
+        memory = hostfunc.guest_memory(caller, context)
         if length > _MAX_REQUEST:
             raise hostfunc.GuestMemoryError(f"random_get of {length} bytes")
-        memory.write(pointer, source(length))
+        memory.check(pointer & 0xFFFFFFFF, length)
+        replay = context.replay
+        data = source(length) if replay is None else replay.random(length)
+        memory.write(pointer, data)
+        if context.randomness is None:
+            context.randomness = [data]
+        else:
+            context.randomness.append(data)
     except hostfunc.GuestMemoryError:
         _capi.raw_set_i32(slots, 0, _ERRNO_FAULT)
         return None

@@ -4,6 +4,9 @@ Epoch interruption stops guest code only while it executes wasm; a guest blocked
 ``poll_oneoff`` (how ``sleep`` is implemented) would keep its slot long past its timeout. This
 replacement sleeps at most until the deadline, then aborts the guest as timed out. A guest has no
 sockets and its stdin and files never block, so fd subscriptions are reported ready at once.
+
+How each call ended (which subscriptions fired, or that the deadline came first) stays on the
+invocation; under replay that outcome is given back at once, without sleeping.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 import wasmtime
 
 from pyjinn.engine import _capi, hostfunc
-from pyjinn.engine.context import current
+from pyjinn.engine.context import InvocationContext, PollOutcome, current
 
 _SUBSCRIPTION = struct.Struct("<QB7xIxxxxQQH")  # userdata, tag, clock id, timeout, precision, flags
 _SUBSCRIPTION_SIZE = 48
@@ -47,49 +50,25 @@ def _poll_oneoff(caller: int, slots: int) -> int | None:
         _capi.raw_set_i32(slots, 0, _ERRNO_INVAL)
         return None
 
-    ready: list[bytes] = []
-    clocks: list[tuple[int, int]] = []  # (nanoseconds to wait, userdata)
-    for index in range(count):
-        offset = index * _SUBSCRIPTION_SIZE
-        userdata, tag, clock_id, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(
-            subscriptions, offset
-        )
-        if tag != _TAG_CLOCK:
-            ready.append(_EVENT.pack(userdata, _ERRNO_SUCCESS, tag, 0, 0))
-        elif clock_id not in (_CLOCK_REALTIME, _CLOCK_MONOTONIC):
-            ready.append(_EVENT.pack(userdata, _ERRNO_NOTSUP, tag, 0, 0))
-        elif flags & _ABSTIME:
-            # The guest's monotonic clock counts from when its WASI context was created.
-            now = (
-                time.time_ns()
-                if clock_id == _CLOCK_REALTIME
-                else (time.monotonic_ns() - context.created_ns)
-            )
-            clocks.append((max(0, timeout - now), userdata))
-        else:
-            clocks.append((timeout, userdata))
-
-    if not ready and clocks:
-        wait = min(delay for delay, _ in clocks) / 1e9
-        remaining = context.remaining()
-        if wait >= remaining:
-            time.sleep(max(0.0, remaining))
-            context.timed_out = True
-            return hostfunc.trap("deadline reached while sleeping")
-        time.sleep(wait)
-        waited = int(wait * 1e9)
-        ready.extend(
-            _EVENT.pack(userdata, _ERRNO_SUCCESS, _TAG_CLOCK, 0, 0)
-            for delay, userdata in clocks
-            if delay <= waited
-        )
+    replay = context.replay
+    outcome = _wait(context, subscriptions, count) if replay is None else replay.poll(count)
+    if context.polls is None:
+        context.polls = [outcome]
     else:
-        ready.extend(
-            _EVENT.pack(userdata, _ERRNO_SUCCESS, _TAG_CLOCK, 0, 0)
-            for delay, userdata in clocks
-            if delay == 0
+        context.polls.append(outcome)
+    if outcome.timed_out:
+        context.timed_out = True
+        return hostfunc.trap("deadline reached while sleeping")
+    ready = [
+        _EVENT.pack(
+            _SUBSCRIPTION.unpack_from(subscriptions, index * _SUBSCRIPTION_SIZE)[0],
+            errno,
+            kind,
+            0,
+            0,
         )
-
+        for index, errno, kind in outcome.fired
+    ]
     try:
         memory.write(out_pointer, b"".join(ready))
         memory.write(nevents_pointer, struct.pack("<I", len(ready)))
@@ -98,6 +77,42 @@ def _poll_oneoff(caller: int, slots: int) -> int | None:
         return None
     _capi.raw_set_i32(slots, 0, _ERRNO_SUCCESS)
     return None
+
+
+def _wait(context: InvocationContext, subscriptions: bytes, count: int) -> PollOutcome:
+    """Sleep as the subscriptions ask, never past the deadline; which of them fired."""
+    fired: list[tuple[int, int, int]] = []
+    clocks: list[tuple[int, int]] = []  # (nanoseconds to wait, subscription index)
+    for index in range(count):
+        _userdata, tag, clock_id, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(
+            subscriptions, index * _SUBSCRIPTION_SIZE
+        )
+        if tag != _TAG_CLOCK:
+            fired.append((index, _ERRNO_SUCCESS, tag))
+        elif clock_id not in (_CLOCK_REALTIME, _CLOCK_MONOTONIC):
+            fired.append((index, _ERRNO_NOTSUP, tag))
+        elif flags & _ABSTIME:
+            # The guest's monotonic clock counts from when its WASI context was created.
+            now = (
+                time.time_ns()
+                if clock_id == _CLOCK_REALTIME
+                else (time.monotonic_ns() - context.created_ns)
+            )
+            clocks.append((max(0, timeout - now), index))
+        else:
+            clocks.append((timeout, index))
+
+    waited = 0
+    if not fired and clocks:
+        wait = min(delay for delay, _ in clocks) / 1e9
+        remaining = context.remaining()
+        if wait >= remaining:
+            time.sleep(max(0.0, remaining))
+            return PollOutcome(count, timed_out=True)
+        time.sleep(wait)
+        waited = int(wait * 1e9)
+    fired.extend((index, _ERRNO_SUCCESS, _TAG_CLOCK) for delay, index in clocks if delay <= waited)
+    return PollOutcome(count, tuple(fired))
 
 
 def define(linker: wasmtime.Linker) -> None:

@@ -3,9 +3,11 @@
 ``GET /healthz`` answers 200 once at least one worker serves (503 before), with status
 ``degraded`` while a worker keeps failing to start; ``GET /status`` describes the process tree
 (failing workers with their last error) and every function: its module, the SHA-256 of the
-version served, its limits. ``GET /metrics`` is every worker's metrics, aggregated, for
-Prometheus; ``GET /stats`` the same per function as JSON (what ``pyjinn stats`` shows).
-Nothing here changes state, and no environment values are shown (they may be secrets).
+version served, its limits, and how many crash records there are. ``GET /metrics`` is every
+worker's metrics, aggregated, for Prometheus; ``GET /stats`` the same per function as JSON (what
+``pyjinn stats`` shows); ``GET /crashes`` lists the crash records, newest first (``?limit=N``,
+``?function=NAME``). Nothing here changes state, and no environment values are shown (they may
+be secrets); a record's contents stay on disk, for ``pyjinn crashes show``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.exposition import choose_encoder
@@ -29,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from pyjinn import __version__
 from pyjinn.config.model import Config
+from pyjinn.debug.store import CrashStore
 from pyjinn.jobs import tenants_of
 from pyjinn.jobs.queue import QueueUnavailable
 from pyjinn.observability.stats import function_stats
@@ -117,10 +121,40 @@ class AdminApp:
             await self._send_metrics(scope, send)
         elif scope["path"] == "/stats":
             await _json(send, 200, self.stats())
+        elif scope["path"] == "/crashes":
+            await self._send_crashes(scope, send)
         else:
             await _json(
-                send, 404, {"error": "unknown admin path; try /status, /healthz, /metrics, /stats"}
+                send,
+                404,
+                {"error": "unknown admin path; try /status, /healthz, /metrics, /stats, /crashes"},
             )
+
+    def crash_directories(self) -> list[Path]:
+        """Every crash directory the configuration writes to (the global one first)."""
+        directories = [self.config.options.crash_records.path]
+        for spec in self.config.functions():
+            if spec.crash_records.path not in directories:
+                directories.append(spec.crash_records.path)
+        return directories
+
+    async def _send_crashes(self, scope: Scope, send: Any) -> None:
+        query = _query(scope)
+        limit_text = query.get("limit", "100")
+        if not limit_text.isdigit() or int(limit_text) == 0:
+            await _json(send, 400, {"error": "limit must be a positive whole number"})
+            return
+        limit, function = int(limit_text), query.get("function")
+        records: list[dict[str, Any]] = []
+        for directory in self.crash_directories():
+            store = CrashStore(directory, create=False)
+            records.extend(
+                row
+                for row in store.summaries()
+                if function is None or row.get("function") == function
+            )
+        records.sort(key=lambda row: str(row.get("id")), reverse=True)
+        await _json(send, 200, {"records": records[:limit], "total": len(records)})
 
     def _families(self) -> list[Metric]:
         if self._metrics is None:
@@ -217,6 +251,10 @@ class AdminApp:
                 describe_spec(spec, self.state.digests.get(spec.name))
                 for spec in self.config.functions()
             ],
+            "crash_records": [
+                {"directory": str(directory), "count": CrashStore(directory, create=False).count()}
+                for directory in self.crash_directories()
+            ],
         }
 
 
@@ -228,6 +266,10 @@ class _Fixed:
 
     def collect(self) -> list[Metric]:
         return self._families
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
 
 async def _json(send: Any, status: int, document: dict[str, Any]) -> None:

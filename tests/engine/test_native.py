@@ -47,4 +47,4 @@ def test_malformed_arguments_raise_instead_of_reaching_wasmtime(
     env: list[Any], preopens: list[Any], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        native.extension.invoke(0, 0, b"", [b"main"], env, preopens, 1 << 20, 0, 0, 1, 1)
+        native.extension.invoke(0, 0, b"", [b"main"], env, preopens, 1 << 20, 0, 0, 1, 1, 0, 0)
