@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
-from tests.helpers import KV_IMPORTS, abi_guest, wat_trapping
+from tests.helpers import abi_guest, wat_trapping
 from tests.observability.metric_samples import Samples, parse, value
 from tests.server.test_live import Server, start, wait_until
 
@@ -47,7 +47,8 @@ SITE = """
 def server(tmp_path: Path, project, c_guest):
     project("behave.wasm", c_guest("behave"))
     project("trap.wat", wat_trapping("unreachable"))
-    denied = abi_guest(KV_IMPORTS, ["(call $kv_get (i32.const 0) (i32.const 8))"], {0: "orders/1"})
+    kv_get = '(import "pyjinn" "kv_get" (func $kv_get (param i32 i32) (result i64)))'
+    denied = abi_guest(kv_get, ["(call $kv_get (i32.const 0) (i32.const 8))"], {0: "orders/1"})
     project("denied.wat", denied)
     running = start(tmp_path, SITE, workers=2)
     yield running

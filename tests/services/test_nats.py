@@ -34,7 +34,10 @@ def listening_addresses(pid: int) -> list[str]:
     """Local addresses of the TCP sockets ``pid`` listens on, as ``ip:port`` strings."""
     inodes = set()
     for descriptor in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(descriptor)
+        try:
+            target = os.readlink(descriptor)
+        except FileNotFoundError:  # closed since the listing: it was no listener
+            continue
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     addresses = []

@@ -14,7 +14,6 @@ int main(void) {
     pyjinn_buffer_append_text(&text, "Receipt for order: ");
     pyjinn_buffer_append_text(&text, request.body_length ? request.body : "(empty)");
     if (text.status != PYJINN_OK) return 1;
-    pyjinn_log(PYJINN_INFO, "receipt written");
     pyjinn_response_header header = {"Content-Type", "text/plain; charset=utf-8"};
     return pyjinn_respond(200, &header, 1, text.data, text.length) == PYJINN_OK ? 0 : 1;
 }
