@@ -81,62 +81,51 @@ def build_zig(source: str, directory: Path = _CACHE) -> Path:
     return output
 
 
-RUST_MANIFEST = """[package]
-name = "guest"
-version = "0.1.0"
-edition = "2021"
+TEMPLATES = ROOT / "pyjinn" / "templates"
 
-[dependencies]
-pyjinn = {{ path = "{sdk}" }}
 
-[profile.release]
-opt-level = "s"
-lto = true
-codegen-units = 1
-panic = "abort"
-strip = "debuginfo"
-"""
-
-GO_MANIFEST = """module guest
-
-go 1.21
-
-require pyjinn v0.0.0
-
-replace pyjinn => {sdk}
-"""
+def _template(path: str, sdk: Path) -> str:
+    """A manifest of ``pyjinn init``'s templates, for a function named guest: test guests are
+    built with the same profile (optimised, function names kept) as users' functions."""
+    text = (TEMPLATES / path).read_text()
+    return text.replace("{{name}}", "guest").replace("{{sdk}}", str(sdk))
 
 
 def build_rust(source: str, directory: Path = _CACHE) -> Path:
     """Build ``source`` as src/main.rs of a Cargo package using the Rust SDK (cached by
     content); skips the test when no Rust toolchain can build for WASI."""
-    _require(find_rust)
-    files = {"Cargo.toml": RUST_MANIFEST.format(sdk=RUST_SDK), "src/main.rs": source}
-    return _build_recipe("rust", files, RUST_SDK, directory)
+    skip_without(find_rust)
+    files = {"Cargo.toml": _template("rust/Cargo.toml", RUST_SDK), "src/main.rs": source}
+    return build_recipe("rust", files, RUST_SDK, directory)
 
 
 def build_go(source: str, directory: Path = _CACHE) -> Path:
     """Build ``source`` as main.go of a Go module using the Go SDK (cached by content); skips
     the test when Go is not installed."""
-    _require(find_go)
-    files = {"go.mod": GO_MANIFEST.format(sdk=GO_SDK), "main.go": source}
-    return _build_recipe("go", files, GO_SDK, directory)
+    skip_without(find_go)
+    files = {"go.mod": _template("go/go.mod", GO_SDK), "main.go": source}
+    return build_recipe("go", files, GO_SDK, directory)
 
 
-def _require(find: Callable[[], object]) -> None:
+def skip_without(find: Callable[[], object]) -> None:
+    """Skip the test when ``find`` (``find_rust``, ``find_go``) finds no toolchain."""
     try:
         find()
     except CompileFailed as error:
         pytest.skip(str(error))
 
 
-def _build_recipe(lang: str, files: dict[str, str], sdk: Path, directory: Path) -> Path:
+def build_recipe(
+    lang: str, files: dict[str, str], dependency: Path, directory: Path = _CACHE
+) -> Path:
+    """Build a function of ``files`` (path -> text) with ``pyjinn build``'s recipe for ``lang``;
+    cached by the files' content and that of ``dependency``, the local package they use."""
     digest = hashlib.sha256()
     for name, text in sorted(files.items()):
         digest.update(f"{name}\0{text}\0".encode())
-    for path in sorted(sdk.rglob("*")):
+    for path in sorted(dependency.rglob("*")):
         if path.is_file():
-            digest.update(f"{path.relative_to(sdk)}\0".encode() + path.read_bytes())
+            digest.update(f"{path.relative_to(dependency)}\0".encode() + path.read_bytes())
     output = directory / f"{lang}-{digest.hexdigest()[:16]}.wasm"
     if not output.exists():
         work = directory / f"{lang}-{digest.hexdigest()[:16]}" / "functions" / "guest"

@@ -1,9 +1,10 @@
 """The SDKs bind the host ABI exactly as pyjinn/abi.py defines it: one source of truth.
 
-For each SDK (C, Zig, Rust, Go), a program that calls every host function (through the SDK's wrappers and its raw
-bindings) is compiled, and the ``pyjinn`` imports of the resulting module are compared with
-``pyjinn.abi.FUNCTIONS``: the same names, the same parameter and result types, none missing and
-none extra. A binding that drifts from the table, or a function the SDK forgot, fails here.
+For each SDK (C, Zig, Rust, Go), a program that calls every host function (through the SDK's
+wrappers and its raw bindings) is compiled, and the ``pyjinn`` imports of the resulting module
+are compared with ``pyjinn.abi.FUNCTIONS``: the same names, the same parameter and result types,
+none missing and none extra. A binding that drifts from the table, or a function the SDK forgot,
+fails here.
 """
 
 from __future__ import annotations
