@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -117,6 +118,14 @@ def run_guest(
         stderr = stderr_path.read_text(encoding="utf-8", errors="replace")
     response = json.loads(stdout) if stdout.strip() else {}
     return GuestRun(exit_code, stdout, stderr, response)
+
+
+def built_later(output: Path) -> int:
+    """Write ``output`` with a time a second after now (its inputs were written just before)."""
+    output.write_bytes(b"")
+    later = output.stat().st_mtime_ns + 1_000_000_000
+    os.utime(output, ns=(later, later))
+    return later
 
 
 Invoke = Callable[..., GuestRun]
