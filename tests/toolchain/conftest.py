@@ -141,7 +141,7 @@ def invoke() -> Invoke:
 def built_examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildResult]:
     """The example project copied to a temporary directory and built there, once per session."""
     root = tmp_path_factory.mktemp("examples") / "examples"
-    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("*.wasm", "data"))
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("*.wasm", "data", ".target"))
     # Examples reach the SDK through ../sdk, as in the repository.
     shutil.copytree(EXAMPLES.parent / "sdk", root.parent / "sdk")
     results = build_all(root, echo=lambda line: None)
