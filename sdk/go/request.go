@@ -1,12 +1,8 @@
 package pyjinn
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
-	"os"
 	"strings"
 )
 
@@ -34,59 +30,85 @@ type Request struct {
 
 // ReadRequest reads the whole request from stdin and decodes it.
 func ReadRequest() (Request, error) {
-	input, err := io.ReadAll(os.Stdin)
+	input, err := readStdin()
 	if err != nil {
 		return Request{}, errors.New("cannot read stdin: " + err.Error())
 	}
 	return ParseRequest(input)
 }
 
-// envelope is the request as the host writes it.
-type envelope struct {
-	Method       *string         `json:"method"`
-	URI          *string         `json:"uri"`
-	Path         *string         `json:"path"`
-	Query        json.RawMessage `json:"query"`
-	Headers      json.RawMessage `json:"headers"`
-	Body         *string         `json:"body"`
-	BodyEncoding *string         `json:"body_encoding"`
-	RemoteAddr   *string         `json:"remote_addr"`
-	TraceID      *string         `json:"trace_id"`
-	Tenant       *string         `json:"tenant"`
-}
-
 // ParseRequest decodes a request from its JSON text (what ReadRequest does after reading stdin).
+// Unknown fields are skipped; a missing or null text field is "".
 func ParseRequest(input []byte) (Request, error) {
-	var raw envelope
-	if err := json.Unmarshal(input, &raw); err != nil {
-		return Request{}, errors.New("not a request object: " + err.Error())
+	var request Request
+	var body, encoding string
+	r := reader{data: input}
+	if !r.take('{') {
+		return Request{}, errors.New("not a JSON object")
 	}
-	request := Request{
-		Method:     value(raw.Method),
-		URI:        value(raw.URI),
-		Path:       value(raw.Path),
-		RemoteAddr: value(raw.RemoteAddr),
-		TraceID:    value(raw.TraceID),
-		Tenant:     value(raw.Tenant),
+	if !r.take('}') {
+		for {
+			name, err := r.str()
+			if err != nil || !r.take(':') {
+				return Request{}, errors.New("malformed JSON")
+			}
+			if err := request.field(&r, name, &body, &encoding); err != nil {
+				return Request{}, errors.New("field \"" + name + "\": " + err.Error())
+			}
+			if r.take('}') {
+				break
+			}
+			if !r.take(',') {
+				return Request{}, errors.New("malformed JSON")
+			}
+		}
 	}
-	var err error
-	if request.Query, err = fields(raw.Query); err != nil {
-		return Request{}, errors.New("field \"query\": " + err.Error())
+	if r.space(); r.at != len(r.data) {
+		return Request{}, errors.New("text after the JSON object")
 	}
-	if request.Headers, err = fields(raw.Headers); err != nil {
-		return Request{}, errors.New("field \"headers\": " + err.Error())
-	}
-	switch encoding := value(raw.BodyEncoding); encoding {
+	switch encoding {
 	case "":
-		request.Body = []byte(value(raw.Body))
+		request.Body = []byte(body)
 	case "base64":
-		if request.Body, err = base64.StdEncoding.DecodeString(value(raw.Body)); err != nil {
+		decoded, err := base64.StdEncoding.DecodeString(body)
+		if err != nil {
 			return Request{}, errors.New("field \"body\" is not base64")
 		}
+		request.Body = decoded
 	default:
 		return Request{}, errors.New("unknown body_encoding " + encoding)
 	}
 	return request, nil
+}
+
+// field reads the value of member name into the request.
+func (request *Request) field(r *reader, name string, body, encoding *string) error {
+	var err error
+	switch name {
+	case "method":
+		request.Method, err = r.optionalString()
+	case "uri":
+		request.URI, err = r.optionalString()
+	case "path":
+		request.Path, err = r.optionalString()
+	case "remote_addr":
+		request.RemoteAddr, err = r.optionalString()
+	case "trace_id":
+		request.TraceID, err = r.optionalString()
+	case "tenant":
+		request.Tenant, err = r.optionalString()
+	case "body":
+		*body, err = r.optionalString()
+	case "body_encoding":
+		*encoding, err = r.optionalString()
+	case "headers":
+		request.Headers, err = r.fields()
+	case "query":
+		request.Query, err = r.fields()
+	default:
+		err = r.skip(0) // a field this SDK does not know yet
+	}
+	return err
 }
 
 // Header is the first value of header name, compared without regard to ASCII case ("" when
@@ -133,46 +155,4 @@ func (request Request) QueryValues(name string) []string {
 // HasQueryParam reports whether query parameter name was sent (with any value, even "").
 func (request Request) HasQueryParam(name string) bool {
 	return len(request.QueryValues(name)) > 0
-}
-
-func value(text *string) string {
-	if text == nil {
-		return ""
-	}
-	return *text
-}
-
-// fields reads an object of name -> list of strings (or one string), keeping the order.
-func fields(raw json.RawMessage) ([]Field, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	decoder := json.NewDecoder(bytes.NewReader(raw))
-	if token, err := decoder.Token(); err != nil || token != json.Delim('{') {
-		return nil, errors.New("not an object")
-	}
-	var list []Field
-	for decoder.More() {
-		token, err := decoder.Token()
-		if err != nil {
-			return nil, err
-		}
-		name, _ := token.(string)
-		var values json.RawMessage
-		if err := decoder.Decode(&values); err != nil {
-			return nil, err
-		}
-		var one string
-		var many []string
-		if json.Unmarshal(values, &one) == nil {
-			list = append(list, Field{name, one})
-		} else if json.Unmarshal(values, &many) == nil {
-			for _, item := range many {
-				list = append(list, Field{name, item})
-			}
-		} else {
-			return nil, errors.New("the values of " + name + " are not strings")
-		}
-	}
-	return list, nil
 }

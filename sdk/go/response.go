@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -104,14 +103,7 @@ func Respond(response Response) error {
 	if err != nil {
 		return err
 	}
-	for len(encoded) > 0 {
-		written, err := os.Stdout.Write(encoded)
-		if err != nil {
-			return err
-		}
-		encoded = encoded[written:]
-	}
-	return nil
+	return writeStdout(encoded)
 }
 
 // Run reads the request from stdin, calls handle, and writes its response to stdout.
@@ -128,8 +120,8 @@ func Run(handle func(Request) Response) {
 		response = handle(request)
 	}
 	if err := Respond(response); err != nil {
-		os.Stderr.WriteString("pyjinn: cannot write the response: " + err.Error() + "\n")
-		os.Exit(1)
+		writeStderr("pyjinn: cannot write the response: " + err.Error() + "\n")
+		exit(1)
 	}
 }
 
