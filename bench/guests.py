@@ -112,9 +112,14 @@ def build(directory: Path, *, echo: bool = True) -> Guests:
     return guests
 
 
-# hello with each language's SDK, built from pyjinn init's template: language -> source file
-# (and where it goes in the template).
-LANGUAGE_HELLOS = {"rust": ("hello.rs", "src/main.rs"), "go": ("hello.go", "main.go")}
+# hello in each language, built from pyjinn init's template: language -> the source file that
+# replaces the template's, with its place in the template (None: the template as it is; Zig's
+# decodes the request with std.json).
+LANGUAGE_HELLOS: dict[str, tuple[str, str] | None] = {
+    "zig": None,
+    "rust": ("hello.rs", "src/main.rs"),
+    "go": ("hello.go", "main.go"),
+}
 
 
 def assemble(text: str) -> bytes:
@@ -154,12 +159,13 @@ def _go(guests: Guests, go: Path, directory: Path) -> Path:
     return target
 
 
-def _hello(guests: Guests, lang: str, source: tuple[str, str], directory: Path) -> Path:
-    name, destination = source
+def _hello(guests: Guests, lang: str, source: tuple[str, str] | None, directory: Path) -> Path:
     project = directory / f"hello-{lang}"
     shutil.rmtree(project, ignore_errors=True)
     function = create_function(project, "hello", lang)
-    shutil.copyfile(SOURCES / name, function / destination)
+    if source is not None:
+        name, destination = source
+        shutil.copyfile(SOURCES / name, function / destination)
     started = time.perf_counter()
     result = build_function(function, echo=lambda line: None)
     if not result.ok:
