@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pyjinn.errors import PyjinnError
 from pyjinn import scaffold
+from pyjinn.errors import PyjinnError
 from pyjinn.scaffold import LANGUAGES, ScaffoldError, create_function, sdk_directory
 from pyjinn.toolchain import load_recipe
 
