@@ -31,11 +31,12 @@ fn handle(request: Request) -> Response {
 }
 
 fn describe(request: &Request) -> Response {
-    let pairs = |items: &[(String, String)]| {
-        Json::array(items.iter().map(|(name, value)| {
-            Json::array(vec![name.as_str().into(), value.as_str().into()])
-        }))
-    };
+    let pairs =
+        |items: &[(String, String)]| {
+            Json::array(items.iter().map(|(name, value)| {
+                Json::array(vec![name.as_str().into(), value.as_str().into()])
+            }))
+        };
     let text = |value: &str| Json::from(value);
     let seen = Json::object(vec![
         ("body_length", Json::from(request.body.len())),
