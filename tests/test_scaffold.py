@@ -9,11 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from pyjinn import scaffold
 from pyjinn.errors import PyjinnError
-from pyjinn.scaffold import LANGUAGES, ScaffoldError, create_function
+from pyjinn.scaffold import LANGUAGES, ScaffoldError, create_function, sdk_directory
 from pyjinn.toolchain import load_recipe
 
-SOURCES = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
+SOURCES = {
+    "c": "main.c",
+    "zig": "main.zig",
+    "wat": "main.wat",
+    "rust": "src/main.rs",
+    "go": "main.go",
+}
+# A Rust function is a Cargo package, a Go function a Go module: the recipe builds the manifest.
+MANIFESTS = {"rust": "Cargo.toml", "go": "go.mod"}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -21,14 +30,54 @@ def test_creates_the_source_and_recipe_with_the_name_filled_in(tmp_path: Path, l
     created = create_function(tmp_path, "hello-world_2", lang)
 
     assert created == tmp_path / "functions" / "hello-world_2"
-    assert sorted(path.name for path in created.iterdir()) == ["function.toml", SOURCES[lang]]
+    files = [str(path.relative_to(created)) for path in created.rglob("*") if path.is_file()]
+    expected = ["function.toml", SOURCES[lang], *([MANIFESTS[lang]] if lang in MANIFESTS else [])]
+    assert sorted(files) == sorted(expected)
     source = (created / SOURCES[lang]).read_text()
     assert "Hello from hello-world_2" in source
-    assert "{{name}}" not in source
-    assert "{{name}}" not in (created / "function.toml").read_text()
+    for name in files:
+        assert "{{" not in (created / name).read_text(), f"a placeholder is left in {name}"
     recipe = load_recipe(created)
-    assert (recipe.lang, recipe.sources) == (lang, (created / SOURCES[lang],))
+    entry = MANIFESTS.get(lang, SOURCES[lang])
+    assert (recipe.lang, recipe.sources) == (lang, (created / entry,))
     assert recipe.output == tmp_path / "functions" / "hello-world_2.wasm"
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"), [("rust", 'pyjinn = { path = "SDK" }'), ("go", "=> SDK")]
+)
+def test_rust_and_go_functions_depend_on_the_sdk_in_pyjinns_source_tree(
+    tmp_path: Path, lang: str, line: str
+) -> None:
+    created = create_function(tmp_path, "hello", lang)
+
+    sdk = Path(__file__).resolve().parents[1] / "sdk" / lang
+    assert sdk_directory(lang) == sdk
+    assert line.replace("SDK", str(sdk)) in (created / MANIFESTS[lang]).read_text()
+
+
+def test_rust_and_go_need_the_sdk_and_say_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scaffold, "SDK_ROOT", tmp_path / "nowhere")
+
+    with pytest.raises(ScaffoldError) as raised:
+        create_function(tmp_path, "hello", "go")
+
+    assert str(raised.value) == (
+        f"pyjinn's go SDK is not at {tmp_path}/nowhere/go: the SDKs ship in pyjinn's source tree "
+        "(sdk/), so install pyjinn from a checkout (pip install -e .)"
+    )
+    assert not (tmp_path / "functions").exists()
+
+
+def test_a_rust_function_name_starts_with_a_letter(tmp_path: Path) -> None:
+    with pytest.raises(ScaffoldError) as raised:
+        create_function(tmp_path, "9lives", "rust")
+
+    assert str(raised.value) == (
+        "invalid function name '9lives' for Rust: a Cargo package name starts with a letter"
+    )
 
 
 def test_creates_the_project_and_functions_dirs_when_missing(tmp_path: Path) -> None:
@@ -81,8 +130,10 @@ def test_accepts_names_starting_with_a_letter_or_digit(tmp_path: Path, name: str
 
 
 def test_rejects_an_unknown_language(tmp_path: Path) -> None:
-    with pytest.raises(ScaffoldError, match="unknown language 'rust': expected one of c, zig, wat"):
-        create_function(tmp_path, "hello", "rust")
+    with pytest.raises(
+        ScaffoldError, match="unknown language 'cobol': expected one of c, zig, wat"
+    ):
+        create_function(tmp_path, "hello", "cobol")
 
     assert not (tmp_path / "functions").exists()
 

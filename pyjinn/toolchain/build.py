@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyjinn.toolchain.compilers import CompileFailed, compile_recipe
+from pyjinn.toolchain.compilers import DEPENDENCY_FILES, CompileFailed, compile_recipe
+from pyjinn.toolchain.progress import Progress, showing
 from pyjinn.toolchain.recipe import (
     ENTRY_POINTS,
     Recipe,
@@ -45,13 +46,18 @@ class BuildResult:
 
 
 def build_all(
-    root: Path, *, force: bool = False, echo: Callable[[str], None] = print
+    root: Path,
+    *,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+    progress: Progress | None = None,
 ) -> list[BuildResult]:
     """Build every function under ``root/functions/``, in name order, and report each one.
 
     ``echo`` receives one line per function (built, up to date, or failed, with the time taken)
-    and, after a failure or warnings, the compiler's output. A function that fails to build does
-    not stop the others and does not raise; its result has ``ok=False``.
+    and, after a failure or warnings, the compiler's output. ``progress``, if given, is shown
+    while each function compiles (what it is doing: Go's packages, cargo's crates). A function
+    that fails to build does not stop the others and does not raise; its result has ``ok=False``.
 
     Raises ``ToolchainError`` when ``root/functions/`` is not a directory.
     """
@@ -67,11 +73,18 @@ def build_all(
     )
     if not directories:
         echo(f"No functions to build in {functions}/.")
-    return [build_function(directory, force=force, echo=echo) for directory in directories]
+    return [
+        build_function(directory, force=force, echo=echo, progress=progress)
+        for directory in directories
+    ]
 
 
 def build_function(
-    directory: Path, *, force: bool = False, echo: Callable[[str], None] = print
+    directory: Path,
+    *,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+    progress: Progress | None = None,
 ) -> BuildResult:
     """Build the function in ``directory`` unless its module is up to date (or ``force``)."""
     started = time.perf_counter()
@@ -87,7 +100,8 @@ def build_function(
         return BuildResult(recipe.name, recipe.output, True, "up to date", up_to_date=True)
 
     try:
-        warnings = _compile_in_place(recipe)
+        with showing(progress, f"{recipe.output} ({recipe.lang})"):
+            warnings = _compile_in_place(recipe)
     except CompileFailed as error:
         echo(f"Failed to build {recipe.output} ({recipe.lang}) in {_since(started)}:")
         echo(_indent(str(error)))
@@ -121,6 +135,8 @@ def _inputs(recipe: Recipe) -> Iterator[Path]:
     ]
     for source in (*recipe.sources, *(path for _, path in recipe.modules)):
         candidates.extend(path for path in source.parent.iterdir() if not path.name.startswith("."))
+    if recipe.lang in DEPENDENCY_FILES:
+        candidates.extend(DEPENDENCY_FILES[recipe.lang](recipe))
     for path in candidates:
         absolute = path.absolute()
         if absolute in seen or absolute == output or not path.is_file():

@@ -3,8 +3,9 @@ a WebAssembly module at a given path.
 
 C and Zig go through the zig toolchain that the ``ziglang`` wheel ships (``pip install
 'pyjinn[build]'``), run as ``python -m ziglang`` so no PATH setup is needed; WAT goes through
-wasmtime's own ``wat2wasm``. Compilers run in the function's directory, so their messages name
-files as the user sees them (``main.c:3:5: error: ...``) and relative flags resolve there.
+wasmtime's own ``wat2wasm``; Rust through cargo (``rust``), Go through go build (``go``).
+Compilers run in the function's directory, so their messages name files as the user sees them
+(``main.c:3:5: error: ...``) and relative flags resolve there.
 """
 
 from __future__ import annotations
@@ -13,19 +14,16 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import wasmtime
 
-from pyjinn.toolchain.recipe import Recipe, ToolchainError
+from pyjinn.toolchain import go, rust
+from pyjinn.toolchain.process import CompileFailed as CompileFailed
+from pyjinn.toolchain.recipe import Recipe
 
 INSTALL_HINT = "install it with: pip install 'pyjinn[build]'"
-
-
-class CompileFailed(ToolchainError):
-    """The compiler rejected a function, or could not run; the message is what it said."""
-
 
 # The function's directory is on the include path, as for any C project built in place.
 C_OPTIONS = ("--target=wasm32-wasi", "-Os", "-s", "-I", ".")
@@ -77,6 +75,15 @@ COMPILERS: dict[str, Callable[[Recipe, Path], str]] = {
     "c": compile_c,
     "zig": compile_zig,
     "wat": compile_wat,
+    "rust": rust.compile_rust,
+    "go": go.compile_go,
+}
+
+# Files outside the function's directory that its build reads (local packages it depends on),
+# for the languages whose manifests name them; they count as inputs of the build.
+DEPENDENCY_FILES: dict[str, Callable[[Recipe], Iterator[Path]]] = {
+    "rust": rust.dependency_files,
+    "go": go.dependency_files,
 }
 
 

@@ -2,10 +2,15 @@
 
 A function is a directory ``functions/NAME/``. Its recipe may set::
 
-    lang = "c"                      # "c", "zig" or "wat"; detected from main.c/main.zig/main.wat
+    lang = "c"                      # "c", "zig", "wat", "rust" or "go"; detected from
+                                    # main.c, main.zig, main.wat, Cargo.toml or go.mod
     sources = ["main.c", "util.c"]  # default: every *.c (C), main.zig (Zig), main.wat (WAT)
     output = "../NAME.wasm"         # the default
-    flags = ["-DNDEBUG"]            # extra compiler flags (C and Zig)
+    flags = ["-DNDEBUG"]            # extra compiler flags (C and Zig), or extra arguments of
+                                    # cargo build (Rust) and go build (Go)
+
+A Rust function is a Cargo package and a Go function a Go module: cargo and go find their own
+sources, so ``sources`` is for C, Zig and WAT only (and is the manifest for Rust and Go).
 
 Paths in the recipe, and relative paths in ``flags``, are relative to the function's directory,
 because that is where the compiler runs. Without a ``function.toml`` every key takes its default.
@@ -23,8 +28,16 @@ from typing import Any
 from pyjinn.errors import PyjinnError
 
 RECIPE_FILE = "function.toml"
-LANGUAGES = ("c", "zig", "wat")
-ENTRY_POINTS = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
+LANGUAGES = ("c", "zig", "wat", "rust", "go")
+ENTRY_POINTS = {
+    "c": "main.c",
+    "zig": "main.zig",
+    "wat": "main.wat",
+    "rust": "Cargo.toml",
+    "go": "go.mod",
+}
+# Languages whose build tool finds the sources from a manifest (the entry point).
+MANIFEST_LANGUAGES = ("rust", "go")
 KNOWN_KEYS = ("lang", "sources", "output", "flags", "modules")
 
 
@@ -160,6 +173,12 @@ def _read_string_list(table: dict[str, Any], key: str, recipe_path: Path) -> tup
 def _read_sources(
     table: dict[str, Any], recipe_path: Path, directory: Path, lang: str
 ) -> tuple[Path, ...]:
+    if "sources" in table and lang in MANIFEST_LANGUAGES:
+        raise RecipeError(
+            f'{recipe_path}: sources is not used for lang = "{lang}": '
+            f"{'cargo' if lang == 'rust' else 'go build'} finds the sources from "
+            f"{ENTRY_POINTS[lang]}"
+        )
     if "sources" in table:
         names = _read_string_list(table, "sources", recipe_path)
         if not names:
@@ -176,6 +195,12 @@ def _read_sources(
     else:
         names = (ENTRY_POINTS[lang],)
         where = recipe_path if recipe_path.is_file() else directory
+        if lang in MANIFEST_LANGUAGES and not (directory / names[0]).is_file():
+            kind = "a Cargo package" if lang == "rust" else "a Go module"
+            raise RecipeError(
+                f"{where}: a {lang} function is {kind}, but there is no {names[0]} in "
+                f"{directory} (pyjinn init NAME --lang {lang} writes one)"
+            )
 
     sources = tuple(_join(directory, name) for name in names)
     for name, source in zip(names, sources, strict=True):

@@ -60,6 +60,12 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     storage = results["inprocess"]["storage"]
     assert storage["sql_point_query"]["host_calls_us"]["db_query"]["p50"] > 0
     assert storage["blob_get_4kib"]["host_calls_us"]["blob_get"]["p50"] > 0
+    languages = results["inprocess"]["languages"]
+    for lang in ("c", "rust", "go"):
+        if lang in languages["skipped"]:
+            continue
+        assert languages[lang]["total_us"]["p50"] > 0, lang
+        assert languages[lang]["module_bytes"] > 0, lang
     if shutil.which("wrk"):
         variants = results["http"]["variants"]
         assert {"bare_asgi", "pyjinn_hello", "pyjinn_workload"} <= set(variants)

@@ -1,5 +1,10 @@
 """Building guests against the SDKs (cached by content under .pytest_cache), and the Caddyfile
-the SDK tests serve them with."""
+the SDK tests serve them with.
+
+Rust and Go guests are built through pyjinn's own recipes (``pyjinn build``'s cargo and go
+build), so these builds exercise them too; a machine without the toolchain skips their tests
+(CI installs both: .ci/run).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+
+from pyjinn.toolchain import CompileFailed, build_function
+from pyjinn.toolchain.go import find_go
+from pyjinn.toolchain.rust import find_rust
 
 ROOT = Path(__file__).resolve().parents[2]
 C_SDK = ROOT / "sdk" / "c"
 ZIG_SDK = ROOT / "sdk" / "zig" / "pyjinn.zig"
+RUST_SDK = ROOT / "sdk" / "rust"
+GO_SDK = ROOT / "sdk" / "go"
 _CACHE = ROOT / ".pytest_cache" / "sdk"
 
 StoreClient = Callable[[str], httpx.AsyncClient]
@@ -66,6 +78,65 @@ def build_zig(source: str, directory: Path = _CACHE) -> Path:
         compiled = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
         assert compiled.returncode == 0, compiled.stderr
         os.replace(partial, output)
+    return output
+
+
+TEMPLATES = ROOT / "pyjinn" / "templates"
+
+
+def _template(path: str, sdk: Path) -> str:
+    """A manifest of ``pyjinn init``'s templates, for a function named guest: test guests are
+    built with the same profile (optimised, function names kept) as users' functions."""
+    text = (TEMPLATES / path).read_text()
+    return text.replace("{{name}}", "guest").replace("{{sdk}}", str(sdk))
+
+
+def build_rust(source: str, directory: Path = _CACHE) -> Path:
+    """Build ``source`` as src/main.rs of a Cargo package using the Rust SDK (cached by
+    content); skips the test when no Rust toolchain can build for WASI."""
+    skip_without(find_rust)
+    files = {"Cargo.toml": _template("rust/Cargo.toml", RUST_SDK), "src/main.rs": source}
+    return build_recipe("rust", files, RUST_SDK, directory)
+
+
+def build_go(source: str, directory: Path = _CACHE) -> Path:
+    """Build ``source`` as main.go of a Go module using the Go SDK (cached by content); skips
+    the test when Go is not installed."""
+    skip_without(find_go)
+    files = {"go.mod": _template("go/go.mod", GO_SDK), "main.go": source}
+    return build_recipe("go", files, GO_SDK, directory)
+
+
+def skip_without(find: Callable[[], object]) -> None:
+    """Skip the test when ``find`` (``find_rust``, ``find_go``) finds no toolchain."""
+    try:
+        find()
+    except CompileFailed as error:
+        pytest.skip(str(error))
+
+
+def build_recipe(
+    lang: str, files: dict[str, str], dependency: Path, directory: Path = _CACHE
+) -> Path:
+    """Build a function of ``files`` (path -> text) with ``pyjinn build``'s recipe for ``lang``;
+    cached by the files' content and that of ``dependency``, the local package they use."""
+    digest = hashlib.sha256()
+    for name, text in sorted(files.items()):
+        digest.update(f"{name}\0{text}\0".encode())
+    for path in sorted(dependency.rglob("*")):
+        if path.is_file():
+            digest.update(f"{path.relative_to(dependency)}\0".encode() + path.read_bytes())
+    output = directory / f"{lang}-{digest.hexdigest()[:16]}.wasm"
+    if not output.exists():
+        work = directory / f"{lang}-{digest.hexdigest()[:16]}" / "functions" / "guest"
+        for name, text in files.items():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            (work / name).write_text(text)
+        (work / "function.toml").write_text(f'lang = "{lang}"\n')
+        messages: list[str] = []
+        result = build_function(work, force=True, echo=messages.append)
+        assert result.ok, "\n".join(messages)
+        os.replace(result.output, output)
     return output
 
 

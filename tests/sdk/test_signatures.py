@@ -1,9 +1,10 @@
 """The SDKs bind the host ABI exactly as pyjinn/abi.py defines it: one source of truth.
 
-For each SDK, a program that calls every host function (through the SDK's wrappers and its raw
-bindings) is compiled, and the ``pyjinn`` imports of the resulting module are compared with
-``pyjinn.abi.FUNCTIONS``: the same names, the same parameter and result types, none missing and
-none extra. A binding that drifts from the table, or a function the SDK forgot, fails here.
+For each SDK (C, Zig, Rust, Go), a program that calls every host function (through the SDK's
+wrappers and its raw bindings) is compiled, and the ``pyjinn`` imports of the resulting module
+are compared with ``pyjinn.abi.FUNCTIONS``: the same names, the same parameter and result types,
+none missing and none extra. A binding that drifts from the table, or a function the SDK forgot,
+fails here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 import wasmtime
 
 from pyjinn.abi import FUNCTIONS, PYJINN, HostFunction
+from tests.sdk.support import build_go, build_rust
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +110,82 @@ pub fn main(init: std.process.Init) !void {
 """
 
 
+RUST_PROGRAM = r"""
+use pyjinn::{abi, blob, db, jobs, kv, log, Json};
+
+fn main() {
+    // The SDK's wrappers.
+    log::info("signatures");
+    log::write(log::Level::Debug, "signatures");
+    let _ = kv::set("notes/a", b"v");
+    let _ = kv::get("notes/a");
+    let _ = kv::delete("notes/a");
+    let _ = kv::list("notes/");
+    let _ = db::query("SELECT ?", &[Json::from(1)]);
+    let _ = db::exec("DELETE FROM t", &[]);
+    let _ = blob::put("photos/a", b"v");
+    let _ = blob::get("photos/a");
+    let _ = blob::delete("photos/a");
+    let _ = blob::list("photos/");
+    let _ = jobs::enqueue("report", b"{}", "");
+    let _ = pyjinn::last_error();
+
+    // The raw bindings, each called directly.
+    let buffer = [0u8; 64];
+    let at = abi::address(&buffer);
+    unsafe {
+        abi::log(1, at, 1);
+        let data = abi::kv_get(at, 1) + abi::kv_list(at, 0) + abi::db_query(at, 1, at, 0)
+            + abi::db_exec(at, 1, at, 0) + abi::blob_get(at, 1) + abi::blob_list(at, 0)
+            + abi::job_enqueue(at, 1, at, 0, at, 0);
+        let status = abi::result_read(at, 64) + abi::error_read(at, 0) + abi::kv_set(at, 1, at, 1)
+            + abi::kv_delete(at, 1) + abi::blob_put(at, 1, at, 1) + abi::blob_delete(at, 1);
+        std::process::exit(((data + i64::from(status)) & 1) as i32);
+    }
+}
+"""
+
+GO_PROGRAM = r"""
+package main
+
+import (
+	"os"
+	"unsafe"
+
+	"pyjinn"
+	"pyjinn/abi"
+)
+
+func main() {
+	// The SDK's wrappers.
+	pyjinn.Log(pyjinn.LevelInfo, "signatures")
+	pyjinn.KVSet("notes/a", []byte("v"))
+	pyjinn.KVGet("notes/a")
+	pyjinn.KVDelete("notes/a")
+	pyjinn.KVList("notes/")
+	pyjinn.DBQuery("SELECT ?", 1)
+	pyjinn.DBExec("DELETE FROM t")
+	pyjinn.BlobPut("photos/a", []byte("v"))
+	pyjinn.BlobGet("photos/a")
+	pyjinn.BlobDelete("photos/a")
+	pyjinn.BlobList("photos/")
+	pyjinn.JobEnqueue("report", []byte("{}"), "")
+	pyjinn.LastError()
+
+	// The raw bindings, each called directly.
+	buffer := make([]byte, 64)
+	at := unsafe.Pointer(&buffer[0])
+	abi.Log(1, at, 1)
+	data := abi.KVGet(at, 1) + abi.KVList(at, 0) + abi.DBQuery(at, 1, at, 0) +
+		abi.DBExec(at, 1, at, 0) + abi.BlobGet(at, 1) + abi.BlobList(at, 0) +
+		abi.JobEnqueue(at, 1, at, 0, at, 0)
+	status := abi.ResultRead(at, 64) + abi.ErrorRead(at, 0) + abi.KVSet(at, 1, at, 1) +
+		abi.KVDelete(at, 1) + abi.BlobPut(at, 1, at, 1) + abi.BlobDelete(at, 1)
+	os.Exit(int((data + int64(status)) & 1))
+}
+"""
+
+
 def _compile(language: str, source: str, command: list[str]) -> Path:
     sdk_files = [C_SDK / "pyjinn.h", C_SDK / "pyjinn.c", ZIG_SDK]
     digest = hashlib.sha256(
@@ -130,6 +208,10 @@ def _compile(language: str, source: str, command: list[str]) -> Path:
 
 
 def build(language: str) -> Path:
+    if language == "rust":
+        return build_rust(RUST_PROGRAM)
+    if language == "go":
+        return build_go(GO_PROGRAM)
     if language == "c":
         command = ["cc", "--target=wasm32-wasi", "-Os", "-s", "-Wall", "-Werror"]
         command += ["-I", str(C_SDK), "-o", "{output}", "main.c", str(C_SDK / "pyjinn.c")]
@@ -157,7 +239,7 @@ def pyjinn_imports(module_path: Path) -> dict[str, Signature]:
     return imports
 
 
-@pytest.fixture(scope="module", params=["c", "zig"])
+@pytest.fixture(scope="module", params=["c", "zig", "rust", "go"])
 def sdk_imports(request: pytest.FixtureRequest) -> dict[str, Signature]:
     return pyjinn_imports(build(request.param))
 

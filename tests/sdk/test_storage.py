@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pyjinn.server.app import PyjinnApp
-from tests.sdk.support import build_c, build_zig
+from tests.sdk.support import build_c, build_go, build_rust, build_zig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -98,6 +98,117 @@ pub fn main(init: std.process.Init) !void {
 }
 """
 
+RUST_PROGRAM = r"""
+use pyjinn::{blob, db, Json, Response};
+
+fn code(result: pyjinn::Result<Vec<u8>>) -> i32 {
+    result.map_or_else(|error| error.code.value(), |_| 0)
+}
+
+fn handle() -> pyjinn::Result<Json> {
+    let table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)";
+    let create = db::exec_json(table, &[])?;
+    let insert = db::exec("INSERT INTO notes (title) VALUES (?)", &["from the SDK".into()])?;
+    let select = db::query("SELECT id, title FROM notes", &[])?;
+    blob::put("photos/sdk.txt", b"hi\0there")?;
+    let data = blob::get("photos/sdk.txt")?;
+    let listed = blob::list("photos/")?;
+    blob::delete("photos/sdk.txt")?;
+    let missing = code(blob::get("photos/sdk.txt"));
+    let ok = |value: Json| Json::array(vec![0.into(), value]);
+    let rows = select.rows.into_iter().map(Json::Array);
+    Ok(Json::object(vec![
+        ("create", ok(create)),
+        ("insert", ok(Json::object(vec![
+            ("rows_affected", insert.rows_affected.into()),
+            ("last_insert_id", insert.last_insert_id.into()),
+        ]))),
+        ("select", ok(Json::object(vec![
+            ("columns", Json::array(select.columns.into_iter().map(Json::from))),
+            ("rows", Json::array(rows)),
+        ]))),
+        ("put", ok(Json::Null)),
+        ("get_length", ok(data.len().into())),
+        ("list", ok(Json::array(listed.into_iter().map(|item| {
+            Json::object(vec![("key", item.key.into()), ("size", item.size.into())])
+        })))),
+        ("delete", ok(Json::Null)),
+        ("missing", Json::array(vec![missing.into(), Json::Null])),
+    ]))
+}
+
+fn main() {
+    pyjinn::run(|_| match handle() {
+        Ok(json) => Response::json(200, &json),
+        Err(error) => Response::text(500, error.to_string()),
+    });
+}
+"""
+
+GO_PROGRAM = r"""
+package main
+
+import (
+	"encoding/json"
+	"errors"
+
+	"pyjinn"
+)
+
+func handle() (map[string]any, error) {
+	create, err := pyjinn.DBExecJSON("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)")
+	if err != nil {
+		return nil, err
+	}
+	insert, err := pyjinn.DBExec("INSERT INTO notes (title) VALUES (?)", "from the SDK")
+	if err != nil {
+		return nil, err
+	}
+	selected, err := pyjinn.DBQuery("SELECT id, title FROM notes")
+	if err != nil {
+		return nil, err
+	}
+	if err := pyjinn.BlobPut("photos/sdk.txt", []byte("hi\x00there")); err != nil {
+		return nil, err
+	}
+	data, err := pyjinn.BlobGet("photos/sdk.txt")
+	if err != nil {
+		return nil, err
+	}
+	listed, err := pyjinn.BlobList("photos/")
+	if err != nil {
+		return nil, err
+	}
+	if err := pyjinn.BlobDelete("photos/sdk.txt"); err != nil {
+		return nil, err
+	}
+	missing := 0
+	if _, err := pyjinn.BlobGet("photos/sdk.txt"); errors.Is(err, pyjinn.ErrNotFound) {
+		missing = int(pyjinn.NotFound)
+	}
+	return map[string]any{
+		"create":     []any{0, json.RawMessage(create)},
+		"insert":     []any{0, insert},
+		"select":     []any{0, selected},
+		"put":        []any{0, nil},
+		"get_length": []any{0, len(data)},
+		"list":       []any{0, listed},
+		"delete":     []any{0, nil},
+		"missing":    []any{missing, nil},
+	}, nil
+}
+
+func main() {
+	pyjinn.Run(func(pyjinn.Request) pyjinn.Response {
+		result, err := handle()
+		if err != nil {
+			return pyjinn.Text(500, err.Error())
+		}
+		return pyjinn.JSON(200, result)
+	})
+}
+"""
+
 EXPECTED = {
     "create": [0, {"rows_affected": 0, "last_insert_id": None}],
     "insert": [0, {"rows_affected": 1, "last_insert_id": 1}],
@@ -110,11 +221,19 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("language", ["c", "zig"])
+BUILDERS = {
+    "c": lambda: build_c(C_PROGRAM),
+    "zig": lambda: build_zig(ZIG_PROGRAM),
+    "rust": lambda: build_rust(RUST_PROGRAM),
+    "go": lambda: build_go(GO_PROGRAM),
+}
+
+
+@pytest.mark.parametrize("language", BUILDERS)
 async def test_the_sdk_wrappers_reach_sql_and_object_storage(
     make_runtime, project, language: str
 ) -> None:
-    module: Path = build_c(C_PROGRAM) if language == "c" else build_zig(ZIG_PROGRAM)
+    module: Path = BUILDERS[language]()
     project("fn.wasm", module)
     runtime = make_runtime(
         ":8080 {\n pyjinn fn.wasm {\n db_driver sqlite\n s3_bucket media\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -119,6 +120,14 @@ def run_guest(
     return GuestRun(exit_code, stdout, stderr, response)
 
 
+def built_later(output: Path) -> int:
+    """Write ``output`` with a time a second after now (its inputs were written just before)."""
+    output.write_bytes(b"")
+    later = output.stat().st_mtime_ns + 1_000_000_000
+    os.utime(output, ns=(later, later))
+    return later
+
+
 Invoke = Callable[..., GuestRun]
 
 
@@ -132,7 +141,7 @@ def invoke() -> Invoke:
 def built_examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildResult]:
     """The example project copied to a temporary directory and built there, once per session."""
     root = tmp_path_factory.mktemp("examples") / "examples"
-    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("*.wasm", "data"))
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("*.wasm", "data", ".target"))
     # Examples reach the SDK through ../sdk, as in the repository.
     shutil.copytree(EXAMPLES.parent / "sdk", root.parent / "sdk")
     results = build_all(root, echo=lambda line: None)

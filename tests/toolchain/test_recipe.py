@@ -59,6 +59,24 @@ def test_zig_and_wat_are_detected_from_their_entry_point(
     assert (recipe.lang, recipe.sources) == (lang, (directory / entry,))
 
 
+@pytest.mark.parametrize(
+    ("files", "lang", "manifest"),
+    [
+        ({"Cargo.toml": "", "src/main.rs": ""}, "rust", "Cargo.toml"),
+        ({"go.mod": "", "main.go": "", "util.go": ""}, "go", "go.mod"),
+    ],
+)
+def test_rust_and_go_are_detected_from_their_manifest_which_is_their_source(
+    make_function: MakeFunction, files: dict[str, str], lang: str, manifest: str
+) -> None:
+    directory = make_function("fn", files)
+
+    recipe = load_recipe(directory)
+
+    assert (recipe.lang, recipe.sources) == (lang, (directory / manifest,))
+    assert recipe.output == directory.parent / "fn.wasm"
+
+
 def test_function_toml_sets_sources_output_and_flags(make_function: MakeFunction) -> None:
     directory = make_function(
         "fn",
@@ -92,8 +110,30 @@ def test_function_toml_without_lang_still_detects_it(make_function: MakeFunction
         ),
         (
             {"main.c": ""},
+            'lang = "cobol"\n',
+            'function.toml: lang must be one of "c", "zig", "wat", "rust", "go", not \'cobol\'',
+        ),
+        (
+            {"Cargo.toml": "", "main.rs": ""},
+            'sources = ["main.rs"]\n',
+            'function.toml: sources is not used for lang = "rust": cargo finds the sources from '
+            "Cargo.toml",
+        ),
+        (
+            {"go.mod": "", "main.go": ""},
+            'sources = ["main.go"]\n',
+            'function.toml: sources is not used for lang = "go": go build finds the sources from '
+            "go.mod",
+        ),
+        (
+            {"main.go": ""},
+            'lang = "go"\n',
+            "function.toml: a go function is a Go module, but there is no go.mod in",
+        ),
+        (
+            {"src/main.rs": ""},
             'lang = "rust"\n',
-            'function.toml: lang must be one of "c", "zig", "wat", not \'rust\'',
+            "function.toml: a rust function is a Cargo package, but there is no Cargo.toml in",
         ),
         ({"main.c": ""}, "lang = 3\n", "function.toml: lang must be one of"),
         (
@@ -153,7 +193,8 @@ def test_a_directory_without_a_known_entry_point_says_what_was_expected(
 
     assert str(raised.value) == (
         f"{directory}: cannot tell which language to build: expected one of main.c, main.zig, "
-        'main.wat, or a function.toml with lang = "c" | "zig" | "wat"'
+        'main.wat, Cargo.toml, go.mod, or a function.toml with lang = "c" | "zig" | "wat" | "rust" '
+        '| "go"'
     )
 
 

@@ -1,0 +1,53 @@
+//go:build wasip1
+
+// Package abi holds the host functions of import module "pyjinn", with the wasm types of
+// pyjinn/abi.py: int32 for integers and lengths, unsafe.Pointer (an i32 in wasm) for pointers,
+// int64 for data results. Package pyjinn is built on these; call them directly only for
+// something it does not offer. A data result (>= 0) is a length: copy the result with
+// ResultRead into a buffer that large. A new host function is one declaration here (and its
+// stand-in in other.go).
+package abi
+
+import "unsafe"
+
+//go:wasmimport pyjinn log
+func Log(level int32, message unsafe.Pointer, messageLen int32)
+
+//go:wasmimport pyjinn result_read
+func ResultRead(buffer unsafe.Pointer, capacity int32) int32
+
+//go:wasmimport pyjinn error_read
+func ErrorRead(buffer unsafe.Pointer, capacity int32) int32
+
+//go:wasmimport pyjinn kv_get
+func KVGet(key unsafe.Pointer, keyLen int32) int64
+
+//go:wasmimport pyjinn kv_set
+func KVSet(key unsafe.Pointer, keyLen int32, value unsafe.Pointer, valueLen int32) int32
+
+//go:wasmimport pyjinn kv_delete
+func KVDelete(key unsafe.Pointer, keyLen int32) int32
+
+//go:wasmimport pyjinn kv_list
+func KVList(prefix unsafe.Pointer, prefixLen int32) int64
+
+//go:wasmimport pyjinn db_query
+func DBQuery(sql unsafe.Pointer, sqlLen int32, params unsafe.Pointer, paramsLen int32) int64
+
+//go:wasmimport pyjinn db_exec
+func DBExec(sql unsafe.Pointer, sqlLen int32, params unsafe.Pointer, paramsLen int32) int64
+
+//go:wasmimport pyjinn blob_put
+func BlobPut(key unsafe.Pointer, keyLen int32, data unsafe.Pointer, dataLen int32) int32
+
+//go:wasmimport pyjinn blob_get
+func BlobGet(key unsafe.Pointer, keyLen int32) int64
+
+//go:wasmimport pyjinn blob_delete
+func BlobDelete(key unsafe.Pointer, keyLen int32) int32
+
+//go:wasmimport pyjinn blob_list
+func BlobList(prefix unsafe.Pointer, prefixLen int32) int64
+
+//go:wasmimport pyjinn job_enqueue
+func JobEnqueue(function unsafe.Pointer, functionLen int32, payload unsafe.Pointer, payloadLen int32, idempotencyKey unsafe.Pointer, idempotencyKeyLen int32) int64

@@ -1,0 +1,3 @@
+module pyjinn
+
+go 1.21

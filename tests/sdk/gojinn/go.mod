@@ -1,0 +1,3 @@
+module github.com/pauloappbr/gojinn
+
+go 1.21
