@@ -81,7 +81,7 @@ async def test_a_rust_panic_logs_its_message_and_a_backtrace_naming_the_function
     assert "index out of bounds: the len is 3 but the index is 7" in messages(
         caplog, "pyjinn.guest"
     )
-    failure = messages(caplog, "pyjinn.server")
+    failure = messages(caplog, "pyjinn.invocation")
     assert "wasm backtrace:" in failure
     backtrace = failure[failure.index("wasm backtrace:") :]
     # handle itself is inlined into main by the optimiser; pick_shelf is not.
@@ -110,4 +110,4 @@ async def test_a_go_panic_logs_gos_traceback_naming_the_functions_and_lines(
     for frame in ("main.pickShelf(", "guest/main.go:12", "main.handle(", "pyjinn.Run("):
         assert frame in log, f"{frame} is not in the traceback:\n{log}"
     assert log.index("main.pickShelf(") < log.index("main.handle(")
-    assert "status 2" in messages(caplog, "pyjinn.server")
+    assert "status 2" in messages(caplog, "pyjinn.invocation")

@@ -8,6 +8,7 @@ returns.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import shutil
@@ -24,7 +25,14 @@ import wasmtime
 from pyjinn.toolchain import BuildResult, build_all
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ENGINE = wasmtime.Engine()
+
+
+@functools.cache
+def engine() -> wasmtime.Engine:
+    """Made on first use, not at import: pytest imports the conftest of a directory given on
+    its command line before it enables faulthandler, and a fault handler installed after
+    wasmtime's takes every guest trap (a SIGILL wasmtime would have handled) for a crash."""
+    return wasmtime.Engine()
 
 
 @dataclass(frozen=True)
@@ -102,11 +110,11 @@ def run_guest(
         wasi.stderr_file = str(stderr_path)
         wasi.env = list((env or {}).items())
         wasi.argv = [module_path.name, *args]
-        store = wasmtime.Store(ENGINE)
+        store = wasmtime.Store(engine())
         store.set_wasi(wasi)
-        linker = wasmtime.Linker(ENGINE)
+        linker = wasmtime.Linker(engine())
         linker.define_wasi()
-        instance = linker.instantiate(store, wasmtime.Module.from_file(ENGINE, str(module_path)))
+        instance = linker.instantiate(store, wasmtime.Module.from_file(engine(), str(module_path)))
         start = instance.exports(store)["_start"]
         assert isinstance(start, wasmtime.Func)
         exit_code = 0
