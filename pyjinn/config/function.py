@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyjinn.config.access import (
     API_KEY_USAGE,
@@ -24,6 +24,15 @@ from pyjinn.config.access import (
     build_tenant,
     merge_api_keys,
 )
+from pyjinn.config.ai import (
+    AI_DIRECTIVES,
+    TOOL_USAGE,
+    build_ai_setting,
+    build_ai_tool,
+    merge_ai_setting,
+    resolve_ai,
+)
+from pyjinn.config.ai import USAGE as AI_USAGE
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
 from pyjinn.config.model import (
     DEFAULT_POOL_SIZE,
@@ -67,7 +76,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     "MQTT trigger": (
         "mqtt_broker", "mqtt_client_id", "mqtt_username", "mqtt_password", "mqtt_subscribe",
     ),
-    "LLM / MCP": ("ai_provider", "ai_model", "ai_endpoint", "ai_token", "allow_host", "ai_tool"),
     "CORS": ("cors_origin",),
     "rate limiting": ("rate_limit",),
     "crash records": ("record_crashes", "crash_path"),
@@ -105,9 +113,11 @@ _USAGE = {
     "permissions": "permissions expects a block of grants, like: permissions { kv_read users }",
     "debug_secret": DEBUG_SECRET_USAGE,
     **STORAGE_USAGE,
+    **AI_USAGE,
+    "ai_tool": TOOL_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
-_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
+_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host"}
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
     "data_dir",
@@ -133,6 +143,9 @@ class FunctionContext:
     # The global db_* and s3_* settings, and the option lines that set them.
     storage: StorageSettings = field(default_factory=StorageSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
+    # The global ai_* and allow_host settings (checked values), and the lines that set them.
+    ai: dict[str, Any] = field(default_factory=dict)
+    ai_lines: dict[str, Directive] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,6 +172,9 @@ class _Draft:
     permissions_line: Directive | None = None
     storage: dict[str, str] = field(default_factory=dict)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
+    ai: dict[str, Any] = field(default_factory=dict)
+    ai_lines: dict[str, Directive] = field(default_factory=dict)
+    tool_line: Directive | None = None
 
 
 def build_function(
@@ -180,6 +196,14 @@ def build_function(
     database, blob_storage, permissions = _storage_and_permissions(
         directive, draft, context, report
     )
+    ai = resolve_ai(
+        {**context.ai, **draft.ai},
+        {**context.ai_lines, **draft.ai_lines},
+        draft.ai_lines,
+        permissions=permissions,
+        function_line=draft.permissions_line or directive,
+        report=report,
+    )
     module_path = _module_path(directive, draft, context, report)
     if module_path is None or len(report.errors) > errors_before:
         return None
@@ -191,6 +215,17 @@ def build_function(
             "digits, '_', '.' and '-'; give it a 'name'",
         )
         return None
+    tool = None
+    if draft.tool_line is not None:
+        tool = build_ai_tool(
+            draft.tool_line,
+            function_name=name,
+            default_contract="gojinn" if directive.name == "gojinn" else "pyjinn",
+            base_dir=context.base_dir,
+            report=report,
+        )
+        if tool is None:
+            return None
     return FunctionSpec(
         name=name,
         module_path=module_path,
@@ -209,6 +244,8 @@ def build_function(
         api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
         tenant=draft.tenant if draft.tenant is not None else context.tenant,
         forward_credentials=draft.forward_credentials,
+        ai=ai,
+        tool=tool,
     )
 
 
@@ -288,6 +325,13 @@ def _apply(
         if value is not None:
             draft.storage[name] = value
             draft.storage_lines[name] = sub
+    elif name in AI_DIRECTIVES:
+        value = build_ai_setting(sub, report)
+        if value is not None:
+            draft.ai[name] = merge_ai_setting(draft.ai, name, value)
+            draft.ai_lines.setdefault(name, sub)
+    elif name == "ai_tool":
+        draft.tool_line = sub
     elif name == "api_key":
         api_key = build_api_key(sub, report)
         if api_key is not None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyjinn.egress import AllowList
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
 
@@ -75,6 +76,7 @@ class Permissions:
     db: str | None = None
     blob_read: tuple[str, ...] = ()
     blob_write: tuple[str, ...] = ()
+    ai: bool = False  # the model (ai_chat, host_ask_ai) and local embeddings (ai_embed)
 
     def allows(self, grant: str, key: str) -> bool:
         namespaces: tuple[str, ...] = getattr(self, grant)
@@ -134,6 +136,47 @@ class BlobStorage:
         return self.root is None
 
 
+@dataclass(frozen=True)
+class AiCache:
+    """``ai_cache``: answers kept per tenant and model, at most ``max_entries`` of them, each for
+    ``ttl`` seconds. ``exact`` reuses an answer for the same request; ``semantic`` also for a
+    request whose text embeds within cosine ``threshold`` of a cached one (with the same model
+    parameters)."""
+
+    mode: str  # exact or semantic
+    threshold: float = 0.95
+    ttl: float = 3600.0
+    max_entries: int = 1000
+
+
+@dataclass(frozen=True)
+class AiSettings:
+    """Where a function's model calls go, resolved from its ``ai_*`` directives over the global
+    ones. ``endpoint`` is the chat completions URL; ``allow`` the hosts calls may reach (the
+    endpoint's own host when ``allow_host`` is not given). ``token`` is a secret."""
+
+    provider: str  # openai or ollama (both speak the OpenAI chat completions protocol)
+    endpoint: str
+    model: str
+    allow: AllowList
+    token: str | None = field(default=None, repr=False)
+    tokens_per_minute: int | None = None
+    cache: AiCache | None = None
+
+
+@dataclass(frozen=True)
+class AiTool:
+    """``ai_tool``: the function is the MCP tool ``name``. ``schema`` is its input JSON Schema
+    (as JSON text, so the config stays hashable). ``contract`` is ``pyjinn`` (the request
+    envelope, ``method: "MCP"``, the arguments as the body) or ``gojinn`` (the bare arguments
+    on stdin, text on stdout)."""
+
+    name: str
+    description: str
+    schema: str
+    contract: str = "pyjinn"
+
+
 DEFAULT_TENANT = "default"
 
 
@@ -173,6 +216,10 @@ class FunctionSpec:
     # Its SQL database and object storage, if configured (function directives over global ones).
     database: Database | None = None
     blob_storage: BlobStorage | None = None
+    # Its model settings when it may call the model (ai_* directives over the global ones).
+    ai: AiSettings | None = None
+    # Its MCP tool description, if it is one (ai_tool).
+    tool: AiTool | None = None
 
     @property
     def allows_symlinks(self) -> bool:
@@ -214,7 +261,30 @@ class PathMatcher:
         return (0 if self.is_prefix else 1, len(self.prefix))
 
 
-Handler = FunctionSpec | Respond
+@dataclass(frozen=True)
+class MeaningTarget:
+    """One destination of ``route_by_meaning``: a function, by name, and the texts that say what
+    it is for (its description and example phrases)."""
+
+    function: str
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MeaningRoute:
+    """``route_by_meaning``: send a request to the target whose texts are nearest to the request's
+    text (cosine similarity of local embeddings), if the best score reaches ``threshold``; else
+    to ``fallback`` (none: 404). ``field`` names the JSON body field holding the text (None: the
+    whole body, or the ``q`` query parameter when the body is empty)."""
+
+    targets: tuple[MeaningTarget, ...]
+    threshold: float = 0.35
+    fallback: str | None = None
+    field: str | None = None
+    location: Location | None = None
+
+
+Handler = FunctionSpec | Respond | MeaningRoute
 
 
 @dataclass(frozen=True)
@@ -256,6 +326,8 @@ class Site:
     addresses: tuple[Address, ...]
     routes: tuple[Route, ...]
     location: Location | None = None
+    # Where the site serves its functions' MCP tools (Streamable HTTP); None: no MCP endpoint.
+    mcp_path: str | None = None
 
     def functions(self) -> Iterator[FunctionSpec]:
         for route in self.routes:
