@@ -208,7 +208,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
     ),
     _pyjinn(
         "ai_chat",
-        (("request", Arg.SIZED),),
+        (("request", Arg.BYTES),),
         Returns.DATA,
         "ai",
         'Ask the configured model: an OpenAI-style chat request as JSON ({"messages": [...], '
@@ -217,7 +217,7 @@ FUNCTIONS: tuple[HostFunction, ...] = (
     ),
     _pyjinn(
         "ai_embed",
-        (("texts", Arg.SIZED),),
+        (("texts", Arg.BYTES),),
         Returns.DATA,
         "ai",
         "Embed texts with the local model: a JSON string or array of strings in; JSON "

@@ -96,7 +96,7 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
             _fail(function, context, slots, record, ErrorCode.INTERNAL, message, memory)
         else:
             record.result = result
-            _encode(function, context, slots, result)
+            _encode(function, context, slots, result, memory, record.arguments)
         record.seconds = time.perf_counter() - started
         context.calls.append(record)
         # Metrics and the host-call span come from the record, here and only here.
@@ -150,7 +150,14 @@ def _decode(
     return tuple(arguments)
 
 
-def _encode(function: HostFunction, context: InvocationContext, slots: int, result: Any) -> None:
+def _encode(
+    function: HostFunction,
+    context: InvocationContext,
+    slots: int,
+    result: Any,
+    memory: hostfunc.GuestMemory | None,
+    arguments: tuple[Any, ...],
+) -> None:
     returns = function.returns
     if returns is Returns.NOTHING:
         return
@@ -163,7 +170,14 @@ def _encode(function: HostFunction, context: InvocationContext, slots: int, resu
         _capi.raw_set_i32(slots, 0, 0)
     elif returns in (Returns.COUNT, Returns.LENGTH32, Returns.COPIED, Returns.ROWS):
         _capi.raw_set_i32(slots, 0, result)
-    else:  # Returns.LENGTH, Returns.ANSWER
+    elif returns is Returns.ANSWER:
+        # The handler returns the whole text; the guest gets what fits in its out buffer.
+        pointer, capacity = arguments[[kind for _, kind in function.args].index(Arg.OUT)]
+        copied = result[: max(capacity, 0)]
+        assert memory is not None
+        memory.write(pointer, copied)
+        _capi.raw_set_i64(slots, 0, len(copied))
+    else:  # Returns.LENGTH
         _capi.raw_set_i64(slots, 0, result)
 
 

@@ -52,6 +52,14 @@ class Envelope:
     remote_addr: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RawInput:
+    """Gojinn's MCP tool contract: the guest reads ``stdin`` as it is (the tool's arguments) and
+    whatever it writes to stdout is its answer, as a 200 response's body."""
+
+    stdin: bytes
+
+
 @dataclass(slots=True)
 class Outcome:
     """How an invocation ended: the guest's response, or the error that replaced it; and the
@@ -74,8 +82,8 @@ class Outcome:
 class Invocation:
     """One invocation of ``function``, started now; ``target`` names it in access records."""
 
-    __slots__ = ("debug", "function", "method", "span", "started_ns", "target", "trace_id",
-                 "trigger")  # fmt: skip
+    __slots__ = ("debug", "function", "method", "route", "span", "started_ns", "target",
+                 "trace_id", "trigger")  # fmt: skip
 
     def __init__(
         self,
@@ -92,6 +100,7 @@ class Invocation:
         self.method = method
         self.target = target
         self.debug = False  # whether the answer carries the guest's logs (debug secret)
+        self.route: str | None = None  # how the function was chosen (routing by meaning)
         span, trace_id = (
             tracing.start_invocation(function.name, traceparent, method, target)
             if tracing.enabled
@@ -100,28 +109,34 @@ class Invocation:
         self.span: Any = span
         self.trace_id: str = trace_id or contract.trace_id_from(traceparent)
 
-    async def run(self, runtime: Runtime, envelope: Envelope, tenant: str) -> Outcome:
+    async def run(self, runtime: Runtime, envelope: Envelope | RawInput, tenant: str) -> Outcome:
         """Run the function on ``envelope`` for ``tenant`` and finish the invocation."""
         function = self.function
         run: Run | None = None
         try:
-            stdin = contract.encode_request(
-                method=envelope.method,
-                uri=envelope.uri,
-                path=envelope.path,
-                query_string=envelope.query_string,
-                headers=envelope.headers,
-                body=envelope.body,
-                remote_addr=envelope.remote_addr,
-                trace_id=self.trace_id,
-                tenant=tenant,
-            )
+            if isinstance(envelope, RawInput):
+                stdin = envelope.stdin
+            else:
+                stdin = contract.encode_request(
+                    method=envelope.method,
+                    uri=envelope.uri,
+                    path=envelope.path,
+                    query_string=envelope.query_string,
+                    headers=envelope.headers,
+                    body=envelope.body,
+                    remote_addr=envelope.remote_addr,
+                    trace_id=self.trace_id,
+                    tenant=tenant,
+                )
             run = await runtime.call(
                 function, stdin, tenant=tenant, trace_id=self.trace_id, span=self.span
             )
             if run.error is not None:
                 raise run.error
-            response = contract.decode_response(run.stdout)
+            if isinstance(envelope, RawInput):
+                response = contract.Response(200, (), run.stdout)
+            else:
+                response = contract.decode_response(run.stdout)
         except InvocationError as error:
             return self._failed(error, tenant, run)
         except Exception as error:  # our bug: fail this invocation, keep serving, say everything
@@ -166,6 +181,7 @@ class Invocation:
             started_ns=self.started_ns,
             span=self.span,
             debug=self.debug,
+            route=self.route,
         )
         return outcome
 

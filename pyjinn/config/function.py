@@ -204,6 +204,8 @@ def build_function(
         function_line=draft.permissions_line or directive,
         report=report,
     )
+    if ai is not None and not permissions.ai:
+        permissions = replace(permissions, ai=True)  # granted by ai_provider/ai_endpoint here
     module_path = _module_path(directive, draft, context, report)
     if module_path is None or len(report.errors) > errors_before:
         return None

@@ -87,8 +87,11 @@ def build_meaning_route(
         report.error(directive, USAGE)
     if len(report.errors) > errors_before:
         return None
-    route = MeaningRoute(tuple(targets), threshold, fallback, field, directive.location)
-    return (directive.args[0] if directive.args else None), route
+    matcher = directive.args[0] if directive.args else None
+    route = MeaningRoute(
+        tuple(targets), threshold, fallback, field, directive.location, path=matcher or "*"
+    )
+    return matcher, route
 
 
 _EXAMPLES = {"fallback": "fallback helpdesk", "threshold": "threshold 0.35", "field": "field text"}

@@ -282,6 +282,7 @@ class MeaningRoute:
     fallback: str | None = None
     field: str | None = None
     location: Location | None = None
+    path: str = "*"  # its path matcher as written, which names it in metrics
 
 
 Handler = FunctionSpec | Respond | MeaningRoute

@@ -129,6 +129,25 @@ GUEST_LOG_DROPPED = Family(
     "Guest log lines not logged: over the per-invocation cap or the per-function rate.",
     ("function",),
 )
+AI_TOKENS = Family(
+    "pyjinn_ai_tokens",
+    "counter",
+    "Model tokens used by function, configured tenant and kind (prompt or completion).",
+    ("function", "tenant", "kind"),
+)
+AI_CACHE = Family(
+    "pyjinn_ai_cache_lookups",
+    "counter",
+    "Answer cache lookups of model calls by function and result (hit or miss).",
+    ("function", "result"),
+)
+MEANING_ROUTES = Family(
+    "pyjinn_meaning_routes",
+    "counter",
+    "Requests routed by meaning, by route (its path matcher) and chosen function "
+    "(none: no function was near enough and there is no fallback).",
+    ("route", "function"),
+)
 FAMILIES = (
     INVOCATIONS,
     DURATION,
@@ -141,6 +160,9 @@ FAMILIES = (
     MODULE_LOADS,
     MODULE_LOAD_TIME,
     GUEST_LOG_DROPPED,
+    AI_TOKENS,
+    AI_CACHE,
+    MEANING_ROUTES,
 )
 
 
@@ -207,6 +229,8 @@ class Registry:
         # (function, capability, call) -> results and duration
         self._host_calls: dict[tuple[str, str, str], _HostCallMetrics] = {}
         self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
+        # Counters of the AI capability and routing by meaning: family name -> labels -> count.
+        self._counters: dict[str, dict[tuple[str, ...], int]] = {}
         self._lock = threading.Lock()
 
     def function(self, name: str) -> FunctionMetrics:
@@ -229,6 +253,22 @@ class Registry:
             metrics.results[result] = metrics.results.get(result, 0) + 1
             metrics.duration.observe(seconds)
 
+    def add(self, family: Family, labels: tuple[str, ...], amount: int = 1) -> None:
+        """Add to a counter of ``family`` (from any thread)."""
+        with self._lock:
+            counts = self._counters.setdefault(family.name, {})
+            counts[labels] = counts.get(labels, 0) + amount
+
+    def ai_tokens(self, function: str, tenant: str, prompt: int, completion: int) -> None:
+        self.add(AI_TOKENS, (function, tenant, "prompt"), prompt)
+        self.add(AI_TOKENS, (function, tenant, "completion"), completion)
+
+    def ai_cache(self, function: str, result: str) -> None:
+        self.add(AI_CACHE, (function, result))
+
+    def meaning_route(self, route: str, function: str) -> None:
+        self.add(MEANING_ROUTES, (route, function))
+
     def module_load(self, from_cache: bool, seconds: float) -> None:
         with self._lock:
             self._module_loads["hit" if from_cache else "miss"].observe(seconds)
@@ -238,6 +278,7 @@ class Registry:
         with self._lock:
             self.functions.clear()
             self._host_calls.clear()
+            self._counters.clear()
             self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
 
     def snapshot(
@@ -274,6 +315,11 @@ class Registry:
                 for key, metrics in self._host_calls.items()
             ]
             loads = [(result, _copy(histogram)) for result, histogram in self._module_loads.items()]
+            counters = [
+                (name, labels, count)
+                for name, counts in self._counters.items()
+                for labels, count in counts.items()
+            ]
         for key, results, duration in host_calls:
             for result, count in results.items():
                 yield HOST_CALLS, (*key, result), count
@@ -281,6 +327,9 @@ class Registry:
         for result, histogram in loads:
             yield MODULE_LOADS, (result,), histogram.count
             yield MODULE_LOAD_TIME, (result,), histogram
+        by_name = {family.name: family for family in FAMILIES}
+        for name, labels, count in counters:
+            yield by_name[name], labels, count
 
 
 def _copy(histogram: Histogram) -> Histogram:

@@ -17,6 +17,8 @@ const char *pyjinn_status_name(int status) {
     case PYJINN_UNAVAILABLE: return "UNAVAILABLE";
     case PYJINN_LIMIT: return "LIMIT";
     case PYJINN_INTERNAL: return "INTERNAL";
+    case PYJINN_BUDGET: return "BUDGET";
+    case PYJINN_RATE_LIMITED: return "RATE_LIMITED";
     case PYJINN_NO_MEMORY: return "NO_MEMORY";
     case PYJINN_IO: return "IO";
     default: return "UNKNOWN";
@@ -671,5 +673,15 @@ int pyjinn_blob_delete(const char *key) {
 
 int pyjinn_blob_list(const char *prefix, char **json, size_t *length) {
     long long result = pyjinn_abi_blob_list(PYJINN_ADDRESS(prefix), (int32_t)strlen(prefix));
+    return take_result(result, 0, json, length);
+}
+
+int pyjinn_ai_chat(const char *request, char **json, size_t *length) {
+    long long result = pyjinn_abi_ai_chat(PYJINN_ADDRESS(request), (int32_t)strlen(request));
+    return take_result(result, 0, json, length);
+}
+
+int pyjinn_ai_embed(const char *texts, char **json, size_t *length) {
+    long long result = pyjinn_abi_ai_embed(PYJINN_ADDRESS(texts), (int32_t)strlen(texts));
     return take_result(result, 0, json, length);
 }

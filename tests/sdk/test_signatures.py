@@ -51,6 +51,8 @@ int main(void) {
     if (pyjinn_blob_get("photos/a", &value, &length) == PYJINN_OK) free(value);
     pyjinn_blob_delete("photos/a");
     if (pyjinn_blob_list("photos/", &value, &length) == PYJINN_OK) free(value);
+    if (pyjinn_ai_chat("{}", &value, &length) == PYJINN_OK) free(value);
+    if (pyjinn_ai_embed("[]", &value, &length) == PYJINN_OK) free(value);
     message = pyjinn_last_error();
     free(message);
 
@@ -63,6 +65,7 @@ int main(void) {
     data += pyjinn_abi_db_query(at, 1, at, 0) + pyjinn_abi_db_exec(at, 1, at, 0) +
             pyjinn_abi_blob_get(at, 1) + pyjinn_abi_blob_list(at, 0);
     status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
+    data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1);
     return (int)(data + status) & 1;
 }
 """
@@ -86,6 +89,8 @@ pub fn main(init: std.process.Init) !void {
     _ = pyjinn.blobGet(arena, "photos/a") catch null;
     pyjinn.blobDelete("photos/a") catch {};
     _ = pyjinn.blobList(arena, "photos/") catch null;
+    _ = pyjinn.aiChat(arena, "{}") catch null;
+    _ = pyjinn.aiEmbed(arena, "[]") catch null;
     _ = try pyjinn.lastError(arena);
 
     // The raw bindings, each called directly.
@@ -99,6 +104,8 @@ pub fn main(init: std.process.Init) !void {
     const more = pyjinn.abi.db_query(at, 1, at, 0) +% pyjinn.abi.db_exec(at, 1, at, 0) +%
         pyjinn.abi.blob_get(at, 1) +% pyjinn.abi.blob_list(at, 0);
     if (more == 1) std.process.exit(1);
+    const ai = pyjinn.abi.ai_chat(at, 1) +% pyjinn.abi.ai_embed(at, 1);
+    if (ai == 1) std.process.exit(1);
     if (data +% status == 1) std.process.exit(1);
 }
 """
