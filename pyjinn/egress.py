@@ -90,6 +90,8 @@ def parse_allow_entry(text: str) -> AllowEntry:
     """``HOST`` or ``HOST:PORT`` (``[IPv6]:PORT``) to an entry; raises ValueError."""
     port: int | None = None
     host = text
+    if "://" in text or "/" in text:
+        raise ValueError(f"'{text}' is a URL; give the host alone, like api.example.com")
     if text.startswith("["):
         closing = text.find("]")
         if closing < 0:
@@ -102,8 +104,6 @@ def parse_allow_entry(text: str) -> AllowEntry:
     elif text.count(":") == 1:
         host, port_text = text.split(":")
         port = _port(text, port_text)
-    elif "://" in text or "/" in text:
-        raise ValueError(f"'{text}' is a URL; give the host alone, like api.example.com")
     return AllowEntry(normalize_host(host), port)
 
 
