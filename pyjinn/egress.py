@@ -158,7 +158,7 @@ def _shown(url: str) -> str:
     """A URL for messages: without credentials or query, cut short."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = parts.netloc.rpartition("@")[2]
         shown = f"{parts.scheme}://{host}{parts.path}" if parts.scheme else url
     except ValueError:
         shown = url

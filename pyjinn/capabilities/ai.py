@@ -40,6 +40,7 @@ from pyjinn.observability import tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
 
 MAX_REQUEST = 1024 * 1024
+MAX_ASK_TOKENS = 4096
 MAX_EMBED_TEXTS = 256
 MAX_EMBED_REQUEST = 1024 * 1024
 _ROLES = ("system", "user", "assistant")
@@ -124,10 +125,14 @@ class Ai:
 
     def host_ask_ai(self, call: Call, prompt: str, out: tuple[int, int]) -> bytes:
         """Gojinn: one user prompt in, the answer's text out (the dispatcher copies what fits
-        in the out buffer, as Gojinn did)."""
+        in the out buffer, as Gojinn did). The model is asked for at most half as many tokens
+        as the buffer has bytes: a token is rarely shorter than two bytes, and text past the
+        buffer would be paid for and thrown away."""
         if not prompt:
             raise HostCallError(ErrorCode.INVALID, "the prompt is empty")
-        answer, _ = self._ask(call, ChatRequest(({"role": "user", "content": prompt},)))
+        max_tokens = max(1, min(out[1] // 2, MAX_ASK_TOKENS))
+        message = {"role": "user", "content": prompt}
+        answer, _ = self._ask(call, ChatRequest((message,), max_tokens=max_tokens))
         return answer.text.encode()
 
     # -- the one path to the model ---------------------------------------------------------------
