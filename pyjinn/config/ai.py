@@ -306,9 +306,8 @@ def build_ai_tool(
     if contract not in TOOL_CONTRACTS:
         report.error(seen["contract"], f"unknown contract '{contract}': expected pyjinn (the "
                      "request envelope) or gojinn (the bare arguments on stdin)")  # fmt: skip
-        return None
     schema = _schema(values.get("schema"), seen.get("schema"), base_dir, report)
-    if schema is None:
+    if schema is None or contract not in TOOL_CONTRACTS:
         return None
     description = values.get("description") or f"The pyjinn function {function_name}."
     return AiTool(name=name, description=description, schema=schema, contract=contract)
