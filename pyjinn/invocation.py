@@ -134,7 +134,7 @@ class Invocation:
             if run.error is not None:
                 raise run.error
             if isinstance(envelope, RawInput):
-                response = contract.Response(200, (), run.stdout)
+                response = contract.Response(200, [], run.stdout)
             else:
                 response = contract.decode_response(run.stdout)
         except InvocationError as error:

@@ -63,7 +63,7 @@ class PostgresServer:
             entry = pwd.getpwnam(self._user)
             os.chown(self.directory, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
-                  "-E", "UTF8")  # fmt: skip
+                  "-E", "UTF8")
 
     @property
     def dsn(self) -> str:
@@ -137,7 +137,7 @@ class SeaweedS3:
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
             "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg", "admin.port",
             "admin.port.grpc",
-        )  # fmt: skip
+        )
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -152,7 +152,7 @@ class SeaweedS3:
             f"-bucket={self.bucket}", f"-filer.localSocket={self.directory / 'filer.sock'}",
             f"-s3.localSocket={self.directory / 's3.sock'}",
             *(f"-{name}={port}" for name, port in self.ports.items()),
-        ]  # fmt: skip
+        ]
         (self.directory / "data").mkdir(exist_ok=True)
         environment = dict(
             os.environ,
@@ -277,7 +277,7 @@ class LlamaServer:
             sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
             "--model_alias", LLM_ALIAS, "--chat_format", "gemma", "--host", "127.0.0.1",
             "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "2",
-        ]  # fmt: skip
+        ]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -331,7 +331,7 @@ class ScriptedHttp:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 outer.requests.append((self.path, body))
@@ -341,19 +341,19 @@ class ScriptedHttp:
                 if self.path.startswith("/status/"):
                     status = int(self.path.split("/")[2])
                     self._reply(status, {"error": {"message": f"scripted {status}"}},
-                                {"Retry-After": "7"} if status == 429 else {})  # fmt: skip
+                                {"Retry-After": "7"} if status == 429 else {})
                 elif self.path.startswith("/redirect"):
                     self._reply(302, {}, {"Location": outer.redirect_to})
                 else:
                     document = {
                         "model": "scripted",
                         "choices": [{"message": {"role": "assistant", "content": outer.answer},
-                                     "finish_reason": "stop"}],  # fmt: skip
+                                     "finish_reason": "stop"}],
                         "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
                     }
                     self._reply(200, document, {})
 
-            do_GET = do_POST  # noqa: N815 - a 302 turns a POST into a GET
+            do_GET = do_POST
 
             def _reply(self, status: int, document: dict, headers: dict[str, str]) -> None:
                 import json

@@ -99,7 +99,7 @@ def test_a_denied_host_gets_no_connection_at_all(
     client: EgressClient, scripted: ScriptedHttp
 ) -> None:
     allow = AllowList.parse(["127.0.0.2"])  # not the scripted server's host
-    with pytest.raises(EgressDenied, match="127.0.0.1"):
+    with pytest.raises(EgressDenied, match=r"127\.0\.0\.1"):
         client.request("POST", scripted.url("/ok"), allow=allow, deadline=time.monotonic() + 5)
     assert scripted.connections == 0
 
@@ -156,11 +156,14 @@ def test_an_answer_over_the_size_cap_is_refused(
 ) -> None:
     scripted.answer = "x" * 5000
     allow = AllowList.parse([f"127.0.0.1:{scripted.port}"])
-    with pytest.raises(EgressUnavailable, match="over 1000 bytes|1000 bytes"):
+    with pytest.raises(EgressUnavailable, match="over 1000 bytes"):
         client.request(
-            "POST", scripted.url("/ok"), allow=allow, deadline=time.monotonic() + 5,
+            "POST",
+            scripted.url("/ok"),
+            allow=allow,
+            deadline=time.monotonic() + 5,
             max_response=1000,
-        )  # fmt: skip
+        )
 
 
 def test_a_refused_connection_is_unavailable(client: EgressClient) -> None:

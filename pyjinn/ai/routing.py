@@ -51,8 +51,7 @@ class MeaningRouter:
         self.route = route
         self.embedder = embedder
         texts = [text for target in route.targets for text in target.texts]
-        self._owners = [index for index, target in enumerate(route.targets)
-                        for _ in target.texts]  # fmt: skip
+        self._owners = [index for index, target in enumerate(route.targets) for _ in target.texts]
         self._vectors = embedder.embed(texts)
 
     def decide(self, text: str) -> Decision:

@@ -201,8 +201,11 @@ def parse_chat_request(data: bytes) -> ChatRequest:
     except (ValueError, UnicodeDecodeError):
         raise HostCallError(ErrorCode.INVALID, "the chat request is not JSON") from None
     if not isinstance(document, dict):
-        raise HostCallError(ErrorCode.INVALID, 'the chat request must be a JSON object, like '
-                            '{"messages": [{"role": "user", "content": "hi"}]}')  # fmt: skip
+        raise HostCallError(
+            ErrorCode.INVALID,
+            "the chat request must be a JSON object, like "
+            '{"messages": [{"role": "user", "content": "hi"}]}',
+        )
     unknown = sorted(set(document) - set(_KEYS))
     if unknown:
         extra = " (the model is set by ai_model in the config)" if "model" in unknown else ""
@@ -224,8 +227,7 @@ def parse_chat_request(data: bytes) -> ChatRequest:
         ):
             raise HostCallError(
                 ErrorCode.INVALID,
-                f"messages[{index}] must be {{\"role\": system|user|assistant, \"content\": "
-                "text}",
+                f'messages[{index}] must be {{"role": system|user|assistant, "content": text}}',
             )
         checked.append({"role": message["role"], "content": message["content"]})
     max_tokens = document.get("max_tokens")
@@ -245,8 +247,8 @@ def parse_chat_request(data: bytes) -> ChatRequest:
         not isinstance(response_format, dict) or not isinstance(response_format.get("type"), str)
     ):
         raise HostCallError(
-            ErrorCode.INVALID, 'response_format must be an object with a "type", like '
-            '{"type": "json_object"}'
+            ErrorCode.INVALID,
+            'response_format must be an object with a "type", like {"type": "json_object"}',
         )
     return ChatRequest(tuple(checked), max_tokens, temperature, response_format)
 

@@ -114,8 +114,11 @@ def build_ai_setting(directive: Directive, report: Diagnostics) -> Any:
     if name == "ai_tokens_per_minute":
         count = parse_count(text)
         if not count:
-            report.error(directive, f"invalid number '{text}' for ai_tokens_per_minute: "
-                         "expected a positive whole number")  # fmt: skip
+            report.error(
+                directive,
+                f"invalid number '{text}' for ai_tokens_per_minute: "
+                "expected a positive whole number",
+            )
             return None
         return count
     return text
@@ -138,12 +141,18 @@ def _endpoint(directive: Directive, text: str, report: Diagnostics) -> str | Non
         report.error(directive, f"invalid ai_endpoint '{text}': the port is not a number 1-65535")
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        report.error(directive, f"invalid ai_endpoint '{text}': expected http:// or https:// and "
-                     "a host, like http://127.0.0.1:8000/v1")  # fmt: skip
+        report.error(
+            directive,
+            f"invalid ai_endpoint '{text}': expected http:// or https:// and "
+            "a host, like http://127.0.0.1:8000/v1",
+        )
         return None
     if parts.username or parts.query or parts.fragment:
-        report.error(directive, f"invalid ai_endpoint '{text}': give no credentials, query or "
-                     "fragment (the token goes in ai_token)")  # fmt: skip
+        report.error(
+            directive,
+            f"invalid ai_endpoint '{text}': give no credentials, query or "
+            "fragment (the token goes in ai_token)",
+        )
         return None
     path = parts.path.rstrip("/")
     if not path.endswith(CHAT_PATH):
@@ -169,8 +178,11 @@ def _cache(directive: Directive, report: Diagnostics) -> AiCache | bool | None:
         except ValueError:
             threshold = -1.0
         if not 0 < threshold <= 1:
-            report.error(directive, f"invalid ai_cache threshold '{rest[0]}': expected a cosine "
-                         "similarity above 0 and at most 1, like 0.95")  # fmt: skip
+            report.error(
+                directive,
+                f"invalid ai_cache threshold '{rest[0]}': expected a cosine "
+                "similarity above 0 and at most 1, like 0.95",
+            )
             return None
         cache = AiCache(mode, threshold=threshold)
         rest = rest[1:]
@@ -190,8 +202,10 @@ def _cache(directive: Directive, report: Diagnostics) -> AiCache | bool | None:
     if len(rest) == 2:
         count = parse_count(rest[1])
         if not count:
-            report.error(directive, f"invalid ai_cache MAX_ENTRIES '{rest[1]}': expected a "
-                         "positive whole number")  # fmt: skip
+            report.error(
+                directive,
+                f"invalid ai_cache MAX_ENTRIES '{rest[1]}': expected a positive whole number",
+            )
             return None
         max_entries = count
     return AiCache(mode, threshold=cache.threshold, ttl=ttl, max_entries=max_entries)
@@ -287,25 +301,34 @@ def build_ai_tool(
             )
             continue
         if line.name in seen:
-            report.error(line, f"'{line.name}' is set twice ({describe(seen[line.name])} and "
-                         f"{describe(line)})")  # fmt: skip
+            report.error(
+                line,
+                f"'{line.name}' is set twice ({describe(seen[line.name])} and {describe(line)})",
+            )
             continue
         seen[line.name] = line
         report.no_block(line)
         if len(line.args) != 1:
-            report.error(line, f"{line.name} expects one value in ai_tool, like: "
-                         + _TOOL_EXAMPLES[line.name])  # fmt: skip
+            report.error(
+                line,
+                f"{line.name} expects one value in ai_tool, like: " + _TOOL_EXAMPLES[line.name],
+            )
         else:
             values[line.name] = line.args[0]
     name = values.get("name", function_name)
     if not TOOL_NAME.fullmatch(name):
-        report.error(seen.get("name", directive), f"invalid tool name '{name}': use 1 to 128 of "
-                     "A-Z a-z 0-9 _ - .")  # fmt: skip
+        report.error(
+            seen.get("name", directive),
+            f"invalid tool name '{name}': use 1 to 128 of A-Z a-z 0-9 _ - .",
+        )
         return None
     contract = values.get("contract", default_contract)
     if contract not in TOOL_CONTRACTS:
-        report.error(seen["contract"], f"unknown contract '{contract}': expected pyjinn (the "
-                     "request envelope) or gojinn (the bare arguments on stdin)")  # fmt: skip
+        report.error(
+            seen["contract"],
+            f"unknown contract '{contract}': expected pyjinn (the "
+            "request envelope) or gojinn (the bare arguments on stdin)",
+        )
     schema = _schema(values.get("schema"), seen.get("schema"), base_dir, report)
     if schema is None or contract not in TOOL_CONTRACTS:
         return None
@@ -343,8 +366,11 @@ def _schema(
         report.error(line, f"{source} is not valid JSON: {error.msg} at column {error.colno}")
         return None
     if not isinstance(schema, dict) or schema.get("type") != "object":
-        report.error(line, f"{source} must be a JSON Schema object with \"type\": \"object\" "
-                     "(MCP tools take an object of arguments)")  # fmt: skip
+        report.error(
+            line,
+            f'{source} must be a JSON Schema object with "type": "object" '
+            "(MCP tools take an object of arguments)",
+        )
         return None
     from jsonschema import SchemaError
     from jsonschema.validators import validator_for

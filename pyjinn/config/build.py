@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.access import build_api_key, merge_api_keys
-from pyjinn.config.ai import AI_DIRECTIVES, build_ai_setting, merge_ai_setting
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
+from pyjinn.config.ai import AI_DIRECTIVES, build_ai_setting, merge_ai_setting
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
 from pyjinn.config.function import MODULE_FILE_DIRECTIVES, FunctionContext, build_function
 from pyjinn.config.mcp import MCP_DIRECTIVE, build_mcp_path, check_tools

@@ -51,7 +51,7 @@ def build_mcp_path(lines: list[Directive], *, has_tools: bool, report: Diagnosti
         return None
     if text == "off":
         return None
-    if not text.startswith("/") or "*" in text or text.endswith("/") and text != "/":
+    if not text.startswith("/") or "*" in text or (text.endswith("/") and text != "/"):
         report.error(line, f"invalid mcp path '{text}': use an exact path like /mcp")
         return None
     if not has_tools:

@@ -48,25 +48,34 @@ def build_meaning_route(
         if line.name not in _LINES:
             report.error(
                 line,
-                f"unknown line '{line.name}' in route_by_meaning" + suggestion(line.name, _LINES, _LINES),
+                f"unknown line '{line.name}' in route_by_meaning"
+                + suggestion(line.name, _LINES, _LINES),
             )
             continue
         if line.name == "to":
             if len(line.args) < 2 or not all(text.strip() for text in line.args[1:]):
-                report.error(line, 'to expects a function name and at least one text, like: '
-                             'to billing "invoices, refunds, charges"')  # fmt: skip
+                report.error(
+                    line,
+                    "to expects a function name and at least one text, like: "
+                    'to billing "invoices, refunds, charges"',
+                )
                 continue
             name = line.args[0]
             if name in seen:
-                report.error(line, f"function '{name}' is a target twice ({describe(seen[name])} "
-                             f"and {describe(line)}); give it one line with all its texts")  # fmt: skip
+                report.error(
+                    line,
+                    f"function '{name}' is a target twice ({describe(seen[name])} "
+                    f"and {describe(line)}); give it one line with all its texts",
+                )
                 continue
             seen[name] = line
             targets.append(MeaningTarget(name, tuple(line.args[1:])))
             continue
         if line.name in seen:
-            report.error(line, f"'{line.name}' is set twice ({describe(seen[line.name])} and "
-                         f"{describe(line)})")  # fmt: skip
+            report.error(
+                line,
+                f"'{line.name}' is set twice ({describe(seen[line.name])} and {describe(line)})",
+            )
             continue
         seen[line.name] = line
         if len(line.args) != 1:
@@ -81,8 +90,11 @@ def build_meaning_route(
             except ValueError:
                 threshold = -2.0
             if not -1 <= threshold <= 1:
-                report.error(line, f"invalid threshold '{line.args[0]}': expected a cosine "
-                             "similarity from -1 to 1, like 0.35")  # fmt: skip
+                report.error(
+                    line,
+                    f"invalid threshold '{line.args[0]}': expected a cosine "
+                    "similarity from -1 to 1, like 0.35",
+                )
     if not targets and len(report.errors) == errors_before:
         report.error(directive, USAGE)
     if len(report.errors) > errors_before:

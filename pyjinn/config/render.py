@@ -35,7 +35,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         return Path(os.path.relpath(path, base)).as_posix()
 
     def function(spec: FunctionSpec) -> dict[str, Any]:
-        rendered = {
+        rendered: dict[str, Any] = {
             "type": "function",
             "name": spec.name,
             "module": relative(spec.module_path),
@@ -99,9 +99,10 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         if isinstance(entry.handler, FunctionSpec):
             rendered["handler"] = function(entry.handler)
         elif isinstance(entry.handler, MeaningRoute):
+            targets = entry.handler.targets
             rendered["handler"] = {
                 "type": "route_by_meaning",
-                "targets": {target.function: list(target.texts) for target in entry.handler.targets},
+                "targets": {target.function: list(target.texts) for target in targets},
                 "threshold": entry.handler.threshold,
                 "fallback": entry.handler.fallback,
                 "field": entry.handler.field,
@@ -117,7 +118,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         return rendered
 
     def site(block: Site) -> dict[str, Any]:
-        rendered = {
+        rendered: dict[str, Any] = {
             "addresses": [format_address(address) for address in block.addresses],
             "location": _location(block.location),
             "routes": [route(entry) for entry in block.routes],

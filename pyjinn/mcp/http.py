@@ -114,8 +114,11 @@ def security_settings(site: Site) -> TransportSecuritySettings | None:
         else:
             name = address.host
             hosts += [name, f"{name}:{address.port}"]
-            origins += [f"{scheme}://{name}{port}" for scheme in ("http", "https")
-                        for port in ("", f":{address.port}")]  # fmt: skip
+            origins += [
+                f"{scheme}://{name}{port}"
+                for scheme in ("http", "https")
+                for port in ("", f":{address.port}")
+            ]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=sorted(set(hosts)),

@@ -30,8 +30,9 @@ def choose_site(config: Config, address: str | None) -> Site:
     with_tools = [site for site in config.sites if any(spec.tool for spec in site.functions())]
     if address is not None:
         for site in with_tools:
-            if any(str(listen) == address or f":{listen.port}" == address
-                   for listen in site.addresses):  # fmt: skip
+            if any(
+                str(listen) == address or f":{listen.port}" == address for listen in site.addresses
+            ):
                 return site
         raise McpStdioError(f"no site with tools listens on {address}")
     if not with_tools:

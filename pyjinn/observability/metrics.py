@@ -316,8 +316,8 @@ class Registry:
             ]
             loads = [(result, _copy(histogram)) for result, histogram in self._module_loads.items()]
             counters = [
-                (name, labels, count)
-                for name, counts in self._counters.items()
+                (family_name, labels, count)
+                for family_name, counts in self._counters.items()
                 for labels, count in counts.items()
             ]
         for key, results, duration in host_calls:
@@ -328,8 +328,8 @@ class Registry:
             yield MODULE_LOADS, (result,), histogram.count
             yield MODULE_LOAD_TIME, (result,), histogram
         by_name = {family.name: family for family in FAMILIES}
-        for name, labels, count in counters:
-            yield by_name[name], labels, count
+        for family_name, labels, count in counters:
+            yield by_name[family_name], labels, count
 
 
 def _copy(histogram: Histogram) -> Histogram:

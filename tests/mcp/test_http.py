@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 ACME = "acme-key-0123456789abcdef"
 GLOBEX = "globex-key-0123456789abcdef"
 
+ECHO_SCHEMA = '{"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}'
 SITE = f"""
 127.0.0.1:{{port}} {{
     handle /echo {{
@@ -32,7 +33,7 @@ SITE = f"""
             ai_tool {{
                 name echo
                 description "Echo the arguments"
-                schema `{{"type": "object", "properties": {{"text": {{"type": "string"}}}}, "required": ["text"]}}`
+                schema `{ECHO_SCHEMA}`
             }}
         }}
     }}
@@ -86,12 +87,16 @@ KEYED_SITE = f"""
 async def client(url: str, mode: str = "auto", key: str | None = None) -> AsyncIterator[Client]:
     """The SDK's client, presenting ``key`` as a Bearer token when given."""
     headers = {"Authorization": f"Bearer {key}"} if key else None
-    async with create_mcp_http_client(headers=headers) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode) as connected:
-            yield connected
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as connected,
+    ):
+        yield connected
 
 
-def rpc(url: str, method: str, params: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+def rpc(
+    url: str, method: str, params: dict[str, Any] | None = None, **headers: str
+) -> httpx.Response:
     """One JSON-RPC request, as a 2025-11-25 client sends it after initializing."""
     message: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
     if params is not None:
@@ -99,8 +104,11 @@ def rpc(url: str, method: str, params: dict[str, Any] | None = None, **headers: 
     return httpx.post(
         url,
         json=message,
-        headers={"Accept": "application/json, text/event-stream",
-                 "MCP-Protocol-Version": "2025-11-25", **headers},  # fmt: skip
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-11-25",
+            **headers,
+        },
         timeout=30,
     )
 
@@ -113,15 +121,20 @@ def test_the_sdk_client_lists_and_calls_tools(serve, tool_guests, mode: str) -> 
         async with client(f"{live.url}/mcp", mode) as mcp_client:
             tools = {tool.name: tool for tool in (await mcp_client.list_tools()).tools}
             assert set(tools) == {
-                "echo", "test_simple_text", "test_error_handling", "json_schema_2020_12_tool",
-            }  # fmt: skip
+                "echo",
+                "test_simple_text",
+                "test_error_handling",
+                "json_schema_2020_12_tool",
+            }
             assert tools["echo"].description == "Echo the arguments"
             assert tools["echo"].input_schema["required"] == ["text"]  # an object, not a string
             echoed = await mcp_client.call_tool("echo", {"text": "hi"})
             assert echoed.is_error is False
             assert echoed.structured_content == {
-                "method": "MCP", "tenant": "default", "arguments": {"text": "hi"},
-            }  # fmt: skip
+                "method": "MCP",
+                "tenant": "default",
+                "arguments": {"text": "hi"},
+            }
             assert json.loads(echoed.content[0].text) == echoed.structured_content
             simple = await mcp_client.call_tool("test_simple_text", {})
             assert simple.content[0].text == "This is a simple text response for testing."
@@ -164,13 +177,15 @@ def test_arguments_are_validated_before_any_sandbox_starts(serve, tool_guests) -
     response = rpc(f"{live.url}/mcp", "tools/call", {"name": "echo", "arguments": {"text": 5}})
     result = response.json()["result"]
     assert result["isError"] is True
-    assert "invalid arguments for tool echo at text: 5 is not of type 'string'" in (
-        result["content"][0]["text"]
+    assert (
+        "invalid arguments for tool echo at text: 5 is not of type 'string'"
+        in (result["content"][0]["text"])
     )
     outcomes = {
-        labels[1]: count for family, labels, count in REGISTRY.snapshot()
+        labels[1]: count
+        for family, labels, count in REGISTRY.snapshot()
         if family.name == "pyjinn_invocations" and labels[0] == "echo"
-    }  # fmt: skip
+    }
     assert outcomes == {"invalid_arguments": 1}
     assert all(
         not isinstance(value, int) or value == 0
@@ -202,12 +217,16 @@ def test_a_tool_call_is_an_invocation_with_an_access_record(serve, tool_guests, 
         rpc(f"{live.url}/mcp", "tools/call", {"name": "echo", "arguments": {"text": "x"}})
     (record,) = [record for record in caplog.records if record.name == "pyjinn.access"]
     assert (record.method, record.path, record.status, record.function) == (
-        "MCP", "/mcp#echo", 200, "echo",
-    )  # fmt: skip
+        "MCP",
+        "/mcp#echo",
+        200,
+        "echo",
+    )
     outcomes = {
-        labels[1:]: count for family, labels, count in REGISTRY.snapshot()
+        labels[1:]: count
+        for family, labels, count in REGISTRY.snapshot()
         if family.name == "pyjinn_invocations" and labels[0] == "echo"
-    }  # fmt: skip
+    }
     assert outcomes == {("ok", "default"): 1}
 
 
@@ -216,7 +235,12 @@ def test_with_api_keys_a_request_without_one_gets_401(serve, tool_guests) -> Non
     response = rpc(f"{live.url}/mcp", "tools/list")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="pyjinn"'
-    assert rpc(f"{live.url}/mcp", "tools/list", Authorization="Bearer wrong-key-0123456789").status_code == 401
+    assert (
+        rpc(
+            f"{live.url}/mcp", "tools/list", Authorization="Bearer wrong-key-0123456789"
+        ).status_code
+        == 401
+    )
 
 
 def test_a_client_sees_and_calls_only_its_tenants_tools(serve, tool_guests) -> None:

@@ -66,8 +66,10 @@ def test_without_the_key_the_tools_are_not_served(tool_guests, tmp_path: Path) -
     completed = subprocess.run(
         [sys.executable, "-m", "pyjinn", "mcp", "Caddyfile"],
         cwd=tmp_path,
-        env={**{k: v for k, v in os.environ.items() if k != "PYJINN_API_KEY"},
-             "PYTHONPATH": str(ROOT)},  # fmt: skip
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PYJINN_API_KEY"},
+            "PYTHONPATH": str(ROOT),
+        },
         input="",
         capture_output=True,
         text=True,
@@ -79,11 +81,17 @@ def test_without_the_key_the_tools_are_not_served(tool_guests, tmp_path: Path) -
 
 
 def test_a_caddyfile_without_tools_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "hello.wat").write_text('(module (memory (export "memory") 1) (func (export "_start")))')
+    (tmp_path / "hello.wat").write_text(
+        '(module (memory (export "memory") 1) (func (export "_start")))'
+    )
     (tmp_path / "Caddyfile").write_text("{\n admin off\n}\n:8080 {\n pyjinn hello.wat\n}\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "pyjinn", "mcp", "Caddyfile"], cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "pyjinn", "mcp", "Caddyfile"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert completed.returncode == 2
     assert "no function of this Caddyfile has an ai_tool block" in completed.stderr

@@ -34,7 +34,8 @@ class MiniLm:
             from tokenizers import BertWordPieceTokenizer
         except ImportError as error:
             raise EmbeddingsUnavailable(
-                f"the local embedding model needs {error.name}: pip install 'pyjinn[ai]'"
+                f"the local embedding model needs the package {error.name}, one of pyjinn's "
+                "dependencies: reinstall pyjinn"
             ) from None
         self._numpy = numpy
         tokenizer = BertWordPieceTokenizer(str(VOCABULARY), lowercase=True)

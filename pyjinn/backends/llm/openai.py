@@ -39,7 +39,10 @@ class OpenAiCompatible:
             self._headers["Authorization"] = f"Bearer {settings.token}"
 
     def chat(self, request: ChatRequest, *, deadline: float) -> ChatAnswer:
-        document: dict[str, Any] = {"model": self.settings.model, "messages": list(request.messages)}
+        document: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": list(request.messages),
+        }
         if request.max_tokens is not None:
             document["max_tokens"] = request.max_tokens
         if request.temperature is not None:

@@ -52,16 +52,23 @@ def test_it_sends_the_model_the_parameters_and_the_token(scripted, egress) -> No
         settings(scripted.url("/ok/v1/chat/completions"), f"127.0.0.1:{scripted.port}", "tok"),
         egress,
     )
-    request = ChatRequest(({"role": "user", "content": "hi"},), max_tokens=3, temperature=0.5,
-                          response_format={"type": "json_object"})  # fmt: skip
+    request = ChatRequest(
+        ({"role": "user", "content": "hi"},),
+        max_tokens=3,
+        temperature=0.5,
+        response_format={"type": "json_object"},
+    )
     answer = model.chat(request, deadline=time.monotonic() + 10)
     assert (answer.text, answer.prompt_tokens, answer.completion_tokens) == ("fixed answer", 7, 3)
     path, body = scripted.requests[0]
     assert path == "/ok/v1/chat/completions"
     assert json.loads(body) == {
-        "model": LLM_ALIAS, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3,
-        "temperature": 0.5, "response_format": {"type": "json_object"},
-    }  # fmt: skip
+        "model": LLM_ALIAS,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 3,
+        "temperature": 0.5,
+        "response_format": {"type": "json_object"},
+    }
 
 
 def test_a_404_is_a_rejected_request_and_a_non_chat_answer_is_unavailable(scripted, egress) -> None:
