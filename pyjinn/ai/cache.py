@@ -95,7 +95,10 @@ class _Shelf:
         if not self.order:
             return None
         numpy = self.numpy
-        scores = self.vectors @ vector
+        # einsum's own loop rather than BLAS: a matrix-vector product this size takes about
+        # 0.5 ms either way, but BLAS hands it to its threads, which on a loaded machine stalls
+        # the tail to tens of ms (measured: p90 27 ms vs 4.5 ms at load 8 on 2 cores).
+        scores = numpy.einsum("ij,j->i", self.vectors, vector)
         scores[self.expires <= now] = -numpy.inf
         candidates = numpy.flatnonzero(scores >= threshold)
         for slot in candidates[numpy.argsort(-scores[candidates])]:
