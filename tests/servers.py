@@ -62,8 +62,18 @@ class PostgresServer:
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
             os.chown(self.directory, entry.pw_uid, entry.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
-                  "-E", "UTF8")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
 
     @property
     def dsn(self) -> str:
@@ -134,8 +144,16 @@ class SeaweedS3:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         names = (
-            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-            "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg", "admin.port",
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+            "s3.port.iceberg",
+            "admin.port",
             "admin.port.grpc",
         )
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
@@ -147,9 +165,16 @@ class SeaweedS3:
 
     def start(self, timeout: float = 30.0) -> None:
         arguments = [
-            str(weed_binary()), "mini", f"-dir={self.directory / 'data'}", "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
-            f"-bucket={self.bucket}", f"-filer.localSocket={self.directory / 'filer.sock'}",
+            str(weed_binary()),
+            "mini",
+            f"-dir={self.directory / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            f"-bucket={self.bucket}",
+            f"-filer.localSocket={self.directory / 'filer.sock'}",
             f"-s3.localSocket={self.directory / 's3.sock'}",
             *(f"-{name}={port}" for name, port in self.ports.items()),
         ]
@@ -279,9 +304,23 @@ class LlamaServer:
         import httpx
 
         command = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
-            "--model_alias", LLM_ALIAS, "--chat_format", "gemma", "--host", "127.0.0.1",
-            "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "2",
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model),
+            "--model_alias",
+            LLM_ALIAS,
+            "--chat_format",
+            "gemma",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
         ]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -345,15 +384,22 @@ class ScriptedHttp:
                     return
                 if self.path.startswith("/status/"):
                     status = int(self.path.split("/")[2])
-                    self._reply(status, {"error": {"message": f"scripted {status}"}},
-                                {"Retry-After": "7"} if status == 429 else {})
+                    self._reply(
+                        status,
+                        {"error": {"message": f"scripted {status}"}},
+                        {"Retry-After": "7"} if status == 429 else {},
+                    )
                 elif self.path.startswith("/redirect"):
                     self._reply(302, {}, {"Location": outer.redirect_to})
                 else:
                     document = {
                         "model": "scripted",
-                        "choices": [{"message": {"role": "assistant", "content": outer.answer},
-                                     "finish_reason": "stop"}],
+                        "choices": [
+                            {
+                                "message": {"role": "assistant", "content": outer.answer},
+                                "finish_reason": "stop",
+                            }
+                        ],
                         "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
                     }
                     self._reply(200, document, {})
