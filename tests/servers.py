@@ -62,18 +62,8 @@ class PostgresServer:
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
             os.chown(self.directory, entry.pw_uid, entry.pw_gid)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        )
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
+                  "-E", "UTF8")  # fmt: skip
 
     @property
     def dsn(self) -> str:
@@ -144,18 +134,10 @@ class SeaweedS3:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         names = (
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "s3.port",
-            "s3.port.grpc",
-            "s3.port.iceberg",
-            "admin.port",
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+            "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg", "admin.port",
             "admin.port.grpc",
-        )
+        )  # fmt: skip
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -165,19 +147,12 @@ class SeaweedS3:
 
     def start(self, timeout: float = 30.0) -> None:
         arguments = [
-            str(weed_binary()),
-            "mini",
-            f"-dir={self.directory / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-s3.port.lance=0",
-            "-webdav=false",
-            "-admin.ui=false",
-            f"-bucket={self.bucket}",
-            f"-filer.localSocket={self.directory / 'filer.sock'}",
+            str(weed_binary()), "mini", f"-dir={self.directory / 'data'}", "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            f"-bucket={self.bucket}", f"-filer.localSocket={self.directory / 'filer.sock'}",
             f"-s3.localSocket={self.directory / 's3.sock'}",
             *(f"-{name}={port}" for name, port in self.ports.items()),
-        ]
+        ]  # fmt: skip
         (self.directory / "data").mkdir(exist_ok=True)
         environment = dict(
             os.environ,
