@@ -48,6 +48,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
     lines += _density(results.get("density", {}))
     lines += _scaling(results.get("http", {}))
     lines += _observability(results.get("observability", {}))
+    lines += _ai(results.get("ai", {}))
     if charts:
         lines += ["## Charts", ""] + [f"![{name}]({name})" for name in charts] + [""]
     return "\n".join(lines)
@@ -296,4 +297,34 @@ def _observability(part: dict[str, Any]) -> list[str]:
         f"{part.get('admin_metrics_status')}. Instrumented files: "
         f"{', '.join(part.get('instrumented_files', []))}.",
     ]
+    return [*lines, ""]
+
+
+def _ai(part: dict[str, Any]) -> list[str]:
+    lines = ["## 7. AI paths", ""]
+    if "semantic_cache" not in part:
+        return [*lines, f"> **Not measured.** {part.get('error', 'not run')}", ""]
+    cache, route, mcp = part["semantic_cache"], part["routing"], part["mcp"]
+    lines += ["| measurement | p50 | p99 |", "|---|---|---|"]
+    lines.append(
+        f"| semantic cache lookup, {cache['entries']:,} entries | "
+        f"{cache['lookup_us']['p50'] / 1000:.2f} ms | {cache['lookup_us']['p99'] / 1000:.2f} ms |"
+    )
+    embedded = cache["lookup_with_embedding_us"]
+    lines.append(
+        f"| the same, with the question's embedding | {embedded['p50'] / 1000:.1f} ms | "
+        f"{embedded['p99'] / 1000:.1f} ms |"
+    )
+    lines.append(
+        f"| routing decision, {route['targets']} targets (embedding included) | "
+        f"{route['decision_ms']['p50']:.1f} ms | {route['decision_ms']['p99']:.1f} ms |"
+    )
+    if "mcp_us" in mcp:
+        for label, key in (("HTTP POST to the function", "http_us"), ("MCP tools/call", "mcp_us")):
+            lines.append(
+                f"| {label} (1 worker, kept-alive connection) | {mcp[key]['p50'] / 1000:.2f} ms "
+                f"| {mcp[key]['p99'] / 1000:.2f} ms |"
+            )
+    else:
+        lines.append(f"| MCP vs HTTP | {mcp.get('skipped')} | |")
     return [*lines, ""]

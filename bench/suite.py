@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    ai,
     coldstart,
     density,
     environment,
@@ -33,7 +34,7 @@ from bench import (
 from bench import targets as target_list
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PART_NAMES = ("inprocess", "http", "coldstart", "density", "observability", "jobs")
+PART_NAMES = ("inprocess", "http", "coldstart", "density", "observability", "jobs", "ai")
 Part = Callable[..., dict[str, Any]]
 PARTS: dict[str, Part] = {
     "inprocess": inprocess.measure,
@@ -42,6 +43,7 @@ PARTS: dict[str, Part] = {
     "density": density.measure,
     "observability": observability.measure,
     "jobs": jobs.measure,
+    "ai": ai.measure,
 }
 
 

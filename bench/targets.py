@@ -163,6 +163,29 @@ def _tracing_cost(variant: str) -> Callable[[dict[str, Any]], Figure]:
     return extract
 
 
+def _cache_lookup(r: dict[str, Any]) -> Figure:
+    cache = r["ai"]["semantic_cache"]
+    lookup, embedded = cache["lookup_us"]["p50"], cache["lookup_with_embedding_us"]["p50"]
+    return lookup / 1000, (
+        f"{lookup / 1000:.2f} ms at {cache['entries']:,} entries "
+        f"(with the question's embedding: {embedded / 1000:.1f} ms)"
+    )
+
+
+def _meaning_route(r: dict[str, Any]) -> Figure:
+    p50 = r["ai"]["routing"]["decision_ms"]["p50"]
+    return p50, f"{p50:.1f} ms (embedding included)"
+
+
+def _mcp_overhead(r: dict[str, Any]) -> Figure:
+    mcp = r["ai"]["mcp"]
+    overhead = mcp["overhead_us_p50"] / 1000
+    return overhead, (
+        f"{overhead:.2f} ms ({mcp['mcp_us']['p50'] / 1000:.2f} vs "
+        f"{mcp['http_us']['p50'] / 1000:.2f} ms p50)"
+    )
+
+
 TARGETS = (
     Target(
         "echo_in_process_p50", "C echo guest, in-process invocation p50", 40, "<=", "µs", _echo_p50
@@ -241,6 +264,25 @@ TARGETS = (
         ">=",
         "×",
         _tracing_cost("tracing_sampled"),
+    ),
+    Target(
+        "semantic_cache_lookup_p50",
+        "semantic cache lookup p50 (10,000 entries)",
+        5,
+        "<=",
+        "ms",
+        _cache_lookup,
+    ),
+    Target(
+        "meaning_route_p50", "routing by meaning: one decision, p50", 10, "<=", "ms", _meaning_route
+    ),
+    Target(
+        "mcp_overhead_p50",
+        "MCP tools/call round trip minus an HTTP call of the same function, p50",
+        1,
+        "<=",
+        "ms",
+        _mcp_overhead,
     ),
 )
 

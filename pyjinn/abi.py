@@ -40,6 +40,8 @@ class ErrorCode(enum.IntEnum):
     UNAVAILABLE = -4  # backend down or not configured
     LIMIT = -5  # size or quota exceeded
     INTERNAL = -6  # host fault
+    BUDGET = -7  # the tenant's budget for the call is spent for now (ai_tokens_per_minute)
+    RATE_LIMITED = -8  # the service behind the call refused for its own rate limit (HTTP 429)
 
 
 class Arg(enum.Enum):
@@ -71,6 +73,9 @@ class Returns(enum.Enum):
     # Gojinn's host_db_query: bytes copied into the out buffer; an error is written there too,
     # as the JSON [{"error": "..."}].
     ROWS = ("rows", "i32")
+    # Gojinn's host_ask_ai: bytes copied into the out buffer; an error is written there too, as
+    # the JSON {"error": "..."}.
+    ANSWER = ("answer", "i64")
 
     def __init__(self, tag: str, *results: str) -> None:
         self.results = results
@@ -237,6 +242,25 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         "its payload the job's request body (at most the function's max_body): the job id "
         "(then result_read). A non-empty idempotency key makes the same key one job.",
     ),
+    _pyjinn(
+        "ai_chat",
+        (("request", Arg.BYTES),),
+        Returns.DATA,
+        "ai",
+        "ai",
+        'Ask the configured model: an OpenAI-style chat request as JSON ({"messages": [...], '
+        '"max_tokens", "temperature", "response_format"}); JSON {"text", "finish_reason", '
+        '"model", "usage": {"prompt_tokens", "completion_tokens", "total_tokens"}, "cached"}.',
+    ),
+    _pyjinn(
+        "ai_embed",
+        (("texts", Arg.BYTES),),
+        Returns.DATA,
+        "ai",
+        "ai",
+        "Embed texts with the local model: a JSON string or array of strings in; JSON "
+        '{"model", "dimensions", "embeddings": [[...], ...]} (unit vectors) out.',
+    ),
     HostFunction(
         GOJINN,
         "host_log",
@@ -301,6 +325,16 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         "jobs_enqueue",
         "Gojinn: enqueue a job of the function whose module file (or name) is given; 0 when "
         "it is stored, 1 on any error.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_ask_ai",
+        (("prompt", Arg.STR), ("out", Arg.OUT)),
+        Returns.ANSWER,
+        "ai",
+        "ai",
+        "Gojinn: ask the configured model one prompt and copy up to out_max bytes of the answer's "
+        'text; errors as {"error": "..."}.',
     ),
 )
 

@@ -65,6 +65,29 @@ def up(
 
 @main.command()
 @click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--site", default=None, help="The site whose tools to serve, like :8080.")
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info"
+)
+def mcp(caddyfile: Path, site: str | None, log_level: str) -> None:
+    """Serve the MCP tools of CADDYFILE on stdin/stdout (for desktop MCP clients).
+
+    Logs go to stderr. When the tools take API keys, set PYJINN_API_KEY.
+    """
+    from pyjinn.errors import PyjinnError
+    from pyjinn.logs import configure
+    from pyjinn.mcp.stdio import serve
+
+    configure("console", log_level)
+    try:
+        serve(caddyfile, site)
+    except PyjinnError as error:
+        click.echo(f"pyjinn mcp: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@main.command()
+@click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--admin",
     default=None,

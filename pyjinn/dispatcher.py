@@ -106,7 +106,7 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
             if out_index >= 0 and result:
                 assert memory is not None
                 record.written = memory.read(arguments[out_index][0], result)
-            _encode(function, context, slots, result)
+            _encode(function, context, slots, result, memory, record.arguments)
         record.seconds = time.perf_counter() - started
         context.calls.append(record)
         # Metrics and the host-call span come from the record, here and only here.
@@ -160,7 +160,14 @@ def _decode(
     return tuple(arguments)
 
 
-def _encode(function: HostFunction, context: InvocationContext, slots: int, result: Any) -> None:
+def _encode(
+    function: HostFunction,
+    context: InvocationContext,
+    slots: int,
+    result: Any,
+    memory: hostfunc.GuestMemory | None,
+    arguments: tuple[Any, ...],
+) -> None:
     returns = function.returns
     if returns is Returns.NOTHING:
         return
@@ -173,6 +180,13 @@ def _encode(function: HostFunction, context: InvocationContext, slots: int, resu
         _capi.raw_set_i32(slots, 0, 0)
     elif returns in (Returns.COUNT, Returns.LENGTH32, Returns.COPIED, Returns.ROWS):
         _capi.raw_set_i32(slots, 0, result)
+    elif returns is Returns.ANSWER:
+        # The handler returns the whole text; the guest gets what fits in its out buffer.
+        pointer, capacity = arguments[[kind for _, kind in function.args].index(Arg.OUT)]
+        copied = result[: max(capacity, 0)]
+        assert memory is not None
+        memory.write(pointer, copied)
+        _capi.raw_set_i64(slots, 0, len(copied))
     else:  # Returns.LENGTH
         _capi.raw_set_i64(slots, 0, result)
 
@@ -203,20 +217,25 @@ def _fail(
     elif returns is Returns.COPIED:
         _capi.raw_set_i32(slots, 0, 0)
     elif returns is Returns.ROWS:
-        _capi.raw_set_i32(slots, 0, _write_error_rows(function, record, memory, message))
+        rows = [{"error": message}]
+        _capi.raw_set_i32(slots, 0, _write_error_document(function, record, memory, rows))
+    elif returns is Returns.ANSWER:
+        answer = {"error": message}
+        _capi.raw_set_i64(slots, 0, _write_error_document(function, record, memory, answer))
     else:
         _capi.raw_set_i32(slots, 0, int(code))
 
 
-def _write_error_rows(
-    function: HostFunction, record: HostCall, memory: hostfunc.GuestMemory | None, message: str
+def _write_error_document(
+    function: HostFunction, record: HostCall, memory: hostfunc.GuestMemory | None, document: Any
 ) -> int:
-    """Gojinn's host_db_query reports errors in its out buffer as ``[{"error": "..."}]``
-    (properly escaped here, unlike Gojinn's); 0 when the buffer itself is unusable."""
+    """Gojinn's host_db_query and host_ask_ai report errors in their out buffer, as
+    ``[{"error": "..."}]`` and ``{"error": "..."}`` (properly escaped here, unlike Gojinn's);
+    0 when the buffer itself is unusable."""
     kinds = [kind for _, kind in function.args]
     if memory is None or Arg.OUT not in kinds or len(record.arguments) != len(kinds):
         return 0  # the arguments did not decode: no buffer to write to
     pointer, capacity = record.arguments[kinds.index(Arg.OUT)]
-    text = json.dumps([{"error": message}]).encode()[:capacity]
+    text = json.dumps(document).encode()[:capacity]
     memory.write(pointer, text)
     return len(text)

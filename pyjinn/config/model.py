@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyjinn.egress import AllowList
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
 
@@ -82,6 +83,8 @@ class Permissions:
 
     def allows_enqueue(self, function: str) -> bool:
         return "*" in self.jobs_enqueue or function in self.jobs_enqueue
+
+    ai: bool = False  # the model (ai_chat, host_ask_ai) and local embeddings (ai_embed)
 
     def allows(self, grant: str, key: str) -> bool:
         namespaces: tuple[str, ...] = getattr(self, grant)
@@ -167,6 +170,47 @@ class CrashRecords:
     sample: float = 0.0
 
 
+@dataclass(frozen=True)
+class AiCache:
+    """``ai_cache``: answers kept per tenant and model, at most ``max_entries`` of them, each for
+    ``ttl`` seconds. ``exact`` reuses an answer for the same request; ``semantic`` also for a
+    request whose text embeds within cosine ``threshold`` of a cached one (with the same model
+    parameters)."""
+
+    mode: str  # exact or semantic
+    threshold: float = 0.95
+    ttl: float = 3600.0
+    max_entries: int = 1000
+
+
+@dataclass(frozen=True)
+class AiSettings:
+    """Where a function's model calls go, resolved from its ``ai_*`` directives over the global
+    ones. ``endpoint`` is the chat completions URL; ``allow`` the hosts calls may reach (the
+    endpoint's own host when ``allow_host`` is not given). ``token`` is a secret."""
+
+    provider: str  # openai or ollama (both speak the OpenAI chat completions protocol)
+    endpoint: str
+    model: str
+    allow: AllowList
+    token: str | None = field(default=None, repr=False)
+    tokens_per_minute: int | None = None
+    cache: AiCache | None = None
+
+
+@dataclass(frozen=True)
+class AiTool:
+    """``ai_tool``: the function is the MCP tool ``name``. ``schema`` is its input JSON Schema
+    (as JSON text, so the config stays hashable). ``contract`` is ``pyjinn`` (the request
+    envelope, ``method: "MCP"``, the arguments as the body) or ``gojinn`` (the bare arguments
+    on stdin, text on stdout)."""
+
+    name: str
+    description: str
+    schema: str
+    contract: str = "pyjinn"
+
+
 DEFAULT_TENANT = "default"
 
 
@@ -239,6 +283,10 @@ class FunctionSpec:
     # The env names whose value came from a {env.X} or {$X} placeholder: secrets, never
     # written to a crash record.
     secret_env: frozenset[str] = frozenset()
+    # Its model settings when it may call the model (ai_* directives over the global ones).
+    ai: AiSettings | None = None
+    # Its MCP tool description, if it is one (ai_tool).
+    tool: AiTool | None = None
 
     @property
     def allows_symlinks(self) -> bool:
@@ -280,7 +328,31 @@ class PathMatcher:
         return (0 if self.is_prefix else 1, len(self.prefix))
 
 
-Handler = FunctionSpec | Respond
+@dataclass(frozen=True)
+class MeaningTarget:
+    """One destination of ``route_by_meaning``: a function, by name, and the texts that say what
+    it is for (its description and example phrases)."""
+
+    function: str
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MeaningRoute:
+    """``route_by_meaning``: send a request to the target whose texts are nearest to the request's
+    text (cosine similarity of local embeddings), if the best score reaches ``threshold``; else
+    to ``fallback`` (none: 404). ``field`` names the JSON body field holding the text (None: the
+    whole body, or the ``q`` query parameter when the body is empty)."""
+
+    targets: tuple[MeaningTarget, ...]
+    threshold: float = 0.35
+    fallback: str | None = None
+    field: str | None = None
+    location: Location | None = None
+    path: str = "*"  # its path matcher as written, which names it in metrics
+
+
+Handler = FunctionSpec | Respond | MeaningRoute
 
 
 @dataclass(frozen=True)
@@ -322,6 +394,8 @@ class Site:
     addresses: tuple[Address, ...]
     routes: tuple[Route, ...]
     location: Location | None = None
+    # Where the site serves its functions' MCP tools (Streamable HTTP); None: no MCP endpoint.
+    mcp_path: str | None = None
 
     def functions(self) -> Iterator[FunctionSpec]:
         for route in self.routes:

@@ -13,10 +13,12 @@ from typing import Any
 
 from pyjinn.config.addresses import format_address
 from pyjinn.config.model import (
+    AiSettings,
     ApiKey,
     Config,
     CrashRecords,
     FunctionSpec,
+    MeaningRoute,
     Route,
     Site,
     StorageSettings,
@@ -34,7 +36,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         return Path(os.path.relpath(path, base)).as_posix()
 
     def function(spec: FunctionSpec) -> dict[str, Any]:
-        return {
+        rendered: dict[str, Any] = {
             "type": "function",
             "name": spec.name,
             "module": relative(spec.module_path),
@@ -83,6 +85,19 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "crash_records": crash_records(spec.crash_records),
             "secret_env": sorted(spec.secret_env),
         }
+        # Shown only when set, so configurations without them render as before.
+        if spec.permissions.ai:
+            rendered["permissions"]["ai"] = True
+        if spec.ai is not None:
+            rendered["ai"] = _ai(spec.ai)
+        if spec.tool is not None:
+            rendered["tool"] = {
+                "name": spec.tool.name,
+                "description": spec.tool.description,
+                "schema": spec.tool.schema,
+                "contract": spec.tool.contract,
+            }
+        return rendered
 
     def crash_records(settings: CrashRecords) -> dict[str, Any]:
         return {
@@ -102,6 +117,15 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             rendered["strip_prefix"] = True
         if isinstance(entry.handler, FunctionSpec):
             rendered["handler"] = function(entry.handler)
+        elif isinstance(entry.handler, MeaningRoute):
+            targets = entry.handler.targets
+            rendered["handler"] = {
+                "type": "route_by_meaning",
+                "targets": {target.function: list(target.texts) for target in targets},
+                "threshold": entry.handler.threshold,
+                "fallback": entry.handler.fallback,
+                "field": entry.handler.field,
+            }
         elif entry.handler is not None:
             rendered["handler"] = {
                 "type": "respond",
@@ -113,11 +137,14 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         return rendered
 
     def site(block: Site) -> dict[str, Any]:
-        return {
+        rendered: dict[str, Any] = {
             "addresses": [format_address(address) for address in block.addresses],
             "location": _location(block.location),
             "routes": [route(entry) for entry in block.routes],
         }
+        if block.mcp_path is not None:
+            rendered["mcp_path"] = block.mcp_path
+        return rendered
 
     options = config.options
     return {
@@ -171,6 +198,26 @@ def _storage(settings: StorageSettings) -> dict[str, Any]:
         "s3_bucket": settings.s3_bucket,
         "s3_access_key": "(set)" if settings.s3_access_key else None,
         "s3_secret_key": "(set)" if settings.s3_secret_key else None,
+    }
+
+
+def _ai(settings: AiSettings) -> dict[str, Any]:
+    cache = settings.cache
+    return {
+        "provider": settings.provider,
+        "endpoint": settings.endpoint,
+        "model": settings.model,
+        "token": "(set)" if settings.token else None,
+        "allow_host": [str(entry) for entry in settings.allow.entries],
+        "tokens_per_minute": settings.tokens_per_minute,
+        "cache": None
+        if cache is None
+        else {
+            "mode": cache.mode,
+            "threshold": cache.threshold,
+            "ttl": cache.ttl,
+            "max_entries": cache.max_entries,
+        },
     }
 
 

@@ -49,7 +49,9 @@ class AccessWriter:
         blame: str | None,
         fuel: int,
         memory: int,
+        route: str | None = None,
     ) -> None:
+        """``route`` says how the function was chosen (routing by meaning), when it was."""
         now = time.time()
         message = f"{method} {path} {status} {duration_ms:.2f}ms"
         if self._json:
@@ -64,14 +66,18 @@ class AccessWriter:
                 f'"trace_id":"{trace_id}","method":{_quote(method)},"path":{_quote(path)},'
                 f'"status":{status},"duration_ms":{round(duration_ms, 3)},"outcome":"{outcome}",'
                 f'"blame":{_quote(blame) if blame else "null"},"fuel":{fuel},'
-                f'"memory_bytes":{memory}}}\n'
+                f'"memory_bytes":{memory}'
+                + (f',"route":{_quote(route)}' if route is not None else "")
+                + "}\n"
             )
         else:
             stamp = time.strftime("%H:%M:%S", time.localtime(now))
             line = (
                 f"{stamp} INFO    {message}  function={function} tenant={tenant} "
                 f"trace_id={trace_id} outcome={outcome} blame={blame} fuel={fuel} "
-                f"memory_bytes={memory}\n"
+                f"memory_bytes={memory}"
+                + (f" route={_quote(route)}" if route is not None else "")
+                + "\n"
             )
         self._lines.append(line)
         if len(self._lines) >= MAX_BUFFERED:

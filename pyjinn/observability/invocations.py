@@ -78,9 +78,11 @@ def finish(
     span: Any = None,
     debug: bool = False,
     outcome: str | None = None,
+    route: str | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """Account for one finished invocation; returns the headers its response gets.
-    ``outcome`` names an ending other than ok or an error (``queued``: handed to a job)."""
+    ``outcome`` names an ending other than ok or an error (``queued``: handed to a job);
+    ``route`` says how the function was chosen, when a router chose it (routing by meaning)."""
     elapsed = (time.perf_counter_ns() - started_ns) / 1e9
     if outcome is None:
         outcome = "ok" if error is None else error.kind
@@ -118,10 +120,11 @@ def finish(
                 blame=blame,
                 fuel=fuel,
                 memory=memory,
+                route=route,
             )
         else:
             _log_access(metrics.name, method, path, tenant, trace_id, status, elapsed, outcome,
-                        blame, fuel, memory)  # fmt: skip
+                        blame, fuel, memory, route)  # fmt: skip
     headers = [(b"server-timing", server_timing(run, elapsed))]
     if debug and run is not None:
         headers.append((LOGS_HEADER, logs_header(run)))
@@ -140,7 +143,11 @@ def _log_access(
     blame: str | None,
     fuel: int,
     memory: int,
+    route: str | None = None,
 ) -> None:
+    extra: dict[str, Any] = {}
+    if route is not None:
+        extra["route"] = route
     access_log.info(
         "%s %s %d %.2fms",
         method,
@@ -159,6 +166,7 @@ def _log_access(
             "blame": blame,
             "fuel": fuel,
             "memory_bytes": memory,
+            **extra,
         },
     )
 
@@ -179,11 +187,18 @@ def server_timing(run: Run | None, elapsed: float) -> bytes:
 def logs_header(run: Run) -> bytes:
     """The guest's log lines as a JSON array of strings (ASCII only, so header-safe), at most
     ``MAX_LOGS_HEADER`` bytes."""
-    calls = [
-        _text(call.arguments[1])
-        for call in run.host_calls
-        if call.call in _LOG_CALLS and call.capability == "core" and len(call.arguments) > 1
-    ]
+    calls: list[str] = []
+    for call in run.host_calls:
+        if call.call in _LOG_CALLS and call.capability == "core" and len(call.arguments) > 1:
+            calls.append(_text(call.arguments[1]))
+        elif call.capability == "ai" and call.arguments:
+            # The model's prompts and answers are shown here, to a request that presented the
+            # debug secret, and nowhere else.
+            calls.append(f"{call.call} request: {_text(call.arguments[0])}")
+            if isinstance(call.result, bytes):
+                calls.append(f"{call.call} answer: {_text(call.result)}")
+            elif call.error is not None:
+                calls.append(f"{call.call} failed: {call.message}")
     lines = guest_logs.debug_lines(calls, run.stderr, MAX_LOGS_HEADER)
     return json.dumps(lines, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 

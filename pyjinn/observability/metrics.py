@@ -149,6 +149,25 @@ JOB_START_DELAY = Family(
     ("function",),
     (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
+AI_TOKENS = Family(
+    "pyjinn_ai_tokens",
+    "counter",
+    "Model tokens used by function, configured tenant and kind (prompt or completion).",
+    ("function", "tenant", "kind"),
+)
+AI_CACHE = Family(
+    "pyjinn_ai_cache_lookups",
+    "counter",
+    "Answer cache lookups of model calls by function and result (hit or miss).",
+    ("function", "result"),
+)
+MEANING_ROUTES = Family(
+    "pyjinn_meaning_routes",
+    "counter",
+    "Requests routed by meaning, by route (its path matcher) and chosen function "
+    "(none: no function was near enough and there is no fallback).",
+    ("route", "function"),
+)
 FAMILIES = (
     INVOCATIONS,
     DURATION,
@@ -164,6 +183,9 @@ FAMILIES = (
     JOBS,
     JOBS_RUNNING,
     JOB_START_DELAY,
+    AI_TOKENS,
+    AI_CACHE,
+    MEANING_ROUTES,
 )
 
 
@@ -230,6 +252,8 @@ class Registry:
         # (function, capability, call) -> results and duration
         self._host_calls: dict[tuple[str, str, str], _HostCallMetrics] = {}
         self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
+        # Counters of the AI capability and routing by meaning: family name -> labels -> count.
+        self._counters: dict[str, dict[tuple[str, ...], int]] = {}
         self._lock = threading.Lock()
         # Job metrics, recorded on the event loop thread.
         self.jobs: dict[tuple[str, str, str], int] = {}
@@ -266,6 +290,22 @@ class Registry:
             metrics.results[result] = metrics.results.get(result, 0) + 1
             metrics.duration.observe(seconds)
 
+    def add(self, family: Family, labels: tuple[str, ...], amount: int = 1) -> None:
+        """Add to a counter of ``family`` (from any thread)."""
+        with self._lock:
+            counts = self._counters.setdefault(family.name, {})
+            counts[labels] = counts.get(labels, 0) + amount
+
+    def ai_tokens(self, function: str, tenant: str, prompt: int, completion: int) -> None:
+        self.add(AI_TOKENS, (function, tenant, "prompt"), prompt)
+        self.add(AI_TOKENS, (function, tenant, "completion"), completion)
+
+    def ai_cache(self, function: str, result: str) -> None:
+        self.add(AI_CACHE, (function, result))
+
+    def meaning_route(self, route: str, function: str) -> None:
+        self.add(MEANING_ROUTES, (route, function))
+
     def module_load(self, from_cache: bool, seconds: float) -> None:
         with self._lock:
             self._module_loads["hit" if from_cache else "miss"].observe(seconds)
@@ -275,6 +315,7 @@ class Registry:
         with self._lock:
             self.functions.clear()
             self._host_calls.clear()
+            self._counters.clear()
             self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
         self.jobs.clear()
         self.jobs_running.clear()
@@ -314,6 +355,11 @@ class Registry:
                 for key, metrics in self._host_calls.items()
             ]
             loads = [(result, _copy(histogram)) for result, histogram in self._module_loads.items()]
+            counters = [
+                (family_name, labels, count)
+                for family_name, counts in self._counters.items()
+                for labels, count in counts.items()
+            ]
         for key, results, duration in host_calls:
             for result, count in results.items():
                 yield HOST_CALLS, (*key, result), count
@@ -327,6 +373,9 @@ class Registry:
             yield JOBS_RUNNING, (function,), running
         for function, histogram in list(self.job_start_delay.items()):
             yield JOB_START_DELAY, (function,), _copy(histogram)
+        by_name = {family.name: family for family in FAMILIES}
+        for family_name, labels, count in counters:
+            yield by_name[family_name], labels, count
 
 
 def _copy(histogram: Histogram) -> Histogram:

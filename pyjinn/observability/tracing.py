@@ -266,6 +266,17 @@ class GuestThreadSpan:
             context.detach(token)
 
 
+def add_to_invocation(counts: dict[str, int]) -> None:
+    """Add ``counts`` to integer attributes of the invocation span running on this (guest)
+    thread, such as the tokens a model call used."""
+    span = getattr(_local, "span", None)
+    if span is None:
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name, count in counts.items():
+        span.set_attribute(name, int(attributes.get(name, 0)) + count)
+
+
 def host_call_span(capability: str, call: str, seconds: float, error: str | None) -> None:
     """A finished child span for one host call, from its record (on the guest thread)."""
     parent = getattr(_local, "span", None)

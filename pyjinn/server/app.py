@@ -13,23 +13,29 @@ invocation is ``pyjinn.invocation``'s, shared by every trigger.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pyjinn.config.model import Config, FunctionSpec, Respond
+from pyjinn.ai.routing import ROUTE_HEADER, Decision, request_text
+from pyjinn.config.model import Config, FunctionSpec, MeaningRoute, Respond, Site
 from pyjinn.errors import InvocationError, ModuleErrors, RequestRejected
 from pyjinn.invocation import Envelope, Invocation
 from pyjinn.observability import tracing
+from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.metrics import install_collector
 from pyjinn.runtime import Function, Runtime
 from pyjinn.server import jobs_http
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
 from pyjinn.server.routing import Router
 from pyjinn.services import Services, start_services
+
+if TYPE_CHECKING:
+    from pyjinn.mcp.http import McpEndpoint
 
 log = logging.getLogger("pyjinn.server")
 
@@ -48,6 +54,8 @@ class PyjinnApp:
         self._retired: set[Runtime] = set()
         self.on_startup: list[Any] = []  # callables run at lifespan startup, in the loop
         self.on_close: list[Any] = []  # what close() releases besides the runtime
+        # Each site's MCP endpoint, made on its first request; kept across reloads.
+        self._mcp: dict[tuple[Any, ...], McpEndpoint] = {}
 
     def close(self) -> None:
         """Close the runtime and whatever the app started for itself (an embedded NATS)."""
@@ -96,10 +104,17 @@ class PyjinnApp:
                 jobs = self.runtime.services.jobs
                 if jobs is not None:
                     await jobs.stop()
+                await self.aclose_endpoints()
                 if self.on_close:  # an app made by create_app: it owns its services
                     self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def aclose_endpoints(self) -> None:
+        """Stop what serves MCP (it runs in the event loop; ``close`` cannot wait for it)."""
+        endpoints, self._mcp = list(self._mcp.values()), {}
+        for endpoint in endpoints:
+            await endpoint.aclose()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         # One runtime serves the whole request, even if a reload swaps in another meanwhile.
@@ -115,11 +130,18 @@ class PyjinnApp:
                 return
             server = scope.get("server")
             site = router.site_for(server[1] if server else None, header(scope, b"host"))
+            if site is not None and site.mcp_path is not None and path == site.mcp_path:
+                await self._endpoint(site).handle(runtime, site, scope, receive, send)
+                return
             match = router.match(site, path) if site is not None else None
             if match is None:
                 await _send_json(send, 404, {"error": "no route for this path"})
             elif isinstance(match.handler, Respond):
                 await _send(send, match.handler.status, [], match.handler.body.encode())
+            elif isinstance(match.handler, MeaningRoute):
+                await self._route_by_meaning(
+                    runtime, match.handler, scope, receive, send, match.path, path
+                )
             else:
                 assert isinstance(match.handler, FunctionSpec)
                 function = runtime.functions[match.handler.name]
@@ -128,6 +150,51 @@ class PyjinnApp:
             runtime.active -= 1
             if self._retired:
                 self._close_idle_retired()
+
+    def _endpoint(self, site: Site) -> McpEndpoint:
+        key = (site.addresses, site.mcp_path)
+        endpoint = self._mcp.get(key)
+        if endpoint is None:
+            from pyjinn.mcp.http import McpEndpoint  # the SDK loads only for sites with tools
+
+            endpoint = self._mcp[key] = McpEndpoint(site)
+        return endpoint
+
+    async def _route_by_meaning(
+        self,
+        runtime: Runtime,
+        route: MeaningRoute,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        routed_path: str,
+        full_path: str,
+    ) -> None:
+        """Read the request, choose its function by meaning, and invoke it (see
+        ``pyjinn.ai.routing``)."""
+        names = [target.function for target in route.targets]
+        if route.fallback is not None:
+            names.append(route.fallback)
+        limit = max(runtime.functions[name].spec.limits.max_body for name in names)
+        try:
+            body = await _read_body(scope, receive, limit)
+        except RequestRejected as error:
+            await _send_error(send, error, "", [])
+            return
+        router = runtime.meaning_router(route)
+        text = request_text(route, body, scope.get("query_string", b""))
+        # Embedding takes milliseconds of CPU: off the event loop.
+        decision = await asyncio.to_thread(router.decide, text)
+        METRICS.meaning_route(route.path, decision.function or "none")
+        if decision.function is None:
+            headers = [*_JSON, (ROUTE_HEADER, decision.describe().encode())]
+            document = {"error": "no function matches what the request says"}
+            await _send(send, 404, headers, json.dumps(document).encode())
+            return
+        function = runtime.functions[decision.function]
+        await self._invoke(
+            runtime, function, scope, receive, send, routed_path, full_path, body, decision
+        )
 
     async def _invoke(
         self,
@@ -138,7 +205,11 @@ class PyjinnApp:
         send: Send,
         routed_path: str,
         full_path: str,
+        body: bytes | None = None,
+        decision: Decision | None = None,
     ) -> None:
+        """Invoke ``function`` for the request; ``body`` when it was read already, and the
+        ``decision`` that chose the function when a router did."""
         method: str = scope["method"]
         invocation = Invocation(
             function,
@@ -147,6 +218,10 @@ class PyjinnApp:
             target=full_path,
             traceparent=header(scope, b"traceparent"),
         )
+        route_header: list[tuple[bytes, bytes]] = []
+        if decision is not None:
+            invocation.route = decision.describe()
+            route_header.append((ROUTE_HEADER, invocation.route.encode()))
         tenant = ""
         try:
             resolved, headers = function.tenants.resolve(scope["headers"])
@@ -160,7 +235,11 @@ class PyjinnApp:
                     "request without a valid API key (Authorization: Bearer or X-API-Key)",
                 )
             tenant = resolved
-            body = await _read_body(scope, receive, function.spec.limits.max_body)
+            limit = function.spec.limits.max_body
+            if body is None:
+                body = await _read_body(scope, receive, limit)
+            elif len(body) > limit:
+                raise _too_large(limit, f"{len(body)} bytes received")
             envelope = Envelope(
                 method=method,
                 uri=_request_uri(scope, routed_path, full_path),
@@ -181,12 +260,13 @@ class PyjinnApp:
             outcome = invocation.refuse(error, tenant)
         else:
             outcome = await invocation.run(runtime, envelope, tenant)
+        extra = [*outcome.headers, *route_header]
         if outcome.error is not None:
-            await _send_error(send, outcome.error, outcome.trace_id, outcome.headers)
+            await _send_error(send, outcome.error, outcome.trace_id, extra)
         else:
             assert outcome.response is not None
             response = outcome.response
-            await _send(send, response.status, [*response.headers, *outcome.headers], response.body)
+            await _send(send, response.status, [*response.headers, *extra], response.body)
 
 
 def create_app(source: str | Path | Config, *, services: Services | None = None) -> PyjinnApp:

@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pyjinn.ai.budget import TokenBudgets
 from pyjinn.backends.blobs import BlobStore
 from pyjinn.backends.kv import KeyValueStore
 from pyjinn.backends.sql import SqlDatabase
@@ -95,6 +96,8 @@ class Services:
         self._databases: dict[tuple[Database, int], SqlDatabase] = {}
         self._blob_stores: dict[BlobStorage, BlobStore] = {}
         self._lock = threading.Lock()
+        # Tenants' model token use in this process: kept across reloads, like connections.
+        self.token_budgets = TokenBudgets()
 
     def kv_store(self) -> KeyValueStore | None:
         """The key-value store, or None when no NATS server is configured."""

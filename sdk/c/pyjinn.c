@@ -17,6 +17,8 @@ const char *pyjinn_status_name(int status) {
     case PYJINN_UNAVAILABLE: return "UNAVAILABLE";
     case PYJINN_LIMIT: return "LIMIT";
     case PYJINN_INTERNAL: return "INTERNAL";
+    case PYJINN_BUDGET: return "BUDGET";
+    case PYJINN_RATE_LIMITED: return "RATE_LIMITED";
     case PYJINN_NO_MEMORY: return "NO_MEMORY";
     case PYJINN_IO: return "IO";
     default: return "UNKNOWN";
@@ -682,4 +684,14 @@ int pyjinn_job_enqueue(const char *function, const void *payload, size_t length,
         (int32_t)length, PYJINN_ADDRESS(key), (int32_t)strlen(key));
     size_t id_length;
     return take_result(result, 0, job_id, &id_length);
+}
+
+int pyjinn_ai_chat(const char *request, char **json, size_t *length) {
+    long long result = pyjinn_abi_ai_chat(PYJINN_ADDRESS(request), (int32_t)strlen(request));
+    return take_result(result, 0, json, length);
+}
+
+int pyjinn_ai_embed(const char *texts, char **json, size_t *length) {
+    long long result = pyjinn_abi_ai_embed(PYJINN_ADDRESS(texts), (int32_t)strlen(texts));
+    return take_result(result, 0, json, length);
 }

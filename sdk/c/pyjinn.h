@@ -46,6 +46,8 @@ typedef enum {
     PYJINN_UNAVAILABLE = -4, /* the backend is down or not configured */
     PYJINN_LIMIT = -5,       /* a size or quota was exceeded */
     PYJINN_INTERNAL = -6,    /* a fault in the host */
+    PYJINN_BUDGET = -7,      /* the tenant's token budget is spent for now */
+    PYJINN_RATE_LIMITED = -8, /* the model's provider refused for its rate limit (429) */
     /* The SDK's own; the host never returns these. */
     PYJINN_NO_MEMORY = -100, /* malloc failed */
     PYJINN_IO = -101         /* reading stdin or writing stdout failed */
@@ -192,6 +194,16 @@ int pyjinn_blob_list(const char *prefix, char **json, size_t *length);
 int pyjinn_job_enqueue(const char *function, const void *payload, size_t length,
                        const char *idempotency_key, char **job_id);
 
+/* The model (permissions { ai }, docs/ai.md). `request` is an OpenAI-style chat request as
+ * JSON, without the model: {"messages":[{"role":"user","content":"..."}],"max_tokens":N,
+ * "temperature":T,"response_format":{...}}. On PYJINN_OK, *json is the answer (malloc'd,
+ * NUL-terminated): {"text","finish_reason","model","usage":{...},"cached":bool}. */
+int pyjinn_ai_chat(const char *request, char **json, size_t *length);
+
+/* Embed texts with the local model: `texts` is a JSON string or array of strings. On
+ * PYJINN_OK, *json is {"model","dimensions","embeddings":[[...],...]} (unit vectors). */
+int pyjinn_ai_embed(const char *texts, char **json, size_t *length);
+
 /* ---- the raw ABI ------------------------------------------------------------------------ */
 
 /* The host functions of import module "pyjinn", with the wasm types of pyjinn/abi.py: i32 for
@@ -233,5 +245,9 @@ PYJINN_IMPORT("job_enqueue")
 long long pyjinn_abi_job_enqueue(int32_t function, int32_t function_length, int32_t payload,
                                  int32_t payload_length, int32_t idempotency_key,
                                  int32_t idempotency_key_length);
+PYJINN_IMPORT("ai_chat")
+long long pyjinn_abi_ai_chat(int32_t request, int32_t request_length);
+PYJINN_IMPORT("ai_embed")
+long long pyjinn_abi_ai_embed(int32_t texts, int32_t texts_length);
 
 #endif

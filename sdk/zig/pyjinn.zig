@@ -56,6 +56,8 @@ pub const abi = struct {
         idempotency_key: i32,
         idempotency_key_length: i32,
     ) i64;
+    pub extern "pyjinn" fn ai_chat(request: i32, request_length: i32) i64;
+    pub extern "pyjinn" fn ai_embed(texts: i32, texts_length: i32) i64;
 
     /// A slice as the (pointer, length) pair of i32 the host reads.
     pub fn address(bytes: []const u8) i32 {
@@ -76,6 +78,8 @@ pub const ErrorCode = enum(i32) {
     unavailable = -4,
     limit = -5,
     internal = -6,
+    budget = -7,
+    rate_limited = -8,
 };
 
 /// What a host call can fail with, one error per `ErrorCode`.
@@ -92,6 +96,10 @@ pub const Error = error{
     Limit,
     /// A fault in the host (also: a code this SDK does not know).
     Internal,
+    /// The tenant's token budget (ai_tokens_per_minute) is spent for now.
+    Budget,
+    /// The model's provider refused for its own rate limit (HTTP 429).
+    RateLimited,
 };
 
 /// The error for a negative host result.
@@ -102,6 +110,8 @@ pub fn errorFromCode(code: i64) Error {
         @backingInt(ErrorCode.invalid) => error.Invalid,
         @backingInt(ErrorCode.unavailable) => error.Unavailable,
         @backingInt(ErrorCode.limit) => error.Limit,
+        @backingInt(ErrorCode.budget) => error.Budget,
+        @backingInt(ErrorCode.rate_limited) => error.RateLimited,
         else => error.Internal,
     };
 }
@@ -246,6 +256,21 @@ pub fn jobEnqueue(
         abi.address(idempotency_key),
         abi.length(idempotency_key),
     ));
+}
+
+// ---- the model --------------------------------------------------------------------------------
+
+/// Ask the configured model (permissions { ai }): `request` is an OpenAI-style chat request as
+/// JSON, without the model. Returns the answer's JSON ({"text", "finish_reason", "model",
+/// "usage", "cached"}), allocated with `allocator`.
+pub fn aiChat(allocator: Allocator, request: []const u8) KvError![]u8 {
+    return takeResult(allocator, abi.ai_chat(abi.address(request), abi.length(request)));
+}
+
+/// Embed texts with the local model: `texts` is a JSON string or array of strings. Returns
+/// {"model", "dimensions", "embeddings": [[...], ...]}, allocated with `allocator`.
+pub fn aiEmbed(allocator: Allocator, texts: []const u8) KvError![]u8 {
+    return takeResult(allocator, abi.ai_embed(abi.address(texts), abi.length(texts)));
 }
 
 /// Copy the pending result of a data call (`result` is what it returned) into a new buffer.

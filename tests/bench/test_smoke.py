@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = (
     "environment", "guests", "inprocess", "http", "coldstart", "density", "observability", "jobs",
+    "ai",
 )  # fmt: skip
 
 
@@ -95,7 +96,12 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         }
     else:
         assert observability["status"] == "skipped"
-    assert len(results["targets"]) == 16
+    ai = results["ai"]
+    assert ai["semantic_cache"]["entries"] == 10_000
+    assert ai["semantic_cache"]["lookup_us"]["p50"] > 0
+    assert ai["routing"]["decision_ms"]["p50"] > 0
+    assert ai["mcp"]["mcp_us"]["p50"] > 0 and ai["mcp"]["http_us"]["p50"] > 0
+    assert len(results["targets"]) == 19
     by_key = {row["key"]: row for row in results["targets"]}
     if "wrk" not in results["http"]["skipped"]:
         overshoot = results["http"]["timeout_overshoot_ms"]

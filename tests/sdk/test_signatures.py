@@ -54,6 +54,8 @@ int main(void) {
     pyjinn_blob_delete("photos/a");
     if (pyjinn_blob_list("photos/", &value, &length) == PYJINN_OK) free(value);
     if (pyjinn_job_enqueue("report", "{}", 2, NULL, &value) == PYJINN_OK) free(value);
+    if (pyjinn_ai_chat("{}", &value, &length) == PYJINN_OK) free(value);
+    if (pyjinn_ai_embed("[]", &value, &length) == PYJINN_OK) free(value);
     message = pyjinn_last_error();
     free(message);
 
@@ -67,6 +69,7 @@ int main(void) {
             pyjinn_abi_blob_get(at, 1) + pyjinn_abi_blob_list(at, 0) +
             pyjinn_abi_job_enqueue(at, 1, at, 0, at, 0);
     status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
+    data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1);
     return (int)(data + status) & 1;
 }
 """
@@ -91,6 +94,8 @@ pub fn main(init: std.process.Init) !void {
     pyjinn.blobDelete("photos/a") catch {};
     _ = pyjinn.blobList(arena, "photos/") catch null;
     _ = pyjinn.jobEnqueue(arena, "report", "{}", "") catch null;
+    _ = pyjinn.aiChat(arena, "{}") catch null;
+    _ = pyjinn.aiEmbed(arena, "[]") catch null;
     _ = try pyjinn.lastError(arena);
 
     // The raw bindings, each called directly.
@@ -105,6 +110,8 @@ pub fn main(init: std.process.Init) !void {
         pyjinn.abi.blob_get(at, 1) +% pyjinn.abi.blob_list(at, 0) +%
         pyjinn.abi.job_enqueue(at, 1, at, 0, at, 0);
     if (more == 1) std.process.exit(1);
+    const ai = pyjinn.abi.ai_chat(at, 1) +% pyjinn.abi.ai_embed(at, 1);
+    if (ai == 1) std.process.exit(1);
     if (data +% status == 1) std.process.exit(1);
 }
 """

@@ -22,8 +22,8 @@ from pyjinn.toolchain import BuildResult
 from .conftest import EXAMPLES, Invoke, make_request
 
 FUNCTIONS = [
-    "echo", "fib", "gojinn_style", "greeting", "guestbook", "hello", "links", "notes", "orders",
-    "receipt",
+    "ask", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "hello", "invoice",
+    "links", "notes", "orders", "receipt",
 ]  # fmt: skip
 
 Built = dict[str, BuildResult]
@@ -348,3 +348,33 @@ class TestLinks:
         response = await served_examples.get("/links/a%20b")
         assert response.status_code == 400
         assert response.json()["error"].startswith("invalid key 'links/a b'")
+
+
+class TestInvoice:
+    def test_answers_an_invoice_as_json(self, built_examples: Built, invoke: Invoke) -> None:
+        stdin = make_request("/invoice", method="MCP", body='{"number":"INV-1002"}')
+        run = invoke(module(built_examples, "invoice"), stdin)
+        response = json.loads(run.stdout)
+        assert response["status"] == 200
+        assert json.loads(response["body"]) == {
+            "number": "INV-1002",
+            "status": "paid",
+            "amount_cents": 37074,
+            "currency": "EUR",
+        }
+
+    def test_answers_400_without_a_number(self, built_examples: Built, invoke: Invoke) -> None:
+        run = invoke(module(built_examples, "invoice"), make_request("/invoice", body="{}"))
+        assert json.loads(run.stdout)["status"] == 400
+
+
+@pytest.mark.slow
+def test_the_example_caddyfile_loads_with_its_tools_and_route_by_meaning() -> None:
+    from pyjinn.config import load
+    from pyjinn.config.model import MeaningRoute
+
+    config = load(EXAMPLES / "Caddyfile", environ={})
+    (site,) = config.sites
+    assert site.mcp_path == "/mcp"
+    assert [spec.tool.name for spec in site.functions() if spec.tool] == ["lookup_invoice"]
+    assert any(isinstance(route.handler, MeaningRoute) for route in site.routes)
