@@ -118,7 +118,7 @@ pub fn main(init: std.process.Init) !void {
 
 
 RUST_PROGRAM = r"""
-use pyjinn::{abi, blob, db, jobs, kv, log, Json};
+use pyjinn::{abi, ai, blob, db, jobs, kv, log, Json};
 
 fn main() {
     // The SDK's wrappers.
@@ -135,6 +135,8 @@ fn main() {
     let _ = blob::delete("photos/a");
     let _ = blob::list("photos/");
     let _ = jobs::enqueue("report", b"{}", "");
+    let _ = ai::chat(&Json::from(1));
+    let _ = ai::embed(&Json::from(1));
     let _ = pyjinn::last_error();
 
     // The raw bindings, each called directly.
@@ -144,7 +146,7 @@ fn main() {
         abi::log(1, at, 1);
         let data = abi::kv_get(at, 1) + abi::kv_list(at, 0) + abi::db_query(at, 1, at, 0)
             + abi::db_exec(at, 1, at, 0) + abi::blob_get(at, 1) + abi::blob_list(at, 0)
-            + abi::job_enqueue(at, 1, at, 0, at, 0);
+            + abi::job_enqueue(at, 1, at, 0, at, 0) + abi::ai_chat(at, 1) + abi::ai_embed(at, 1);
         let status = abi::result_read(at, 64) + abi::error_read(at, 0) + abi::kv_set(at, 1, at, 1)
             + abi::kv_delete(at, 1) + abi::blob_put(at, 1, at, 1) + abi::blob_delete(at, 1);
         std::process::exit(((data + i64::from(status)) & 1) as i32);
@@ -177,6 +179,8 @@ func main() {
 	pyjinn.BlobDelete("photos/a")
 	pyjinn.BlobList("photos/")
 	pyjinn.JobEnqueue("report", []byte("{}"), "")
+	pyjinn.AIChat([]byte("{}"))
+	pyjinn.AIEmbed([]byte("[]"))
 	pyjinn.LastError()
 
 	// The raw bindings, each called directly.
@@ -185,7 +189,7 @@ func main() {
 	abi.Log(1, at, 1)
 	data := abi.KVGet(at, 1) + abi.KVList(at, 0) + abi.DBQuery(at, 1, at, 0) +
 		abi.DBExec(at, 1, at, 0) + abi.BlobGet(at, 1) + abi.BlobList(at, 0) +
-		abi.JobEnqueue(at, 1, at, 0, at, 0)
+		abi.JobEnqueue(at, 1, at, 0, at, 0) + abi.AIChat(at, 1) + abi.AIEmbed(at, 1)
 	status := abi.ResultRead(at, 64) + abi.ErrorRead(at, 0) + abi.KVSet(at, 1, at, 1) +
 		abi.KVDelete(at, 1) + abi.BlobPut(at, 1, at, 1) + abi.BlobDelete(at, 1)
 	os.Exit(int((data + int64(status)) & 1))

@@ -51,3 +51,9 @@ func BlobList(prefix unsafe.Pointer, prefixLen int32) int64
 
 //go:wasmimport pyjinn job_enqueue
 func JobEnqueue(function unsafe.Pointer, functionLen int32, payload unsafe.Pointer, payloadLen int32, idempotencyKey unsafe.Pointer, idempotencyKeyLen int32) int64
+
+//go:wasmimport pyjinn ai_chat
+func AIChat(request unsafe.Pointer, requestLen int32) int64
+
+//go:wasmimport pyjinn ai_embed
+func AIEmbed(texts unsafe.Pointer, textsLen int32) int64

@@ -52,3 +52,7 @@ func JobEnqueue(function unsafe.Pointer, functionLen int32, payload unsafe.Point
 	outside("JobEnqueue")
 	return 0
 }
+
+func AIChat(request unsafe.Pointer, requestLen int32) int64 { outside("AIChat"); return 0 }
+
+func AIEmbed(texts unsafe.Pointer, textsLen int32) int64 { outside("AIEmbed"); return 0 }

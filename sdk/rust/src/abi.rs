@@ -42,6 +42,8 @@ imports! {
     blob_list(prefix: i32, prefix_len: i32) -> i64;
     job_enqueue(function: i32, function_len: i32, payload: i32, payload_len: i32,
                 idempotency_key: i32, idempotency_key_len: i32) -> i64;
+    ai_chat(request: i32, request_len: i32) -> i64;
+    ai_embed(texts: i32, texts_len: i32) -> i64;
 }
 
 #[cfg(not(target_arch = "wasm32"))]

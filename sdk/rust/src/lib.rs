@@ -22,6 +22,7 @@
 //! Results are read into buffers of exactly their size: nothing is truncated.
 
 pub mod abi;
+pub mod ai;
 mod base64;
 pub mod blob;
 pub mod db;
