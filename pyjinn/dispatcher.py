@@ -103,10 +103,13 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
             _fail(function, context, slots, record, ErrorCode.INTERNAL, message, memory)
         else:
             record.result = result
+            _encode(function, context, slots, result, memory, record.arguments)
             if out_index >= 0 and result:
                 assert memory is not None
-                record.written = memory.read(arguments[out_index][0], result)
-            _encode(function, context, slots, result, memory, record.arguments)
+                pointer, capacity = arguments[out_index]
+                # A count of bytes the handler copied, or a text _encode copied what fits of.
+                written = result if isinstance(result, int) else min(len(result), max(capacity, 0))
+                record.written = memory.read(pointer, written)
         record.seconds = time.perf_counter() - started
         context.calls.append(record)
         # Metrics and the host-call span come from the record, here and only here.

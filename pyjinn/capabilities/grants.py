@@ -18,7 +18,7 @@ from pyjinn import abi
 from pyjinn.config.model import Permissions
 
 # What a grant's line names, where it is not key namespaces.
-_WHAT_A_GRANT_NAMES = {"jobs_enqueue": "FUNCTION"}
+_WHAT_A_GRANT_NAMES = {"jobs_enqueue": " FUNCTION", "ai": ""}
 
 
 def denial(permissions: Permissions, call: str) -> str | None:
@@ -61,7 +61,7 @@ def _refusal(function: str, grant: str, names: list[str], permissions: Permissio
     line = (
         grant
         if grant.startswith("db ")
-        else f"{grant} {_WHAT_A_GRANT_NAMES.get(grant, 'NAMESPACE')}"
+        else f"{grant}{_WHAT_A_GRANT_NAMES.get(grant, ' NAMESPACE')}"
     )
     has = "no db grant" if grant.startswith("db ") else f"no {grant}"
     return (

@@ -351,5 +351,7 @@ async def test_a_module_importing_ai_without_the_grant_is_refused_at_load(make_r
 
     project("ask.wasm", build_c(ASK))
     runtime = make_runtime(":8080 {\n pyjinn ask.wasm\n}\n")
-    with pytest.raises(ModuleError, match=r"not granted the ai capability .*permissions \{ ai \}"):
+    with pytest.raises(
+        ModuleError, match=r"need the ai grant, but function 'ask' has no ai: add the line `ai` "
+    ):
         runtime.functions["ask"].module  # noqa: B018

@@ -19,7 +19,7 @@ from tests.helpers import BLOB_IMPORTS, KV_IMPORTS, SQL_IMPORTS, abi_guest, call
 pytestmark = pytest.mark.anyio
 
 # What a function needs configured besides its permissions, for each grant to be accepted.
-STORAGE = " db_driver sqlite\n s3_bucket media\n"
+STORAGE = " db_driver sqlite\n s3_bucket media\n ai_endpoint http://127.0.0.1:1/v1/chat/completions\n"
 
 
 def importing(*names: str) -> str:
@@ -159,8 +159,9 @@ def test_validate_reports_a_missing_grant_at_the_function_line(tmp_path) -> None
 def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_path) -> None:
     # The suggested line, with a real namespace in place of NAMESPACE, loads and holds the grant.
     (tmp_path / "fn.wat").write_text("(module)")
-    names = "*" if grant == "jobs_enqueue" else "users"  # it names functions, not namespaces
-    line = grant if grant.startswith("db ") else f"{grant} {names}"
+    # jobs_enqueue names functions, ai nothing; the others name key namespaces.
+    names = {"jobs_enqueue": " *", "ai": ""}.get(grant, " users")
+    line = grant if grant.startswith("db ") else f"{grant}{names}"
     text = f":8080 {{\n pyjinn fn.wat {{\n{STORAGE} permissions {{\n  {line}\n }}\n }}\n}}\n"
     (spec,) = loads(text, base_dir=tmp_path, environ={}).functions()
     assert spec.permissions.holds(grant)
