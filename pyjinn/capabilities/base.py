@@ -53,7 +53,7 @@ class HostCall:
     written: bytes | None = None
 
 
-HOST_CALL_RESERVE = 0.1  # seconds
+HOST_CALL_RESERVE = 0.25  # seconds
 
 
 @dataclass(slots=True)
@@ -70,10 +70,10 @@ class Call:
 
     def budget(self, ceiling: float = 5.0) -> float:
         """Seconds a backend call may take: never past the invocation's deadline, less a
-        reserve (5% of the timeout, at most ``HOST_CALL_RESERVE``) that leaves the guest time
+        reserve (10% of the timeout, at most ``HOST_CALL_RESERVE``) that leaves the guest time
         to handle the call's timeout error before its own deadline stops it."""
         context = self.context
-        reserve = min(HOST_CALL_RESERVE, (context.deadline_ns - context.created_ns) / 20e9)
+        reserve = min(HOST_CALL_RESERVE, (context.deadline_ns - context.created_ns) / 10e9)
         return max(0.0, min(ceiling, context.remaining() - reserve))
 
     def read(self, data: tuple[int, int], limit: int, what: str) -> bytes:
