@@ -121,6 +121,10 @@ def invoke(
     """Run ``module``'s ``_start`` once on ``stdin`` in a fresh sandbox; never raises for guests."""
     limits = sandbox.limits
     invocation = context.InvocationContext(sandbox.timeout_ns, sandbox.host, tenant, trace_id)
+    # A pre-initialised module (pyjinn.engine.preinit) starts from its image, at its entry.
+    entry = None if module.entry is None else module.entry.native
+    image = None if module.image is None else module.image.native
+    preopens = [*module.preopens, *sandbox.preopens] if module.preopens else sandbox.preopens
     context.enter(invocation)
     try:
         if _native is not None:
@@ -130,16 +134,25 @@ def invoke(
                 stdin,
                 sandbox.argv,
                 sandbox.env,
-                sandbox.preopens,
+                preopens,
                 limits.memory_limit,
                 invocation.deadline_ns,
                 sandbox.fuel,
                 limits.stdout_limit,
                 limits.stderr_limit,
+                entry,
+                image,
             )
         else:
             raw = _ctypes_run.run(
-                engine.pointer, module.pre_pointer, stdin, sandbox, invocation.deadline_ns
+                engine.pointer,
+                module.pre_pointer,
+                stdin,
+                sandbox,
+                invocation.deadline_ns,
+                entry=entry,
+                image=image,
+                preopens=preopens,
             )
     finally:
         context.leave()

@@ -28,6 +28,7 @@ from pyjinn.dispatcher import abi_functions, define_host_functions
 from pyjinn.engine import _capi, filesystem, randomness, sleep
 from pyjinn.engine.cache import CompileCache
 from pyjinn.engine.engine import Engine
+from pyjinn.engine.preinit import Entry, MemoryImage
 from pyjinn.errors import ModuleError
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.signing.policy import TrustPolicy
@@ -54,6 +55,12 @@ class CompiledModule:
     memory_minimum: int
     from_cache: bool
     load_seconds: float
+    # A pre-initialised module (pyjinn.engine.preinit): the export invocations call instead of
+    # _start, the memory image written before it, and directories every sandbox running it
+    # sees before the function's own mounts, as (host, guest, writable).
+    entry: Entry | None = None
+    image: MemoryImage | None = None
+    preopens: tuple[tuple[bytes, bytes, bool], ...] = ()
 
 
 def cache_dir_for(data_dir: Path) -> Path:
