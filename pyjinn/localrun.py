@@ -65,7 +65,6 @@ def run_once(
         )
         engine = Engine(max_instances=2)
         loader = ModuleLoader(engine, cache_dir_for(_cache_home()))
-        module = loader.load(module_path.resolve())
         sandbox = Sandbox(
             engine,
             limits,
@@ -73,6 +72,7 @@ def run_once(
             env=[_pair(item) for item in env],
             mounts=[_mount(item) for item in mounts],
         )
+        module = loader.load(module_path.resolve(), sandbox=sandbox)
     except (UsageError, ModuleError) as error:
         click.echo(f"pyjinn run: {error}", err=True)
         return EXIT_USAGE

@@ -77,7 +77,7 @@ NOT_YET_SUPPORTED: dict[str, str] = {
 }
 
 MODULE_FILE_DIRECTIVES = ("wasm_file", "path")
-MODULE_EXTENSIONS = (".wasm", ".wat")
+MODULE_EXTENSIONS = (".wasm", ".wat", ".py", ".pyz")  # .py, .pyz: Python functions
 MIN_MEMORY_LIMIT = 64 * KiB  # one wasm page
 MAX_MEMORY_LIMIT = 4 * 1024 * 1024 * KiB  # the whole wasm32 address space
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -463,7 +463,10 @@ def _module_path(
     path = Path(os.path.abspath(context.base_dir / text))
     blame = draft.module_line or directive
     if path.suffix not in MODULE_EXTENSIONS:
-        report.error(blame, f"expected a .wasm or .wat module, got {text}")
+        report.error(
+            blame,
+            f"expected a .wasm or .wat module (or a Python function's .py or .pyz), got {text}",
+        )
     elif not path.exists():
         report.error(blame, f"module file not found: {text}")
     elif not path.is_file():
