@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from pyjinn.engine.modules import ModuleLoader
 from pyjinn.server.app import PyjinnApp
 from tests.sdk.support import StoreClient, tenant_caddyfile
 
@@ -15,8 +16,8 @@ async def store_client(make_runtime, kv_services) -> AsyncIterator[StoreClient]:
     acting for a tenant of its own."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(caddyfile: str) -> httpx.AsyncClient:
-        runtime = make_runtime(tenant_caddyfile(caddyfile), services=kv_services)
+    def make(caddyfile: str, loader: ModuleLoader | None = None) -> httpx.AsyncClient:
+        runtime = make_runtime(tenant_caddyfile(caddyfile), services=kv_services, loader=loader)
         transport = httpx.ASGITransport(app=PyjinnApp(runtime))
         clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
         return clients[-1]

@@ -18,7 +18,7 @@ C_SDK = ROOT / "sdk" / "c"
 ZIG_SDK = ROOT / "sdk" / "zig" / "pyjinn.zig"
 _CACHE = ROOT / ".pytest_cache" / "sdk"
 
-StoreClient = Callable[[str], httpx.AsyncClient]
+StoreClient = Callable[..., httpx.AsyncClient]
 
 KV_CADDYFILE = """
 :8080 {

@@ -1,7 +1,7 @@
-"""The C and Zig SDKs inside pyjinn, alike: the request they decode, the responses they write,
+"""The SDKs inside pyjinn (C, Zig, Python), alike: the request they decode, the responses they write,
 their log calls, and their key-value calls with the host's error codes and messages.
 
-One probe program per SDK (probe.c, probe.zig), compiled once and cached by content, serves
+One probe program per SDK (probe.c, probe.zig, probe.py), compiled (or prepared) once and cached by content, serves
 every test; its path picks what it does. The SDKs spell error codes their own way (C
 ``NOT_FOUND``, Zig ``NotFound``); ``Sdk.status`` turns the ABI's name into that spelling.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pyjinn.engine.modules import ModuleLoader
 from tests.sdk.support import KV_CADDYFILE, StoreClient, build_c, build_zig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -27,27 +28,39 @@ HERE = Path(__file__).resolve().parent
 @dataclass(frozen=True)
 class Sdk:
     language: str
-    wasm: Path
+    wasm: Path  # the probe's module (for Python, its source)
     bad_header: str  # what the probe answers when the SDK refuses a non-UTF-8 header value
+    loader: ModuleLoader | None = None  # a loader to share (Python's interpreter loads once)
+
+    @property
+    def module_name(self) -> str:
+        return f"kv{self.wasm.suffix}"
+
+    @property
+    def caddyfile(self) -> str:
+        return KV_CADDYFILE.replace("kv.wasm", self.module_name)
 
     def status(self, code: str) -> str:
         """The SDK's spelling of the ABI error code ``code`` (``OK`` for success)."""
-        if self.language == "c" or code == "OK":
+        if self.language != "zig" or code == "OK":
             return code
         return "".join(part.capitalize() for part in code.split("_"))
 
 
-@pytest.fixture(scope="module", params=["c", "zig"])
+@pytest.fixture(scope="module", params=["c", "zig", "python"])
 def sdk(request: pytest.FixtureRequest) -> Sdk:
     if request.param == "c":
         return Sdk("c", build_c((HERE / "probe.c").read_text()), "INVALID")
+    if request.param == "python":
+        loader = request.getfixturevalue("python_loader")
+        return Sdk("python", HERE / "probe.py", "INVALID", loader)
     return Sdk("zig", build_zig((HERE / "probe.zig").read_text()), "InvalidHeader")
 
 
 @pytest.fixture
 def probe(make_client, project, sdk: Sdk) -> httpx.AsyncClient:
-    project("kv.wasm", sdk.wasm)
-    return make_client(KV_CADDYFILE)
+    project(sdk.module_name, sdk.wasm)
+    return make_client(sdk.caddyfile, loader=sdk.loader)
 
 
 # ---- the request ---------------------------------------------------------------------------
@@ -211,8 +224,8 @@ async def test_without_a_store_calls_are_unavailable(probe: httpx.AsyncClient, s
 
 @pytest.fixture
 def kv_probe(store_client: StoreClient, project, sdk: Sdk) -> httpx.AsyncClient:
-    project("kv.wasm", sdk.wasm)
-    return store_client(KV_CADDYFILE)
+    project(sdk.module_name, sdk.wasm)
+    return store_client(sdk.caddyfile, loader=sdk.loader)
 
 
 async def test_set_get_delete_round_trip(kv_probe: httpx.AsyncClient, sdk: Sdk) -> None:
