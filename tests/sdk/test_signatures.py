@@ -8,6 +8,7 @@ none extra. A binding that drifts from the table, or a function the SDK forgot, 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import subprocess
@@ -17,13 +18,14 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from pyjinn.abi import FUNCTIONS, PYJINN, HostFunction
+from pyjinn.abi import FUNCTIONS, PYJINN, Arg, HostFunction, Returns
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 C_SDK = ROOT / "sdk" / "c"
 ZIG_SDK = ROOT / "sdk" / "zig" / "pyjinn.zig"
+PYTHON_SDK = ROOT / "sdk" / "python" / "pyjinn_guest.py"
 _CACHE = ROOT / ".pytest_cache" / "sdk"
 
 ABI = {function.name: function for function in FUNCTIONS if function.module == PYJINN}
@@ -153,8 +155,31 @@ def pyjinn_imports(module_path: Path) -> dict[str, Signature]:
     return imports
 
 
-@pytest.fixture(scope="module", params=["c", "zig"])
+def python_sdk_imports() -> dict[str, Signature]:
+    """What the Python SDK's frames carry for each function (sdk/python/pyjinn_guest.py's
+    FUNCTIONS, read without running it), as the wasm signature a compiled guest would import:
+    the bridge (pyjinn/interpreters/bridge.py) decodes frames by pyjinn/abi.py, so a kind the
+    SDK encodes differently from the table shows here as a different signature."""
+    tree = ast.parse(PYTHON_SDK.read_text())
+    table = next(
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "FUNCTIONS"
+    )
+    declared = ast.literal_eval(table)
+    kinds = {kind.value[0]: kind for kind in Arg}
+    results = {returns.value[0]: returns for returns in Returns}
+    imports: dict[str, Signature] = {}
+    for name, (arguments, result) in declared.items():
+        params = tuple(param for tag in arguments for param in kinds[tag].params)
+        imports[name] = (params, results[result].results)
+    return imports
+
+
+@pytest.fixture(scope="module", params=["c", "zig", "python"])
 def sdk_imports(request: pytest.FixtureRequest) -> dict[str, Signature]:
+    if request.param == "python":
+        return python_sdk_imports()
     return pyjinn_imports(build(request.param))
 
 

@@ -98,6 +98,30 @@ pub fn main(init: std.process.Init) !void {
 }
 """
 
+PYTHON_PROGRAM = r"""
+from pyjinn_guest import NotFound, Response, blob_delete, blob_get, blob_list, blob_put
+from pyjinn_guest import db_exec, db_query
+
+
+def handle(request):
+    out = {
+        "create": [0, db_exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)")],
+        "insert": [0, db_exec("INSERT INTO notes (title) VALUES (?)", ["from the SDK"])],
+        "select": [0, db_query("SELECT id, title FROM notes", [])],
+    }
+    blob_put("photos/sdk.txt", b"hi\x00there")
+    out["put"] = [0, None]
+    out["get_length"] = [0, len(blob_get("photos/sdk.txt"))]
+    out["list"] = [0, blob_list("photos/")]
+    blob_delete("photos/sdk.txt")
+    out["delete"] = [0, None]
+    try:
+        blob_get("photos/sdk.txt")
+    except NotFound as missing:
+        out["missing"] = [int(missing.code), None]
+    return Response.json(out)
+"""
+
 EXPECTED = {
     "create": [0, {"rows_affected": 0, "last_insert_id": None}],
     "insert": [0, {"rows_affected": 1, "last_insert_id": 1}],
@@ -110,15 +134,21 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("language", ["c", "zig"])
+@pytest.mark.parametrize("language", ["c", "zig", "python"])
 async def test_the_sdk_wrappers_reach_sql_and_object_storage(
-    make_runtime, project, language: str
+    make_runtime, project, language: str, request: pytest.FixtureRequest
 ) -> None:
-    module: Path = build_c(C_PROGRAM) if language == "c" else build_zig(ZIG_PROGRAM)
-    project("fn.wasm", module)
+    loader = None
+    if language == "python":
+        loader = request.getfixturevalue("python_loader")
+        name = project("fn.py", PYTHON_PROGRAM).name
+    else:
+        module: Path = build_c(C_PROGRAM) if language == "c" else build_zig(ZIG_PROGRAM)
+        name = project("fn.wasm", module).name
     runtime = make_runtime(
-        ":8080 {\n pyjinn fn.wasm {\n db_driver sqlite\n s3_bucket media\n"
-        " permissions {\n db write\n blob_read photos\n blob_write photos\n }\n }\n}\n"
+        f":8080 {{\n pyjinn {name} {{\n db_driver sqlite\n s3_bucket media\n"
+        " permissions {\n db write\n blob_read photos\n blob_write photos\n }\n }\n}\n",
+        loader=loader,
     )
     transport = httpx.ASGITransport(app=PyjinnApp(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
