@@ -9,6 +9,7 @@ from typing import BinaryIO
 import click
 
 from pyjinn import __version__
+from pyjinn.scaffold import LANGUAGES
 
 # Exit codes of `pyjinn run`, documented in the README.
 EXIT_OK = 0
@@ -182,7 +183,7 @@ def run(
 
 @main.command()
 @click.argument("name")
-@click.option("--lang", type=click.Choice(["c", "zig", "wat"]), default="c", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="c", show_default=True)
 @click.option(
     "--dir",
     "root",
@@ -209,7 +210,7 @@ def init(name: str, lang: str, root: Path) -> None:
     "--force", is_flag=True, help="Rebuild even when the module is newer than its sources."
 )
 def build(root: Path, force: bool) -> None:
-    """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (C and Zig through zig)."""
+    """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (NAME.pyz for Python)."""
     from pyjinn.errors import PyjinnError
     from pyjinn.toolchain import build_all
 

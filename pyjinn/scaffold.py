@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pyjinn.errors import PyjinnError
 
-LANGUAGES = ("c", "zig", "wat")
+LANGUAGES = ("c", "zig", "wat", "assemblyscript", "python")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 PLACEHOLDER = "{{name}}"
 
@@ -25,7 +25,7 @@ def create_function(root: Path, name: str, lang: str) -> Path:
     """Create ``root/functions/NAME/`` with a hello function in ``lang`` and return its path.
 
     Raises ``ScaffoldError`` when the name does not match ``[a-z0-9][a-z0-9_-]*``, the language
-    is not one of c, zig, wat, or the directory already exists (nothing is overwritten).
+    is not one of ``LANGUAGES``, or the directory already exists (nothing is overwritten).
     """
     if not NAME_PATTERN.fullmatch(name):
         raise ScaffoldError(

@@ -22,7 +22,9 @@ def describe(request: Request) -> Response:
             "absent_header": request.header("X-Absent"),
             "q": request.query_param("q"),
             "absent_query": request.query_param("Q"),
-            "headers": [[name, value] for name, values in request.headers.items() for value in values],
+            "headers": [
+                [name, value] for name, values in request.headers.items() for value in values
+            ],
             "query": [[name, value] for name, values in request.query.items() for value in values],
         }
     )
