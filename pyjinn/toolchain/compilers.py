@@ -4,9 +4,10 @@ a WebAssembly module (for Python, a bundle of sources) at a given path.
 C and Zig go through the zig toolchain that the ``ziglang`` wheel ships (``pip install
 'pyjinn[build]'``), run as ``python -m ziglang`` so no PATH setup is needed; WAT goes through
 wasmtime's own ``wat2wasm``; AssemblyScript through ``asc`` from npm
-(``pyjinn.toolchain.assemblyscript``); Python functions are zipped into a ``.pyz`` that the
-interpreter runs (``pyjinn.interpreters.python``). Compilers run in the function's directory, so their messages name
-files as the user sees them (``main.c:3:5: error: ...``) and relative flags resolve there.
+(``pyjinn.toolchain.assemblyscript``); Python functions are zipped into a ``.pyz`` that
+the interpreter runs (``pyjinn.interpreters.python``). Compilers run in the function's
+directory, so their messages name files as the user sees them (``main.c:3:5: error: ...``)
+and relative flags resolve there.
 """
 
 from __future__ import annotations

@@ -3,8 +3,18 @@ it exercises (/request, /body, /respond, /bad-header, /log, /kv). Mirrors probe.
 
 import json
 
-from pyjinn_guest import HostError, Invalid, Level, Request, Response, kv_delete, kv_get
-from pyjinn_guest import kv_list, kv_set, log
+from pyjinn_guest import (
+    HostError,
+    Invalid,
+    Level,
+    Request,
+    Response,
+    kv_delete,
+    kv_get,
+    kv_list,
+    kv_set,
+    log,
+)
 
 
 def describe(request: Request) -> Response:

@@ -1,8 +1,9 @@
-"""The SDKs inside pyjinn (C, Zig, Python), alike: the request they decode, the responses they write,
-their log calls, and their key-value calls with the host's error codes and messages.
+"""The SDKs inside pyjinn (C, Zig, Python, AssemblyScript), alike: the request they decode, the
+responses they write, their log calls, and their key-value calls with the host's error codes
+and messages.
 
-One probe program per SDK (probe.c, probe.zig, probe.py), compiled (or prepared) once and cached by content, serves
-every test; its path picks what it does. The SDKs spell error codes their own way (C
+One probe program per SDK (probe.c, probe.zig, probe.py, probe.ts), built once and cached by
+content, serves every test; its path picks what it does. The SDKs spell error codes their own way (C
 ``NOT_FOUND``, Zig ``NotFound``); ``Sdk.status`` turns the ABI's name into that spelling.
 """
 
