@@ -347,34 +347,35 @@ class Parser {
 
   string(): string {
     this.position++; // the opening quote
-    let out = "";
+    const parts = new Array<string>(0);
     let start = this.position;
     while (this.position < this.text.length) {
       const c = this.text.charCodeAt(this.position);
       if (c == 0x22) {
-        out += this.text.substring(start, this.position);
+        parts.push(this.text.substring(start, this.position));
         this.position++;
-        return out;
+        return parts.join("");
       }
       if (c == 0x5c) {
-        out += this.text.substring(start, this.position);
+        parts.push(this.text.substring(start, this.position));
         this.position++;
         const e = this.peek();
         this.position++;
-        if (e == 0x22) out += "\"";
-        else if (e == 0x5c) out += "\\";
-        else if (e == 0x2f) out += "/";
-        else if (e == 0x62) out += "\b";
-        else if (e == 0x66) out += "\f";
-        else if (e == 0x6e) out += "\n";
-        else if (e == 0x72) out += "\r";
-        else if (e == 0x74) out += "\t";
+        if (e == 0x22) parts.push("\"");
+        else if (e == 0x5c) parts.push("\\");
+        else if (e == 0x2f) parts.push("/");
+        else if (e == 0x62) parts.push("\b");
+        else if (e == 0x66) parts.push("\f");
+        else if (e == 0x6e) parts.push("\n");
+        else if (e == 0x72) parts.push("\r");
+        else if (e == 0x74) parts.push("\t");
         else if (e == 0x75 && this.position + 4 <= this.text.length) {
-          out += String.fromCharCode(I32.parseInt(this.text.substring(this.position, this.position + 4), 16));
+          const unit = I32.parseInt(this.text.substring(this.position, this.position + 4), 16);
+          parts.push(String.fromCharCode(unit));
           this.position += 4;
         } else {
           this.failed = true;
-          return out;
+          return "";
         }
         start = this.position;
         continue;
@@ -382,7 +383,7 @@ class Parser {
       this.position++;
     }
     this.failed = true;
-    return out;
+    return "";
   }
 }
 
@@ -397,21 +398,24 @@ export function parseJSON(text: string): JSONValue | null {
 
 /** `text` as a quoted JSON string. */
 export function jsonString(text: string): string {
-  let out = "\"";
+  const parts = new Array<string>(0);
+  parts.push("\"");
   let start = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c >= 0x20 && c != 0x22 && c != 0x5c) continue;
-    out += text.substring(start, i);
-    if (c == 0x22) out += "\\\"";
-    else if (c == 0x5c) out += "\\\\";
-    else if (c == 0x0a) out += "\\n";
-    else if (c == 0x0d) out += "\\r";
-    else if (c == 0x09) out += "\\t";
-    else out += "\\u00" + (c < 0x10 ? "0" : "") + c.toString(16);
+    parts.push(text.substring(start, i));
+    if (c == 0x22) parts.push("\\\"");
+    else if (c == 0x5c) parts.push("\\\\");
+    else if (c == 0x0a) parts.push("\\n");
+    else if (c == 0x0d) parts.push("\\r");
+    else if (c == 0x09) parts.push("\\t");
+    else parts.push("\\u00" + (c < 0x10 ? "0" : "") + c.toString(16));
     start = i + 1;
   }
-  return out + text.substring(start) + "\"";
+  parts.push(text.substring(start));
+  parts.push("\"");
+  return parts.join("");
 }
 
 /** Whether `text` can be written as UTF-8 (no unpaired surrogates). */
@@ -435,17 +439,28 @@ const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 export function base64Encode(data: ArrayBuffer): string {
   const bytes = Uint8Array.wrap(data);
-  let out = "";
+  const out = new Uint8Array(((bytes.length + 2) / 3) * 4);
+  let at = 0;
   for (let i = 0; i < bytes.length; i += 3) {
     const left = bytes.length - i;
     let group = <u32>bytes[i] << 16;
     if (left > 1) group |= <u32>bytes[i + 1] << 8;
     if (left > 2) group |= <u32>bytes[i + 2];
-    out += ALPHABET.charAt((group >> 18) & 63) + ALPHABET.charAt((group >> 12) & 63);
-    out += left > 1 ? ALPHABET.charAt((group >> 6) & 63) : "=";
-    out += left > 2 ? ALPHABET.charAt(group & 63) : "=";
+    out[at++] = <u8>ALPHABET.charCodeAt((group >> 18) & 63);
+    out[at++] = <u8>ALPHABET.charCodeAt((group >> 12) & 63);
+    out[at++] = left > 1 ? <u8>ALPHABET.charCodeAt((group >> 6) & 63) : 0x3d;
+    out[at++] = left > 2 ? <u8>ALPHABET.charCodeAt(group & 63) : 0x3d;
   }
-  return out;
+  return String.UTF8.decode(out.buffer);
+}
+
+function base64Digit(c: i32): i32 {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
+  if (c == 0x2b) return 62;
+  if (c == 0x2f) return 63;
+  return -1;
 }
 
 /** The bytes of base64 `text`, or null when it is not base64. */
@@ -459,8 +474,8 @@ export function base64Decode(text: string): ArrayBuffer | null {
   for (let i = 0; i < text.length; i += 4) {
     let group: u32 = 0;
     for (let j = 0; j < 4; j++) {
-      const c = text.charAt(i + j);
-      const digit = c == "=" ? 0 : ALPHABET.indexOf(c);
+      const c = text.charCodeAt(i + j);
+      const digit = c == 0x3d && i + j >= text.length - padding ? 0 : base64Digit(c);
       if (digit < 0) return null;
       group = (group << 6) | <u32>digit;
     }

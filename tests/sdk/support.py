@@ -13,9 +13,13 @@ from pathlib import Path
 
 import httpx
 
+from pyjinn.toolchain.compilers import compile_assemblyscript
+from pyjinn.toolchain.recipe import Recipe
+
 ROOT = Path(__file__).resolve().parents[2]
 C_SDK = ROOT / "sdk" / "c"
 ZIG_SDK = ROOT / "sdk" / "zig" / "pyjinn.zig"
+ASSEMBLYSCRIPT_SDK = ROOT / "sdk" / "assemblyscript" / "pyjinn.ts"
 _CACHE = ROOT / ".pytest_cache" / "sdk"
 
 StoreClient = Callable[..., httpx.AsyncClient]
@@ -65,6 +69,25 @@ def build_zig(source: str, directory: Path = _CACHE) -> Path:
         command += ["--dep", "pyjinn", "-Mroot=main.zig", f"-Mpyjinn={ZIG_SDK}"]
         compiled = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
         assert compiled.returncode == 0, compiled.stderr
+        os.replace(partial, output)
+    return output
+
+
+def build_assemblyscript(source: str, directory: Path = _CACHE, *, debug: bool = False) -> Path:
+    """Compile ``source`` with pyjinn's AssemblyScript recipe (cached by content); the SDK lies
+    beside it as ``./pyjinn``. ``debug`` keeps function names (asc --debug)."""
+    flags = ("--debug",) if debug else ()
+    key = source.encode() + ASSEMBLYSCRIPT_SDK.read_bytes() + repr(flags).encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
+    output = directory / f"as-{digest}.wasm"
+    if not output.exists():
+        work = directory / f"as-{digest}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "main.ts").write_text(source)
+        (work / "pyjinn.ts").write_bytes(ASSEMBLYSCRIPT_SDK.read_bytes())
+        partial = output.with_suffix(f".{os.getpid()}.partial.wasm")
+        recipe = Recipe(work.name, work, "assemblyscript", (work / "main.ts",), partial, flags)
+        compile_assemblyscript(recipe, partial)
         os.replace(partial, output)
     return output
 

@@ -19,7 +19,13 @@ import httpx
 import pytest
 
 from pyjinn.engine.modules import ModuleLoader
-from tests.sdk.support import KV_CADDYFILE, StoreClient, build_c, build_zig
+from tests.sdk.support import (
+    KV_CADDYFILE,
+    StoreClient,
+    build_assemblyscript,
+    build_c,
+    build_zig,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -48,10 +54,13 @@ class Sdk:
         return "".join(part.capitalize() for part in code.split("_"))
 
 
-@pytest.fixture(scope="module", params=["c", "zig", "python"])
+@pytest.fixture(scope="module", params=["c", "zig", "python", "assemblyscript"])
 def sdk(request: pytest.FixtureRequest) -> Sdk:
     if request.param == "c":
         return Sdk("c", build_c((HERE / "probe.c").read_text()), "INVALID")
+    if request.param == "assemblyscript":
+        wasm = build_assemblyscript((HERE / "probe.ts").read_text())
+        return Sdk("assemblyscript", wasm, "INVALID")
     if request.param == "python":
         loader = request.getfixturevalue("python_loader")
         return Sdk("python", HERE / "probe.py", "INVALID", loader)
