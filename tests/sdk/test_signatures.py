@@ -19,6 +19,7 @@ import pytest
 import wasmtime
 
 from pyjinn.abi import FUNCTIONS, PYJINN, Arg, HostFunction, Returns
+from tests.sdk.support import build_assemblyscript
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +107,39 @@ pub fn main(init: std.process.Init) !void {
 """
 
 
+ASSEMBLYSCRIPT_PROGRAM = r"""
+import {
+  abi_blob_delete, abi_blob_get, abi_blob_list, abi_blob_put, abi_db_exec, abi_db_query,
+  abi_error_read, abi_kv_delete, abi_kv_get, abi_kv_list, abi_kv_set, abi_log, abi_result_read,
+  address, blobDelete, blobGet, blobList, blobPut, dbExec, dbQuery, kvDelete, kvGet, kvList,
+  kvSetText, lastError, log, Level,
+} from "./pyjinn";
+
+// The SDK's wrappers.
+log(Level.INFO, "signatures");
+kvSetText("notes/a", "v");
+kvGet("notes/a");
+kvDelete("notes/a");
+kvList("notes/");
+dbQuery("SELECT 1");
+dbExec("DELETE FROM t", "[]");
+blobPut("photos/a", String.UTF8.encode("v"));
+blobGet("photos/a");
+blobDelete("photos/a");
+blobList("photos/");
+lastError();
+
+// The raw bindings, each called directly.
+const at = address(new ArrayBuffer(64));
+abi_log(1, at, 1);
+const data = abi_kv_get(at, 1) + abi_kv_list(at, 0) + abi_db_query(at, 1, at, 0) +
+  abi_db_exec(at, 1, at, 0) + abi_blob_get(at, 1) + abi_blob_list(at, 0);
+const status = abi_result_read(at, 64) + abi_error_read(at, 0) + abi_kv_set(at, 1, at, 1) +
+  abi_kv_delete(at, 1) + abi_blob_put(at, 1, at, 1) + abi_blob_delete(at, 1);
+if (data + <i64>status == 1) process.exit(1);
+"""
+
+
 def _compile(language: str, source: str, command: list[str]) -> Path:
     sdk_files = [C_SDK / "pyjinn.h", C_SDK / "pyjinn.c", ZIG_SDK]
     digest = hashlib.sha256(
@@ -176,10 +210,12 @@ def python_sdk_imports() -> dict[str, Signature]:
     return imports
 
 
-@pytest.fixture(scope="module", params=["c", "zig", "python"])
+@pytest.fixture(scope="module", params=["c", "zig", "python", "assemblyscript"])
 def sdk_imports(request: pytest.FixtureRequest) -> dict[str, Signature]:
     if request.param == "python":
         return python_sdk_imports()
+    if request.param == "assemblyscript":
+        return pyjinn_imports(build_assemblyscript(ASSEMBLYSCRIPT_PROGRAM))
     return pyjinn_imports(build(request.param))
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pyjinn.server.app import PyjinnApp
-from tests.sdk.support import build_c, build_zig
+from tests.sdk.support import build_assemblyscript, build_c, build_zig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -122,6 +122,38 @@ def handle(request):
     return Response.json(out)
 """
 
+ASSEMBLYSCRIPT_PROGRAM = r"""
+import {
+  Result, blobDelete, blobGet, blobList, blobPut, dbExec, dbQuery, respondText,
+} from "./pyjinn";
+
+function add(out: string[], name: string, status: i32, json: string | null): void {
+  out.push("\"" + name + "\":[" + status.toString() + "," + (json !== null ? json : "null") + "]");
+}
+
+function text(result: Result): string | null {
+  return result.ok ? result.text() : null;
+}
+
+const out = new Array<string>(0);
+const create = dbExec("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)");
+add(out, "create", create.status, text(create));
+const insert = dbExec("INSERT INTO notes (title) VALUES (?)", "[\"from the SDK\"]");
+add(out, "insert", insert.status, text(insert));
+const select = dbQuery("SELECT id, title FROM notes", "[]");
+add(out, "select", select.status, text(select));
+const data = new Uint8Array(8);
+data.set([104, 105, 0, 116, 104, 101, 114, 101]);
+add(out, "put", blobPut("photos/sdk.txt", data.buffer), null);
+const got = blobGet("photos/sdk.txt");
+add(out, "get_length", got.status, got.data.byteLength.toString());
+const listed = blobList("photos/");
+add(out, "list", listed.status, text(listed));
+add(out, "delete", blobDelete("photos/sdk.txt"), null);
+add(out, "missing", blobGet("photos/sdk.txt").status, null);
+respondText(200, "application/json", "{" + out.join(",") + "}");
+"""
+
 EXPECTED = {
     "create": [0, {"rows_affected": 0, "last_insert_id": None}],
     "insert": [0, {"rows_affected": 1, "last_insert_id": 1}],
@@ -134,7 +166,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("language", ["c", "zig", "python"])
+@pytest.mark.parametrize("language", ["c", "zig", "python", "assemblyscript"])
 async def test_the_sdk_wrappers_reach_sql_and_object_storage(
     make_runtime, project, language: str, request: pytest.FixtureRequest
 ) -> None:
@@ -143,7 +175,12 @@ async def test_the_sdk_wrappers_reach_sql_and_object_storage(
         loader = request.getfixturevalue("python_loader")
         name = project("fn.py", PYTHON_PROGRAM).name
     else:
-        module: Path = build_c(C_PROGRAM) if language == "c" else build_zig(ZIG_PROGRAM)
+        builders = {
+            "c": lambda: build_c(C_PROGRAM),
+            "zig": lambda: build_zig(ZIG_PROGRAM),
+            "assemblyscript": lambda: build_assemblyscript(ASSEMBLYSCRIPT_PROGRAM),
+        }
+        module: Path = builders[language]()
         name = project("fn.wasm", module).name
     runtime = make_runtime(
         f":8080 {{\n pyjinn {name} {{\n db_driver sqlite\n s3_bucket media\n"
