@@ -73,7 +73,7 @@ def test_random_numbers_differ_between_requests_though_the_image_is_shared(pytho
 
 
 def test_a_handler_that_fails_to_import_is_refused_with_its_traceback(python_function) -> None:
-    runtime, function = python_function(
+    _, function = python_function(
         "import no_such_module\ndef handle(request):\n    return ''\n"
     )
     with pytest.raises(ModuleError) as refused:
@@ -155,7 +155,7 @@ def test_stdout_and_stderr_of_the_import_do_not_reach_requests(python_function) 
     assert b"at import" not in run.stdout
 
 
-def test_the_interpreter_keeps_all_its_state_in_memory() -> None:
+def test_the_interpreter_keeps_all_its_state_in_memory(python_loader) -> None:
     """The image holds memory only: true when the interpreter's one mutable global is its stack
     pointer (back at its start whenever an export returns) and its table cannot grow."""
     data = find_artifacts().interpreter.read_bytes()
