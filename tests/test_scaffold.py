@@ -13,7 +13,13 @@ from pyjinn.errors import PyjinnError
 from pyjinn.scaffold import LANGUAGES, ScaffoldError, create_function
 from pyjinn.toolchain import load_recipe
 
-SOURCES = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
+SOURCES = {
+    "c": "main.c",
+    "zig": "main.zig",
+    "wat": "main.wat",
+    "assemblyscript": "main.ts",
+    "python": "handler.py",
+}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -28,7 +34,8 @@ def test_creates_the_source_and_recipe_with_the_name_filled_in(tmp_path: Path, l
     assert "{{name}}" not in (created / "function.toml").read_text()
     recipe = load_recipe(created)
     assert (recipe.lang, recipe.sources) == (lang, (created / SOURCES[lang],))
-    assert recipe.output == tmp_path / "functions" / "hello-world_2.wasm"
+    suffix = ".pyz" if lang == "python" else ".wasm"
+    assert recipe.output == tmp_path / "functions" / f"hello-world_2{suffix}"
 
 
 def test_creates_the_project_and_functions_dirs_when_missing(tmp_path: Path) -> None:

@@ -73,9 +73,7 @@ def test_random_numbers_differ_between_requests_though_the_image_is_shared(pytho
 
 
 def test_a_handler_that_fails_to_import_is_refused_with_its_traceback(python_function) -> None:
-    _, function = python_function(
-        "import no_such_module\ndef handle(request):\n    return ''\n"
-    )
+    _, function = python_function("import no_such_module\ndef handle(request):\n    return ''\n")
     with pytest.raises(ModuleError) as refused:
         function.module  # noqa: B018 - loading is the point
     assert "handler.py could not be prepared" in str(refused.value)
