@@ -33,7 +33,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
@@ -304,7 +304,7 @@ class PythonFunctions:
         return preinit.Entry("turn", (serve, len(_SERVE)), 1), image
 
 
-def _place(store: wasmtime.Store, exports: wasmtime.InstanceExports, data: bytes) -> int:
+def _place(store: wasmtime.Store, exports: Any, data: bytes) -> int:
     """``data`` copied into guest memory the interpreter allocated; its address."""
     allocate, memory = exports["host_alloc"], exports["memory"]
     assert isinstance(allocate, wasmtime.Func) and isinstance(memory, wasmtime.Memory)
@@ -316,7 +316,7 @@ def _place(store: wasmtime.Store, exports: wasmtime.InstanceExports, data: bytes
     return pointer
 
 
-def _turn(store: wasmtime.Store, exports: wasmtime.InstanceExports, code: bytes) -> int:
+def _turn(store: wasmtime.Store, exports: Any, code: bytes) -> int:
     """Run ``code`` in the interpreter; its status (0: it ran; 1: it raised)."""
     pointer = _place(store, exports, code)
     turn = exports["turn"]
