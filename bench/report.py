@@ -48,6 +48,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
     lines += _density(results.get("density", {}))
     lines += _scaling(results.get("http", {}))
     lines += _observability(results.get("observability", {}))
+    lines += _languages(results.get("languages", {}))
     if charts:
         lines += ["## Charts", ""] + [f"![{name}]({name})" for name in charts] + [""]
     return "\n".join(lines)
@@ -270,4 +271,40 @@ def _observability(part: dict[str, Any]) -> list[str]:
         f"{part.get('admin_metrics_status')}. Instrumented files: "
         f"{', '.join(part.get('instrumented_files', []))}.",
     ]
+    return [*lines, ""]
+
+
+def _languages(part: dict[str, Any]) -> list[str]:
+    if "languages" not in part:
+        return []
+    config = part["config"]
+    lines = [
+        "## 7. A hello in each guest language, in-process",
+        "",
+        f"Fresh sandbox per call, limits on ({config['limits']}), AOT cache warm; "
+        f"{config['repetitions']} × {config['invocations_per_repetition']} calls after "
+        f"{config['warmup']} warm-up. Python: the module is the function's source, run by the "
+        "interpreter (its size beside it), starting each request from a memory image of the "
+        "prepared interpreter.",
+        "",
+        "| language | p50 ms | p99 ms | instantiate µs | run µs | module bytes | build s | "
+        "first load s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, figures in part["languages"].items():
+        phases = figures["phases_us"]
+        module = f"{figures['module_bytes']:,}"
+        if "interpreter_bytes" in figures:
+            module += (
+                f" (+ interpreter {figures['interpreter_bytes'] / MiB:.0f} MiB; image "
+                f"{figures['image_bytes'] / MiB:.1f} MiB in {figures['image_runs']} runs)"
+            )
+        lines.append(
+            f"| {name} | {figures['total_us']['p50'] / 1000:.2f} | "
+            f"{figures['total_us']['p99'] / 1000:.2f} | {_us(phases['instantiate'])} | "
+            f"{_us(phases['run'])} | {module} | {figures['build_seconds']:.1f} | "
+            f"{figures['first_load_seconds']:.2f} |"
+        )
+    for name, reason in part.get("skipped", {}).items():
+        lines.append(f"| {name} | skipped: {reason} | | | | | | |")
     return [*lines, ""]

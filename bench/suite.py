@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, density, environment, guests, http, inprocess, observability, report
+from bench import coldstart, density, environment, guests, http, inprocess, languages
+from bench import observability, report
 from bench import targets as target_list
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PART_NAMES = ("inprocess", "http", "coldstart", "density", "observability")
+PART_NAMES = ("inprocess", "http", "coldstart", "density", "observability", "languages")
 Part = Callable[..., dict[str, Any]]
 PARTS: dict[str, Part] = {
     "inprocess": inprocess.measure,
@@ -31,6 +32,7 @@ PARTS: dict[str, Part] = {
     "coldstart": coldstart.measure,
     "density": density.measure,
     "observability": observability.measure,
+    "languages": languages.measure,
 }
 
 

