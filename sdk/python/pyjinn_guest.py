@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import gc
 import json
 import os
 import struct
@@ -434,6 +435,10 @@ def _prepare(files: Mapping[str, str], argv: list[str]) -> None:
     if not callable(function):
         raise TypeError("handler.py defines no function handle(request)")
     _handle = function
+    # Everything prepared so far lives as long as the image: the collector need never look
+    # at it again, so a request's collections walk (and touch) only its own objects.
+    gc.collect()
+    gc.freeze()
     sys.stdout.flush()
     sys.stderr.flush()
 
