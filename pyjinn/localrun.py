@@ -141,5 +141,3 @@ def _mount(item: str) -> Mount:
     if not parts[1].startswith("/"):
         raise UsageError(f"--mount: the guest path {parts[1]!r} must be absolute")
     return Mount(host, parts[1], writable=len(parts) == 3 and parts[2] == "rw")
-
-

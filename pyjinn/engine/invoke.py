@@ -2,7 +2,9 @@
 
 ``invoke`` is the only function in pyjinn that executes guest code. It builds a new store with
 its limits (memory, fuel, epoch deadline), a WASI context that sees exactly what the function was
-granted, instantiates the linked module, calls ``_start`` and tears everything down. Every way
+granted, instantiates the linked module, calls ``_start`` and tears everything down. A
+pre-initialised module (a Python function: ``pyjinn.engine.preinit``) has its memory image
+written into the fresh instance first and is entered at its own export. Every way
 the guest can fail is mapped here, in one place, to a ``GuestError`` with its fault; a failure of
 pyjinn itself becomes a ``HostError``. Guest failures are returned, not raised, because their
 stderr matters as much as the error.
@@ -118,7 +120,8 @@ def invoke(
     tenant: str = "",
     trace_id: str = "",
 ) -> Run:
-    """Run ``module``'s ``_start`` once on ``stdin`` in a fresh sandbox; never raises for guests."""
+    """Run ``module``'s ``_start`` (or its pre-initialised entry, from its memory image) once on
+    ``stdin`` in a fresh sandbox; never raises for guests."""
     limits = sandbox.limits
     invocation = context.InvocationContext(sandbox.timeout_ns, sandbox.host, tenant, trace_id)
     # A pre-initialised module (pyjinn.engine.preinit) starts from its image, at its entry.
