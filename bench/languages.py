@@ -10,8 +10,6 @@ starts from (``pyjinn.engine.preinit``) and the one-time preparation when the fu
 A language whose toolchain is missing is skipped, with the reason.
 """
 
-# The report speaks in µs on purpose.
-# ruff: noqa: RUF002, RUF003
 
 from __future__ import annotations
 

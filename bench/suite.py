@@ -19,8 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, density, environment, guests, http, inprocess, languages
-from bench import observability, report
+from bench import (
+    coldstart,
+    density,
+    environment,
+    guests,
+    http,
+    inprocess,
+    languages,
+    observability,
+    report,
+)
 from bench import targets as target_list
 
 RESULTS = Path(__file__).resolve().parent / "results"
