@@ -10,7 +10,6 @@ starts from (``pyjinn.engine.preinit``) and the one-time preparation when the fu
 A language whose toolchain is missing is skipped, with the reason.
 """
 
-
 from __future__ import annotations
 
 import shutil
