@@ -105,7 +105,7 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         }
     else:
         assert observability["status"] == "skipped"
-    assert len(results["targets"]) == 14
+    assert len(results["targets"]) == 15
     by_key = {row["key"]: row for row in results["targets"]}
     if "wrk" not in results["http"]["skipped"]:
         overshoot = results["http"]["timeout_overshoot_ms"]
