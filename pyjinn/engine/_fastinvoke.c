@@ -50,6 +50,9 @@
 #ifndef SEEK_HOLE
 #define SEEK_HOLE 4
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* wasmtime 50 C API types, as far as this file needs them. */
 typedef struct { size_t size; char *data; } byte_vec;
@@ -312,6 +315,11 @@ static const char *restore_image(void *context, instance_t *instance, const imag
         size_t offset = runs[2 * i], length = runs[2 * i + 1];
         if (offset + length > limit || position + length > (size_t)im->data.len)
             return "the memory image does not fit the instance's memory";
+        /* Fault the run's pages in with one call rather than one trap per page (the pages are
+         * copy-on-write mappings of the module's image); where the kernel cannot, memcpy
+         * faults them as usual. */
+        uintptr_t first = (uintptr_t)(base + offset) & ~(uintptr_t)(page - 1);
+        (void)madvise((void *)first, (uintptr_t)(base + offset + length) - first, MADV_POPULATE_WRITE);
         memcpy(base + offset, data + position, length);
         position += length;
     }

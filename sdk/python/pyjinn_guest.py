@@ -32,11 +32,11 @@ from __future__ import annotations
 import base64
 import enum
 import gc
+import importlib.util
 import json
 import os
 import struct
 import sys
-import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -396,8 +396,6 @@ class _Bundle:
         return None
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        import importlib.util
-
         found = self._path(fullname)
         if found is None:
             return None
@@ -456,6 +454,8 @@ def _serve() -> None:
     except SystemExit as stop:
         status = stop.code if isinstance(stop.code, int) else 1
     except BaseException:
+        import traceback  # only when a request fails: the image stays smaller
+
         traceback.print_exc()
         status = 1
     try:

