@@ -245,3 +245,15 @@ def test_a_bundle_imports_its_own_modules_and_packages(
     runtime = make_runtime(":8080 {\n pyjinn fn.pyz\n}\n", loader=python_loader)
     function = runtime.functions["fn"]
     assert body(call(runtime, function)) == "hello from the bundle"
+
+
+def test_the_door_is_the_interpreters_alone(make_runtime, project) -> None:
+    """A compiled module cannot import the bridge: it reaches the host through its imports."""
+    project(
+        "door.wat",
+        '(module (import "host" "call" (func (param i32 i32 i32 i32) (result i32)))'
+        ' (memory (export "memory") 1) (func (export "_start")))',
+    )
+    runtime = make_runtime(":8080 {\n pyjinn door.wat\n}\n")
+    [problem] = runtime.load_all()
+    assert "imports 'host.call', which pyjinn does not provide" in problem
