@@ -170,46 +170,7 @@ def measure(
     result["storage"] = measure_storage(
         guests, directory / "storage", repetitions, count, warmup, echo
     )
-    result["languages"] = measure_languages(
-        guests, directory / "languages", repetitions, count, warmup, echo
-    )
     return result
-
-
-def measure_languages(
-    guests: Guests,
-    directory: Path,
-    repetitions: int,
-    count: int,
-    warmup: int,
-    echo: Callable[[str], None],
-) -> dict[str, Any]:
-    """hello in each language (``Guests.hellos``): per-call figures, module size, build time."""
-    directory.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
-        "skipped": {
-            key.removeprefix("hello_"): reason
-            for key, reason in guests.skipped.items()
-            if key.startswith("hello_")
-        }
-    }
-    if not guests.hellos:
-        return results
-    functions = {f"hello_{lang}": (path, "") for lang, path in guests.hellos.items()}
-    runtime = runtime_for(directory, functions)
-    try:
-        for lang, path in guests.hellos.items():
-            function = runtime.functions[f"hello_{lang}"]
-            figures = time_invocations(runtime, function, repetitions, count, warmup)
-            build = guests.build_seconds.get(f"hello_{lang}", guests.build_seconds.get("hello"))
-            results[lang] = {"module_bytes": path.stat().st_size, "build_seconds": build, **figures}
-            echo(
-                f"  hello in {lang} ({path.stat().st_size} B): p50 "
-                f"{figures['total_us']['p50']:.1f} µs, p99 {figures['total_us']['p99']:.1f} µs"
-            )
-    finally:
-        runtime.close()
-    return results
 
 
 def measure_key_value(

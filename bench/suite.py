@@ -28,13 +28,23 @@ from bench import (
     http,
     inprocess,
     jobs,
+    languages,
     observability,
     report,
 )
 from bench import targets as target_list
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PART_NAMES = ("inprocess", "http", "coldstart", "density", "observability", "jobs", "ai")
+PART_NAMES = (
+    "inprocess",
+    "http",
+    "coldstart",
+    "density",
+    "observability",
+    "jobs",
+    "ai",
+    "languages",
+)
 Part = Callable[..., dict[str, Any]]
 PARTS: dict[str, Part] = {
     "inprocess": inprocess.measure,
@@ -44,6 +54,7 @@ PARTS: dict[str, Part] = {
     "observability": observability.measure,
     "jobs": jobs.measure,
     "ai": ai.measure,
+    "languages": languages.measure,
 }
 
 

@@ -186,6 +186,11 @@ def _mcp_overhead(r: dict[str, Any]) -> Figure:
     )
 
 
+def _python_hello_p50(r: dict[str, Any]) -> Figure:
+    p50 = r["languages"]["languages"]["python"]["total_us"]["p50"] / 1000
+    return p50, f"{p50:.2f} ms"
+
+
 TARGETS = (
     Target(
         "echo_in_process_p50", "C echo guest, in-process invocation p50", 40, "<=", "µs", _echo_p50
@@ -248,6 +253,14 @@ TARGETS = (
         "<=",
         "µs",
         _storage("blob_get_4kib", "blob_get"),
+    ),
+    Target(
+        "python_hello_p50",
+        "Python hello, in-process invocation p50 (fresh sandbox, from the memory image)",
+        10,
+        "<=",
+        "ms",
+        _python_hello_p50,
     ),
     Target(
         "tracing_every_request",

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 import click
 
 from pyjinn import __version__
+from pyjinn.scaffold import LANGUAGES
 
 # Exit codes of `pyjinn run`, documented in the README.
 EXIT_OK = 0
@@ -335,12 +336,7 @@ def run(
 
 @main.command()
 @click.argument("name")
-@click.option(
-    "--lang",
-    type=click.Choice(["c", "zig", "wat", "rust", "go"]),
-    default="c",
-    show_default=True,
-)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="c", show_default=True)
 @click.option(
     "--dir",
     "root",
@@ -368,7 +364,7 @@ def init(name: str, lang: str, root: Path) -> None:
 )
 def build(root: Path, force: bool) -> None:
     """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (C and Zig through zig,
-    Rust through cargo, Go through go build)."""
+    Rust through cargo, Go through go build, AssemblyScript through asc; NAME.pyz for Python)."""
     from pyjinn.errors import PyjinnError
     from pyjinn.toolchain import TerminalProgress, build_all
 

@@ -58,6 +58,12 @@ def abi_functions(variants: Iterable[HostFunction] = ()) -> list[HostFunction]:
     return [chosen.get((function.module, function.name), function) for function in FUNCTIONS]
 
 
+def implementation(function: HostFunction) -> hostfunc.HostImplementation:
+    """The host function serving ``function`` (unchecked convention), for a caller that
+    forwards raw calls to it: the bridge of interpreter guests (pyjinn.interpreters.bridge)."""
+    return _implementation(function)
+
+
 def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
     needs_memory = any(kind is not Arg.I32 for _, kind in function.args)
     handler_name = function.name

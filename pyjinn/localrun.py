@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from pyjinn.config.model import Limits, Mount
 from pyjinn.config.units import parse_duration, parse_size
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Sandbox, invoke
-from pyjinn.engine.modules import ModuleLoader, cache_dir_for
+from pyjinn.engine.modules import ModuleLoader, cache_dir_for, default_cache_home
 from pyjinn.errors import InvocationError, ModuleError, PyjinnError
 from pyjinn.observability.guest_logs import emit_stderr
 
@@ -64,8 +63,7 @@ def run_once(
             fuel_limit=fuel_limit,
         )
         engine = Engine(max_instances=2)
-        loader = ModuleLoader(engine, cache_dir_for(_cache_home()))
-        module = loader.load(module_path.resolve())
+        loader = ModuleLoader(engine, cache_dir_for(default_cache_home()))
         sandbox = Sandbox(
             engine,
             limits,
@@ -73,6 +71,7 @@ def run_once(
             env=[_pair(item) for item in env],
             mounts=[_mount(item) for item in mounts],
         )
+        module = loader.load(module_path.resolve(), sandbox=sandbox)
     except (UsageError, ModuleError) as error:
         click.echo(f"pyjinn run: {error}", err=True)
         return EXIT_USAGE
@@ -142,8 +141,3 @@ def _mount(item: str) -> Mount:
     if not parts[1].startswith("/"):
         raise UsageError(f"--mount: the guest path {parts[1]!r} must be absolute")
     return Mount(host, parts[1], writable=len(parts) == 3 and parts[2] == "rw")
-
-
-def _cache_home() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pyjinn"

@@ -83,7 +83,10 @@ class Function:
                 if self._module is None:
                     data = self._modules.module_bytes(self.spec)
                     loaded = self._loader.load_bytes(
-                        self.spec.module_path, data, symlinks=self.spec.allows_symlinks
+                        self.spec.module_path,
+                        data,
+                        symlinks=self.spec.allows_symlinks,
+                        sandbox=self.sandbox,
                     )
                     self._check_memory(loaded)
                     self._check_grants(loaded)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pyjinn.errors import PyjinnError
 
-LANGUAGES = ("c", "zig", "wat", "rust", "go")
+LANGUAGES = ("c", "zig", "wat", "rust", "go", "assemblyscript", "python")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 PLACEHOLDER = "{{name}}"
 SDK_PLACEHOLDER = "{{sdk}}"

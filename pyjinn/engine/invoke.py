@@ -2,7 +2,9 @@
 
 ``invoke`` is the only function in pyjinn that executes guest code. It builds a new store with
 its limits (memory, fuel, epoch deadline), a WASI context that sees exactly what the function was
-granted, instantiates the linked module, calls ``_start`` and tears everything down. Every way
+granted, instantiates the linked module, calls ``_start`` and tears everything down. A
+pre-initialised module (a Python function: ``pyjinn.engine.preinit``) has its memory image
+written into the fresh instance first and is entered at its own export. Every way
 the guest can fail is mapped here, in one place, to a ``GuestError`` with its fault; a failure of
 pyjinn itself becomes a ``HostError``. Guest failures are returned, not raised, because their
 stderr matters as much as the error.
@@ -181,7 +183,8 @@ def invoke(
     snapshot: int | None = None,
     replay: Replayer | None = None,
 ) -> Run:
-    """Run ``module``'s ``_start`` once on ``stdin`` in a fresh sandbox; never raises for guests.
+    """Run ``module``'s ``_start`` (or its pre-initialised entry, from its memory image) once on
+    ``stdin`` in a fresh sandbox; never raises for guests.
 
     ``snapshot`` (default: the sandbox's) says when to copy the guest's memory into the run;
     ``replay`` answers the guest's clock, random and poll calls from a record."""
@@ -191,6 +194,10 @@ def invoke(
     invocation = context.InvocationContext(
         sandbox.timeout_ns, sandbox.host, tenant, trace_id, replay
     )
+    # A pre-initialised module (pyjinn.engine.preinit) starts from its image, at its entry.
+    entry = None if module.entry is None else module.entry.native
+    image = None if module.image is None else module.image.native
+    preopens = [*module.preopens, *sandbox.preopens] if module.preopens else sandbox.preopens
     context.enter(invocation)
     try:
         if _native is not None:
@@ -200,7 +207,7 @@ def invoke(
                 stdin,
                 sandbox.argv,
                 sandbox.env,
-                sandbox.preopens,
+                preopens,
                 limits.memory_limit,
                 invocation.deadline_ns,
                 sandbox.fuel,
@@ -208,10 +215,20 @@ def invoke(
                 limits.stderr_limit,
                 invocation.created_ns,
                 snapshot,
+                entry,
+                image,
             )
         else:
             raw = _ctypes_run.run(
-                engine.pointer, module.pre_pointer, stdin, sandbox, invocation.deadline_ns, snapshot
+                engine.pointer,
+                module.pre_pointer,
+                stdin,
+                sandbox,
+                invocation.deadline_ns,
+                snapshot,
+                entry=entry,
+                image=image,
+                preopens=preopens,
             )
     finally:
         context.leave()

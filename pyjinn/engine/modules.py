@@ -15,10 +15,12 @@ import functools
 import hashlib
 import importlib.metadata
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import wasmtime
 
@@ -28,9 +30,14 @@ from pyjinn.dispatcher import abi_functions, define_host_functions
 from pyjinn.engine import _capi, clocks, filesystem, randomness, sleep
 from pyjinn.engine.cache import CompileCache
 from pyjinn.engine.engine import Engine
+from pyjinn.engine.preinit import Entry, MemoryImage
 from pyjinn.errors import ModuleError
+from pyjinn.interpreters.python import PythonFunctions, is_python_function
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.signing.policy import TrustPolicy
+
+if TYPE_CHECKING:
+    from pyjinn.engine.invoke import Sandbox
 
 log = logging.getLogger("pyjinn.engine")
 
@@ -54,6 +61,18 @@ class CompiledModule:
     memory_minimum: int
     from_cache: bool
     load_seconds: float
+    # A pre-initialised module (pyjinn.engine.preinit): the export invocations call instead of
+    # _start, the memory image written before it, and directories every sandbox running it
+    # sees before the function's own mounts, as (host, guest, writable).
+    entry: Entry | None = None
+    image: MemoryImage | None = None
+    preopens: tuple[tuple[bytes, bytes, bool], ...] = ()
+
+
+def default_cache_home() -> Path:
+    """pyjinn's per-user cache directory (``$XDG_CACHE_HOME/pyjinn``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pyjinn"
 
 
 def cache_dir_for(data_dir: Path) -> Path:
@@ -79,6 +98,8 @@ def read_module_bytes(path: Path, policy: TrustPolicy | None = None) -> bytes:
     except OSError as error:
         raise ModuleError(str(path), f"cannot read module: {error.strerror}") from None
     data = (policy or _NO_POLICY).check(path, data)
+    if is_python_function(path):
+        return data  # a Python function's source, read by pyjinn.interpreters.python
     if data.startswith(WASM_MAGIC):
         if data[4:8] != _CORE_VERSION:
             raise ModuleError(
@@ -114,24 +135,39 @@ class ModuleLoader:
         self._modules: dict[tuple[str, bool], CompiledModule] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._python: PythonFunctions | None = None
 
     @property
     def cache_dir(self) -> Path | None:
         """The compile cache's directory; None when compiled code is kept in memory only."""
         return self.cache.directory if self.cache is not None else None
 
-    def load(self, path: Path, policy: TrustPolicy | None = None) -> CompiledModule:
+    def load(
+        self, path: Path, policy: TrustPolicy | None = None, *, sandbox: Sandbox | None = None
+    ) -> CompiledModule:
         """The compiled module for the file at ``path`` (compiled at most once per content).
 
         ``policy`` decides whether the file's signatures let it load (default: no checks);
-        raises ``ModuleError`` if it cannot load or the policy refuses it.
+        raises ``ModuleError`` if it cannot load or the policy refuses it. A Python function
+        (``.py``, ``.pyz``) is prepared for the ``sandbox`` it will run in.
         """
-        return self.load_bytes(path, read_module_bytes(path, policy))
+        return self.load_bytes(path, read_module_bytes(path, policy), sandbox=sandbox)
 
-    def load_bytes(self, path: Path, data: bytes, *, symlinks: bool = False) -> CompiledModule:
-        """The compiled module for ``data``, a WebAssembly binary already accepted (read and
-        checked by a trust policy); ``path`` names it in errors and status. Its guests may
-        create symbolic links in their writable mounts only with ``symlinks``."""
+    def load_bytes(
+        self,
+        path: Path,
+        data: bytes,
+        *,
+        symlinks: bool = False,
+        sandbox: Sandbox | None = None,
+    ) -> CompiledModule:
+        """The compiled module for ``data``, a WebAssembly binary (or a Python function's
+        source) already accepted (read and checked by a trust policy); ``path`` names it in
+        errors and status. Its guests may create symbolic links in their writable mounts only
+        with ``symlinks``. A Python function is prepared for ``sandbox``
+        (``pyjinn.interpreters.python``)."""
+        if is_python_function(path):
+            return self._python_functions().load(path, data, symlinks=symlinks, sandbox=sandbox)
         digest = hashlib.sha256(data).hexdigest()
         key = (digest, symlinks)
         module = self._modules.get(key)
@@ -146,6 +182,13 @@ class ModuleLoader:
                 self._modules[key] = module
             return module
 
+    def _python_functions(self) -> PythonFunctions:
+        with self._locks_guard:
+            if self._python is None:
+                cache_home = self.cache_dir.parent if self.cache_dir else default_cache_home()
+                self._python = PythonFunctions(self, cache_home)
+            return self._python
+
     def _compile_and_link(
         self, path: Path, data: bytes, digest: str, symlinks: bool
     ) -> CompiledModule:
@@ -154,7 +197,7 @@ class ModuleLoader:
         if linked_otherwise is not None:  # compiled already, only linked differently
             module, from_cache = linked_otherwise.module, True
         else:
-            module, from_cache = self._compile(path, data, digest)
+            module, from_cache = self.compile(path, data, digest)
         imports, variants = check_imports(path, module)
         has_start = any(
             export.name == "_start" and isinstance(export.type, wasmtime.FuncType)
@@ -196,19 +239,13 @@ class ModuleLoader:
         without ``symlinks``, creating a symbolic link fails with EPERM."""
         linker = self._linkers.get((variants, symlinks))
         if linker is None:
-            linker = wasmtime.Linker(self.engine.wasm)
-            linker.define_wasi()
-            _capi.linker_allow_shadowing(_capi.raw_pointer(linker), True)
-            if not symlinks:
-                filesystem.refuse_symlinks(linker)
-            sleep.define(linker)
-            randomness.define(linker)
-            clocks.define(linker, replay=self.replay)
+            linker = wasi_linker(self.engine, symlinks, replay=self.replay)
             define_host_functions(linker, abi_functions(variants))
             self._linkers[variants, symlinks] = linker
         return linker
 
-    def _compile(self, path: Path, data: bytes, digest: str) -> tuple[wasmtime.Module, bool]:
+    def compile(self, path: Path, data: bytes, digest: str) -> tuple[wasmtime.Module, bool]:
+        """``data`` compiled, from the compile cache when it holds it; (module, from cache)."""
         cache = self.cache
         artifact = cache.get(digest) if cache is not None else None
         if cache is not None and artifact is not None:
@@ -225,6 +262,21 @@ class ModuleLoader:
         if cache is not None:
             cache.put(digest, bytes(module.serialize()))
         return module, False
+
+
+def wasi_linker(engine: Engine, symlinks: bool, *, replay: bool = False) -> wasmtime.Linker:
+    """A linker with WASI and pyjinn's replacements for some of it (sleeps bounded by the
+    deadline, the kernel's randomness, recorded clocks (answered from a record with
+    ``replay``), and, without ``symlinks``, no symbolic links)."""
+    linker = wasmtime.Linker(engine.wasm)
+    linker.define_wasi()
+    _capi.linker_allow_shadowing(_capi.raw_pointer(linker), True)
+    if not symlinks:
+        filesystem.refuse_symlinks(linker)
+    sleep.define(linker)
+    randomness.define(linker)
+    clocks.define(linker, replay=replay)
+    return linker
 
 
 def check_imports(

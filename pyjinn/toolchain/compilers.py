@@ -1,9 +1,11 @@
 """The compilers behind ``pyjinn build``: one function per language, each turning a recipe into
-a WebAssembly module at a given path.
+a WebAssembly module (for Python, a bundle of sources) at a given path.
 
 C and Zig go through the zig toolchain that the ``ziglang`` wheel ships (``pip install
 'pyjinn[build]'``), run as ``python -m ziglang`` so no PATH setup is needed; WAT goes through
-wasmtime's own ``wat2wasm``; Rust through cargo (``rust``), Go through go build (``go``).
+wasmtime's own ``wat2wasm``; Rust through cargo (``rust``), Go through go build (``go``);
+AssemblyScript through ``asc`` from npm (``pyjinn.toolchain.assemblyscript``); Python functions
+are zipped into a ``.pyz`` that the interpreter runs (``pyjinn.interpreters.python``).
 Compilers run in the function's directory, so their messages name files as the user sees them
 (``main.c:3:5: error: ...``) and relative flags resolve there.
 """
@@ -14,12 +16,13 @@ import importlib.util
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import wasmtime
 
-from pyjinn.toolchain import go, rust
+from pyjinn.toolchain import assemblyscript, go, rust
 from pyjinn.toolchain.process import CompileFailed as CompileFailed
 from pyjinn.toolchain.recipe import Recipe
 
@@ -71,12 +74,68 @@ def compile_wat(recipe: Recipe, destination: Path) -> str:
     return ""
 
 
+# AssemblyScript through asc with the wasi-shim's configuration: size-optimised; a recipe's
+# flags = ["--debug"] keeps function names, so a trap's backtrace names them.
+ASSEMBLYSCRIPT_OPTIONS = ("-O3z",)
+
+
+def compile_assemblyscript(recipe: Recipe, destination: Path) -> str:
+    """Compile the entry file (the first source) with ``asc`` and the WASI shim; the other
+    sources are files it imports, listed so a change to them rebuilds the function."""
+    try:
+        toolchain = assemblyscript.find_or_install(recipe.directory)
+    except assemblyscript.ToolchainMissing as missing:
+        raise CompileFailed(str(missing)) from None
+    entry = _relative_sources(recipe)[0]
+    # asc resolves the configuration's "lib" wrongly from an absolute --config path.
+    config = os.path.relpath(toolchain.shim_config, recipe.directory)
+    command = [toolchain.node, str(toolchain.asc), entry, "--config", config]
+    command += [*ASSEMBLYSCRIPT_OPTIONS, "-o", str(destination.absolute()), *recipe.flags]
+    return _run(recipe, command)
+
+
+def compile_python(recipe: Recipe, destination: Path) -> str:
+    """Zip the function's sources into a ``.pyz`` (handler.py at its top), the same bytes for
+    the same sources. Each file is parsed first: the host's Python cannot parse some newer
+    syntax that the function's CPython 3.15 accepts, so a file it cannot parse is a warning,
+    and pyjinn reports real errors, with a traceback, when the function loads."""
+    warnings = []
+    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for source in sorted(recipe.sources):
+            name = Path(os.path.relpath(source, recipe.directory)).as_posix()
+            if name.startswith("../"):
+                raise CompileFailed(
+                    f"{source}: a Python function's sources lie in its directory (it is "
+                    "imported by its path there)"
+                )
+            try:
+                data = source.read_bytes()
+            except OSError as error:
+                raise CompileFailed(f"{source}: cannot read: {error.strerror}") from None
+            try:
+                compile(data, name, "exec", dont_inherit=True)
+            except SyntaxError as error:
+                version = ".".join(map(str, sys.version_info[:2]))
+                warnings.append(
+                    f"{name}:{error.lineno}: Python {version} cannot parse it ({error.msg}); "
+                    "it is checked again when the function loads"
+                )
+            except ValueError as error:  # NUL bytes
+                raise CompileFailed(f"{name}: {error}") from None
+            member = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            bundle.writestr(member, data)
+    return "\n".join(warnings)
+
+
 COMPILERS: dict[str, Callable[[Recipe, Path], str]] = {
     "c": compile_c,
     "zig": compile_zig,
     "wat": compile_wat,
     "rust": rust.compile_rust,
     "go": go.compile_go,
+    "assemblyscript": compile_assemblyscript,
+    "python": compile_python,
 }
 
 # Files outside the function's directory that its build reads (local packages it depends on),

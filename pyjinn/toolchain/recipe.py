@@ -2,15 +2,19 @@
 
 A function is a directory ``functions/NAME/``. Its recipe may set::
 
-    lang = "c"                      # "c", "zig", "wat", "rust" or "go"; detected from
-                                    # main.c, main.zig, main.wat, Cargo.toml or go.mod
-    sources = ["main.c", "util.c"]  # default: every *.c (C), main.zig (Zig), main.wat (WAT)
-    output = "../NAME.wasm"         # the default
-    flags = ["-DNDEBUG"]            # extra compiler flags (C and Zig), or extra arguments of
-                                    # cargo build (Rust) and go build (Go)
+    lang = "c"                      # "c", "zig", "wat", "rust", "go", "assemblyscript" or
+                                    # "python"; detected from main.c, main.zig, main.wat,
+                                    # Cargo.toml, go.mod, main.ts or handler.py
+    sources = ["main.c", "util.c"]  # default: every *.c (C), main.zig (Zig), main.wat (WAT),
+                                    # main.ts (AssemblyScript: the entry first, then files it
+                                    # imports, so a change to them rebuilds), every *.py (Python)
+    output = "../NAME.wasm"         # the default (Python: "../NAME.pyz", a zip of the sources)
+    flags = ["-DNDEBUG"]            # extra compiler flags (C, Zig, AssemblyScript: "--debug"),
+                                    # or extra arguments of cargo build (Rust) and go build (Go)
 
 A Rust function is a Cargo package and a Go function a Go module: cargo and go find their own
-sources, so ``sources`` is for C, Zig and WAT only (and is the manifest for Rust and Go).
+sources, so ``sources`` is for C, Zig, WAT, AssemblyScript and Python only (and is the manifest
+for Rust and Go).
 
 Paths in the recipe, and relative paths in ``flags``, are relative to the function's directory,
 because that is where the compiler runs. Without a ``function.toml`` every key takes its default.
@@ -28,16 +32,20 @@ from typing import Any
 from pyjinn.errors import PyjinnError
 
 RECIPE_FILE = "function.toml"
-LANGUAGES = ("c", "zig", "wat", "rust", "go")
+LANGUAGES = ("c", "zig", "wat", "rust", "go", "assemblyscript", "python")
 ENTRY_POINTS = {
     "c": "main.c",
     "zig": "main.zig",
     "wat": "main.wat",
     "rust": "Cargo.toml",
     "go": "go.mod",
+    "assemblyscript": "main.ts",
+    "python": "handler.py",
 }
 # Languages whose build tool finds the sources from a manifest (the entry point).
 MANIFEST_LANGUAGES = ("rust", "go")
+# What a language's build writes, when it is not a WebAssembly module.
+OUTPUT_SUFFIXES = {"python": ".pyz"}
 KNOWN_KEYS = ("lang", "sources", "output", "flags", "modules")
 
 
@@ -64,9 +72,10 @@ class Recipe:
     modules: tuple[tuple[str, Path], ...] = ()
 
 
-def default_output(directory: Path) -> Path:
-    """Where a function's module goes unless its recipe says otherwise: ``functions/NAME.wasm``."""
-    return directory.parent / f"{directory.name}.wasm"
+def default_output(directory: Path, lang: str = "c") -> Path:
+    """Where a function's module goes unless its recipe says otherwise: ``functions/NAME.wasm``
+    (``functions/NAME.pyz`` for Python)."""
+    return directory.parent / f"{directory.name}{OUTPUT_SUFFIXES.get(lang, '.wasm')}"
 
 
 def load_recipe(directory: Path) -> Recipe:
@@ -88,11 +97,12 @@ def load_recipe(directory: Path) -> Recipe:
 
     lang = _read_lang(table, recipe_path) if "lang" in table else _detect_lang(directory, where)
     sources = _read_sources(table, recipe_path, directory, lang)
-    output = _read_output(table, recipe_path, directory)
+    output = _read_output(table, recipe_path, directory, lang)
     flags = _read_string_list(table, "flags", recipe_path) if "flags" in table else ()
-    if flags and lang == "wat":
+    if flags and lang in ("wat", "python"):
         raise RecipeError(
-            f'{recipe_path}: flags are not supported for lang = "wat" (wat2wasm takes no options)'
+            f'{recipe_path}: flags are not supported for lang = "{lang}" (its build takes no '
+            "options)"
         )
     modules = _read_modules(table, recipe_path, directory, lang) if "modules" in table else ()
     return Recipe(directory.name, directory, lang, sources, output, flags, modules)
@@ -192,6 +202,19 @@ def _read_sources(
                 f"or list the files in sources = [...] in {RECIPE_FILE}"
             )
         where = directory
+    elif lang == "python":
+        names = tuple(
+            sorted(
+                path.relative_to(directory).as_posix()
+                for path in directory.rglob("*.py")
+                if path.is_file()
+                and not any(
+                    part.startswith(".") or part == "__pycache__"
+                    for part in path.relative_to(directory).parts
+                )
+            )
+        )
+        where = directory
     else:
         names = (ENTRY_POINTS[lang],)
         where = recipe_path if recipe_path.is_file() else directory
@@ -207,6 +230,11 @@ def _read_sources(
         if not source.is_file():
             raise RecipeError(f"{where}: source {name!r} does not exist (looked for {source})")
 
+    if lang == "python" and ENTRY_POINTS["python"] not in names:
+        raise RecipeError(
+            f"{where}: a Python function needs a handler.py (defining handle(request)) at its "
+            "top, among its sources"
+        )
     if lang == "wat" and len(sources) != 1:
         raise RecipeError(
             f"{where}: a WAT function is built from exactly one .wat file, not {len(sources)}"
@@ -220,14 +248,15 @@ def _read_sources(
     return sources
 
 
-def _read_output(table: dict[str, Any], recipe_path: Path, directory: Path) -> Path:
+def _read_output(table: dict[str, Any], recipe_path: Path, directory: Path, lang: str) -> Path:
     if "output" not in table:
-        return default_output(directory)
+        return default_output(directory, lang)
     output = table["output"]
-    if not isinstance(output, str) or not output.endswith(".wasm"):
+    suffix = OUTPUT_SUFFIXES.get(lang, ".wasm")
+    if not isinstance(output, str) or not output.endswith(suffix):
         raise RecipeError(
-            f"{recipe_path}: output must be a path ending in .wasm, "
-            f'like output = "../{directory.name}.wasm", not {output!r}'
+            f"{recipe_path}: output must be a path ending in {suffix}, "
+            f'like output = "../{directory.name}{suffix}", not {output!r}'
         )
     return _join(directory, output)
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = (
     "environment", "guests", "inprocess", "http", "coldstart", "density", "observability", "jobs",
-    "ai",
+    "ai", "languages",
 )  # fmt: skip
 
 
@@ -61,12 +61,6 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     storage = results["inprocess"]["storage"]
     assert storage["sql_point_query"]["host_calls_us"]["db_query"]["p50"] > 0
     assert storage["blob_get_4kib"]["host_calls_us"]["blob_get"]["p50"] > 0
-    languages = results["inprocess"]["languages"]
-    for lang in ("c", "rust", "go"):
-        if lang in languages["skipped"]:
-            continue
-        assert languages[lang]["total_us"]["p50"] > 0, lang
-        assert languages[lang]["module_bytes"] > 0, lang
     if shutil.which("wrk"):
         variants = results["http"]["variants"]
         assert {"bare_asgi", "pyjinn_hello", "pyjinn_workload"} <= set(variants)
@@ -84,6 +78,18 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     for start in ("uncached", "cached"):
         assert functions[start]["worker_rss_bytes"] > 0
         assert functions[start]["first_hit_ms"]["p50"] > 0
+    languages = results["languages"]
+    for name, figures in languages["languages"].items():
+        assert figures["total_us"]["p50"] > 0, name
+        assert figures["module_bytes"] > 0, name
+    assert set(languages["languages"]) | set(languages["skipped"]) == {
+        "c",
+        "zig",
+        "rust",
+        "go",
+        "assemblyscript",
+        "python",
+    }
     in_flight = results["density"]["in_flight"]
     assert in_flight["ok"] == in_flight["requests"] == 100
     assert in_flight["peak_in_flight"] > 0
@@ -101,7 +107,7 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     assert ai["semantic_cache"]["lookup_us"]["p50"] > 0
     assert ai["routing"]["decision_ms"]["p50"] > 0
     assert ai["mcp"]["mcp_us"]["p50"] > 0 and ai["mcp"]["http_us"]["p50"] > 0
-    assert len(results["targets"]) == 19
+    assert len(results["targets"]) == 20
     by_key = {row["key"]: row for row in results["targets"]}
     if "wrk" not in results["http"]["skipped"]:
         overshoot = results["http"]["timeout_overshoot_ms"]

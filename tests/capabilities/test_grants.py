@@ -19,7 +19,9 @@ from tests.helpers import BLOB_IMPORTS, KV_IMPORTS, SQL_IMPORTS, abi_guest, call
 pytestmark = pytest.mark.anyio
 
 # What a function needs configured besides its permissions, for each grant to be accepted.
-STORAGE = " db_driver sqlite\n s3_bucket media\n ai_endpoint http://127.0.0.1:1/v1/chat/completions\n"
+STORAGE = (
+    " db_driver sqlite\n s3_bucket media\n ai_endpoint http://127.0.0.1:1/v1/chat/completions\n"
+)
 
 
 def importing(*names: str) -> str:

@@ -22,8 +22,8 @@ async def store_client(make_runtime, kv_services) -> AsyncIterator[StoreClient]:
     acting for a tenant of its own."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(caddyfile: str) -> httpx.AsyncClient:
-        runtime = make_runtime(tenant_caddyfile(caddyfile), services=kv_services)
+    def make(caddyfile: str, loader: ModuleLoader | None = None) -> httpx.AsyncClient:
+        runtime = make_runtime(tenant_caddyfile(caddyfile), services=kv_services, loader=loader)
         transport = httpx.ASGITransport(app=PyjinnApp(runtime))
         clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
         return clients[-1]
@@ -47,11 +47,17 @@ def make_runtime(tmp_path: Path, sdk_loader: ModuleLoader) -> Iterator[Callable[
     """The shared ``make_runtime``, with the session's ``sdk_loader``."""
     runtimes: list[Runtime] = []
 
-    def make(caddyfile: str, options: str = "", services: Services | None = None) -> Runtime:
+    def make(
+        caddyfile: str,
+        options: str = "",
+        services: Services | None = None,
+        loader: ModuleLoader | None = None,
+    ) -> Runtime:
+        """As the shared one; ``loader`` replaces the session's (Python's interpreter)."""
         extra = f"\t{options}\n" if options else ""
         text = f"{{\n\tadmin off\n\tmax_instances 256\n{extra}}}\n" + textwrap.dedent(caddyfile)
         config = loads(text, base_dir=tmp_path, environ={})
-        runtimes.append(Runtime(config, loader=sdk_loader, services=services))
+        runtimes.append(Runtime(config, loader=loader or sdk_loader, services=services))
         return runtimes[-1]
 
     yield make

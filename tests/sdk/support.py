@@ -20,7 +20,9 @@ import httpx
 import pytest
 
 from pyjinn.toolchain import CompileFailed, build_function
+from pyjinn.toolchain.compilers import compile_assemblyscript
 from pyjinn.toolchain.go import find_go
+from pyjinn.toolchain.recipe import Recipe
 from pyjinn.toolchain.rust import find_rust
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,9 +30,10 @@ C_SDK = ROOT / "sdk" / "c"
 ZIG_SDK = ROOT / "sdk" / "zig" / "pyjinn.zig"
 RUST_SDK = ROOT / "sdk" / "rust"
 GO_SDK = ROOT / "sdk" / "go"
+ASSEMBLYSCRIPT_SDK = ROOT / "sdk" / "assemblyscript" / "pyjinn.ts"
 _CACHE = ROOT / ".pytest_cache" / "sdk"
 
-StoreClient = Callable[[str], httpx.AsyncClient]
+StoreClient = Callable[..., httpx.AsyncClient]
 
 KV_CADDYFILE = """
 :8080 {
@@ -137,6 +140,25 @@ def build_recipe(
         result = build_function(work, force=True, echo=messages.append)
         assert result.ok, "\n".join(messages)
         os.replace(result.output, output)
+    return output
+
+
+def build_assemblyscript(source: str, directory: Path = _CACHE, *, debug: bool = False) -> Path:
+    """Compile ``source`` with pyjinn's AssemblyScript recipe (cached by content); the SDK lies
+    beside it as ``./pyjinn``. ``debug`` keeps function names (asc --debug)."""
+    flags = ("--debug",) if debug else ()
+    key = source.encode() + ASSEMBLYSCRIPT_SDK.read_bytes() + repr(flags).encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
+    output = directory / f"as-{digest}.wasm"
+    if not output.exists():
+        work = directory / f"as-{digest}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "main.ts").write_text(source)
+        (work / "pyjinn.ts").write_bytes(ASSEMBLYSCRIPT_SDK.read_bytes())
+        partial = output.with_suffix(f".{os.getpid()}.partial.wasm")
+        recipe = Recipe(work.name, work, "assemblyscript", (work / "main.ts",), partial, flags)
+        compile_assemblyscript(recipe, partial)
+        os.replace(partial, output)
     return output
 
 

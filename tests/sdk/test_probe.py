@@ -1,10 +1,11 @@
-"""The C, Zig, Rust and Go SDKs inside pyjinn, alike: the request they decode, the responses
-they write, their log calls, and their key-value calls with the host's error codes and messages.
+"""The SDKs inside pyjinn (C, Zig, Rust, Go, Python, AssemblyScript), alike: the request they
+decode, the responses they write, their log calls, and their key-value calls with the host's
+error codes and messages.
 
-One probe program per SDK (probe.c, probe.zig, probe.rs, probe.go), compiled once and cached by
-content, serves every test; its path picks what it does. The SDKs spell error codes their own
-way (C ``NOT_FOUND``, Zig, Rust and Go ``NotFound``); ``Sdk.status`` turns the ABI's name into
-that spelling.
+One probe program per SDK (probe.c, probe.zig, probe.rs, probe.go, probe.py, probe.ts), built
+once and cached by content, serves every test; its path picks what it does. The SDKs spell
+error codes their own way (C, Python and AssemblyScript ``NOT_FOUND``, Zig, Rust and Go
+``NotFound``); ``Sdk.status`` turns the ABI's name into that spelling.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sdk.support import KV_CADDYFILE, StoreClient, build_c, build_go, build_rust, build_zig
+from pyjinn.engine.modules import ModuleLoader
+from tests.sdk.support import (
+    KV_CADDYFILE,
+    StoreClient,
+    build_assemblyscript,
+    build_c,
+    build_go,
+    build_rust,
+    build_zig,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -28,19 +38,28 @@ HERE = Path(__file__).resolve().parent
 @dataclass(frozen=True)
 class Sdk:
     language: str
-    wasm: Path
+    wasm: Path  # the probe's module (for Python, its source)
     # What the probe answers when the SDK refuses a non-UTF-8 header value; None where the
     # SDK's types cannot hold one (a Rust String is UTF-8).
     bad_header: str | None
+    loader: ModuleLoader | None = None  # a loader to share (Python's interpreter loads once)
+
+    @property
+    def module_name(self) -> str:
+        return f"kv{self.wasm.suffix}"
+
+    @property
+    def caddyfile(self) -> str:
+        return KV_CADDYFILE.replace("kv.wasm", self.module_name)
 
     def status(self, code: str) -> str:
         """The SDK's spelling of the ABI error code ``code`` (``OK`` for success)."""
-        if self.language == "c" or code == "OK":
+        if self.language not in ("zig", "rust", "go") or code == "OK":
             return code
         return "".join(part.capitalize() for part in code.split("_"))
 
 
-@pytest.fixture(scope="module", params=["c", "zig", "rust", "go"])
+@pytest.fixture(scope="module", params=["c", "zig", "rust", "go", "python", "assemblyscript"])
 def sdk(request: pytest.FixtureRequest) -> Sdk:
     if request.param == "c":
         return Sdk("c", build_c((HERE / "probe.c").read_text()), "INVALID")
@@ -48,13 +67,19 @@ def sdk(request: pytest.FixtureRequest) -> Sdk:
         return Sdk("rust", build_rust((HERE / "probe.rs").read_text()), None)
     if request.param == "go":
         return Sdk("go", build_go((HERE / "probe.go").read_text()), "InvalidHeader")
+    if request.param == "assemblyscript":
+        wasm = build_assemblyscript((HERE / "probe.ts").read_text())
+        return Sdk("assemblyscript", wasm, "INVALID")
+    if request.param == "python":
+        loader = request.getfixturevalue("python_loader")
+        return Sdk("python", HERE / "probe.py", "INVALID", loader)
     return Sdk("zig", build_zig((HERE / "probe.zig").read_text()), "InvalidHeader")
 
 
 @pytest.fixture
 def probe(make_client, project, sdk: Sdk) -> httpx.AsyncClient:
-    project("kv.wasm", sdk.wasm)
-    return make_client(KV_CADDYFILE)
+    project(sdk.module_name, sdk.wasm)
+    return make_client(sdk.caddyfile, loader=sdk.loader)
 
 
 # ---- the request ---------------------------------------------------------------------------
@@ -220,8 +245,8 @@ async def test_without_a_store_calls_are_unavailable(probe: httpx.AsyncClient, s
 
 @pytest.fixture
 def kv_probe(store_client: StoreClient, project, sdk: Sdk) -> httpx.AsyncClient:
-    project("kv.wasm", sdk.wasm)
-    return store_client(KV_CADDYFILE)
+    project(sdk.module_name, sdk.wasm)
+    return store_client(sdk.caddyfile, loader=sdk.loader)
 
 
 async def test_set_get_delete_round_trip(kv_probe: httpx.AsyncClient, sdk: Sdk) -> None:

@@ -9,6 +9,7 @@ fails here.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import subprocess
@@ -18,14 +19,15 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from pyjinn.abi import FUNCTIONS, PYJINN, HostFunction
-from tests.sdk.support import build_go, build_rust
+from pyjinn.abi import FUNCTIONS, PYJINN, Arg, HostFunction, Returns
+from tests.sdk.support import build_assemblyscript, build_go, build_rust
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 C_SDK = ROOT / "sdk" / "c"
 ZIG_SDK = ROOT / "sdk" / "zig" / "pyjinn.zig"
+PYTHON_SDK = ROOT / "sdk" / "python" / "pyjinn_guest.py"
 _CACHE = ROOT / ".pytest_cache" / "sdk"
 
 ABI = {function.name: function for function in FUNCTIONS if function.module == PYJINN}
@@ -196,6 +198,43 @@ func main() {
 }
 """
 
+ASSEMBLYSCRIPT_PROGRAM = r"""
+import {
+  abi_blob_delete, abi_blob_get, abi_blob_list, abi_blob_put, abi_db_exec, abi_db_query,
+  abi_error_read, abi_kv_delete, abi_kv_get, abi_kv_list, abi_kv_set, abi_log, abi_result_read,
+  abi_job_enqueue, abi_ai_chat, abi_ai_embed,
+  address, aiChat, aiEmbed, blobDelete, blobGet, blobList, blobPut, dbExec, dbQuery, jobEnqueue,
+  kvDelete, kvGet, kvList, kvSetText, lastError, log, Level,
+} from "./pyjinn";
+
+// The SDK's wrappers.
+log(Level.INFO, "signatures");
+kvSetText("notes/a", "v");
+kvGet("notes/a");
+kvDelete("notes/a");
+kvList("notes/");
+dbQuery("SELECT 1");
+dbExec("DELETE FROM t", "[]");
+blobPut("photos/a", String.UTF8.encode("v"));
+blobGet("photos/a");
+blobDelete("photos/a");
+blobList("photos/");
+jobEnqueue("report", new ArrayBuffer(0));
+aiChat("{}");
+aiEmbed("[]");
+lastError();
+
+// The raw bindings, each called directly.
+const at = address(new ArrayBuffer(64));
+abi_log(1, at, 1);
+const data = abi_kv_get(at, 1) + abi_kv_list(at, 0) + abi_db_query(at, 1, at, 0) +
+  abi_db_exec(at, 1, at, 0) + abi_blob_get(at, 1) + abi_blob_list(at, 0) +
+  abi_job_enqueue(at, 1, at, 0, at, 0) + abi_ai_chat(at, 1) + abi_ai_embed(at, 1);
+const status = abi_result_read(at, 64) + abi_error_read(at, 0) + abi_kv_set(at, 1, at, 1) +
+  abi_kv_delete(at, 1) + abi_blob_put(at, 1, at, 1) + abi_blob_delete(at, 1);
+if (data + <i64>status == 1) process.exit(1);
+"""
+
 
 def _compile(language: str, source: str, command: list[str]) -> Path:
     sdk_files = [C_SDK / "pyjinn.h", C_SDK / "pyjinn.c", ZIG_SDK]
@@ -250,8 +289,33 @@ def pyjinn_imports(module_path: Path) -> dict[str, Signature]:
     return imports
 
 
-@pytest.fixture(scope="module", params=["c", "zig", "rust", "go"])
+def python_sdk_imports() -> dict[str, Signature]:
+    """What the Python SDK's frames carry for each function (sdk/python/pyjinn_guest.py's
+    FUNCTIONS, read without running it), as the wasm signature a compiled guest would import:
+    the bridge (pyjinn/interpreters/bridge.py) decodes frames by pyjinn/abi.py, so a kind the
+    SDK encodes differently from the table shows here as a different signature."""
+    tree = ast.parse(PYTHON_SDK.read_text())
+    table = next(
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "FUNCTIONS"
+    )
+    declared = ast.literal_eval(table)
+    kinds = {kind.value[0]: kind for kind in Arg}
+    results = {returns.value[0]: returns for returns in Returns}
+    imports: dict[str, Signature] = {}
+    for name, (arguments, result) in declared.items():
+        params = tuple(param for tag in arguments for param in kinds[tag].params)
+        imports[name] = (params, results[result].results)
+    return imports
+
+
+@pytest.fixture(scope="module", params=["c", "zig", "rust", "go", "python", "assemblyscript"])
 def sdk_imports(request: pytest.FixtureRequest) -> dict[str, Signature]:
+    if request.param == "python":
+        return python_sdk_imports()
+    if request.param == "assemblyscript":
+        return pyjinn_imports(build_assemblyscript(ASSEMBLYSCRIPT_PROGRAM))
     return pyjinn_imports(build(request.param))
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pyjinn.server.app import PyjinnApp
-from tests.sdk.support import build_c, build_go, build_rust, build_zig
+from tests.sdk.support import build_assemblyscript, build_c, build_go, build_rust, build_zig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -209,6 +209,62 @@ func main() {
 }
 """
 
+PYTHON_PROGRAM = r"""
+from pyjinn_guest import NotFound, Response, blob_delete, blob_get, blob_list, blob_put
+from pyjinn_guest import db_exec, db_query
+
+
+def handle(request):
+    out = {
+        "create": [0, db_exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)")],
+        "insert": [0, db_exec("INSERT INTO notes (title) VALUES (?)", ["from the SDK"])],
+        "select": [0, db_query("SELECT id, title FROM notes", [])],
+    }
+    blob_put("photos/sdk.txt", b"hi\x00there")
+    out["put"] = [0, None]
+    out["get_length"] = [0, len(blob_get("photos/sdk.txt"))]
+    out["list"] = [0, blob_list("photos/")]
+    blob_delete("photos/sdk.txt")
+    out["delete"] = [0, None]
+    try:
+        blob_get("photos/sdk.txt")
+    except NotFound as missing:
+        out["missing"] = [int(missing.code), None]
+    return Response.json(out)
+"""
+
+ASSEMBLYSCRIPT_PROGRAM = r"""
+import {
+  Result, blobDelete, blobGet, blobList, blobPut, dbExec, dbQuery, respondText,
+} from "./pyjinn";
+
+function add(out: string[], name: string, status: i32, json: string | null): void {
+  out.push("\"" + name + "\":[" + status.toString() + "," + (json !== null ? json : "null") + "]");
+}
+
+function text(result: Result): string | null {
+  return result.ok ? result.text() : null;
+}
+
+const out = new Array<string>(0);
+const create = dbExec("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)");
+add(out, "create", create.status, text(create));
+const insert = dbExec("INSERT INTO notes (title) VALUES (?)", "[\"from the SDK\"]");
+add(out, "insert", insert.status, text(insert));
+const select = dbQuery("SELECT id, title FROM notes", "[]");
+add(out, "select", select.status, text(select));
+const data = new Uint8Array(8);
+data.set([104, 105, 0, 116, 104, 101, 114, 101]);
+add(out, "put", blobPut("photos/sdk.txt", data.buffer), null);
+const got = blobGet("photos/sdk.txt");
+add(out, "get_length", got.status, got.data.byteLength.toString());
+const listed = blobList("photos/");
+add(out, "list", listed.status, text(listed));
+add(out, "delete", blobDelete("photos/sdk.txt"), null);
+add(out, "missing", blobGet("photos/sdk.txt").status, null);
+respondText(200, "application/json", "{" + out.join(",") + "}");
+"""
+
 EXPECTED = {
     "create": [0, {"rows_affected": 0, "last_insert_id": None}],
     "insert": [0, {"rows_affected": 1, "last_insert_id": 1}],
@@ -226,18 +282,25 @@ BUILDERS = {
     "zig": lambda: build_zig(ZIG_PROGRAM),
     "rust": lambda: build_rust(RUST_PROGRAM),
     "go": lambda: build_go(GO_PROGRAM),
+    "assemblyscript": lambda: build_assemblyscript(ASSEMBLYSCRIPT_PROGRAM),
 }
 
 
-@pytest.mark.parametrize("language", BUILDERS)
+@pytest.mark.parametrize("language", [*BUILDERS, "python"])
 async def test_the_sdk_wrappers_reach_sql_and_object_storage(
-    make_runtime, project, language: str
+    make_runtime, project, language: str, request: pytest.FixtureRequest
 ) -> None:
-    module: Path = BUILDERS[language]()
-    project("fn.wasm", module)
+    loader = None
+    if language == "python":
+        loader = request.getfixturevalue("python_loader")
+        name = project("fn.py", PYTHON_PROGRAM).name
+    else:
+        module: Path = BUILDERS[language]()
+        name = project("fn.wasm", module).name
     runtime = make_runtime(
-        ":8080 {\n pyjinn fn.wasm {\n db_driver sqlite\n s3_bucket media\n"
-        " permissions {\n db write\n blob_read photos\n blob_write photos\n }\n }\n}\n"
+        f":8080 {{\n pyjinn {name} {{\n db_driver sqlite\n s3_bucket media\n"
+        " permissions {\n db write\n blob_read photos\n blob_write photos\n }\n }\n}\n",
+        loader=loader,
     )
     transport = httpx.ASGITransport(app=PyjinnApp(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -4,7 +4,9 @@ Rust and Go modules are built as ``pyjinn init``'s templates build them (functio
 DWARF dropped). A Rust panic aborts: the panic message is the function's log (stderr), and the
 trap's wasm backtrace, in the failure record, names each function down to ``main``. A Go
 panic exits with status 2 after Go's own traceback, which names each function with its file and
-line, on stderr. The client gets the usual short 502 either way; the names stay in the log.
+line, on stderr. An AssemblyScript module built with names kept (``flags = ["--debug"]``) has
+wasmtime's trace of the trap name its functions; a release build keeps none. The client gets
+the usual short 502 either way; the names stay in the log.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import logging
 
 import pytest
 
-from tests.sdk.support import build_go, build_rust
+from pyjinn.engine.invoke import invoke
+from pyjinn.errors import GuestError
+from tests.sdk.support import build_assemblyscript, build_go, build_rust
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 RUST_CRASH = r"""
 use pyjinn::{Request, Response};
@@ -66,6 +70,7 @@ def messages(caplog: pytest.LogCaptureFixture, logger: str) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name == logger)
 
 
+@pytest.mark.anyio
 async def test_a_rust_panic_logs_its_message_and_a_backtrace_naming_the_functions(
     make_client, project, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -92,6 +97,7 @@ async def test_a_rust_panic_logs_its_message_and_a_backtrace_naming_the_function
     assert "wasm backtrace:" not in response.text  # internals stay in the log
 
 
+@pytest.mark.anyio
 async def test_a_go_panic_logs_gos_traceback_naming_the_functions_and_lines(
     make_client, project, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -111,3 +117,39 @@ async def test_a_go_panic_logs_gos_traceback_naming_the_functions_and_lines(
         assert frame in log, f"{frame} is not in the traceback:\n{log}"
     assert log.index("main.pickShelf(") < log.index("main.handle(")
     assert "status 2" in messages(caplog, "pyjinn.invocation")
+
+
+ASSEMBLYSCRIPT_TRAP = """
+function innerNamed(depth: i32): i32 {
+  if (depth > 2) unreachable();
+  return depth;
+}
+
+export function outerNamed(depth: i32): i32 {
+  return innerNamed(depth + 3);
+}
+
+outerNamed(<i32>process.argv.length);
+"""
+
+
+def test_an_assemblyscript_trap_names_the_functions_of_a_debug_build(make_runtime, project) -> None:
+    project("trap.wasm", build_assemblyscript(ASSEMBLYSCRIPT_TRAP, debug=True))
+    runtime = make_runtime(":8080 {\n pyjinn trap.wasm\n}\n")
+    function = runtime.functions["trap"]
+    run = invoke(runtime.engine, function.module, function.sandbox, b"{}")
+    assert isinstance(run.error, GuestError)
+    assert run.error.kind == "trap"
+    assert "unreachable" in run.error.detail
+    # The call stack, innermost first (the optimiser inlined innerNamed into outerNamed).
+    assert "!main/outerNamed" in run.error.detail
+    assert run.error.detail.index("main/outerNamed") < run.error.detail.index("!~start")
+
+
+def test_a_release_build_keeps_no_names(make_runtime, project) -> None:
+    project("trap.wasm", build_assemblyscript(ASSEMBLYSCRIPT_TRAP))
+    runtime = make_runtime(":8080 {\n pyjinn trap.wasm\n}\n")
+    function = runtime.functions["trap"]
+    run = invoke(runtime.engine, function.module, function.sandbox, b"{}")
+    assert isinstance(run.error, GuestError)
+    assert "outerNamed" not in run.error.detail

@@ -251,7 +251,7 @@ def test_a_root_without_functions_dir_is_misuse_and_says_what_was_expected(
 
     assert str(raised.value) == (
         f"{tmp_path}: no functions/ directory to build; expected {tmp_path}/functions/NAME/ "
-        f"holding main.c, main.zig, main.wat, Cargo.toml, go.mod "
+        f"holding main.c, main.zig, main.wat, Cargo.toml, go.mod, main.ts, handler.py "
         f"(create one with: pyjinn init NAME --dir {tmp_path})"
     )
 

@@ -1,12 +1,14 @@
-"""The real compilers: C and Zig through the ziglang wheel, run in the function's directory."""
+"""The real compilers: C and Zig through the ziglang wheel, AssemblyScript through asc from npm,
+Python into a .pyz; run in the function's directory."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from pyjinn.toolchain import build_function
+from pyjinn.toolchain import assemblyscript, build_function
 
 from .conftest import Invoke, make_request
 
@@ -138,3 +140,71 @@ def test_zig_builds_leave_no_stray_files_in_the_function_dir(
     assert invoke(result.output, make_request()).status == 204
     assert sorted(path.name for path in directory.iterdir()) == ["main.zig"]
     assert sorted(path.name for path in directory.parent.iterdir()) == ["fine", "fine.wasm"]
+
+
+def test_a_python_function_is_bundled_into_the_same_pyz_for_the_same_sources(
+    tmp_path: Path,
+) -> None:
+    directory = make_function(tmp_path, "py", {"handler.py": "import lib\n"})
+    (directory / "lib").mkdir()
+    (directory / "lib" / "__init__.py").write_text("X = 1\n")
+
+    first = build_function(directory, echo=quiet)
+    data = first.output.read_bytes()
+    second = build_function(directory, force=True, echo=quiet)
+
+    assert (first.ok, first.output.name) == (True, "py.pyz")
+    assert second.output.read_bytes() == data  # fixed dates and order
+    with zipfile.ZipFile(first.output) as bundle:
+        assert bundle.namelist() == ["handler.py", "lib/__init__.py"]
+
+
+def test_python_the_host_cannot_parse_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    directory = make_function(tmp_path, "py", {"handler.py": "def handle(request:\n"})
+
+    result = build_function(directory, echo=quiet)
+
+    assert result.ok
+    assert "handler.py:1: Python 3." in result.message
+    assert "it is checked again when the function loads" in result.message
+
+
+def test_assemblyscript_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    directory = make_function(tmp_path, "ts", {"main.ts": "let x: i32 = 1;\nx = undefinedName;\n"})
+
+    result = build_function(directory, echo=quiet)
+
+    assert not result.ok
+    assert "undefinedName" in result.message
+    assert "main.ts(2," in result.message
+
+
+def test_assemblyscript_without_node_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = make_function(tmp_path, "ts", {"main.ts": ""})
+    monkeypatch.setattr(assemblyscript.shutil, "which", lambda name: None)
+
+    result = build_function(directory, echo=quiet)
+
+    assert not result.ok
+    assert "apt-get install nodejs npm" in result.message
+
+
+def test_assemblyscript_from_the_project_is_preferred_to_pyjinns_own(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    asc = project / "node_modules" / "assemblyscript" / "bin" / "asc.js"
+    shim = project / "node_modules" / "@assemblyscript" / "wasi-shim" / "asconfig.json"
+    for path in (asc, shim):
+        path.parent.mkdir(parents=True)
+        path.write_text("")
+    function = project / "functions" / "ts"
+    function.mkdir(parents=True)
+
+    toolchain = assemblyscript.find_or_install(function)
+
+    assert (toolchain.asc, toolchain.shim_config, toolchain.installed_by_pyjinn) == (
+        asc,
+        shim,
+        False,
+    )

@@ -22,8 +22,8 @@ from pyjinn.toolchain import BuildResult
 from .conftest import EXAMPLES, Invoke, make_request
 
 FUNCTIONS = [
-    "ask", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "hello", "invoice",
-    "links", "notes", "orders", "receipt",
+    "ask", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "hello", "hello_py",
+    "hello_ts", "invoice", "links", "notes", "orders", "receipt",
 ]  # fmt: skip
 
 Built = dict[str, BuildResult]
@@ -35,10 +35,12 @@ def module(built: Built, name: str) -> Path:
     return result.output
 
 
-def test_every_module_the_caddyfile_routes_to_is_an_example_function() -> None:
-    caddyfile = (EXAMPLES / "Caddyfile").read_text()
+def test_every_module_the_caddyfiles_route_to_is_an_example_function() -> None:
+    caddyfile = "\n".join(
+        (EXAMPLES / name).read_text() for name in ("Caddyfile", "python.Caddyfile")
+    )
 
-    routed = set(re.findall(r"(?:pyjinn|gojinn) functions/(\w+)\.wasm", caddyfile))
+    routed = set(re.findall(r"(?:pyjinn|gojinn) functions/(\w+)\.(?:wasm|pyz)", caddyfile))
 
     assert routed == set(FUNCTIONS)
     assert (
@@ -378,3 +380,49 @@ def test_the_example_caddyfile_loads_with_its_tools_and_route_by_meaning() -> No
     assert site.mcp_path == "/mcp"
     assert [spec.tool.name for spec in site.functions() if spec.tool] == ["lookup_invoice"]
     assert any(isinstance(route.handler, MeaningRoute) for route in site.routes)
+
+
+@pytest.mark.anyio
+class TestHelloPython:
+    async def test_greets_as_json_and_each_request_starts_fresh(
+        self, built_examples: Built, make_client, project, python_loader
+    ) -> None:
+        project("hello_py.pyz", module(built_examples, "hello_py"))
+        client = make_client(":8080 {\n pyjinn hello_py.pyz\n}\n", loader=python_loader)
+
+        for _ in range(2):
+            response = await client.get("/python", params={"name": 'Ada "the first"'})
+            assert response.status_code == 200
+            assert response.json() == {
+                "greeting": 'Hello, Ada "the first"!',
+                "python": "3.15.0",
+                "request": 1,
+            }
+
+    async def test_refuses_a_name_longer_than_200_characters(
+        self, built_examples: Built, make_client, project, python_loader
+    ) -> None:
+        project("hello_py.pyz", module(built_examples, "hello_py"))
+        client = make_client(":8080 {\n pyjinn hello_py.pyz\n}\n", loader=python_loader)
+
+        response = await client.get("/python", params={"name": "x" * 201})
+        assert (response.status_code, response.json()) == (
+            400,
+            {"error": "name is longer than 200 characters"},
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+class TestHelloAssemblyScript:
+    async def test_greets_in_english_or_french(
+        self, built_examples: Built, make_client, project
+    ) -> None:
+        project("hello_ts.wasm", module(built_examples, "hello_ts"))
+        client = make_client(":8080 {\n pyjinn hello_ts.wasm\n}\n")
+
+        response = await client.get("/ts", params={"name": "Zoë 😀"})
+        assert (response.status_code, response.text) == (200, "Hello, Zoë 😀!")
+        assert response.headers["content-language"] == "en"
+        response = await client.get("/ts", headers={"Accept-Language": "fr-FR"})
+        assert (response.text, response.headers["content-language"]) == ("Bonjour, world !", "fr")

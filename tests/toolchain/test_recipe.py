@@ -111,7 +111,8 @@ def test_function_toml_without_lang_still_detects_it(make_function: MakeFunction
         (
             {"main.c": ""},
             'lang = "cobol"\n',
-            'function.toml: lang must be one of "c", "zig", "wat", "rust", "go", not \'cobol\'',
+            'function.toml: lang must be one of "c", "zig", "wat", "rust", "go", "assemblyscript", '
+            "\"python\", not 'cobol'",
         ),
         (
             {"Cargo.toml": "", "main.rs": ""},
@@ -193,8 +194,8 @@ def test_a_directory_without_a_known_entry_point_says_what_was_expected(
 
     assert str(raised.value) == (
         f"{directory}: cannot tell which language to build: expected one of main.c, main.zig, "
-        'main.wat, Cargo.toml, go.mod, or a function.toml with lang = "c" | "zig" | "wat" | "rust" '
-        '| "go"'
+        'main.wat, Cargo.toml, go.mod, main.ts, handler.py, or a function.toml with lang = "c" | '
+        '"zig" | "wat" | "rust" | "go" | "assemblyscript" | "python"'
     )
 
 
@@ -245,3 +246,43 @@ def test_invalid_zig_modules_are_errors_naming_the_file(
 
     assert str(raised.value).startswith(f"{directory / 'function.toml'}: ")
     assert message in str(raised.value)
+
+
+def test_python_is_detected_from_handler_py_and_bundles_every_py_file_into_a_pyz(
+    make_function: MakeFunction,
+) -> None:
+    files = {"handler.py": "", "lib/util.py": "", ".hidden/x.py": "", "__pycache__/c.py": ""}
+    directory = make_function("greet", {**files, "notes.txt": ""})
+
+    recipe = load_recipe(directory)
+
+    assert (recipe.lang, recipe.output) == ("python", directory.parent / "greet.pyz")
+    assert recipe.sources == (directory / "handler.py", directory / "lib" / "util.py")
+
+
+def test_a_python_function_without_handler_py_is_refused(make_function: MakeFunction) -> None:
+    directory = make_function("fn", {"main.py": ""}, recipe='lang = "python"\n')
+
+    with pytest.raises(RecipeError, match=r"needs a handler\.py"):
+        load_recipe(directory)
+
+
+def test_python_output_must_be_a_pyz_and_takes_no_flags(make_function: MakeFunction) -> None:
+    directory = make_function("fn", {"handler.py": ""}, recipe='output = "../fn.wasm"\n')
+    with pytest.raises(RecipeError, match=r"output must be a path ending in \.pyz"):
+        load_recipe(directory)
+    (directory / "function.toml").write_text('flags = ["-O"]\n')
+    with pytest.raises(RecipeError, match='flags are not supported for lang = "python"'):
+        load_recipe(directory)
+
+
+def test_assemblyscript_is_detected_from_main_ts(make_function: MakeFunction) -> None:
+    directory = make_function("fn", {"main.ts": "", "other.ts": ""})
+
+    recipe = load_recipe(directory)
+
+    assert (recipe.lang, recipe.sources, recipe.output) == (
+        "assemblyscript",
+        (directory / "main.ts",),
+        directory.parent / "fn.wasm",
+    )
