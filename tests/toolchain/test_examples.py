@@ -371,11 +371,14 @@ class TestInvoice:
 
 
 @pytest.mark.slow
-def test_the_example_caddyfile_loads_with_its_tools_and_route_by_meaning() -> None:
+def test_the_example_caddyfile_loads_with_its_tools_and_route_by_meaning(
+    built_examples: Built,
+) -> None:
     from pyjinn.config import load
     from pyjinn.config.model import MeaningRoute
 
-    config = load(EXAMPLES / "Caddyfile", environ={})
+    root = module(built_examples, "hello").parent.parent
+    config = load(root / "Caddyfile", environ={})
     (site,) = config.sites
     assert site.mcp_path == "/mcp"
     assert [spec.tool.name for spec in site.functions() if spec.tool] == ["lookup_invoice"]
