@@ -8,7 +8,7 @@ blocks, so the first route that matches a request is the one that answers it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,15 @@ from pyjinn.config.security import build_security
 from pyjinn.config.servers import build_servers
 from pyjinn.config.services import SERVICE_OPTIONS, build_service_option
 from pyjinn.config.storage import STORAGE_DIRECTIVES, build_storage_setting
+from pyjinn.config.triggers import (
+    BROKER_DIRECTIVES,
+    TRIGGER_DIRECTIVES,
+    PendingTrigger,
+    apply_broker_setting,
+    build_trigger,
+    check_triggers,
+    named_triggers,
+)
 from pyjinn.errors import ConfigError, Location
 
 GLOBAL_OPTIONS = (
@@ -57,11 +66,13 @@ GLOBAL_OPTIONS = (
     "servers",
     *STORAGE_DIRECTIVES,
     *JOB_OPTIONS,
+    *TRIGGER_DIRECTIVES,
+    *BROKER_DIRECTIVES,
 )
-_REPEATABLE = ("api_key",)
+_REPEATABLE = ("api_key", *TRIGGER_DIRECTIVES)
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
 FUNCTION_DIRECTIVES = ("pyjinn", "gojinn")
-SITE_DIRECTIVES = (*BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond")
+SITE_DIRECTIVES = (*BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond", *TRIGGER_DIRECTIVES)
 NAMED_MATCHERS = "named matchers are not supported; use a path matcher like /api/*"
 
 
@@ -88,8 +99,16 @@ def build(
         data_dir=options.data_dir,
         storage=options.storage,
         storage_lines=storage_lines,
+        mqtt=options.mqtt,
     )
     builder = _RouteBuilder(context, report)
+    # Triggers of the global options and site blocks name functions: built once all are known.
+    pending: list[tuple[PendingTrigger, frozenset[str] | None]] = [
+        (trigger, None)
+        for option in document.options or ()
+        if option.name in TRIGGER_DIRECTIVES
+        and (trigger := build_trigger(option, report, named=True)) is not None
+    ]
     sites: list[Site] = []
     owners: dict[Address, Location] = {}
     for block in document.sites:
@@ -111,10 +130,17 @@ def build(
             else:
                 addresses.append(address)
                 owners[address] = block.location
+        builder.site_triggers = []
         routes = builder.routes(block.body, "site block")
-        sites.append(Site(tuple(addresses), routes, block.location))
+        site = Site(tuple(addresses), routes, block.location)
+        names = frozenset(spec.name for spec in site.functions())
+        pending.extend((trigger, names) for trigger in builder.site_triggers)
+        sites.append(site)
     config = Config(options=options, sites=tuple(sites), source=source)
+    functions = [spec.name for spec in config.functions()]
+    config = replace(config, triggers=named_triggers(pending, functions, options.mqtt, report))
     _check_job_targets(config, report)
+    check_triggers(config, report)
     return config
 
 
@@ -154,6 +180,7 @@ def _build_options(
     tracing = GlobalOptions().tracing
     servers = GlobalOptions().servers
     jobs = GlobalOptions().jobs
+    mqtt = GlobalOptions().mqtt
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
     storage: dict[str, str] = {}
@@ -200,6 +227,10 @@ def _build_options(
             servers = build_servers(option, report) or servers
         elif name in JOB_OPTIONS:
             jobs = apply_job_option(option, jobs, report)
+        elif name in TRIGGER_DIRECTIVES:
+            continue  # built by build() once the functions they name are known
+        elif name in BROKER_DIRECTIVES:
+            mqtt = apply_broker_setting(option, mqtt, report)
         elif name == "api_key":
             api_key = build_api_key(option, report)
             if api_key is not None:
@@ -235,6 +266,7 @@ def _build_options(
         storage=StorageSettings(**storage),
         servers=servers,
         jobs=jobs,
+        mqtt=mqtt,
         **services,
     )
     return options, api_keys, storage_lines
@@ -253,6 +285,8 @@ class _RouteBuilder:
         self.context = context
         self.report = report
         self.function_names: dict[str, Directive] = {}
+        # Trigger lines of the site block being built (they name one of its functions).
+        self.site_triggers: list[PendingTrigger] = []
 
     def routes(self, directives: tuple[Directive, ...], where: str) -> tuple[Route, ...]:
         entries = [
@@ -275,6 +309,11 @@ class _RouteBuilder:
             return self._function_route(directive)
         if directive.name == "respond":
             return self._respond_route(directive)
+        if directive.name in TRIGGER_DIRECTIVES:
+            trigger = build_trigger(directive, self.report, named=True)
+            if trigger is not None:
+                self.site_triggers.append(trigger)
+            return None
         if directive.name.startswith("@"):
             self.report.error(directive, NAMED_MATCHERS)
             return None

@@ -40,6 +40,7 @@ from pyjinn.config.model import (
     KiB,
     Limits,
     Mount,
+    MqttBroker,
     Permissions,
     StorageSettings,
 )
@@ -53,6 +54,15 @@ from pyjinn.config.storage import (
     resolve_database,
 )
 from pyjinn.config.storage import USAGE as STORAGE_USAGE
+from pyjinn.config.triggers import (
+    BROKER_DIRECTIVES,
+    TRIGGER_DIRECTIVES,
+    PendingTrigger,
+    apply_broker_setting,
+    build_trigger,
+    function_triggers,
+)
+from pyjinn.config.triggers import FUNCTION_USAGE as TRIGGER_USAGE
 from pyjinn.config.units import parse_duration, parse_size
 from pyjinn.signing.policy import TrustPolicy
 
@@ -66,10 +76,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
         "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users",
         "cluster_name", "cluster_port", "cluster_peers", "leaf_remotes",
         "leaf_port", "server_name", "store_cipher_key", "consensus",
-    ),
-    "cron trigger": ("cron",),
-    "MQTT trigger": (
-        "mqtt_broker", "mqtt_client_id", "mqtt_username", "mqtt_password", "mqtt_subscribe",
     ),
     "LLM / MCP": ("ai_provider", "ai_model", "ai_endpoint", "ai_token", "allow_host", "ai_tool"),
     "CORS": ("cors_origin",),
@@ -110,9 +116,10 @@ _USAGE = {
     "debug_secret": DEBUG_SECRET_USAGE,
     **STORAGE_USAGE,
     **JOB_USAGE,
+    **TRIGGER_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
-_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key"}
+_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", *TRIGGER_DIRECTIVES}
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
     "data_dir",
@@ -141,6 +148,8 @@ class FunctionContext:
     # The global db_* and s3_* settings, and the option lines that set them.
     storage: StorageSettings = field(default_factory=StorageSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
+    # The global mqtt_* settings, every block's default broker.
+    mqtt: MqttBroker = field(default_factory=MqttBroker)
 
 
 @dataclass
@@ -168,6 +177,8 @@ class _Draft:
     storage: dict[str, str] = field(default_factory=dict)
     jobs: JobSettings = field(default_factory=JobSettings)
     storage_lines: dict[str, Directive] = field(default_factory=dict)
+    triggers: list[PendingTrigger] = field(default_factory=list)
+    mqtt: MqttBroker | None = None  # the block's mqtt_* settings over the global ones
 
 
 def build_function(
@@ -190,7 +201,7 @@ def build_function(
         directive, draft, context, report
     )
     module_path = _module_path(directive, draft, context, report)
-    if module_path is None or len(report.errors) > errors_before:
+    if module_path is None:
         return None
     name = draft.name if draft.name is not None else module_path.stem
     if draft.name is None and not _NAME.fullmatch(name):
@@ -199,6 +210,17 @@ def build_function(
             f"function name '{name}' (taken from the module file name) may only use letters, "
             "digits, '_', '.' and '-'; give it a 'name'",
         )
+        return None
+    # Checked even when other lines of the block are wrong, so one pass reports them all.
+    triggers = function_triggers(
+        draft.triggers,
+        function=name,
+        module_path=module_path,
+        base_dir=context.base_dir,
+        broker=draft.mqtt or context.mqtt,
+        report=report,
+    )
+    if len(report.errors) > errors_before:
         return None
     return FunctionSpec(
         name=name,
@@ -219,6 +241,7 @@ def build_function(
         api_keys=merge_api_keys([*context.api_keys, *draft.api_keys], report),
         tenant=draft.tenant if draft.tenant is not None else context.tenant,
         forward_credentials=draft.forward_credentials,
+        triggers=triggers,
     )
 
 
@@ -293,6 +316,12 @@ def _apply(
         draft.security = build_security(sub, context.base_dir, report)
     elif name in JOB_DIRECTIVES:
         draft.jobs = apply_job_directive(sub, draft.jobs, report)
+    elif name in TRIGGER_DIRECTIVES:
+        trigger = build_trigger(sub, report, named=False)
+        if trigger is not None:
+            draft.triggers.append(trigger)
+    elif name in BROKER_DIRECTIVES:
+        draft.mqtt = apply_broker_setting(sub, draft.mqtt or context.mqtt, report)
     elif name == "permissions":
         draft.permissions_line = sub  # built last: Gojinn's s3_* grants depend on the bucket
     elif name in STORAGE_DIRECTIVES:

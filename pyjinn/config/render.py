@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.addresses import format_address
-from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site, StorageSettings
+from pyjinn.config.model import (
+    ApiKey,
+    Config,
+    FunctionSpec,
+    MqttBroker,
+    Route,
+    Site,
+    StorageSettings,
+    Triggers,
+)
 from pyjinn.config.storage import describe_blob_storage, describe_database, redact_dsn
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
@@ -26,7 +35,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         return Path(os.path.relpath(path, base)).as_posix()
 
     def function(spec: FunctionSpec) -> dict[str, Any]:
-        return {
+        rendered = {
             "type": "function",
             "name": spec.name,
             "module": relative(spec.module_path),
@@ -73,6 +82,11 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "retry_backoff": [spec.jobs.retry_backoff, spec.jobs.retry_backoff_max],
             },
         }
+        # Shown only when there are some (as the options' mqtt below), so that configs
+        # without triggers keep the form they had before triggers existed.
+        if spec.triggers:
+            rendered["triggers"] = _triggers(spec.triggers)
+        return rendered
 
     def route(entry: Route) -> dict[str, Any]:
         rendered: dict[str, Any] = {
@@ -101,7 +115,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         }
 
     options = config.options
-    return {
+    rendered: dict[str, Any] = {
         "options": {
             "admin": format_address(options.admin) if options.admin else None,
             "data_dir": relative(options.data_dir),
@@ -134,6 +148,51 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             },
         },
         "sites": [site(block) for block in config.sites],
+    }
+    if options.mqtt != MqttBroker():
+        rendered["options"]["mqtt"] = _broker(options.mqtt)
+    if config.triggers:
+        rendered["triggers"] = _triggers(config.triggers)
+    return rendered
+
+
+def _triggers(triggers: Triggers) -> dict[str, Any]:
+    return {
+        "cron": [
+            {
+                "function": cron.function,
+                "schedule": cron.schedule,
+                "catch_up": cron.catch_up,
+                "location": _location(cron.location),
+            }
+            for cron in triggers.cron
+        ],
+        "mqtt": [
+            {
+                "function": mqtt.function,
+                "topic": mqtt.topic,
+                "broker": _broker(mqtt.broker),
+                "location": _location(mqtt.location),
+            }
+            for mqtt in triggers.mqtt
+        ],
+        "nats": [
+            {
+                "function": nats.function,
+                "subject": nats.subject,
+                "location": _location(nats.location),
+            }
+            for nats in triggers.nats
+        ],
+    }
+
+
+def _broker(broker: MqttBroker) -> dict[str, Any]:
+    return {
+        "url": broker.url or "(embedded)",
+        "client_id": broker.client_id,
+        "username": broker.username,
+        "password": "(set)" if broker.password else None,
     }
 
 
