@@ -367,7 +367,11 @@ class JobQueue:
         """``await operation``, with NATS failures as QueueUnavailable."""
         try:
             return await operation
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyWrongLastSequenceError):
+        except (
+            nats.js.errors.KeyNotFoundError,
+            nats.js.errors.KeyWrongLastSequenceError,
+            nats.js.errors.NoKeysError,  # an empty bucket: list_records answers []
+        ):
             raise
         except nats.js.errors.NotFoundError:
             raise

@@ -163,11 +163,12 @@ class EmbeddedNats:
             mqtt_port=self._mqtt_port if self._mqtt else None,
         )
         log.info(
-            "Started nats-server (pid %d) on %s:%d with JetStream in %s.",
+            "Started nats-server (pid %d) on %s:%d with JetStream in %s%s.",
             self._process.pid,
             _HOST,
             port,
             self.store_dir,
+            f", MQTT on {_HOST}:{self._mqtt_port}" if self._mqtt else "",
         )
         return self._info
 
