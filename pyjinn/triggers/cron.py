@@ -152,7 +152,7 @@ class CronScheduler:
     async def _recorded(self, trigger: CronTrigger) -> float | None:
         try:
             state = await self._open_state()
-            entry = await state.get(_state_key(trigger))
+            entry = await state.get(state_key(trigger))
         except nats.js.errors.KeyNotFoundError:
             return None
         except _UNREACHABLE as error:
@@ -165,7 +165,7 @@ class CronScheduler:
 
     async def _remember(self, trigger: CronTrigger, tick: float) -> None:
         """Record ``tick`` as the last one, unless a later one is recorded already."""
-        key = _state_key(trigger)
+        key = state_key(trigger)
         for _ in range(3):
             try:
                 state = await self._open_state()
@@ -221,7 +221,8 @@ def tick_key(trigger: CronTrigger, tick: float) -> str:
     return f"cron\0{trigger.function}\0{trigger.schedule}\0{round(tick * 1000)}"
 
 
-def _state_key(trigger: CronTrigger) -> str:
+def state_key(trigger: CronTrigger) -> str:
+    """Where the last tick of a catch_up line is recorded."""
     digest = hashlib.sha256(f"{trigger.function}\0{trigger.schedule}".encode()).hexdigest()
     return f"last.{digest[:32]}"
 
