@@ -53,7 +53,7 @@ log = logging.getLogger("pyjinn.triggers")
 SUBSCRIBE_QOS = 1
 KEEPALIVE = 30
 _RECONNECT = (1, 30)  # seconds: paho's first and longest wait between connection attempts
-_POLL = (0.01, 1.0)  # seconds: first and longest wait between looks at a job's record
+_POLL = (0.01, 0.25)  # seconds: first and longest wait between looks at a job's record
 _ENQUEUE_RETRY = (0.5, 5.0)
 # Header values are Latin-1: a topic beyond ASCII travels percent-encoded (UTF-8), like a URL.
 _TOPIC_SAFE = "/+#$!&'()*,;=:@-._~"

@@ -76,6 +76,7 @@ async def test_a_qos1_message_to_a_function_that_fails_once_is_acknowledged_afte
         failed = await wait_for(
             lambda: _first(records(app, name), lambda r: r.attempts >= 1 and r.error)
         )
+        assert _acknowledgements(mosquitto, name) == 0
     first_job = failed.job_id
     # A second "process" connects with the same client id: the broker delivers the message
     # again, since it was never acknowledged; this time it is, once its job succeeded.
@@ -86,6 +87,7 @@ async def test_a_qos1_message_to_a_function_that_fails_once_is_acknowledged_afte
                 records(again, name), lambda r: r.job_id != first_job and r.status == SUCCEEDED
             )
         )
+        await wait_for(lambda: _acknowledgements(mosquitto, name) == 1)
     assert done.attempts == 2  # failed once, then succeeded: retried by the job queue
     envelope = envelope_of(done)
     assert envelope["method"] == "ASYNC" and envelope["uri"] == "internal://async/job"
@@ -132,7 +134,7 @@ async def test_a_message_whose_function_always_fails_is_acknowledged_once_it_is_
         publish(mosquitto, topic, b"never")
         dead = await wait_for(lambda: _first(records(app, name), lambda r: r.status == DEAD))
         assert dead.attempts == 2
-        await _quiet(0.5)  # the acknowledgement follows the record
+        await wait_for(lambda: _acknowledgements(mosquitto, name) == 1)
     again = make_app(caddyfile)
     async with serving(again):
         await _subscribed(mosquitto, name, times=2)
@@ -170,6 +172,11 @@ async def _first(found, predicate):
 async def _subscribed(broker: Mosquitto, client_id: str, times: int = 1) -> None:
     """Wait until ``client_id`` has subscribed ``times`` times (once per connection)."""
     await wait_for(lambda: broker.log.read_text().count(f"Sending SUBACK to {client_id}") >= times)
+
+
+def _acknowledgements(broker: Mosquitto, client_id: str) -> int:
+    """How many QoS 1 messages ``client_id`` has acknowledged (Mosquitto logs each PUBACK)."""
+    return broker.log.read_text().count(f"Received PUBACK from {client_id} ")
 
 
 async def _quiet(seconds: float) -> None:

@@ -119,3 +119,28 @@ async def test_two_processes_answer_each_request_once(
         assert bodies == list(range(20))
     finally:
         await client.close()
+
+
+async def test_a_reload_subscribes_new_subjects_and_drops_removed_ones(
+    make_app, project, c_guest: Callable, nats_connection: NatsConnection, tmp_path
+) -> None:
+    from pyjinn.config import loads
+
+    project("triggers.wasm", c_guest("triggers"))
+    name, before, after = unique("fn"), unique("before."), unique("after.")
+    app = make_app(site(name, before))
+    async with serving(app):
+        assert (await request(nats_connection, before, b"1")).headers["Pyjinn-Status"] == "200"
+        text = "{\n\tadmin off\n}\n" + site(name, after)
+        app.replace(app.runtime.successor(loads(text, base_dir=tmp_path, environ={}), None))
+        assert (await request(nats_connection, after, b"2")).headers["Pyjinn-Status"] == "200"
+        client = await nats.connect(
+            servers=list(nats_connection.urls),
+            user=nats_connection.user,
+            password=nats_connection.password,
+        )
+        try:
+            with pytest.raises(nats.errors.NoRespondersError):
+                await client.request(before, b"3", timeout=5)
+        finally:
+            await client.close()
