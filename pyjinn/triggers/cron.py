@@ -60,8 +60,6 @@ class CronScheduler:
         self._jobs = jobs
         self._runtime = runtime
         self._tasks: dict[CronTrigger, asyncio.Task[None]] = {}
-        # The last tick each line fired here: a line kept across a reload resumes from it.
-        self._last: dict[CronTrigger, float] = {}
         self._state: KeyValue | None = None
 
     def update(self, triggers: tuple[CronTrigger, ...]) -> None:
@@ -70,7 +68,6 @@ class CronScheduler:
         wanted = set(triggers)
         for trigger in [t for t in self._tasks if t not in wanted]:
             self._tasks.pop(trigger).cancel()
-            self._last.pop(trigger, None)
         for trigger in triggers:
             if trigger not in self._tasks:
                 self._tasks[trigger] = asyncio.get_running_loop().create_task(
@@ -95,7 +92,7 @@ class CronScheduler:
             while (delay := tick - time.time()) > 0:
                 await asyncio.sleep(delay)
             await self._fire(trigger, schedule, tick, missed=0)
-            last = self._last[trigger] = tick
+            last = tick
 
     async def _catch_up(self, trigger: CronTrigger, schedule: Schedule, now: float) -> None:
         recorded = await self._recorded(trigger)
