@@ -25,8 +25,9 @@ from tests.servers import free_ports
 class Mosquitto:
     """Debian's mosquitto on a random loopback port, anonymous, in memory; stopped by PID."""
 
-    def __init__(self, directory: Path) -> None:
-        self.port = free_ports(1)[0]
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_ports(1)[0]
         self.log = directory / "mosquitto.log"
         config = directory / "mosquitto.conf"
         config.write_text(

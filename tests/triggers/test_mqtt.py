@@ -142,6 +142,27 @@ async def test_a_message_whose_function_always_fails_is_acknowledged_once_it_is_
         assert len(await records(again, name)) == 1  # not delivered again
 
 
+async def test_after_the_broker_restarts_the_subscriber_reconnects_and_subscribes_again(
+    make_app, project, c_guest: Callable, mosquitto: Mosquitto, tmp_path
+) -> None:
+    project("triggers.wasm", c_guest("triggers"))
+    name, topic = unique("fn"), unique("restart") + "/x"
+    app = make_app(site(name, topic, mosquitto.url))
+    async with serving(app):
+        await _subscribed(mosquitto, name)
+        mosquitto.stop()
+        restarted = Mosquitto(tmp_path / "restarted", port=mosquitto.port)
+        try:
+            await _subscribed(restarted, name)  # paho reconnected by itself
+            publish(restarted, topic, b"after")
+            done = await wait_for(
+                lambda: _first(records(app, name), lambda r: r.status == SUCCEEDED)
+            )
+        finally:
+            restarted.stop()
+    assert envelope_of(done)["body"] == "after"
+
+
 async def test_an_unreachable_broker_is_logged_and_the_server_keeps_serving(
     make_app, project, c_guest: Callable, caplog: pytest.LogCaptureFixture
 ) -> None:
