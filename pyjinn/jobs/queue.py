@@ -284,7 +284,8 @@ class JobQueue:
             keys = await self._guarded(records.keys())
         except nats.js.errors.NoKeysError:
             return []
-        keys.sort(reverse=True)  # ids begin with their creation time (idempotent ones sort last)
+        # A key written while it is listed comes twice (nats-py's keys() watches live updates).
+        keys = sorted(set(keys), reverse=True)  # ids begin with their creation time
         found: list[JobRecord] = []
         for key in keys:
             if len(found) >= limit:

@@ -1,14 +1,11 @@
 """Fixtures of the trigger tests: apps served in-process with their lifespan (so jobs and
-triggers run), and a real Mosquitto broker."""
+triggers run), and a real Mosquitto broker (``tests.servers.Mosquitto``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import shutil
-import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,58 +16,12 @@ import pytest
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import NatsConnection, Services
-from tests.servers import free_ports
-
-
-class Mosquitto:
-    """Debian's mosquitto on a random loopback port, anonymous, in memory; stopped by PID."""
-
-    def __init__(self, directory: Path, port: int | None = None) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_ports(1)[0]
-        self.log = directory / "mosquitto.log"
-        config = directory / "mosquitto.conf"
-        config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "log_dest stderr\nlog_type all\n"
-        )
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(
-                [binary, "-c", str(config)], stdout=output, stderr=output
-            )
-        deadline = time.monotonic() + 10
-        while "mosquitto version" not in self.log.read_text(errors="replace") or not _listening(
-            self.port
-        ):
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "mosquitto did not start"
-            time.sleep(0.02)
-
-    @property
-    def url(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+from tests.servers import Mosquitto, mosquitto_binary
 
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+    if mosquitto_binary() is None:
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     broker = Mosquitto(tmp_path)
     yield broker

@@ -22,8 +22,10 @@ static int reply(int status, const void *body, size_t length) {
 int main(void) {
     pyjinn_request request;
     if (pyjinn_read_request(&request) != PYJINN_OK) return 1;
+    /* Only pyjinn makes ASYNC requests (an HTTP client cannot send that method), so a request
+     * that merely carries the header is not taken for a tick. */
     const char *trigger = pyjinn_header(&request, "X-Pyjinn-Trigger");
-    if (trigger && strcmp(trigger, "cron") == 0) {
+    if (strcmp(request.method, "ASYNC") == 0 && trigger && strcmp(trigger, "cron") == 0) {
         /* A tick: remember it. Failing (exit 1) lets the job queue retry it. */
         if (pyjinn_kv_set(KEY, request.body, request.body_length) != PYJINN_OK) {
             pyjinn_log(PYJINN_ERROR, pyjinn_last_error());

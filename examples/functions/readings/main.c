@@ -40,8 +40,9 @@ int main(void) {
     pyjinn_request request;
     if (pyjinn_read_request(&request) != PYJINN_OK) return 1;
     char key[MAX_SENSOR + 16];
+    /* Only pyjinn makes ASYNC requests: an HTTP client's X-Mqtt-Topic is not a message. */
     const char *topic = pyjinn_header(&request, "X-Mqtt-Topic");
-    if (topic) {
+    if (strcmp(request.method, "ASYNC") == 0 && topic) {
         if (!key_for(topic, key, sizeof key)) {
             pyjinn_log(PYJINN_WARN, "ignoring a message on a topic without a sensor name");
             return reply(200, "ignored", 7); /* succeeds: no point in retrying it */
