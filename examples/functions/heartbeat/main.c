@@ -22,7 +22,7 @@ static int reply(int status, const void *body, size_t length) {
 int main(void) {
     pyjinn_request request;
     if (pyjinn_read_request(&request) != PYJINN_OK) return 1;
-    /* Only pyjinn makes ASYNC requests (an HTTP client cannot send that method), so a request
+    /* Only pyjinn makes ASYNC requests (its HTTP server refuses that method), so a request
      * that merely carries the header is not taken for a tick. */
     const char *trigger = pyjinn_header(&request, "X-Pyjinn-Trigger");
     if (strcmp(request.method, "ASYNC") == 0 && trigger && strcmp(trigger, "cron") == 0) {

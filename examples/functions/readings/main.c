@@ -40,7 +40,8 @@ int main(void) {
     pyjinn_request request;
     if (pyjinn_read_request(&request) != PYJINN_OK) return 1;
     char key[MAX_SENSOR + 16];
-    /* Only pyjinn makes ASYNC requests: an HTTP client's X-Mqtt-Topic is not a message. */
+    /* Only pyjinn makes ASYNC requests (its HTTP server refuses that method): an HTTP
+     * client's X-Mqtt-Topic is not a message. */
     const char *topic = pyjinn_header(&request, "X-Mqtt-Topic");
     if (strcmp(request.method, "ASYNC") == 0 && topic) {
         if (!key_for(topic, key, sizeof key)) {
