@@ -1,5 +1,6 @@
-"""Real database and object storage servers for tests: PostgreSQL (initdb + pg_ctl) and
-SeaweedFS's S3 (``weed mini``), each on random loopback ports in a temporary directory."""
+"""Real database, object storage and broker servers for tests: PostgreSQL (initdb + pg_ctl),
+SeaweedFS's S3 (``weed mini``) and Mosquitto (MQTT), each on random loopback ports in a
+temporary directory."""
 
 from __future__ import annotations
 
@@ -483,3 +484,54 @@ class ScriptedHttp:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def mosquitto_binary() -> Path | None:
+    """Debian's mosquitto (in /usr/sbin, often not on PATH), else whatever PATH has."""
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+    return Path(found) if found else None
+
+
+class Mosquitto:
+    """Debian's mosquitto on a random loopback port, anonymous, in memory; stopped by PID."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_ports(1)[0]
+        self.log = directory / "mosquitto.log"
+        config = directory / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "log_dest stderr\nlog_type all\n"
+        )
+        binary = mosquitto_binary()
+        assert binary is not None, "mosquitto is not installed (apt-get install mosquitto)"
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [str(binary), "-c", str(config)], stdout=output, stderr=output
+            )
+        deadline = time.monotonic() + 10
+        while "mosquitto version" not in self.log.read_text(errors="replace") or not _listening(
+            self.port
+        ):
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "mosquitto did not start"
+            time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

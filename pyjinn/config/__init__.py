@@ -13,6 +13,7 @@ independent mistake; all of them are raised together as ``ConfigErrors``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,7 +69,7 @@ def loads(
     """
     source = Path(os.path.abspath(Path(base_dir) / filename))
     config = _load_text(text, filename=filename, source=source, environ=environ)
-    return Config(options=config.options, sites=config.sites, source=None)
+    return dataclasses.replace(config, source=None)
 
 
 def _load_text(

@@ -8,7 +8,7 @@ blocks, so the first route that matches a request is the one that answers it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,15 @@ from pyjinn.config.security import build_security
 from pyjinn.config.servers import build_servers
 from pyjinn.config.services import SERVICE_OPTIONS, build_service_option
 from pyjinn.config.storage import STORAGE_DIRECTIVES, build_storage_setting
+from pyjinn.config.triggers import (
+    BROKER_DIRECTIVES,
+    TRIGGER_DIRECTIVES,
+    PendingTrigger,
+    apply_broker_setting,
+    build_trigger,
+    check_triggers,
+    named_triggers,
+)
 from pyjinn.errors import ConfigError, Location
 
 GLOBAL_OPTIONS = (
@@ -67,11 +76,15 @@ GLOBAL_OPTIONS = (
     *JOB_OPTIONS,
     *GLOBAL_CRASH_OPTIONS,
     *AI_DIRECTIVES,
+    *TRIGGER_DIRECTIVES,
+    *BROKER_DIRECTIVES,
 )
-_REPEATABLE = ("api_key", "allow_host")
+_REPEATABLE = ("api_key", "allow_host", *TRIGGER_DIRECTIVES)
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
 FUNCTION_DIRECTIVES = ("pyjinn", "gojinn")
-SITE_DIRECTIVES = (*BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond", MEANING_DIRECTIVE)
+SITE_DIRECTIVES = (
+    *BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond", MEANING_DIRECTIVE, *TRIGGER_DIRECTIVES,
+)  # fmt: skip
 NAMED_MATCHERS = "named matchers are not supported; use a path matcher like /api/*"
 
 
@@ -105,8 +118,16 @@ def build(
         crash_records=options.crash_records,
         ai=ai,
         ai_lines=ai_lines,
+        mqtt=options.mqtt,
     )
     builder = _RouteBuilder(context, report)
+    # Triggers of the global options and site blocks name functions: built once all are known.
+    pending: list[tuple[PendingTrigger, frozenset[str] | None]] = [
+        (trigger, None)
+        for option in document.options or ()
+        if option.name in TRIGGER_DIRECTIVES
+        and (trigger := build_trigger(option, report, named=True)) is not None
+    ]
     sites: list[Site] = []
     owners: dict[Address, Location] = {}
     for block in document.sites:
@@ -130,14 +151,20 @@ def build(
                 owners[address] = block.location
         mcp_lines = [directive for directive in block.body if directive.name == MCP_DIRECTIVE]
         body = tuple(directive for directive in block.body if directive.name != MCP_DIRECTIVE)
+        builder.site_triggers = []
         routes = builder.routes(body, "site block")
         site = Site(tuple(addresses), routes, block.location)
+        names = frozenset(spec.name for spec in site.functions())
+        pending.extend((trigger, names) for trigger in builder.site_triggers)
         tools = check_tools(site, report)
         mcp_path = build_mcp_path(mcp_lines, has_tools=bool(tools), report=report)
         sites.append(Site(site.addresses, routes, block.location, mcp_path=mcp_path))
     check_meaning_targets(builder.meaning_lines, builder.function_names, report)
     config = Config(options=options, sites=tuple(sites), source=source)
+    functions = [spec.name for spec in config.functions()]
+    config = replace(config, triggers=named_triggers(pending, functions, options.mqtt, report))
     _check_job_targets(config, report)
+    check_triggers(config, report)
     return config
 
 
@@ -182,6 +209,7 @@ def _build_options(
     tracing = GlobalOptions().tracing
     servers = GlobalOptions().servers
     jobs = GlobalOptions().jobs
+    mqtt = GlobalOptions().mqtt
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
     storage: dict[str, str] = {}
@@ -229,6 +257,10 @@ def _build_options(
             servers = build_servers(option, report) or servers
         elif name in JOB_OPTIONS:
             jobs = apply_job_option(option, jobs, report)
+        elif name in TRIGGER_DIRECTIVES:
+            continue  # built by build() once the functions they name are known
+        elif name in BROKER_DIRECTIVES:
+            mqtt = apply_broker_setting(option, mqtt, report)
         elif name == "api_key":
             api_key = build_api_key(option, report)
             if api_key is not None:
@@ -272,6 +304,7 @@ def _build_options(
         servers=servers,
         jobs=jobs,
         crash_records=resolve_crash_records(crash_settings, data_dir),
+        mqtt=mqtt,
         **services,
     )
     return options, api_keys, storage_lines
@@ -291,6 +324,8 @@ class _RouteBuilder:
         self.report = report
         self.function_names: dict[str, Directive] = {}
         self.meaning_lines: list[tuple[Route, Directive]] = []
+        # Trigger lines of the site block being built (they name one of its functions).
+        self.site_triggers: list[PendingTrigger] = []
 
     def routes(self, directives: tuple[Directive, ...], where: str) -> tuple[Route, ...]:
         entries = [
@@ -324,6 +359,11 @@ class _RouteBuilder:
             route = Route(matcher, handler=handler, location=directive.location)
             self.meaning_lines.append((route, directive))
             return route
+        if directive.name in TRIGGER_DIRECTIVES:
+            trigger = build_trigger(directive, self.report, named=True)
+            if trigger is not None:
+                self.site_triggers.append(trigger)
+            return None
         if directive.name.startswith("@"):
             self.report.error(directive, NAMED_MATCHERS)
             return None

@@ -52,6 +52,7 @@ from pyjinn.config.model import (
     KiB,
     Limits,
     Mount,
+    MqttBroker,
     Permissions,
     StorageSettings,
 )
@@ -65,6 +66,15 @@ from pyjinn.config.storage import (
     resolve_database,
 )
 from pyjinn.config.storage import USAGE as STORAGE_USAGE
+from pyjinn.config.triggers import (
+    BROKER_DIRECTIVES,
+    TRIGGER_DIRECTIVES,
+    PendingTrigger,
+    apply_broker_setting,
+    build_trigger,
+    function_triggers,
+)
+from pyjinn.config.triggers import FUNCTION_USAGE as TRIGGER_USAGE
 from pyjinn.config.units import parse_duration, parse_size
 from pyjinn.signing.policy import TrustPolicy
 
@@ -78,10 +88,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
         "nats_port", "nats_routes", "nats_user_seed", "trusted_nats_users",
         "cluster_name", "cluster_port", "cluster_peers", "leaf_remotes",
         "leaf_port", "server_name", "store_cipher_key", "consensus",
-    ),
-    "cron trigger": ("cron",),
-    "MQTT trigger": (
-        "mqtt_broker", "mqtt_client_id", "mqtt_username", "mqtt_password", "mqtt_subscribe",
     ),
     "CORS": ("cors_origin",),
     "rate limiting": ("rate_limit",),
@@ -123,9 +129,10 @@ _USAGE = {
     **{name: CRASH_USAGE[name] for name in CRASH_DIRECTIVES},
     **AI_USAGE,
     "ai_tool": TOOL_USAGE,
+    **TRIGGER_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
-_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host"}
+_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host", *TRIGGER_DIRECTIVES}
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
     "data_dir",
@@ -159,6 +166,8 @@ class FunctionContext:
     # The global ai_* and allow_host settings (checked values), and the lines that set them.
     ai: dict[str, Any] = field(default_factory=dict)
     ai_lines: dict[str, Directive] = field(default_factory=dict)
+    # The global mqtt_* settings, every block's default broker.
+    mqtt: MqttBroker = field(default_factory=MqttBroker)
 
 
 @dataclass
@@ -191,6 +200,8 @@ class _Draft:
     ai: dict[str, Any] = field(default_factory=dict)
     ai_lines: dict[str, Directive] = field(default_factory=dict)
     tool_line: Directive | None = None
+    triggers: list[PendingTrigger] = field(default_factory=list)
+    mqtt: MqttBroker | None = None  # the block's mqtt_* settings over the global ones
 
 
 def build_function(
@@ -223,7 +234,7 @@ def build_function(
     if ai is not None and not permissions.ai:
         permissions = replace(permissions, ai=True)  # granted by ai_provider/ai_endpoint here
     module_path = _module_path(directive, draft, context, report)
-    if module_path is None or len(report.errors) > errors_before:
+    if module_path is None:
         return None
     name = draft.name if draft.name is not None else module_path.stem
     if draft.name is None and not _NAME.fullmatch(name):
@@ -232,6 +243,17 @@ def build_function(
             f"function name '{name}' (taken from the module file name) may only use letters, "
             "digits, '_', '.' and '-'; give it a 'name'",
         )
+        return None
+    # Checked even when other lines of the block are wrong, so one pass reports them all.
+    triggers = function_triggers(
+        draft.triggers,
+        function=name,
+        module_path=module_path,
+        base_dir=context.base_dir,
+        broker=draft.mqtt or context.mqtt,
+        report=report,
+    )
+    if len(report.errors) > errors_before:
         return None
     tool = None
     if draft.tool_line is not None:
@@ -267,6 +289,7 @@ def build_function(
         secret_env=frozenset(draft.secret_env),
         ai=ai,
         tool=tool,
+        triggers=triggers,
     )
 
 
@@ -341,6 +364,12 @@ def _apply(
         draft.security = build_security(sub, context.base_dir, report)
     elif name in JOB_DIRECTIVES:
         draft.jobs = apply_job_directive(sub, draft.jobs, report)
+    elif name in TRIGGER_DIRECTIVES:
+        trigger = build_trigger(sub, report, named=False)
+        if trigger is not None:
+            draft.triggers.append(trigger)
+    elif name in BROKER_DIRECTIVES:
+        draft.mqtt = apply_broker_setting(sub, draft.mqtt or context.mqtt, report)
     elif name == "permissions":
         draft.permissions_line = sub  # built last: Gojinn's s3_* grants depend on the bucket
     elif name in STORAGE_DIRECTIVES:

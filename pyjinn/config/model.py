@@ -250,6 +250,65 @@ class JobOptions:
 
 
 @dataclass(frozen=True)
+class MqttBroker:
+    """Where MQTT triggers connect (``mqtt_broker`` and friends): ``url`` None is the embedded
+    nats-server's MQTT listener. One connection per broker and client id serves every topic."""
+
+    url: str | None = None
+    client_id: str = "pyjinn"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class CronTrigger:
+    """``cron "SPEC"``: run ``function`` at each tick of ``schedule`` (as written); with
+    ``catch_up``, once for the ticks missed while pyjinn was down."""
+
+    function: str
+    schedule: str
+    catch_up: bool = False
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class MqttTrigger:
+    """``mqtt_subscribe TOPIC``: run ``function`` for each message matching ``topic`` (an MQTT
+    topic filter, wildcards allowed) on ``broker``."""
+
+    function: str
+    topic: str
+    broker: MqttBroker = field(default_factory=MqttBroker)
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class NatsTrigger:
+    """``nats_subscribe SUBJECT``: run ``function`` for each message on ``subject`` (wildcards
+    allowed) of the NATS server pyjinn uses; a request gets the function's response body as
+    its reply."""
+
+    function: str
+    subject: str
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """Events other than HTTP requests that run functions."""
+
+    cron: tuple[CronTrigger, ...] = ()
+    mqtt: tuple[MqttTrigger, ...] = ()
+    nats: tuple[NatsTrigger, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.cron or self.mqtt or self.nats)
+
+    def __add__(self, other: Triggers) -> Triggers:
+        return Triggers(self.cron + other.cron, self.mqtt + other.mqtt, self.nats + other.nats)
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One configured function: a module, its limits and what its sandbox may see."""
 
@@ -287,6 +346,8 @@ class FunctionSpec:
     ai: AiSettings | None = None
     # Its MCP tool description, if it is one (ai_tool).
     tool: AiTool | None = None
+    # Triggers written in the function's own block (cron, mqtt_subscribe, nats_subscribe).
+    triggers: Triggers = field(default_factory=Triggers)
 
     @property
     def allows_symlinks(self) -> bool:
@@ -455,6 +516,8 @@ class GlobalOptions:
     servers: ServerSettings = field(default_factory=ServerSettings)
     jobs: JobOptions = field(default_factory=JobOptions)
     crash_records: CrashRecords = field(default_factory=CrashRecords)
+    # The MQTT broker of every mqtt_subscribe that does not name its own.
+    mqtt: MqttBroker = field(default_factory=MqttBroker)
 
 
 @dataclass(frozen=True)
@@ -464,7 +527,16 @@ class Config:
     options: GlobalOptions = field(default_factory=GlobalOptions)
     sites: tuple[Site, ...] = ()
     source: Path | None = None
+    # Triggers written in the global options and site blocks, naming their functions.
+    triggers: Triggers = field(default_factory=Triggers)
 
     def functions(self) -> Iterator[FunctionSpec]:
         for site in self.sites:
             yield from site.functions()
+
+    def all_triggers(self) -> Triggers:
+        """Every trigger of the config: the functions' own, then the global and site ones."""
+        found = Triggers()
+        for spec in self.functions():
+            found += spec.triggers
+        return found + self.triggers

@@ -19,9 +19,11 @@ from pyjinn.config.model import (
     CrashRecords,
     FunctionSpec,
     MeaningRoute,
+    MqttBroker,
     Route,
     Site,
     StorageSettings,
+    Triggers,
 )
 from pyjinn.config.storage import describe_blob_storage, describe_database, redact_dsn
 from pyjinn.errors import Location
@@ -97,6 +99,10 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "schema": spec.tool.schema,
                 "contract": spec.tool.contract,
             }
+        # Shown only when there are some (as the options' mqtt below), so that configs
+        # without triggers keep the form they had before triggers existed.
+        if spec.triggers:
+            rendered["triggers"] = _triggers(spec.triggers)
         return rendered
 
     def crash_records(settings: CrashRecords) -> dict[str, Any]:
@@ -147,7 +153,7 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         return rendered
 
     options = config.options
-    return {
+    rendered: dict[str, Any] = {
         "options": {
             "admin": format_address(options.admin) if options.admin else None,
             "data_dir": relative(options.data_dir),
@@ -181,6 +187,51 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             "crash_records": crash_records(options.crash_records),
         },
         "sites": [site(block) for block in config.sites],
+    }
+    if options.mqtt != MqttBroker():
+        rendered["options"]["mqtt"] = _broker(options.mqtt)
+    if config.triggers:
+        rendered["triggers"] = _triggers(config.triggers)
+    return rendered
+
+
+def _triggers(triggers: Triggers) -> dict[str, Any]:
+    return {
+        "cron": [
+            {
+                "function": cron.function,
+                "schedule": cron.schedule,
+                "catch_up": cron.catch_up,
+                "location": _location(cron.location),
+            }
+            for cron in triggers.cron
+        ],
+        "mqtt": [
+            {
+                "function": mqtt.function,
+                "topic": mqtt.topic,
+                "broker": _broker(mqtt.broker),
+                "location": _location(mqtt.location),
+            }
+            for mqtt in triggers.mqtt
+        ],
+        "nats": [
+            {
+                "function": nats.function,
+                "subject": nats.subject,
+                "location": _location(nats.location),
+            }
+            for nats in triggers.nats
+        ],
+    }
+
+
+def _broker(broker: MqttBroker) -> dict[str, Any]:
+    return {
+        "url": broker.url or "(embedded)",
+        "client_id": broker.client_id,
+        "username": broker.username,
+        "password": "(set)" if broker.password else None,
     }
 
 

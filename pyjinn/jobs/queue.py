@@ -284,7 +284,8 @@ class JobQueue:
             keys = await self._guarded(records.keys())
         except nats.js.errors.NoKeysError:
             return []
-        keys.sort(reverse=True)  # ids begin with their creation time (idempotent ones sort last)
+        # A key written while it is listed comes twice (nats-py's keys() watches live updates).
+        keys = sorted(set(keys), reverse=True)  # ids begin with their creation time
         found: list[JobRecord] = []
         for key in keys:
             if len(found) >= limit:
@@ -367,7 +368,11 @@ class JobQueue:
         """``await operation``, with NATS failures as QueueUnavailable."""
         try:
             return await operation
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyWrongLastSequenceError):
+        except (
+            nats.js.errors.KeyNotFoundError,
+            nats.js.errors.KeyWrongLastSequenceError,
+            nats.js.errors.NoKeysError,  # an empty bucket: list_records answers []
+        ):
             raise
         except nats.js.errors.NotFoundError:
             raise

@@ -33,6 +33,7 @@ from pyjinn.server import jobs_http
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
 from pyjinn.server.routing import Router
 from pyjinn.services import Services, start_services
+from pyjinn.triggers.service import Triggers
 
 if TYPE_CHECKING:
     from pyjinn.mcp.http import McpEndpoint
@@ -56,6 +57,7 @@ class PyjinnApp:
         self.on_close: list[Any] = []  # what close() releases besides the runtime
         # Each site's MCP endpoint, made on its first request; kept across reloads.
         self._mcp: dict[tuple[Any, ...], McpEndpoint] = {}
+        self.triggers: Triggers | None = None  # cron, MQTT and NATS, once started
 
     def close(self) -> None:
         """Close the runtime and whatever the app started for itself (an embedded NATS)."""
@@ -75,6 +77,8 @@ class PyjinnApp:
         jobs = runtime.services.jobs
         if jobs is not None:
             jobs.reloaded(runtime)
+        if self.triggers is not None:
+            self.triggers.reloaded(runtime)
 
     def _close_idle_retired(self) -> None:
         for runtime in [r for r in self._retired if r.active == 0]:
@@ -99,8 +103,12 @@ class PyjinnApp:
                 jobs = self.runtime.services.jobs
                 if jobs is not None:
                     await jobs.start(lambda: self.runtime)
+                self.triggers = Triggers(self.runtime.services)
+                await self.triggers.start(lambda: self.runtime)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.triggers is not None:  # first: they feed the jobs
+                    await self.triggers.stop()
                 jobs = self.runtime.services.jobs
                 if jobs is not None:
                     await jobs.stop()

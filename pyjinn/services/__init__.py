@@ -38,6 +38,22 @@ class NatsConnection:
     password: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class MqttEndpoint:
+    """An MQTT broker to connect to: the embedded nats-server's listener, or ``mqtt_broker``."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+
+
+def needs_embedded_mqtt(config: Config) -> bool:
+    """Whether an MQTT trigger of ``config`` uses the embedded nats-server's MQTT listener."""
+    return any(trigger.broker.url is None for trigger in config.all_triggers().mqtt)
+
+
 def needs_key_value(config: Config) -> bool:
     """Whether any function of ``config`` may use key-value storage."""
     return any(spec.permissions.kv_read or spec.permissions.kv_write for spec in config.functions())
@@ -61,6 +77,11 @@ def unavailable_for(config: Config, services: Services) -> str | None:
             "a function now uses key-value storage, which was not running at start-up; "
             "restart pyjinn to start it"
         )
+    if needs_embedded_mqtt(config) and services.embedded_mqtt is None:
+        return (
+            "an MQTT trigger now uses the embedded nats-server's MQTT listener, which was not "
+            "started; restart pyjinn to start it (or name a broker with mqtt_broker)"
+        )
     if config.options.jobs != services.job_options:
         return (
             "the job options changed (job_retention, max_queued_jobs, cluster_replicas); "
@@ -74,13 +95,18 @@ def start_services(config: Config) -> tuple[Services, EmbeddedNats | None]:
     now (under ``data_dir/nats``). The caller stops the embedded server when it is done."""
     nats = configured_nats(config)
     embedded = None
+    mqtt = None
     if nats is None:
         from pyjinn.services.nats import EmbeddedNats
 
-        embedded = EmbeddedNats(config.options.data_dir / "nats")
+        embedded = EmbeddedNats(config.options.data_dir / "nats", mqtt=needs_embedded_mqtt(config))
         info = embedded.start()
         nats = NatsConnection((info.url,), info.user, info.password)
-    return Services(nats, config.options.jobs), embedded
+        if info.mqtt_port is not None:
+            mqtt = MqttEndpoint("127.0.0.1", info.mqtt_port, info.user, info.password)
+    services = Services(nats, config.options.jobs)
+    services.embedded_mqtt = mqtt
+    return services, embedded
 
 
 class Services:
@@ -91,6 +117,8 @@ class Services:
     ) -> None:
         self.nats = nats
         self.job_options = job_options or JobOptions()
+        # The embedded nats-server's MQTT listener, when an MQTT trigger needed it at start-up.
+        self.embedded_mqtt: MqttEndpoint | None = None
         self._jobs: Jobs | None = None
         self._kv: KeyValueStore | None = None
         self._databases: dict[tuple[Database, int], SqlDatabase] = {}

@@ -63,6 +63,8 @@ class ConnectInfo:
     url: str
     user: str
     password: str = field(repr=False)
+    # The MQTT listener's port (same credential), when the server was started with one.
+    mqtt_port: int | None = None
 
 
 def find_nats_server() -> Path:
@@ -87,9 +89,13 @@ class EmbeddedNats:
     One store directory serves one server at a time: a second server on it is refused.
     """
 
-    def __init__(self, store_dir: Path, *, port: int = 0) -> None:
+    def __init__(self, store_dir: Path, *, port: int = 0, mqtt: bool = False) -> None:
         self.store_dir = Path(store_dir)
         self._port = port
+        # With ``mqtt``, an MQTT listener too (for MQTT triggers): a random port at the first
+        # start, kept across restarts like the client port.
+        self._mqtt = mqtt
+        self._mqtt_port = 0
         self._user = f"pyjinn_{secrets.token_hex(6)}"
         self._password = secrets.token_urlsafe(32)
         self._process: subprocess.Popen[bytes] | None = None
@@ -143,18 +149,26 @@ class EmbeddedNats:
                 )
                 self._spawning = False
             port = self._wait_until_ready(self._process, time.monotonic() + timeout)
+            if self._mqtt:
+                self._mqtt_port = self._mqtt_port or self._logged_mqtt_port(self._process.pid)
         except BaseException:
             self._spawning = False
             self._kill()
             raise
         self._port = port
-        self._info = ConnectInfo(f"nats://{_HOST}:{port}", self._user, self._password)
+        self._info = ConnectInfo(
+            f"nats://{_HOST}:{port}",
+            self._user,
+            self._password,
+            mqtt_port=self._mqtt_port if self._mqtt else None,
+        )
         log.info(
-            "Started nats-server (pid %d) on %s:%d with JetStream in %s.",
+            "Started nats-server (pid %d) on %s:%d with JetStream in %s%s.",
             self._process.pid,
             _HOST,
             port,
             self.store_dir,
+            f", MQTT on {_HOST}:{self._mqtt_port}" if self._mqtt else "",
         )
         return self._info
 
@@ -228,6 +242,7 @@ class EmbeddedNats:
                 f"ports_file_dir: {store}",
                 f"jetstream {{ store_dir: {store} }}",
                 f'authorization {{ user: "{self._user}", password: "{self._password}" }}',
+                f"mqtt {{ listen: {_HOST}:{self._mqtt_port or -1} }}" if self._mqtt else "",
                 f"log_file: {json.dumps(str(self.store_dir / _LOG_NAME))}",
                 "logfile_size_limit: 10MB",
                 "logfile_max_num: 3",
@@ -257,6 +272,15 @@ class EmbeddedNats:
                     "nats-server did not become ready in time" + self._last_output()
                 )
             time.sleep(0.005)
+
+    def _logged_mqtt_port(self, pid: int) -> int:
+        """The MQTT port the server chose, from its log (the ports file does not list it)."""
+        marker = "Listening for MQTT clients on mqtt://"
+        with contextlib.suppress(OSError):
+            for line in (self.store_dir / _LOG_NAME).read_text(errors="replace").splitlines():
+                if line.startswith(f"[{pid}]") and marker in line:
+                    return int(line.rsplit(":", 1)[1])
+        raise EmbeddedNatsError("nats-server did not say which port its MQTT listener uses")
 
     def _last_output(self) -> str:
         lines: list[str] = []

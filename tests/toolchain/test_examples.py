@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -22,8 +24,8 @@ from pyjinn.toolchain import BuildResult
 from .conftest import EXAMPLES, Invoke, make_request
 
 FUNCTIONS = [
-    "ask", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "hello", "hello_py",
-    "hello_ts", "invoice", "links", "notes", "orders", "receipt",
+    "ask", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "heartbeat", "hello",
+    "hello_py", "hello_ts", "invoice", "links", "notes", "orders", "readings", "receipt",
 ]  # fmt: skip
 
 Built = dict[str, BuildResult]
@@ -429,3 +431,117 @@ class TestHelloAssemblyScript:
         assert response.headers["content-language"] == "en"
         response = await client.get("/ts", headers={"Accept-Language": "fr-FR"})
         assert (response.text, response.headers["content-language"]) == ("Bonjour, world !", "fr")
+
+
+@pytest.mark.anyio
+class TestTriggers:
+    """The cron and MQTT examples, served as examples/Caddyfile routes them (with a broker of
+    the test's own instead of the embedded one), on the session's nats-server."""
+
+    async def test_heartbeat_remembers_the_last_tick_of_its_schedule(
+        self, built_examples: Built, make_runtime, nats_connection
+    ) -> None:
+        from tests.triggers.conftest import serving
+
+        app = self._heartbeat(built_examples, make_runtime, nats_connection, "* * * * * *")
+        async with serving(app), _client(app) as client:
+            answer = await _eventually(client, "/heartbeat")
+        app.runtime.services.close()
+        tick = answer.json()
+        assert tick["event_type"] == "cron" and tick["schedule"] == "* * * * * *"
+        assert tick["tick"].endswith(".000Z") and tick["missed"] == 0
+
+    async def test_heartbeat_takes_no_tick_from_an_http_request_that_claims_to_be_one(
+        self, built_examples: Built, make_runtime, nats_connection
+    ) -> None:
+        from tests.triggers.conftest import serving
+
+        yearly = "0 0 0 1 1 *"  # no tick while the test runs
+        app = self._heartbeat(built_examples, make_runtime, nats_connection, yearly)
+        async with serving(app), _client(app) as client:
+            spoofed = await client.post(
+                "/heartbeat", headers={"X-Pyjinn-Trigger": "cron"}, content=b"{}"
+            )
+            assert spoofed.status_code == 404
+            assert (await client.get("/heartbeat")).json() == {"error": "no tick yet"}
+        app.runtime.services.close()
+
+    @staticmethod
+    def _heartbeat(built: Built, make_runtime, nats_connection, schedule: str) -> PyjinnApp:
+        from tests.triggers.conftest import unique
+
+        caddyfile = f"""
+        :8080 {{
+            handle /heartbeat {{
+                pyjinn {module(built, "heartbeat")} {{
+                    tenant {unique("t")}
+                    cron "{schedule}"
+                    permissions {{
+                        kv_read heartbeat
+                        kv_write heartbeat
+                    }}
+                }}
+            }}
+        }}
+        """
+        return PyjinnApp(make_runtime(caddyfile, services=Services(nats_connection)))
+
+    async def test_readings_keeps_the_latest_mqtt_message_of_each_sensor(
+        self, built_examples: Built, make_runtime, nats_connection, tmp_path: Path
+    ) -> None:
+        from tests.servers import Mosquitto, mosquitto_binary
+        from tests.triggers.conftest import serving, unique
+        from tests.triggers.test_mqtt import publish
+
+        if mosquitto_binary() is None:
+            pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+        broker = Mosquitto(tmp_path / "mosquitto")
+        client_id = unique("readings")
+        caddyfile = f"""
+        :8080 {{
+            handle /readings {{
+                pyjinn {module(built_examples, "readings")} {{
+                    tenant {unique("t")}
+                    mqtt_broker {broker.url}
+                    mqtt_client_id {client_id}
+                    mqtt_subscribe "sensors/+/temperature"
+                    permissions {{
+                        kv_read readings
+                        kv_write readings
+                    }}
+                }}
+            }}
+        }}
+        """
+        services = Services(nats_connection)
+        try:
+            app = PyjinnApp(make_runtime(caddyfile, services=services))
+            async with serving(app), _client(app) as client:
+                await _until(lambda: f"Sending SUBACK to {client_id}" in broker.log.read_text())
+                publish(broker, "sensors/hall/temperature", b"21.5")
+                answer = await _eventually(client, "/readings?sensor=hall")
+                assert answer.text == "21.5"
+                assert (await client.get("/readings?sensor=cellar")).status_code == 404
+                assert (await client.get("/readings")).status_code == 400
+        finally:
+            services.close()
+            broker.stop()
+
+
+def _client(app: PyjinnApp) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://example")
+
+
+async def _eventually(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while (answer := await client.get(path)).status_code != 200:
+        assert time.monotonic() < deadline, f"{path} answered {answer.status_code}: {answer.text}"
+        await asyncio.sleep(0.1)
+    return answer
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
