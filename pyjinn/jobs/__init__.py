@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -80,7 +81,22 @@ def new_job_id(tenant: str, function: str, idempotency_key: str | None) -> str:
     if idempotency_key is not None:
         digest = hashlib.sha256(f"{tenant}\0{function}\0{idempotency_key}".encode()).hexdigest()
         return "k" + digest[:31]
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+    with _ID_LOCK:
+        global _last_id
+        millis = time.time_ns() // 1_000_000
+        last_millis, last_random = _last_id
+        if millis <= last_millis:  # the same millisecond (or the clock stepped back): count on
+            millis, random = last_millis, last_random + 1
+        else:
+            random = int.from_bytes(os.urandom(10), "big") >> 1  # room to count on
+        _last_id = (millis, random)
+    return f"{millis:012x}{random:020x}"
+
+
+# The last id made here: ids a process makes are strictly increasing, even within a
+# millisecond (ids of different processes order by millisecond only).
+_ID_LOCK = threading.Lock()
+_last_id = (0, 0)
 
 
 def internal_envelope(payload: bytes) -> Envelope:
