@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from pyjinn.config.build import build
@@ -68,7 +69,7 @@ def loads(
     """
     source = Path(os.path.abspath(Path(base_dir) / filename))
     config = _load_text(text, filename=filename, source=source, environ=environ)
-    return Config(options=config.options, sites=config.sites, source=None)
+    return replace(config, source=None)
 
 
 def _load_text(

@@ -16,8 +16,14 @@ from pyjinn.errors import ConfigError, Location
 class Diagnostics:
     """An error list that knows how to blame a directive, including where it was imported."""
 
-    def __init__(self, errors: list[ConfigError]) -> None:
+    def __init__(self, errors: list[ConfigError], warnings: list[str] | None = None) -> None:
         self.errors = errors
+        # What loads but deserves a word, as ``FILE:LINE: message``.
+        self.warnings: list[str] = [] if warnings is None else warnings
+
+    def warn(self, directive: Directive, message: str) -> None:
+        """Note ``message`` at ``directive``'s line: it loads, but the user should know."""
+        self.warnings.append(f"{directive.location}: {message}{imported_suffix(directive)}")
 
     def error(self, directive: Directive, message: str) -> None:
         """Report ``message`` at ``directive``'s line, naming the imports that pasted it there."""

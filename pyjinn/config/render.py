@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.addresses import format_address
-from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site, StorageSettings
+from pyjinn.config.model import (
+    ApiKey,
+    Config,
+    FunctionSpec,
+    HeaderOperation,
+    HeaderRule,
+    Route,
+    Site,
+    StorageSettings,
+)
 from pyjinn.config.storage import describe_blob_storage, describe_database, redact_dsn
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
@@ -91,17 +100,22 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             }
         else:
             rendered["routes"] = [route(child) for child in entry.routes]
+        if entry.headers:
+            rendered["headers"] = [_header_rule(rule) for rule in entry.headers]
         return rendered
 
     def site(block: Site) -> dict[str, Any]:
-        return {
+        rendered = {
             "addresses": [format_address(address) for address in block.addresses],
             "location": _location(block.location),
             "routes": [route(entry) for entry in block.routes],
         }
+        if block.headers:
+            rendered["headers"] = [_header_rule(rule) for rule in block.headers]
+        return rendered
 
     options = config.options
-    return {
+    rendered = {
         "options": {
             "admin": format_address(options.admin) if options.admin else None,
             "data_dir": relative(options.data_dir),
@@ -134,6 +148,24 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             },
         },
         "sites": [site(block) for block in config.sites],
+    }
+    if config.warnings:
+        rendered["warnings"] = list(config.warnings)
+    return rendered
+
+
+def _header_rule(rule: HeaderRule) -> dict[str, Any]:
+    def operation(op: HeaderOperation) -> str:
+        value = f" {op.value.text}" if op.value is not None and op.action != "delete" else ""
+        return f"{op.action} {op.name}{value}"
+
+    return {
+        "matcher": rule.matcher.pattern if rule.matcher else None,
+        "location": _location(rule.location),
+        "after_routes": rule.position,
+        "deferred": rule.deferred,
+        "operations": [operation(op) for op in rule.operations],
+        "defaults": [operation(op) for op in rule.defaults],
     }
 
 

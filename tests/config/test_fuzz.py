@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyjinn.config import loads
-from pyjinn.config.build import GLOBAL_OPTIONS, SITE_DIRECTIVES
+from pyjinn.config.build import GLOBAL_OPTIONS
+from pyjinn.config.routes import SITE_DIRECTIVES
 from pyjinn.config.function import NOT_YET_SUPPORTED, SUPPORTED
 from pyjinn.config.model import Config
 from pyjinn.errors import ConfigErrors

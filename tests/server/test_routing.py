@@ -32,11 +32,11 @@ def make_router(tmp_path: Path) -> RouterFactory:
     return make
 
 
-def answer(match: Match | None) -> tuple[str, str] | None:
+def answer(match: Match) -> tuple[str, str] | None:
     """What answered, in a form easy to compare: (function name or respond body, path seen)."""
-    if match is None:
-        return None
     handler = match.handler
+    if handler is None:
+        return None
     if isinstance(handler, FunctionSpec):
         return (handler.name, match.path)
     assert isinstance(handler, Respond)
