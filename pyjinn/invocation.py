@@ -94,7 +94,8 @@ class Invocation:
         self.trigger = trigger
         self.method = method
         self.target = target
-        self.debug = False  # whether the answer carries the guest's logs (debug secret)
+        # The header the answer carries the guest's logs in (debug secret), if any.
+        self.debug: bytes | None = None
         span, trace_id = (
             tracing.start_invocation(function.name, traceparent, method, target)
             if tracing.enabled

@@ -127,9 +127,7 @@ def _check_job_targets(config: Config, report: Diagnostics) -> None:
 
 def _build_options(
     directives: tuple[Directive, ...], base_dir: Path, report: Diagnostics
-) -> tuple[
-    GlobalOptions, list[tuple[ApiKey, Directive]], dict[str, Directive], tuple[str, ...]
-]:
+) -> tuple[GlobalOptions, list[tuple[ApiKey, Directive]], dict[str, Directive], tuple[str, ...]]:
     admin: Address | None = GlobalOptions.admin
     data_dir = Path(os.path.abspath(base_dir / "data"))
     max_instances = DEFAULT_MAX_INSTANCES

@@ -134,4 +134,3 @@ def _encode(value: str) -> bytes:
         return value.encode("latin-1")
     except UnicodeEncodeError:
         return value.encode()
-
