@@ -10,7 +10,13 @@ from typing import Any
 
 from pyjinn.config.access import build_api_key, merge_api_keys
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
-from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.diagnostics import (
+    Diagnostics,
+    describe,
+    in_file_order,
+    parse_count,
+    suggestion,
+)
 from pyjinn.config.files import PathProblem, resolve
 from pyjinn.config.function import FunctionContext
 from pyjinn.config.jobs import GLOBAL_OPTIONS as JOB_OPTIONS
@@ -106,9 +112,8 @@ def build(
                 owners[address] = block.location
         sites.append(builder.site(tuple(addresses), block.body, block.location))
     sites = builder.name_functions(sites)
-    config = Config(
-        options=options, sites=tuple(sites), source=source, warnings=tuple(report.warnings)
-    )
+    warnings = tuple(str(warning) for warning in in_file_order(report.warnings))
+    config = Config(options=options, sites=tuple(sites), source=source, warnings=warnings)
     _check_job_targets(config, report)
     return config
 

@@ -330,9 +330,10 @@ def _derived_names(stem: str, uses: list[_FunctionUse], taken: set[str]) -> list
     """Names for the unnamed functions of one module file: ``stem.ROUTE``, with the site
     when two routes look alike, and a count when even that is not enough."""
     routes = [_slug("-".join(use.scope)) or "root" for use in uses]
-    names = [f"{stem}.{route}" for route in routes]
-    if len(set(names)) < len(names):
-        names = [f"{stem}.{use.site}-{route}" for use, route in zip(uses, routes, strict=True)]
+    names = [
+        f"{stem}.{route}" if routes.count(route) == 1 else f"{stem}.{use.site}-{route}"
+        for use, route in zip(uses, routes, strict=True)
+    ]
     unique: list[str] = []
     for name in names:
         candidate, count = name, 1
