@@ -18,8 +18,9 @@ from tests.helpers import BLOB_IMPORTS, KV_IMPORTS, SQL_IMPORTS, abi_guest, call
 
 pytestmark = pytest.mark.anyio
 
-# What a function needs configured besides its permissions, for each grant to be accepted.
-STORAGE = " db_driver sqlite\n s3_bucket media\n"
+# What a function needs configured besides its permissions, for each grant to be accepted:
+# global storage, which (unlike storage in the function's own block) grants nothing by itself.
+STORAGE = "db_driver sqlite\n\ts3_bucket media"
 
 
 def importing(*names: str) -> str:
@@ -43,7 +44,7 @@ def load_module(make_runtime, project):
     def load(module: str, permissions: str) -> Runtime:
         project("fn.wat", module)
         block = f"permissions {{\n{permissions}\n }}" if permissions else ""
-        runtime = make_runtime(f":8080 {{\n pyjinn fn.wat {{\n{STORAGE} {block}\n }}\n}}\n")
+        runtime = make_runtime(f":8080 {{\n pyjinn fn.wat {{\n {block}\n }}\n}}\n", STORAGE)
         runtime.functions["fn"].module  # noqa: B018 - loading is the point
         return runtime
 
@@ -161,7 +162,10 @@ def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_
     (tmp_path / "fn.wat").write_text("(module)")
     names = "*" if grant == "jobs_enqueue" else "users"  # it names functions, not namespaces
     line = grant if grant.startswith("db ") else f"{grant} {names}"
-    text = f":8080 {{\n pyjinn fn.wat {{\n{STORAGE} permissions {{\n  {line}\n }}\n }}\n}}\n"
+    text = (
+        f"{{\n\t{STORAGE}\n}}\n"
+        f":8080 {{\n pyjinn fn.wat {{\n permissions {{\n  {line}\n }}\n }}\n}}\n"
+    )
     (spec,) = loads(text, base_dir=tmp_path, environ={}).functions()
     assert spec.permissions.holds(grant)
     assert grants.refuse_imports("fn", spec.permissions, []) is None

@@ -308,3 +308,80 @@ def test_an_s3_endpoint_python_cannot_split_is_a_located_error(site_dir: Path) -
     with pytest.raises(ConfigErrors) as raised:
         loads(text, base_dir=site_dir, environ={})
     assert str(raised.value).startswith("Caddyfile:4: invalid s3_endpoint 'http://['")
+
+
+# import arguments, in every spelling Caddy has had
+
+
+def test_import_arguments_in_caddy_2_6_and_2_7_spellings_and_variadic_ranges(
+    site_dir: Path,
+) -> None:
+    text = (
+        "(s) {\n"
+        ' respond /old "{args.0}-{args.1}"\n'
+        ' respond /new "{args[0]}-{args[1]}"\n'
+        " respond /all {args[1:]}\n"
+        ' respond /none "x" {args[:0]} 202\n'
+        "}\n"
+        ":8080 {\n import s one 201\n}\n"
+    )
+    config = loads(text, base_dir=site_dir, environ={})
+    answers = {
+        str(route.matcher.pattern): (route.handler.status, route.handler.body)  # type: ignore[union-attr]
+        for route in config.sites[0].routes
+    }
+    assert answers == {
+        "/old": (200, "one-201"),
+        "/new": (200, "one-201"),
+        "/all": (201, ""),
+        "/none": (202, "x"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("use", "message"),
+    [
+        ('"{args[5]}"', "import s passes 2 arguments, but it uses {args[5]}"),
+        ('"{args.5}"', "import s passes 2 arguments, but it uses {args.5}"),
+        ("{args[1:9]}", "import s passes 2 arguments, but it uses {args[1:9]}"),
+        ('"x{args[:]}"', "import s: {args[:]} must be a token on its own"),
+        ('"{args[x]}"', "import s: {args[x]} is not an argument index"),
+    ],
+)
+def test_a_wrong_import_argument_is_an_error_at_the_import(
+    site_dir: Path, use: str, message: str
+) -> None:
+    text = f"(s) {{\n respond /a {use}\n}}\n:8080 {{\n import s a b\n}}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    assert f"Caddyfile:5: {message}" in str(raised.value).splitlines()
+
+
+# The order option
+
+
+def test_order_places_functions_and_refuses_what_it_cannot_place(site_dir: Path) -> None:
+    text = (
+        "{{\n {option}\n}}\n"
+        ':8080 {{\n pyjinn /a* hello.wasm\n respond /abc "r"\n}}\n'
+    )
+
+    def first_answer(option: str) -> str:
+        config = loads(text.format(option=option), base_dir=site_dir, environ={})
+        return type(config.sites[0].routes[0].handler).__name__
+
+    assert first_answer("order gojinn last") == "Respond"
+    assert first_answer("order pyjinn before respond") == "FunctionSpec"
+    assert first_answer("order gojinn before file_server") == "Respond"
+    assert first_answer("order pyjinn after route") == "FunctionSpec"
+    for option, message in [
+        ("order pyjinn", "order expects a directive and first, last, before DIRECTIVE"),
+        ("order pyjinn before", "order expects a directive and first, last, before DIRECTIVE"),
+        ("order pyjinn last respond", "order expects a directive and first, last, before"),
+        ("order nope last", "order: unknown directive 'nope'"),
+        ("order pyjinn before nope", "order: cannot place pyjinn before 'nope'"),
+        ("order pyjinn after gojinn", "order: cannot place pyjinn after 'gojinn'"),
+    ]:
+        with pytest.raises(ConfigErrors) as raised:
+            loads(text.format(option=option), base_dir=site_dir, environ={})
+        assert message in str(raised.value), option
