@@ -14,7 +14,6 @@ literal text.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,10 +82,6 @@ def _cookie(info: RequestInfo, name: str) -> str:
         if name in cookie:
             return cookie[name].value
     return ""
-
-
-def _call_named(named: Callable[[RequestInfo, str], str], name: str, info: RequestInfo) -> str:
-    return named(info, name)
 
 
 def _segment(info: RequestInfo, index: int) -> str:
@@ -174,23 +169,43 @@ def _join_host_port(host: str, port: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _getter(key: str) -> Getter | None:
-    """The getter for placeholder ``key``, None if it is not a request placeholder we
-    replace; raises ValueError for a Caddy placeholder pyjinn does not replace."""
+@dataclass(frozen=True)
+class Placeholder:
+    """One request placeholder: its long name (for a family, the prefix) and, for a family,
+    the name or index after it. Plain data, so configs holding it can be pickled to workers."""
+
+    key: str
+    argument: str = ""
+
+    def value(self, info: RequestInfo) -> str:
+        fixed = _FIXED.get(self.key)
+        if fixed is not None:
+            return fixed(info)
+        named = _NAMED.get(self.key)
+        if named is not None:
+            return named(info, self.argument)
+        return _segment(info, int(self.argument))
+
+
+_SEGMENT = "http.request.uri.path."
+
+
+def _placeholder(key: str) -> Placeholder | None:
+    """The placeholder ``{key}``, None if it is not a request placeholder we replace; raises
+    ValueError for a Caddy placeholder pyjinn does not replace."""
     long = _SHORTHANDS.get(key, key)
     for short, prefix in _NAMED_SHORTHANDS.items():
         if key.startswith(short) and _WORD.fullmatch(key[len(short) :]):
             long = prefix + key[len(short) :]
-    fixed = _FIXED.get(long)
-    if fixed is not None:
-        return fixed
-    for prefix, named in _NAMED.items():
+    if long in _FIXED:
+        return Placeholder(long)
+    for prefix in _NAMED:
         name = long[len(prefix) :]
         if long.startswith(prefix) and name:
-            return functools.partial(_call_named, named, name)
-    segment = long.removeprefix("http.request.uri.path.")
+            return Placeholder(prefix, name)
+    segment = long.removeprefix(_SEGMENT)
     if segment != long and segment.isdigit():
-        return functools.partial(_segment, index=int(segment))
+        return Placeholder(_SEGMENT, segment)
     if key in _REFUSED_SHORTHANDS or long.startswith(_REFUSED_PREFIXES):
         raise ValueError(
             f"placeholder {{{key}}} is not supported (supported: {', '.join(SUPPORTED)})"
@@ -200,11 +215,11 @@ def _getter(key: str) -> Getter | None:
 
 @dataclass(frozen=True)
 class Template:
-    """Text with request placeholders, compiled once: ``parts`` alternate literal text and
-    getters. ``text`` is the text as written."""
+    """Text with request placeholders, compiled once: ``parts`` are literal text and
+    placeholders. ``text`` is the text as written."""
 
     text: str
-    parts: tuple[str | Getter, ...]
+    parts: tuple[str | Placeholder, ...]
 
     @property
     def is_static(self) -> bool:
@@ -215,7 +230,7 @@ class Template:
         if self.is_static:
             return "".join(part for part in self.parts if isinstance(part, str))
         assert info is not None
-        return "".join(part if isinstance(part, str) else part(info) for part in self.parts)
+        return "".join(part if isinstance(part, str) else part.value(info) for part in self.parts)
 
 
 def compile_template(text: str) -> Template:
@@ -223,7 +238,7 @@ def compile_template(text: str) -> Template:
     placeholder that pyjinn does not replace."""
     if _OPEN not in text and _CLOSE not in text:
         return Template(text, (text,))
-    parts: list[str | Getter] = []
+    parts: list[str | Placeholder] = []
     literal: list[str] = []
     index = 0
     while index < len(text):
@@ -237,15 +252,15 @@ def compile_template(text: str) -> Template:
             index += 1
             continue
         end = _closing_brace(text, index)
-        getter = _getter(text[index + 1 : end]) if end is not None else None
-        if getter is None or end is None:
+        placeholder = _placeholder(text[index + 1 : end]) if end is not None else None
+        if placeholder is None or end is None:
             literal.append(char)
             index += 1
             continue
         if literal:
             parts.append("".join(literal))
             literal = []
-        parts.append(getter)
+        parts.append(placeholder)
         index = end + 1
     if literal:
         parts.append("".join(literal))
