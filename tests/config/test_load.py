@@ -361,10 +361,7 @@ def test_a_wrong_import_argument_is_an_error_at_the_import(
 
 
 def test_order_places_functions_and_refuses_what_it_cannot_place(site_dir: Path) -> None:
-    text = (
-        "{{\n {option}\n}}\n"
-        ':8080 {{\n pyjinn /a* hello.wasm\n respond /abc "r"\n}}\n'
-    )
+    text = '{{\n {option}\n}}\n:8080 {{\n pyjinn /a* hello.wasm\n respond /abc "r"\n}}\n'
 
     def first_answer(option: str) -> str:
         config = loads(text.format(option=option), base_dir=site_dir, environ={})

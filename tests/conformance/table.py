@@ -184,9 +184,7 @@ CASES = (
             Exchange(get("/strip//a"), Answer(200, "/a|/a")),
             Exchange(get("/strip/a/../b"), Answer(200, "/b|/b")),
             Exchange(get("/strip/?q=1"), Answer(200, "/|/?q=1")),
-            Exchange(
-                get("/strip/../../etc/passwd"), Answer(200, "other /strip/../../etc/passwd")
-            ),
+            Exchange(get("/strip/../../etc/passwd"), Answer(200, "other /strip/../../etc/passwd")),
             Exchange(
                 get("/strip/a/%2e%2e/b"),
                 Answer(200, "/a/../b|/a/%2e%2e/b"),
@@ -257,9 +255,7 @@ CASES = (
                 get("/j"),
                 Answer(200, '{"path": "/j"}', {"Content-Type": "application/json"}),
             ),
-            Exchange(
-                get("/t"), Answer(200, "text", {"Content-Type": "text/plain; charset=utf-8"})
-            ),
+            Exchange(get("/t"), Answer(200, "text", {"Content-Type": "text/plain; charset=utf-8"})),
             Exchange(get("/e"), Answer(200, "", {"Content-Type": None})),
             Exchange(get("/s"), Answer(204, "", {"Content-Type": None})),
         ),
