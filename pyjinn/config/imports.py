@@ -88,6 +88,13 @@ class _Expander:
             first = line.tokens[0]
             if top_level and depth == 0 and self._is_snippet_header(line):
                 index = self._define_snippet(line, lines, index)
+            elif first.text == "import" and not first.quoted and line.tokens[-1].is_open_brace:
+                self._error(
+                    line,
+                    "import with a block (Caddy 2.8's {block} in snippets) is not supported; "
+                    "pass what differs as arguments: import NAME ARG...",
+                )
+                index = _after_block(lines, index)
             elif first.text == "import" and not first.quoted:
                 expanded.extend(
                     self._import(line, directory, display_dir, chain, top_level and depth == 0)
@@ -160,6 +167,12 @@ class _Expander:
             self._error(line, "import expects a snippet name or a file path, like: import common")
             return []
         target, arguments = arguments[0], arguments[1:]
+        if any(char in target for char in "*?["):
+            self._error(
+                line,
+                f"import of a glob pattern ({target}) is not supported; import each file by name",
+            )
+            return []
         self._charge(line, 1)  # an import that pastes nothing still costs work
         if len(chain) > MAX_IMPORT_DEPTH:
             raise ConfigError(
@@ -279,3 +292,16 @@ class _Expander:
 
     def _error(self, line: Line, message: str) -> None:
         self.errors.append(ConfigError(line.location, message))
+
+
+def _after_block(lines: list[Line] | tuple[Line, ...], index: int) -> int:
+    """The index after the block whose opening line came just before ``index``."""
+    depth = 1
+    while index < len(lines) and depth:
+        line = lines[index]
+        index += 1
+        if line.tokens[0].is_close_brace:
+            depth -= 1
+        if line.tokens[-1].is_open_brace:
+            depth += 1
+    return index

@@ -382,3 +382,18 @@ def test_order_places_functions_and_refuses_what_it_cannot_place(site_dir: Path)
         with pytest.raises(ConfigErrors) as raised:
             loads(text.format(option=option), base_dir=site_dir, environ={})
         assert message in str(raised.value), option
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("import sites/*.caddy", "import of a glob pattern (sites/*.caddy) is not supported"),
+        ("import s {\n  respond x\n }", "import with a block (Caddy 2.8's {block} in snippets)"),
+    ],
+)
+def test_import_syntax_pyjinn_refuses_is_named(site_dir: Path, line: str, message: str) -> None:
+    text = f'(s) {{\n respond "x"\n}}\n:8080 {{\n {line}\n respond /after "y"\n}}\n'
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    (error,) = str(raised.value).splitlines()  # one error: the block is skipped, not misread
+    assert error.startswith(f"Caddyfile:5: {message}")
