@@ -20,6 +20,8 @@ def clean_path(path: str, *, merge_slashes: bool = True) -> str:
     """``path`` with ``.`` and ``..`` segments resolved and, with ``merge_slashes``, empty
     segments dropped; a trailing slash is kept. As Go's ``path.Clean`` plus Caddy's rules for
     trailing and repeated slashes, so ``/a/./b/../c/`` is ``/a/c/`` and ``/..`` is ``/``."""
+    if path.startswith("/") and "/." not in path and ("//" not in path or not merge_slashes):
+        return path  # nothing to resolve: the common case, without splitting
     if not path:
         return "."
     rooted = path.startswith("/")
@@ -58,7 +60,7 @@ def fold(text: str) -> str:
     """``text`` in lower case, one character for one (as Go's ``strings.ToLower``), so an index
     into the folded text is an index into the original."""
     folded = text.lower()
-    if len(folded) == len(text):
+    if text.isascii() or len(folded) == len(text):
         return folded
     return "".join(char.lower()[0] for char in text)
 
@@ -131,8 +133,9 @@ class PathMatcher:
         return target == self._folded
 
     def index_key(self) -> tuple[bool, str] | None:
-        """(is_prefix, folded text) under which a route table may index this matcher, or None
-        when only :meth:`matches` can tell (a pattern holding ``//``)."""
+        """(is_prefix, folded text) under which a route table may index this matcher: it
+        matches exactly the cleaned, folded paths equal to the text (or, for a prefix, starting
+        with it). None when only :meth:`matches` can tell (a pattern holding ``//``)."""
         if self.keeps_repeated_slashes:
             return None
         return self.is_prefix, self._folded

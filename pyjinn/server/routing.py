@@ -3,8 +3,8 @@
 Sites are chosen by the listening port and, for sites named by a hostname, by the ``Host``
 header. Within a site, routes are already in Caddy's order (the config loader sorted them); the
 first route whose matcher matches wins, descending into nested ``handle``, ``handle_path`` and
-``route`` blocks. Matching is ``PathMatcher.matches`` on the cleaned, case-folded path
-(``pyjinn.config.paths``): the route tables here only narrow down which matchers to ask.
+``route`` blocks. Matching is ``pyjinn.config.paths``'s rule on the cleaned, case-folded path;
+the route tables here look matchers up by the keys they state (``PathMatcher.index_key``).
 On the way down, the ``header`` directives whose matchers match are collected.
 """
 
@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from pyjinn.config.model import Config, Handler, HeaderRule, Route, Site
-from pyjinn.config.paths import RequestPath
+from pyjinn.config.paths import PathMatcher, RequestPath
 
 
 def bind_host(host: str | None) -> str:
@@ -115,10 +115,11 @@ class Router:
 class _RouteTable:
     """One block's routes, indexed so that finding the first match does not ask every matcher.
 
-    The index proposes, the matchers decide: exact patterns and prefixes are looked up by the
-    folded path (a dictionary lookup per distinct prefix length), patterns only a matcher can
-    judge are always proposed, and so is the first route without a matcher; the earliest
-    proposed route whose matcher matches is the answer. ``len(routes)`` means none.
+    Each matcher states under which key it can be looked up (``PathMatcher.index_key``: its
+    folded exact path or prefix); the table looks the folded path up by those keys (one
+    dictionary lookup per distinct prefix length) and asks ``matches`` of the matchers that
+    have no key. The earliest route found is the answer; ``len(routes)`` means none. That this
+    finds what asking every matcher in order would is a property test of its own.
     """
 
     __slots__ = ("exact", "fallback", "lengths", "prefixes", "routes", "unindexed")
@@ -127,7 +128,7 @@ class _RouteTable:
         self.routes = routes
         self.exact: dict[str, int] = {}
         self.prefixes: dict[str, int] = {}
-        self.unindexed: list[int] = []
+        self.unindexed: list[tuple[int, PathMatcher]] = []
         self.fallback = len(routes)
         for index, route in enumerate(routes):
             matcher = route.matcher
@@ -136,7 +137,7 @@ class _RouteTable:
                 continue
             key = matcher.index_key()
             if key is None:
-                self.unindexed.append(index)
+                self.unindexed.append((index, matcher))
             elif key[0]:
                 self.prefixes.setdefault(key[1], index)
             else:
@@ -145,19 +146,18 @@ class _RouteTable:
 
     def first_match(self, path: RequestPath) -> int:
         folded = path.folded
-        proposed = [self.fallback, *self.unindexed]
+        best = self.fallback
         hit = self.exact.get(folded)
-        if hit is not None:
-            proposed.append(hit)
-        for length in self.lengths:
-            if length <= len(folded):
-                hit = self.prefixes.get(folded[:length])
-                if hit is not None:
-                    proposed.append(hit)
-        for index in sorted(proposed):
-            if index == len(self.routes):
-                break
-            matcher = self.routes[index].matcher
-            if matcher is None or matcher.matches(path):
-                return index
-        return len(self.routes)
+        if hit is not None and hit < best:
+            best = hit
+        if self.lengths:
+            prefixes, size = self.prefixes, len(folded)
+            for length in self.lengths:
+                if length <= size:
+                    hit = prefixes.get(folded[:length])
+                    if hit is not None and hit < best:
+                        best = hit
+        for index, matcher in self.unindexed:
+            if index < best and matcher.matches(path):
+                best = index
+        return best
