@@ -3,10 +3,12 @@
 ::
 
     api_key {env.ACME_KEY} acme     # a key and the tenant it acts for; repeatable
+    api_key {env.OTHER_KEY}         # Gojinn's form: the tenant is named after a hash of the key
     tenant default                  # the tenant of requests when no key is configured
     forward_credentials Authorization   # credential headers the function receives (function only)
     permissions {
         kv_read  users sessions     # namespaces: `users` grants `users` and `users/...`
+        kv_read  last*              # a glob: every key starting with `last`
         kv_write sessions
         db read                     # SQL: read, or write (which includes read)
         blob_read  photos           # object storage, namespaces as for kv
