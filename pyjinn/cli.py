@@ -263,9 +263,12 @@ def _data_dir(caddyfile: Path) -> Path:
 @click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
 def validate(caddyfile: Path) -> None:
     """Check CADDYFILE and every module it names; print each problem as FILE:LINE: message."""
-    from pyjinn.validate import validate_file
+    from pyjinn.validate import check_file
 
-    problems = validate_file(caddyfile)
+    report = check_file(caddyfile)
+    problems = report.problems
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -113,7 +113,8 @@ class Invocation:
         self.trigger = trigger
         self.method = method
         self.target = target
-        self.debug = False  # whether the answer carries the guest's logs (debug secret)
+        # The header the answer carries the guest's logs in (debug secret), if any.
+        self.debug: bytes | None = None
         self.record = False  # whether to record it whatever its outcome (the trigger's say)
         self.route: str | None = None  # how the function was chosen (routing by meaning)
         span, trace_id = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyjinn.config import load
@@ -9,16 +10,30 @@ from pyjinn.errors import ConfigError, ConfigErrors
 from pyjinn.runtime import Runtime
 
 
-def validate_file(caddyfile: Path) -> list[str]:
-    """Every problem found, one ``FILE:LINE: message`` string each; empty when all is well."""
+@dataclass
+class Report:
+    """What checking a Caddyfile found: problems (it must not be served) and warnings (it
+    loads, but read them), each a ``FILE:LINE: message`` string."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_file(caddyfile: Path) -> Report:
+    """Check ``caddyfile`` and load every module it names."""
     try:
         config = load(caddyfile)
     except ConfigErrors as errors:
-        return [str(error) for error in errors.errors]
+        return Report([str(error) for error in errors.errors])
     except ConfigError as error:
-        return [str(error)]
+        return Report([str(error)])
     runtime = Runtime(config)
     try:
-        return runtime.load_all()
+        return Report(runtime.load_all(), list(config.warnings))
     finally:
         runtime.close()
+
+
+def validate_file(caddyfile: Path) -> list[str]:
+    """Every problem found, one ``FILE:LINE: message`` string each; empty when all is well."""
+    return check_file(caddyfile).problems

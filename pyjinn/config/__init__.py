@@ -13,12 +13,13 @@ independent mistake; all of them are raised together as ``ConfigErrors``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from pyjinn.config.build import build
+from pyjinn.config.diagnostics import in_file_order
 from pyjinn.config.files import PathProblem, read_text
 from pyjinn.config.imports import expand_imports
 from pyjinn.config.lexer import tokenize
@@ -69,7 +70,7 @@ def loads(
     """
     source = Path(os.path.abspath(Path(base_dir) / filename))
     config = _load_text(text, filename=filename, source=source, environ=environ)
-    return dataclasses.replace(config, source=None)
+    return replace(config, source=None)
 
 
 def _load_text(
@@ -85,23 +86,8 @@ def _load_text(
         document = parse(lines, errors)
     except ConfigError as fatal:
         # Past an unclosed quote or block the rest of the file cannot be read reliably.
-        raise ConfigErrors(_in_file_order([*errors, fatal])) from None
+        raise ConfigErrors(in_file_order([*errors, fatal])) from None
     config = build(document, file=filename, base_dir=source.parent, source=source, errors=errors)
     if errors:
-        raise ConfigErrors(_in_file_order(errors))
+        raise ConfigErrors(in_file_order(errors))
     return config
-
-
-def _in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
-    """Sort by line within each file; files keep the order their first error was found in."""
-    file_rank: dict[str, int] = {}
-    for error in errors:
-        if error.location is not None:
-            file_rank.setdefault(error.location.file, len(file_rank))
-
-    def key(error: ConfigError) -> tuple[int, int]:
-        if error.location is None:
-            return (-1, 0)
-        return (file_rank[error.location.file], error.location.line)
-
-    return sorted(errors, key=key)

@@ -3,10 +3,12 @@
 ::
 
     api_key {env.ACME_KEY} acme     # a key and the tenant it acts for; repeatable
+    api_key {env.OTHER_KEY}         # Gojinn's form: the tenant is named after a hash of the key
     tenant default                  # the tenant of requests when no key is configured
     forward_credentials Authorization   # credential headers the function receives (function only)
     permissions {
         kv_read  users sessions     # namespaces: `users` grants `users` and `users/...`
+        kv_read  last*              # a glob: every key starting with `last`
         kv_write sessions
         db read                     # SQL: read, or write (which includes read)
         blob_read  photos           # object storage, namespaces as for kv
@@ -28,6 +30,7 @@ Credential headers never reach a function unless it names them with ``forward_cr
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from pyjinn.config.diagnostics import Diagnostics, describe, suggestion
@@ -36,7 +39,9 @@ from pyjinn.config.parser import Directive
 from pyjinn.tenants import CREDENTIAL_HEADERS, TENANT_NAME, key_digest
 
 MIN_KEY_LENGTH = 16
-API_KEY_USAGE = "api_key expects a key and a tenant name, like: api_key {env.ACME_KEY} acme"
+API_KEY_USAGE = (
+    "api_key expects a key and optionally a tenant name, like: api_key {env.ACME_KEY} acme"
+)
 TENANT_USAGE = "tenant expects one tenant name, like: tenant acme"
 _CREDENTIAL_NAMES = tuple(CREDENTIAL_HEADERS.values())
 FORWARD_CREDENTIALS_USAGE = (
@@ -44,36 +49,49 @@ FORWARD_CREDENTIALS_USAGE = (
     f"{', '.join(_CREDENTIAL_NAMES)}, like: forward_credentials Authorization"
 )
 _FUNCTION = re.compile(r"[A-Za-z0-9_.-]+")
-_NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*")
+# A namespace (`users`, `users/admins`), or a glob ending in `*` (`last*`: every key that starts
+# with `last`).
+_NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*(/?\*)?")
 _GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue", "ai")
 # Gojinn's spelling of the object storage grants.
 _ALIASES = {"s3_read": "blob_read", "s3_write": "blob_write"}
 _DB_ACCESS = ("read", "write")
 
 
-def build_api_key(directive: Directive, report: Diagnostics) -> ApiKey | None:
+def build_api_key(
+    directive: Directive, report: Diagnostics, *, gojinn: bool = False
+) -> ApiKey | None:
+    """The key of an ``api_key KEY [TENANT]`` line; None if it was wrong (reported).
+
+    Without a tenant (Gojinn's form), the tenant is named after a hash of the key, never the
+    key itself. A key shorter than ``MIN_KEY_LENGTH`` is refused, except in a ``gojinn`` block,
+    where it loads with a warning (``gojinn``)."""
     report.no_block(directive)
-    if len(directive.args) == 1:
-        report.error(
-            directive,
-            API_KEY_USAGE + " (Gojinn's one-argument form would use the key itself as the "
-            "tenant name; pyjinn never puts keys in names)",
-        )
-        return None
-    if len(directive.args) != 2:
+    if len(directive.args) not in (1, 2):
         report.error(directive, API_KEY_USAGE)
         return None
-    key, tenant = directive.args
+    key = directive.args[0]
+    tenant = directive.args[1] if len(directive.args) == 2 else key_tenant(key)
     if len(key) < MIN_KEY_LENGTH:
-        report.error(
-            directive,
+        message = (
             f"the API key for tenant {tenant!r} is {len(key)} characters long; use at least "
-            f"{MIN_KEY_LENGTH} random characters",
+            f"{MIN_KEY_LENGTH} random characters"
         )
-        return None
+        if not gojinn:
+            report.error(directive, message)
+            return None
+        report.warn(
+            directive, f"{message} (loaded because this is a gojinn block: it can be guessed)"
+        )
     if not check_tenant(directive, tenant, report):
         return None
     return ApiKey(key_digest(key), tenant)
+
+
+def key_tenant(key: str) -> str:
+    """The tenant of a key given without one: ``key-`` and 16 hex digits of a hash of the key,
+    so names, logs and storage never hold the key (Gojinn used the key itself)."""
+    return "key-" + hashlib.sha256(b"pyjinn tenant of api_key\0" + key.encode()).hexdigest()[:16]
 
 
 def build_tenant(directive: Directive, report: Diagnostics) -> str | None:
@@ -135,10 +153,11 @@ def merge_api_keys(keys: list[tuple[ApiKey, Directive]], report: Diagnostics) ->
 
 
 def build_permissions(
-    directive: Directive, report: Diagnostics, *, bucket: str | None = None
+    directive: Directive, report: Diagnostics, *, bucket: str | None = None, gojinn: bool = False
 ) -> Permissions | None:
     """The grants of a permissions block; ``bucket`` is the function's ``s3_bucket`` (for
-    Gojinn's ``s3_read``/``s3_write``)."""
+    Gojinn's ``s3_read``/``s3_write``). In a ``gojinn`` block (``gojinn``), key-value grants
+    whose meaning differs from Gojinn's (a bare prefix there) are named in a warning."""
     if directive.args or directive.block is None:
         report.error(
             directive,
@@ -202,12 +221,31 @@ def build_permissions(
             report.error(
                 line,
                 f"invalid namespace {bad[0]!r} for {grant}: use * or names of A-Z a-z 0-9 _ - . = "
-                "separated by /, like users or users/admins",
+                "separated by /, like users or users/admins, or a prefix ending in *, like last*",
             )
             continue
         namespaces = line.args
+        if gojinn and grant in ("kv_read", "kv_write"):
+            _warn_changed_prefixes(line, spelled, namespaces, report)
         if spelled in _ALIASES and bucket is not None:
             namespaces = tuple("*" if name == bucket else name for name in namespaces)
         grants[grant] = namespaces
         lines[grant] = line
     return Permissions(db=db, ai=ai, **grants)
+
+
+def _warn_changed_prefixes(
+    line: Directive, grant: str, namespaces: tuple[str, ...], report: Diagnostics
+) -> None:
+    """Gojinn granted every key starting with a kv_read/kv_write argument; pyjinn grants a
+    namespace (the key and the keys below it). Say which arguments changed meaning."""
+    changed = [name for name in namespaces if not name.endswith("*")]
+    if not changed:
+        return
+    shown = ", ".join(f"{name} (and {name}/...)" for name in changed)
+    globs = " ".join(f"{name}*" if name in changed else name for name in namespaces)
+    report.warn(
+        line,
+        f"{grant} in a gojinn block grants {shown}; Gojinn granted every key starting with "
+        f"{' or '.join(repr(name) for name in changed)}: write {grant} {globs} for that",
+    )

@@ -1,14 +1,11 @@
-"""The directive tree to a frozen :class:`Config`: global options, sites and their routes.
-
-Routes in one block are ordered by matcher specificity (exact paths before prefixes, longer
-prefixes before shorter ones, catch-alls last, file order for ties), as Caddy orders ``handle``
-blocks, so the first route that matches a request is the one that answers it.
+"""The directive tree to a frozen :class:`Config`: global options, then sites and their routes
+(``pyjinn.config.routes``, in the order ``pyjinn.config.ordering`` gives them).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +17,31 @@ from pyjinn.config.crashes import (
     build_crash_setting,
     resolve_crash_records,
 )
-from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.diagnostics import (
+    Diagnostics,
+    describe,
+    in_file_order,
+    parse_count,
+    suggestion,
+)
 from pyjinn.config.files import PathProblem, resolve
-from pyjinn.config.function import MODULE_FILE_DIRECTIVES, FunctionContext, build_function
+from pyjinn.config.function import FunctionContext
 from pyjinn.config.jobs import GLOBAL_OPTIONS as JOB_OPTIONS
 from pyjinn.config.jobs import apply_global_option as apply_job_option
-from pyjinn.config.mcp import MCP_DIRECTIVE, build_mcp_path, check_tools
-from pyjinn.config.meaning import MEANING_DIRECTIVE, build_meaning_route, check_meaning_targets
+from pyjinn.config.meaning import check_meaning_targets
 from pyjinn.config.model import (
     DEFAULT_MAX_INSTANCES,
     Address,
     ApiKey,
     Config,
     GlobalOptions,
-    PathMatcher,
-    Respond,
-    Route,
     Site,
     StorageSettings,
 )
 from pyjinn.config.observability import build_tracing
+from pyjinn.config.ordering import DEFAULT_ORDER, apply_order_option
 from pyjinn.config.parser import Directive, Document
+from pyjinn.config.routes import RouteBuilder
 from pyjinn.config.security import build_security
 from pyjinn.config.servers import build_servers
 from pyjinn.config.services import SERVICE_OPTIONS, build_service_option
@@ -79,13 +80,7 @@ GLOBAL_OPTIONS = (
     *TRIGGER_DIRECTIVES,
     *BROKER_DIRECTIVES,
 )
-_REPEATABLE = ("api_key", "allow_host", *TRIGGER_DIRECTIVES)
-BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
-FUNCTION_DIRECTIVES = ("pyjinn", "gojinn")
-SITE_DIRECTIVES = (
-    *BLOCK_DIRECTIVES, *FUNCTION_DIRECTIVES, "respond", MEANING_DIRECTIVE, *TRIGGER_DIRECTIVES,
-)  # fmt: skip
-NAMED_MATCHERS = "named matchers are not supported; use a path matcher like /api/*"
+_REPEATABLE = ("api_key", "order", "allow_host", *TRIGGER_DIRECTIVES)
 
 
 def build(
@@ -99,7 +94,7 @@ def build(
     report = Diagnostics(errors)
     ai: dict[str, Any] = {}
     ai_lines: dict[str, Directive] = {}
-    options, global_keys, storage_lines = _build_options(
+    options, global_keys, storage_lines, order = _build_options(
         document.options or (), base_dir, report, ai, ai_lines
     )
     if not document.sites:
@@ -120,7 +115,7 @@ def build(
         ai_lines=ai_lines,
         mqtt=options.mqtt,
     )
-    builder = _RouteBuilder(context, report)
+    builder = RouteBuilder(context, report, order)
     # Triggers of the global options and site blocks name functions: built once all are known.
     pending: list[tuple[PendingTrigger, frozenset[str] | None]] = [
         (trigger, None)
@@ -149,23 +144,20 @@ def build(
             else:
                 addresses.append(address)
                 owners[address] = block.location
-        mcp_lines = [directive for directive in block.body if directive.name == MCP_DIRECTIVE]
-        body = tuple(directive for directive in block.body if directive.name != MCP_DIRECTIVE)
-        builder.site_triggers = []
-        routes = builder.routes(body, "site block")
-        site = Site(tuple(addresses), routes, block.location)
+        sites.append(builder.site(tuple(addresses), block.body, block.location))
+    sites = builder.name_functions(sites)
+    # Site triggers name one of their site's functions, by its final name.
+    for site, triggers in zip(sites, builder.site_triggers, strict=True):
         names = frozenset(spec.name for spec in site.functions())
-        pending.extend((trigger, names) for trigger in builder.site_triggers)
-        tools = check_tools(site, report)
-        mcp_path = build_mcp_path(mcp_lines, has_tools=bool(tools), report=report)
-        sites.append(Site(site.addresses, routes, block.location, mcp_path=mcp_path))
-    check_meaning_targets(builder.meaning_lines, builder.function_names, report)
+        pending.extend((trigger, names) for trigger in triggers)
     config = Config(options=options, sites=tuple(sites), source=source)
     functions = [spec.name for spec in config.functions()]
+    check_meaning_targets(builder.meaning_lines, functions, report)
     config = replace(config, triggers=named_triggers(pending, functions, options.mqtt, report))
     _check_job_targets(config, report)
     check_triggers(config, report)
-    return config
+    warnings = tuple(str(warning) for warning in in_file_order(report.warnings))
+    return replace(config, warnings=warnings)
 
 
 def _check_job_targets(config: Config, report: Diagnostics) -> None:
@@ -180,27 +172,13 @@ def _check_job_targets(config: Config, report: Diagnostics) -> None:
             )
 
 
-def parse_matcher(text: str) -> PathMatcher | None:
-    """``/exact``, ``/prefix/*`` or ``/prefix*`` to a PathMatcher; ``*`` (everything) to None."""
-    if text == "*":
-        return None
-    if text.startswith("@"):
-        raise ValueError(NAMED_MATCHERS)
-    if not text.startswith("/") or "*" in text[:-1]:
-        raise ValueError(
-            f"unsupported path matcher '{text}': use /exact, /prefix/* or /prefix* "
-            "('*' only at the end)"
-        )
-    return PathMatcher(text)
-
-
 def _build_options(
     directives: tuple[Directive, ...],
     base_dir: Path,
     report: Diagnostics,
     ai: dict[str, Any],
     ai_lines: dict[str, Directive],
-) -> tuple[GlobalOptions, list[tuple[ApiKey, Directive]], dict[str, Directive]]:
+) -> tuple[GlobalOptions, list[tuple[ApiKey, Directive]], dict[str, Directive], tuple[str, ...]]:
     """The global options; the ai_* settings (for functions only) go to ``ai``/``ai_lines``."""
     admin: Address | None = GlobalOptions.admin
     data_dir = Path(os.path.abspath(base_dir / "data"))
@@ -216,10 +194,9 @@ def _build_options(
     storage_lines: dict[str, Directive] = {}
     crash_settings: dict[str, Any] = {}
     seen: dict[str, Directive] = {}
+    order: tuple[str, ...] = DEFAULT_ORDER
     for option in directives:
         name = option.name
-        if name == "order":
-            continue  # Caddy needs `order gojinn ...`; pyjinn orders routes by specificity.
         if name not in GLOBAL_OPTIONS:
             report.error(
                 option,
@@ -261,6 +238,8 @@ def _build_options(
             continue  # built by build() once the functions they name are known
         elif name in BROKER_DIRECTIVES:
             mqtt = apply_broker_setting(option, mqtt, report)
+        elif name == "order":
+            order = apply_order_option(option, order, report)
         elif name == "api_key":
             api_key = build_api_key(option, report)
             if api_key is not None:
@@ -307,194 +286,4 @@ def _build_options(
         mqtt=mqtt,
         **services,
     )
-    return options, api_keys, storage_lines
-
-
-@dataclass(frozen=True)
-class _Entry:
-    route: Route
-    directive: Directive
-
-
-class _RouteBuilder:
-    """Builds the routes of site, handle and route blocks; remembers function names config-wide."""
-
-    def __init__(self, context: FunctionContext, report: Diagnostics) -> None:
-        self.context = context
-        self.report = report
-        self.function_names: dict[str, Directive] = {}
-        self.meaning_lines: list[tuple[Route, Directive]] = []
-        # Trigger lines of the site block being built (they name one of its functions).
-        self.site_triggers: list[PendingTrigger] = []
-
-    def routes(self, directives: tuple[Directive, ...], where: str) -> tuple[Route, ...]:
-        entries = [
-            _Entry(route, directive)
-            for directive in directives
-            if (route := self._route(directive, where)) is not None
-        ]
-        with_matcher = [entry for entry in entries if entry.route.matcher is not None]
-        catch_all = [entry for entry in entries if entry.route.matcher is None]
-        # sort() is stable, also with reverse=True: ties keep file order.
-        with_matcher.sort(key=lambda entry: _specificity(entry.route), reverse=True)
-        ordered = with_matcher + catch_all
-        self._check_reachable(ordered)
-        return tuple(entry.route for entry in ordered)
-
-    def _route(self, directive: Directive, where: str) -> Route | None:
-        if directive.name in BLOCK_DIRECTIVES:
-            return self._block_route(directive)
-        if directive.name in FUNCTION_DIRECTIVES:
-            return self._function_route(directive)
-        if directive.name == "respond":
-            return self._respond_route(directive)
-        if directive.name == MEANING_DIRECTIVE:
-            built = build_meaning_route(directive, self.report)
-            if built is None:
-                return None
-            matcher_text, handler = built
-            valid, matcher = self._matcher(directive, matcher_text)
-            if not valid:
-                return None
-            route = Route(matcher, handler=handler, location=directive.location)
-            self.meaning_lines.append((route, directive))
-            return route
-        if directive.name in TRIGGER_DIRECTIVES:
-            trigger = build_trigger(directive, self.report, named=True)
-            if trigger is not None:
-                self.site_triggers.append(trigger)
-            return None
-        if directive.name.startswith("@"):
-            self.report.error(directive, NAMED_MATCHERS)
-            return None
-        self.report.error(
-            directive,
-            f"unknown directive '{directive.name}' in {where}"
-            + suggestion(directive.name, SITE_DIRECTIVES, SITE_DIRECTIVES),
-        )
-        return None
-
-    def _block_route(self, directive: Directive) -> Route | None:
-        name = directive.name
-        usage = f"{name} /api/* {{ ... }}"
-        if directive.block is None or len(directive.args) > 1:
-            self.report.error(
-                directive, f"{name} expects an optional path matcher and a block, like: {usage}"
-            )
-            return None
-        text = directive.args[0] if directive.args else None
-        valid, matcher = self._matcher(directive, text)
-        routes = self.routes(directive.block, f"{name} block")
-        if name == "handle_path" and valid and (matcher is None or not matcher.is_prefix):
-            got = f", got '{text}'" if text is not None else ""
-            self.report.error(directive, f"handle_path needs a prefix matcher like /api/*{got}")
-            return None
-        if not valid:
-            return None
-        return Route(
-            matcher,
-            routes=routes,
-            strip_prefix=name == "handle_path",
-            location=directive.location,
-        )
-
-    def _function_route(self, directive: Directive) -> Route | None:
-        args = list(directive.args)
-        block_gives_file = any(sub.name in MODULE_FILE_DIRECTIVES for sub in directive.block or ())
-        # `pyjinn /abs/fn.wasm` names a file; a leading path is a matcher only when a file
-        # follows it, or when the block names the file.
-        if args and (
-            args[0].startswith("@")
-            or ((len(args) > 1 or block_gives_file) and _looks_like_matcher(args[0]))
-        ):
-            matcher_text: str | None = args.pop(0)
-        else:
-            matcher_text = None
-        if len(args) > 1:
-            self.report.error(
-                directive,
-                f"{directive.name} expects an optional path matcher and one module file, "
-                f"like: {directive.name} /api/* hello.wasm",
-            )
-            return None
-        valid, matcher = self._matcher(directive, matcher_text)
-        spec = build_function(directive, args[0] if args else None, self.context, self.report)
-        if spec is None or not valid:
-            return None
-        first = self.function_names.setdefault(spec.name, directive)
-        if first is not directive:
-            # Both places are spelled out in full, imports included, so no suffix is needed.
-            self.report.error_at(
-                directive.location,
-                f"function name '{spec.name}' is used twice ({describe(first)} and "
-                f"{describe(directive)}); give one of them a 'name'",
-            )
-            return None
-        return Route(matcher, handler=spec, location=directive.location)
-
-    def _respond_route(self, directive: Directive) -> Route | None:
-        args = list(directive.args)
-        matcher_text = args.pop(0) if args and _looks_like_matcher(args[0]) else None
-        valid, matcher = self._matcher(directive, matcher_text)
-        self.report.no_block(directive)
-        if len(args) > 2:
-            self.report.error(
-                directive,
-                "respond expects an optional matcher, a body and a status, like: "
-                'respond /health "ok" 200',
-            )
-            return None
-        body, status_text = "", None
-        if len(args) == 2:
-            body, status_text = args
-        elif len(args) == 1 and len(args[0]) == 3 and args[0].isdigit():
-            status_text = args[0]  # Caddy's rule: a lone three-digit argument is a status
-        elif args:
-            body = args[0]
-        status = parse_count(status_text) if status_text is not None else 200
-        if status is None or not 100 <= status <= 599:
-            self.report.error(
-                directive,
-                f"invalid status '{status_text}' for respond: "
-                "expected a number from 100 to 599, like 404",
-            )
-            return None
-        if not valid:
-            return None
-        respond = Respond(status=status, body=body, location=directive.location)
-        return Route(matcher, handler=respond, location=directive.location)
-
-    def _matcher(self, directive: Directive, text: str | None) -> tuple[bool, PathMatcher | None]:
-        """(valid, matcher): None means "every request", so validity travels separately."""
-        if text is None:
-            return True, None
-        try:
-            return True, parse_matcher(text)
-        except ValueError as exc:
-            self.report.error(directive, str(exc))
-            return False, None
-
-    def _check_reachable(self, ordered: list[_Entry]) -> None:
-        """Report routes that an earlier handler with the same matcher always answers first."""
-        answered: dict[PathMatcher | None, Directive] = {}
-        for entry in ordered:
-            matcher = entry.route.matcher
-            first = answered.get(matcher)
-            if first is not None:
-                what = f"for {matcher.pattern} " if matcher else ""
-                paths = "the same paths" if matcher else "every request that reaches it"
-                self.report.error(
-                    entry.directive,
-                    f"this route {what}can never run: {describe(first)} already answers {paths}",
-                )
-            elif entry.route.handler is not None:
-                answered[matcher] = entry.directive
-
-
-def _looks_like_matcher(text: str) -> bool:
-    return text == "*" or text.startswith(("/", "@"))
-
-
-def _specificity(route: Route) -> tuple[int, int]:
-    assert route.matcher is not None  # only called for routes with a matcher
-    return route.matcher.specificity()
+    return options, api_keys, storage_lines, order

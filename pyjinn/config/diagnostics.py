@@ -18,6 +18,12 @@ class Diagnostics:
 
     def __init__(self, errors: list[ConfigError]) -> None:
         self.errors = errors
+        # What loads but deserves a word (kept as located messages, like errors).
+        self.warnings: list[ConfigError] = []
+
+    def warn(self, directive: Directive, message: str) -> None:
+        """Note ``message`` at ``directive``'s line: it loads, but the user should know."""
+        self.warnings.append(ConfigError(directive.location, message + imported_suffix(directive)))
 
     def error(self, directive: Directive, message: str) -> None:
         """Report ``message`` at ``directive``'s line, naming the imports that pasted it there."""
@@ -69,3 +75,18 @@ def parse_count(text: str) -> int | None:
         return None
     count = int(text)
     return count if count <= MAX_COUNT else None
+
+
+def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
+    """Sort by line within each file; files keep the order their first error was found in."""
+    file_rank: dict[str, int] = {}
+    for error in errors:
+        if error.location is not None:
+            file_rank.setdefault(error.location.file, len(file_rank))
+
+    def key(error: ConfigError) -> tuple[int, int]:
+        if error.location is None:
+            return (-1, 0)
+        return (file_rank[error.location.file], error.location.line)
+
+    return sorted(errors, key=key)

@@ -91,6 +91,8 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
     ),
     "CORS": ("cors_origin",),
     "rate limiting": ("rate_limit",),
+    "error reporting to Sentry": ("sentry_dsn",),
+    "NATS cluster (Gojinn's cluster block)": ("cluster",),
 }  # fmt: skip
 NOT_YET_SUPPORTED: dict[str, str] = {
     name: capability for capability, names in _NOT_YET_BUILT.items() for name in names
@@ -124,6 +126,7 @@ _USAGE = {
     "forward_credentials": FORWARD_CREDENTIALS_USAGE,
     "permissions": "permissions expects a block of grants, like: permissions { kv_read users }",
     "debug_secret": DEBUG_SECRET_USAGE,
+    "data_dir": "data_dir expects one directory, like: data_dir ./data/reports",
     **STORAGE_USAGE,
     **JOB_USAGE,
     **{name: CRASH_USAGE[name] for name in CRASH_DIRECTIVES},
@@ -135,7 +138,6 @@ SUPPORTED = tuple(_USAGE)
 _ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host", *TRIGGER_DIRECTIVES}
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
-    "data_dir",
     "nats_url",
     "nats_user",
     "nats_password",
@@ -202,6 +204,9 @@ class _Draft:
     tool_line: Directive | None = None
     triggers: list[PendingTrigger] = field(default_factory=list)
     mqtt: MqttBroker | None = None  # the block's mqtt_* settings over the global ones
+    # Where this function's default SQL files and embedded object store live, if not the
+    # global data_dir.
+    data_dir: Path | None = None
 
 
 def build_function(
@@ -297,17 +302,57 @@ def _storage_and_permissions(
     directive: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics
 ) -> tuple[Database | None, BlobStorage | None, Permissions]:
     """The function's database and object storage (its db_*/s3_* directives over the global
-    ones), and its permissions, which may only grant what is configured."""
+    ones), and its permissions, which may only grant what is configured.
+
+    Storage configured in the function's own block is its grant (Gojinn's rule): read-write,
+    unless its permissions block says otherwise; said in a warning. Global storage still
+    needs an explicit grant."""
     settings = replace(context.storage, **draft.storage)
     lines = {**context.storage_lines, **draft.storage_lines}
+    data_dir = draft.data_dir or context.data_dir
     database = resolve_database(
-        settings, lines, data_dir=context.data_dir, base_dir=context.base_dir, report=report
+        settings,
+        lines,
+        data_dir=data_dir,
+        base_dir=context.base_dir,
+        report=report,
+        tenants=_tenants(draft, context),
     )
-    blob_storage = resolve_blob_storage(settings, lines, data_dir=context.data_dir, report=report)
+    blob_storage = resolve_blob_storage(settings, lines, data_dir=data_dir, report=report)
     line = draft.permissions_line
-    if line is None:
-        return database, blob_storage, Permissions()
-    permissions = build_permissions(line, report, bucket=settings.s3_bucket) or Permissions()
+    permissions = Permissions()
+    if line is not None:
+        built = build_permissions(
+            line, report, bucket=settings.s3_bucket, gojinn=directive.name == "gojinn"
+        )
+        permissions = built or Permissions()
+        _check_grants_have_storage(
+            directive, line, permissions, database, blob_storage, lines, report
+        )
+    return (
+        database,
+        blob_storage,
+        _own_storage_grants(directive, draft, permissions, database, blob_storage, report),
+    )
+
+
+def _tenants(draft: _Draft, context: FunctionContext) -> frozenset[str]:
+    """The tenants a function serves: those of its API keys, else its one tenant."""
+    keys = [key for key, _ in (*context.api_keys, *draft.api_keys)]
+    if keys:
+        return frozenset(key.tenant for key in keys)
+    return frozenset({draft.tenant or context.tenant})
+
+
+def _check_grants_have_storage(
+    directive: Directive,
+    line: Directive,
+    permissions: Permissions,
+    database: Database | None,
+    blob_storage: BlobStorage | None,
+    lines: dict[str, Directive],
+    report: Diagnostics,
+) -> None:
     if permissions.db is not None and database is None and "db_driver" not in lines:
         report.error(
             line,
@@ -323,7 +368,39 @@ def _storage_and_permissions(
             f"{blob_grant} needs object storage: set s3_bucket in this {directive.name} block "
             "or in the global options",
         )
-    return database, blob_storage, permissions
+
+
+def _own_storage_grants(
+    directive: Directive,
+    draft: _Draft,
+    permissions: Permissions,
+    database: Database | None,
+    blob_storage: BlobStorage | None,
+    report: Diagnostics,
+) -> Permissions:
+    """``permissions`` plus read-write access to the database and bucket the function's own
+    block configures, where the permissions block does not say otherwise."""
+    implied: list[str] = []
+    own_database = "db_driver" in draft.storage or "db_dsn" in draft.storage
+    if own_database and database is not None and permissions.db is None:
+        permissions = replace(permissions, db="write")
+        implied.append("db write (its own db_driver/db_dsn)")
+    own_bucket = "s3_bucket" in draft.storage
+    if (
+        own_bucket
+        and blob_storage is not None
+        and not (permissions.blob_read or permissions.blob_write)
+    ):
+        permissions = replace(permissions, blob_read=("*",), blob_write=("*",))
+        implied.append(f"blob_read * and blob_write * (its own s3_bucket {blob_storage.bucket})")
+    if implied:
+        report.warn(
+            directive,
+            f"this {directive.name} function may use the storage its own block configures: "
+            f"{' and '.join(implied)}; a permissions block line (db read, blob_read NAMESPACE) "
+            "narrows it",
+        )
+    return permissions
 
 
 def _report_repeat(
@@ -360,6 +437,13 @@ def _apply(
         _apply_env(sub, draft, report)
     elif name == "mount":
         _apply_mount(sub, draft, context, report)
+        if len(sub.args) == 2 and block_name == "gojinn" and sub.args[1] in draft.mount_lines:
+            host_dir, guest_dir = sub.args
+            report.warn(
+                sub,
+                f"mount {host_dir} {guest_dir} is read-only here; Gojinn mounted it read-write: "
+                f"write mount {host_dir} {guest_dir} rw for that",
+            )
     elif name == "security":
         draft.security = build_security(sub, context.base_dir, report)
     elif name in JOB_DIRECTIVES:
@@ -385,7 +469,7 @@ def _apply(
     elif name == "ai_tool":
         draft.tool_line = sub
     elif name == "api_key":
-        api_key = build_api_key(sub, report)
+        api_key = build_api_key(sub, report, gojinn=block_name == "gojinn")
         if api_key is not None:
             draft.api_keys.append((api_key, sub))
     elif name == "tenant":
@@ -393,9 +477,11 @@ def _apply(
     elif name == "forward_credentials":
         draft.forward_credentials = build_forward_credentials(sub, report)
     elif name == "debug_secret":
-        draft.debug_secret = build_debug_secret(sub, report)
+        draft.debug_secret = build_debug_secret(sub, report, gojinn=block_name == "gojinn")
     elif name in CRASH_DIRECTIVES:
         draft.crash_settings.update(build_crash_setting(sub, context.base_dir, report) or {})
+    elif name == "data_dir":
+        _apply_data_dir(sub, draft, context, report, block_name)
     elif name == "args":
         if not sub.args:
             report.error(sub, _USAGE["args"])
@@ -405,6 +491,26 @@ def _apply(
         text = report.single_arg(sub, _USAGE[name])
         if text is not None:
             _apply_value(sub, text, draft, context, report)
+
+
+def _apply_data_dir(
+    sub: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics, block_name: str
+) -> None:
+    text = report.single_arg(sub, _USAGE["data_dir"])
+    if text is None:
+        return
+    try:
+        draft.data_dir = resolve(context.base_dir, text)
+    except PathProblem as problem:
+        report.error(sub, f"invalid data_dir {text}: {problem}")
+        return
+    if block_name == "gojinn":
+        report.warn(
+            sub,
+            f"data_dir {text} in a gojinn block holds this function's SQLite files and embedded "
+            "object store; Gojinn kept its JetStream store there, which pyjinn keeps in the "
+            "global data_dir",
+        )
 
 
 def _apply_value(

@@ -3,7 +3,8 @@
 Follows Caddy: a top-level ``(name) { ... }`` defines a snippet, and a line ``import NAME
 [ARGS...]`` anywhere is replaced by that snippet's lines, or, when no snippet of that name is
 defined above it, by the lines of the file NAME (relative to the importing file's directory).
-``{args[N]}`` inside the pasted tokens becomes the import's N-th argument.
+``{args[N]}`` (or Caddy 2.6's ``{args.N}``) inside the pasted tokens becomes the import's N-th
+argument, and a token ``{args[A:B]}`` becomes arguments A to B-1 (``{args[:]}``: all of them).
 
 Pasted lines keep their own file and line, so errors point at the snippet or file that holds the
 mistake, and each line remembers the imports it came through.
@@ -26,7 +27,10 @@ from pyjinn.config.lexer import ImportStep, Line, Token, tokenize
 from pyjinn.errors import ConfigError, Location
 
 _SNIPPET_HEADER = re.compile(r"\((?P<name>[^()\s]+)\)")
-_ARGUMENT = re.compile(r"\{args\[(\d+)\]\}")
+# {args[N]} (Caddy 2.7+) and {args.N} (Caddy 2.6 and before) inside any token.
+_ARGUMENT = re.compile(r"\{args(?:\[(?P<index>[^\]{}]*)\]|\.(?P<old>\d+))\}")
+# {args[A:B]} as a whole token: arguments A to B-1 (Caddy 2.7+).
+_VARIADIC = re.compile(r"\{args\[(?P<start>\d{0,9}):(?P<end>\d{0,9})\]\}")
 MAX_IMPORT_DEPTH = 32
 MAX_PASTED_LINES = 200_000
 
@@ -84,6 +88,13 @@ class _Expander:
             first = line.tokens[0]
             if top_level and depth == 0 and self._is_snippet_header(line):
                 index = self._define_snippet(line, lines, index)
+            elif first.text == "import" and not first.quoted and line.tokens[-1].is_open_brace:
+                self._error(
+                    line,
+                    "import with a block (Caddy 2.8's {block} in snippets) is not supported; "
+                    "pass what differs as arguments: import NAME ARG...",
+                )
+                index = _after_block(lines, index)
             elif first.text == "import" and not first.quoted:
                 expanded.extend(
                     self._import(line, directory, display_dir, chain, top_level and depth == 0)
@@ -156,6 +167,12 @@ class _Expander:
             self._error(line, "import expects a snippet name or a file path, like: import common")
             return []
         target, arguments = arguments[0], arguments[1:]
+        if any(char in target for char in "*?["):
+            self._error(
+                line,
+                f"import of a glob pattern ({target}) is not supported; import each file by name",
+            )
+            return []
         self._charge(line, 1)  # an import that pastes nothing still costs work
         if len(chain) > MAX_IMPORT_DEPTH:
             raise ConfigError(
@@ -216,42 +233,87 @@ class _Expander:
     def _with_arguments(
         self, line: Line, target: str, lines: tuple[Line, ...] | list[Line], arguments: list[str]
     ) -> list[Line]:
-        """Replace ``{args[N]}`` in the pasted tokens with the import's arguments.
+        """Replace ``{args[N]}`` (or Caddy 2.6's ``{args.N}``) in the pasted tokens with the
+        import's N-th argument, and a token that is exactly ``{args[A:B]}`` (either bound may
+        be left out) with the arguments A to B-1, one token each.
 
         Runs after the pasted lines are expanded, so snippets defined in an imported file keep
-        their own ``{args[N]}`` for their own imports.
+        their own placeholders for their own imports.
         """
-        missing: set[str] = set()  # the digits of each index past the arguments, as written
+        problems: list[str] = []
         # Which arguments took an environment variable's value: what they fill in does too.
         from_environment = [token.from_environment for token in line.tokens[2:]]
+        took_environment = [False]  # of the token being substituted
 
-        def substitute(token: Token) -> Token:
-            took_environment = token.from_environment
+        def secret(number: int) -> bool:
+            return number < len(from_environment) and from_environment[number]
 
-            def argument(match: re.Match[str]) -> str:
-                nonlocal took_environment
-                digits = match.group(1).lstrip("0") or "0"
-                if len(digits) <= len(str(len(arguments))) and int(digits) < len(arguments):
-                    number = int(digits)
-                    took_environment |= number < len(from_environment) and from_environment[number]
-                    return arguments[number]
-                missing.add(digits)
+        def argument(match: re.Match[str]) -> str:
+            index = match.group("index") if match.group("index") is not None else match.group("old")
+            if ":" in index:
+                problems.append(f"{{args[{index}]}} must be a token on its own")
                 return ""
+            digits = index.lstrip("0") or "0"
+            if index.isdigit() and len(digits) <= 9 and int(digits) < len(arguments):
+                took_environment[0] |= secret(int(digits))
+                return arguments[int(digits)]
+            if not index.isdigit():
+                problems.append(f"{match.group(0)} is not an argument index")
+            else:
+                given = f"{len(arguments)} argument" + ("" if len(arguments) == 1 else "s")
+                problems.append(f"passes {given}, but it uses {match.group(0)}")
+            return ""
 
+        def substitute(token: Token) -> list[Token]:
+            whole = _VARIADIC.fullmatch(token.text)
+            if whole is not None:
+                bounds = self._bounds(whole, len(arguments), problems)
+                if bounds is None:
+                    return []
+                return [
+                    replace(token, text=arguments[number], from_environment=secret(number))
+                    for number in range(*bounds)
+                ]
+            took_environment[0] = token.from_environment
             text = _ARGUMENT.sub(argument, token.text)
-            return replace(token, text=text, from_environment=took_environment)
+            return [replace(token, text=text, from_environment=took_environment[0])]
 
-        result = [
-            replace(each, tokens=tuple(map(substitute, each.tokens)))
-            if any("{args[" in token.text for token in each.tokens)
-            else each
-            for each in lines
-        ]
-        if missing:
-            given = f"{len(arguments)} argument" + ("" if len(arguments) == 1 else "s")
-            largest = max(missing, key=lambda digits: (len(digits), digits))
-            self._error(line, f"import {target} passes {given}, but it uses {{args[{largest}]}}")
+        result: list[Line] = []
+        for each in lines:
+            if not any("{args" in token.text for token in each.tokens):
+                result.append(each)
+                continue
+            tokens = tuple(new for token in each.tokens for new in substitute(token))
+            if tokens:
+                result.append(replace(each, tokens=tokens))
+        for problem in dict.fromkeys(problems):
+            prefix = f"import {target} " if problem.startswith("passes") else f"import {target}: "
+            self._error(line, prefix + problem)
         return result
+
+    @staticmethod
+    def _bounds(match: re.Match[str], count: int, problems: list[str]) -> tuple[int, int] | None:
+        start_text, end_text = match.group("start"), match.group("end")
+        start = int(start_text) if start_text else 0
+        end = int(end_text) if end_text else count
+        if start > end or end > count:
+            given = f"{count} argument" + ("" if count == 1 else "s")
+            problems.append(f"passes {given}, but it uses {match.group(0)}")
+            return None
+        return start, end
 
     def _error(self, line: Line, message: str) -> None:
         self.errors.append(ConfigError(line.location, message))
+
+
+def _after_block(lines: list[Line] | tuple[Line, ...], index: int) -> int:
+    """The index after the block whose opening line came just before ``index``."""
+    depth = 1
+    while index < len(lines) and depth:
+        line = lines[index]
+        index += 1
+        if line.tokens[0].is_close_brace:
+            depth -= 1
+        if line.tokens[-1].is_open_brace:
+            depth += 1
+    return index

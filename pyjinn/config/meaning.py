@@ -17,6 +17,8 @@ say what it is for (a description, then example phrases). The routing itself is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyjinn.config.diagnostics import Diagnostics, describe, suggestion
 from pyjinn.config.model import MeaningRoute, MeaningTarget, Route
 from pyjinn.config.parser import Directive
@@ -111,7 +113,7 @@ _EXAMPLES = {"fallback": "fallback helpdesk", "threshold": "threshold 0.35", "fi
 
 def check_meaning_targets(
     meaning_lines: list[tuple[Route, Directive]],
-    function_names: dict[str, Directive],
+    function_names: Sequence[str],
     report: Diagnostics,
 ) -> None:
     """Every function a ``route_by_meaning`` names must be defined somewhere in the config."""

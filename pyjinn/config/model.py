@@ -11,9 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyjinn.config.paths import PathMatcher
+from pyjinn.config.placeholders import Template
 from pyjinn.egress import AllowList
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
+
+__all__ = ["PathMatcher"]  # re-exported: matchers are part of the model
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -61,8 +65,11 @@ class Mount:
 
 def namespace_covers(namespace: str, key: str) -> bool:
     """Whether ``namespace`` grants ``key``: ``*`` grants everything, ``users`` grants ``users``
-    and ``users/...``, never ``users_x`` (no bare string prefixes)."""
-    return namespace == "*" or key == namespace or key.startswith(namespace + "/")
+    and ``users/...``, never ``users_x`` (no bare string prefixes unless asked for: the glob
+    ``last*`` grants every key starting with ``last``)."""
+    if namespace.endswith("*"):
+        return key.startswith(namespace[:-1])
+    return key == namespace or key.startswith(namespace + "/")
 
 
 @dataclass(frozen=True)
@@ -357,36 +364,42 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Respond:
-    """A static answer (Caddy's ``respond``)."""
+    """A static answer (Caddy's ``respond``); ``template`` is ``body`` compiled, with its
+    request placeholders (None: the body is sent as written)."""
 
     status: int = 200
     body: str = ""
     location: Location | None = None
+    template: Template | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
-class PathMatcher:
-    """A Caddy path matcher: ``/exact``, or ``/prefix/*`` (any pattern ending in ``*``)."""
+class HeaderOperation:
+    """One line of a ``header`` directive: ``set`` (``Field value``), ``add`` (``+Field``),
+    ``delete`` (``-Field``, ``*`` at either end matching many) or ``default`` (``?Field``:
+    set only if the response lacks it)."""
 
-    pattern: str
+    action: str
+    name: str
+    value: Template | None = None
 
-    @property
-    def is_prefix(self) -> bool:
-        return self.pattern.endswith("*")
 
-    @property
-    def prefix(self) -> str:
-        return self.pattern[:-1] if self.is_prefix else self.pattern
+@dataclass(frozen=True)
+class HeaderRule:
+    """A ``header`` directive: response header operations for requests its matcher matches.
 
-    def matches(self, path: str) -> bool:
-        if self.is_prefix:
-            # As in Caddy: `/api/*` matches `/api/` and below but not `/api`; `/api*` matches both.
-            return path.startswith(self.prefix)
-        return path == self.pattern
+    ``deferred`` rules apply once the answer's own headers are set (``>``, ``-`` or ``defer``);
+    the others before, so the answer may override them. ``defaults`` (the ``?`` lines) apply
+    last, and only when the response has none of their fields. ``position`` is how many of
+    its block's routes come before it: it applies to answers from the routes after it.
+    """
 
-    def specificity(self) -> tuple[int, int]:
-        """Sort key: exact matchers before prefixes, longer before shorter."""
-        return (0 if self.is_prefix else 1, len(self.prefix))
+    matcher: PathMatcher | None
+    operations: tuple[HeaderOperation, ...] = ()
+    defaults: tuple[HeaderOperation, ...] = ()
+    deferred: bool = False
+    position: int = 0
+    location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -429,6 +442,8 @@ class Route:
     routes: tuple[Route, ...] = ()
     strip_prefix: bool = False
     location: Location | None = None
+    # The ``header`` directives of this route's block (``routes``).
+    headers: tuple[HeaderRule, ...] = ()
 
     def functions(self) -> Iterator[FunctionSpec]:
         if isinstance(self.handler, FunctionSpec):
@@ -457,6 +472,7 @@ class Site:
     location: Location | None = None
     # Where the site serves its functions' MCP tools (Streamable HTTP); None: no MCP endpoint.
     mcp_path: str | None = None
+    headers: tuple[HeaderRule, ...] = ()
 
     def functions(self) -> Iterator[FunctionSpec]:
         for route in self.routes:
@@ -529,6 +545,9 @@ class Config:
     source: Path | None = None
     # Triggers written in the global options and site blocks, naming their functions.
     triggers: Triggers = field(default_factory=Triggers)
+    # What loaded but deserves a word (``FILE:LINE: message``): implied grants, Gojinn
+    # settings whose meaning differs here. ``pyjinn validate`` prints them, ``pyjinn up`` logs.
+    warnings: tuple[str, ...] = ()
 
     def functions(self) -> Iterator[FunctionSpec]:
         for site in self.sites:

@@ -78,18 +78,25 @@ def _ratio(text: str) -> float | None:
     return ratio if 0.0 <= ratio <= 1.0 else None
 
 
-def build_debug_secret(directive: Directive, report: Diagnostics) -> str | None:
-    """A function's debug secret; None if it was wrong (reported). Messages never quote it."""
+def build_debug_secret(
+    directive: Directive, report: Diagnostics, *, gojinn: bool = False
+) -> str | None:
+    """A function's debug secret; None if it was wrong (reported). Messages never quote it.
+    A short secret is refused, except in a ``gojinn`` block, where it loads with a warning."""
     secret = report.single_arg(directive, DEBUG_SECRET_USAGE)
     if secret is None:
         return None
     if len(secret) < MIN_DEBUG_SECRET:
-        report.error(
-            directive,
+        message = (
             f"debug_secret is too short ({len(secret)} characters): use at least "
-            f"{MIN_DEBUG_SECRET}, like a random token from 'openssl rand -hex 16'",
+            f"{MIN_DEBUG_SECRET}, like a random token from 'openssl rand -hex 16'"
         )
-        return None
+        if not gojinn:
+            report.error(directive, message)
+            return None
+        report.warn(
+            directive, f"{message} (loaded because this is a gojinn block: it can be guessed)"
+        )
     if not secret.isascii() or not secret.isprintable():
         report.error(
             directive,

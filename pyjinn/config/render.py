@@ -18,6 +18,8 @@ from pyjinn.config.model import (
     Config,
     CrashRecords,
     FunctionSpec,
+    HeaderOperation,
+    HeaderRule,
     MeaningRoute,
     MqttBroker,
     Route,
@@ -140,6 +142,8 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             }
         else:
             rendered["routes"] = [route(child) for child in entry.routes]
+        if entry.headers:
+            rendered["headers"] = [_header_rule(rule) for rule in entry.headers]
         return rendered
 
     def site(block: Site) -> dict[str, Any]:
@@ -150,6 +154,8 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         }
         if block.mcp_path is not None:
             rendered["mcp_path"] = block.mcp_path
+        if block.headers:
+            rendered["headers"] = [_header_rule(rule) for rule in block.headers]
         return rendered
 
     options = config.options
@@ -192,6 +198,8 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         rendered["options"]["mqtt"] = _broker(options.mqtt)
     if config.triggers:
         rendered["triggers"] = _triggers(config.triggers)
+    if config.warnings:
+        rendered["warnings"] = list(config.warnings)
     return rendered
 
 
@@ -232,6 +240,21 @@ def _broker(broker: MqttBroker) -> dict[str, Any]:
         "client_id": broker.client_id,
         "username": broker.username,
         "password": "(set)" if broker.password else None,
+    }
+
+
+def _header_rule(rule: HeaderRule) -> dict[str, Any]:
+    def operation(op: HeaderOperation) -> str:
+        value = f" {op.value.text}" if op.value is not None and op.action != "delete" else ""
+        return f"{op.action} {op.name}{value}"
+
+    return {
+        "matcher": rule.matcher.pattern if rule.matcher else None,
+        "location": _location(rule.location),
+        "after_routes": rule.position,
+        "deferred": rule.deferred,
+        "operations": [operation(op) for op in rule.operations],
+        "defaults": [operation(op) for op in rule.defaults],
     }
 
 

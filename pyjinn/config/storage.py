@@ -113,9 +113,12 @@ def resolve_database(
     data_dir: Path,
     base_dir: Path,
     report: Diagnostics,
+    tenants: frozenset[str] = frozenset(),
 ) -> Database | None:
     """The database the merged ``settings`` describe; None when there is none (or an error was
-    reported). ``lines`` tells where each setting was written, for blame."""
+    reported). ``lines`` tells where each setting was written, for blame; ``tenants`` are the
+    tenants the function serves (a file ``db_dsn`` without ``{tenant}`` is theirs only if
+    there is one)."""
     driver, dsn = settings.db_driver, settings.db_dsn
     if driver is None:
         if dsn is not None:
@@ -144,16 +147,18 @@ def resolve_database(
         pattern = str(data_dir / "sql" / f"{TENANT_PLACEHOLDER}.db")
     else:
         try:
-            pattern = file_pattern(dsn, base_dir)
+            pattern = file_pattern(dsn, base_dir, tenants)
         except ValueError as error:
             report.error(lines["db_dsn"], str(error))
             return None
     return Database(driver, pattern)
 
 
-def file_pattern(dsn: str, base_dir: Path) -> str:
-    """The absolute path pattern (with {tenant}) a file engine's ``db_dsn`` stands for: a
-    directory holds ``<tenant>.db`` files. Raises ValueError for anything else."""
+def file_pattern(dsn: str, base_dir: Path, tenants: frozenset[str] = frozenset()) -> str:
+    """The absolute path pattern a file engine's ``db_dsn`` stands for: a pattern with
+    {tenant}, a directory of ``<tenant>.db`` files, or one file (``./data/app.db``) when
+    ``tenants`` holds at most one tenant. Raises ValueError for anything else, and for one
+    file that several tenants would share."""
     text = dsn.removeprefix("file:")  # Gojinn prefixes file: itself; either spelling is fine
     if text.startswith(":memory:") or "?" in text:
         raise ValueError(
@@ -170,10 +175,14 @@ def file_pattern(dsn: str, base_dir: Path) -> str:
     if TENANT_PLACEHOLDER in text:
         return path
     if text.endswith(_DATABASE_SUFFIXES):
+        if len(tenants) <= 1:
+            return path  # one tenant: the file is its own
+        names = ", ".join(sorted(tenants))
         raise ValueError(
-            f"db_dsn '{dsn}' names one database file, which every tenant would share; pyjinn "
-            "keeps one database per tenant: give a directory (db_dsn ./data/sql) or a file "
-            "pattern (db_dsn ./data/{tenant}.db)"
+            f"db_dsn '{dsn}' names one database file, which the tenants of this function's "
+            f"API keys ({names}) would share; pyjinn keeps one database per tenant: put "
+            "{tenant} in the file name (db_dsn ./data/{tenant}.db) or give a directory "
+            "(db_dsn ./data/sql)"
         )
     return os.path.join(path, f"{TENANT_PLACEHOLDER}.db")
 

@@ -3,7 +3,8 @@
 :func:`finish` is called once per invocation, whatever its outcome (served, failed, refused).
 It records the metrics, ends the invocation span, writes the access record, and returns the
 headers the response gets: ``Server-Timing`` (time in wasm, in host calls, in total) and, for
-a request that presented the function's debug secret, ``X-Pyjinn-Logs``.
+a request that presented the function's debug secret, ``X-Pyjinn-Logs`` (``X-Gojinn-Logs`` when
+it presented it in Gojinn's ``X-Gojinn-Debug``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
 
 access_log = logging.getLogger("pyjinn.access")
 
-DEBUG_HEADERS = (b"x-pyjinn-debug", b"x-gojinn-debug")
-LOGS_HEADER = b"x-pyjinn-logs"
+# The headers a request may present the debug secret in, each with the header its logs come
+# back in.
+DEBUG_HEADERS = {b"x-pyjinn-debug": b"x-pyjinn-logs", b"x-gojinn-debug": b"x-gojinn-logs"}
 MAX_LOGS_HEADER = 8192  # bytes; proxies commonly refuse larger headers
 _LOG_CALLS = ("log", "host_log")
 
@@ -44,24 +46,26 @@ class DebugSecret:
 
     def check(
         self, headers: Sequence[tuple[bytes, bytes]]
-    ) -> tuple[bool, Sequence[tuple[bytes, bytes]]]:
-        """(whether the request presented the secret, the headers without any debug header).
+    ) -> tuple[bytes | None, Sequence[tuple[bytes, bytes]]]:
+        """(the header the answer carries the guest's logs in, None unless the request
+        presented the secret; the headers without any debug header).
 
         The guest never sees a debug header, right or wrong; comparing takes the same time
         whatever the presented value shares with the secret."""
-        presented: list[bytes] = []
+        presented: list[tuple[bytes, bytes]] = []
         kept = []
         for header in headers:
             if header[0] in DEBUG_HEADERS:
-                presented.append(header[1].strip())
+                presented.append((header[0], header[1].strip()))
             else:
                 kept.append(header)
         if not presented:
-            return False, headers
-        granted = False
-        for value in presented:
-            granted |= hmac.compare_digest(value, self._secret)
-        return granted, kept
+            return None, headers
+        logs_header = None
+        for name, value in presented:
+            if hmac.compare_digest(value, self._secret):
+                logs_header = DEBUG_HEADERS[name]
+        return logs_header, kept
 
 
 def finish(
@@ -76,13 +80,14 @@ def finish(
     run: Run | None,
     started_ns: int,
     span: Any = None,
-    debug: bool = False,
+    debug: bytes | None = None,
     outcome: str | None = None,
     route: str | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """Account for one finished invocation; returns the headers its response gets.
     ``outcome`` names an ending other than ok or an error (``queued``: handed to a job);
-    ``route`` says how the function was chosen, when a router chose it (routing by meaning)."""
+    ``route`` says how the function was chosen, when a router chose it (routing by meaning);
+    ``debug`` the header the guest's logs go back in, for a request with the debug secret."""
     elapsed = (time.perf_counter_ns() - started_ns) / 1e9
     if outcome is None:
         outcome = "ok" if error is None else error.kind
@@ -126,8 +131,8 @@ def finish(
             _log_access(metrics.name, method, path, tenant, trace_id, status, elapsed, outcome,
                         blame, fuel, memory, route)  # fmt: skip
     headers = [(b"server-timing", server_timing(run, elapsed))]
-    if debug and run is not None:
-        headers.append((LOGS_HEADER, logs_header(run)))
+    if debug and run is not None:  # debug: the header the logs go back in
+        headers.append((debug, logs_header(run)))
     return headers
 
 

@@ -29,9 +29,9 @@ from pyjinn.observability import tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.metrics import install_collector
 from pyjinn.runtime import Function, Runtime
-from pyjinn.server import jobs_http
+from pyjinn.server import answers, jobs_http
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
-from pyjinn.server.routing import Router
+from pyjinn.server.routing import Match, Router
 from pyjinn.services import Services, start_services
 from pyjinn.triggers.service import Triggers
 
@@ -44,6 +44,7 @@ Receive = Any
 Send = Any
 
 _JSON = [(b"content-type", b"application/json")]
+_NO_ROUTE = json.dumps({"error": "no route for this path"}).encode()
 
 
 class PyjinnApp:
@@ -138,22 +139,31 @@ class PyjinnApp:
                 return
             server = scope.get("server")
             site = router.site_for(server[1] if server else None, header(scope, b"host"))
-            if site is not None and site.mcp_path is not None and path == site.mcp_path:
+            if site is None:
+                await _send_json(send, 404, {"error": "no route for this path"})
+                return
+            if site.mcp_path is not None and path == site.mcp_path:
                 await self._endpoint(site).handle(runtime, site, scope, receive, send)
                 return
-            match = router.match(site, path) if site is not None else None
-            if match is None:
-                await _send_json(send, 404, {"error": "no route for this path"})
-            elif isinstance(match.handler, Respond):
-                await _send(send, match.handler.status, [], match.handler.body.encode())
-            elif isinstance(match.handler, MeaningRoute):
-                await self._route_by_meaning(
-                    runtime, match.handler, scope, receive, send, match.path, path
-                )
+            match = router.match(site, path)
+            handler = match.handler
+            if isinstance(handler, FunctionSpec):
+                function = runtime.functions[handler.name]
+                await self._invoke(runtime, function, scope, receive, send, match, path)
+                return
+            if isinstance(handler, MeaningRoute):
+                await self._route_by_meaning(runtime, handler, scope, receive, send, match, path)
+                return
+            respond = handler if isinstance(handler, Respond) else None
+            info = None
+            if answers.needs_request(match.headers, respond):
+                info = answers.request_info(scope, match.request_path.decoded, _uri(scope, match))
+            if respond is None:
+                body, status, own = _NO_ROUTE, 404, list(_JSON)
             else:
-                assert isinstance(match.handler, FunctionSpec)
-                function = runtime.functions[match.handler.name]
-                await self._invoke(runtime, function, scope, receive, send, match.path, path)
+                body, own = answers.respond_body(respond, info)
+                status = respond.status
+            await _send(send, status, answers.with_rules(match.headers, own, info), body)
         finally:
             runtime.active -= 1
             if self._retired:
@@ -175,7 +185,7 @@ class PyjinnApp:
         scope: Scope,
         receive: Receive,
         send: Send,
-        routed_path: str,
+        match: Match,
         full_path: str,
     ) -> None:
         """Read the request, choose its function by meaning, and invoke it (see
@@ -187,7 +197,9 @@ class PyjinnApp:
         try:
             body = await _read_body(scope, receive, limit)
         except RequestRejected as error:
-            await _send_error(send, error, "", [])
+            status, own, answer = _error_answer(error, "", [])
+            if status is not None:
+                await self._answer(send, match, scope, status, own, answer)
             return
         router = runtime.meaning_router(route)
         text = request_text(route, body, scope.get("query_string", b""))
@@ -197,11 +209,11 @@ class PyjinnApp:
         if decision.function is None:
             headers = [*_JSON, (ROUTE_HEADER, decision.describe().encode())]
             document = {"error": "no function matches what the request says"}
-            await _send(send, 404, headers, json.dumps(document).encode())
+            await self._answer(send, match, scope, 404, headers, json.dumps(document).encode())
             return
         function = runtime.functions[decision.function]
         await self._invoke(
-            runtime, function, scope, receive, send, routed_path, full_path, body, decision
+            runtime, function, scope, receive, send, match, full_path, body, decision
         )
 
     async def _invoke(
@@ -211,7 +223,7 @@ class PyjinnApp:
         scope: Scope,
         receive: Receive,
         send: Send,
-        routed_path: str,
+        match: Match,
         full_path: str,
         body: bytes | None = None,
         decision: Decision | None = None,
@@ -231,6 +243,7 @@ class PyjinnApp:
             invocation.route = decision.describe()
             route_header.append((ROUTE_HEADER, invocation.route.encode()))
         tenant = ""
+        uri = _uri(scope, match)
         try:
             resolved, headers = function.tenants.resolve(scope["headers"])
             if function.debug_secret is not None:
@@ -250,8 +263,8 @@ class PyjinnApp:
                 raise _too_large(limit, f"{len(body)} bytes received")
             envelope = Envelope(
                 method=method,
-                uri=_request_uri(scope, routed_path, full_path),
-                path=routed_path,
+                uri=uri,
+                path=match.path,
                 query_string=scope.get("query_string", b""),
                 headers=headers,
                 body=body,
@@ -262,7 +275,7 @@ class PyjinnApp:
                     runtime, function, scope, envelope, tenant, invocation.traceparent()
                 )
                 extra = invocation.queued(tenant)
-                await _send(send, 202, [*queued.headers, *extra], queued.body)
+                await self._answer(send, match, scope, 202, [*queued.headers, *extra], queued.body)
                 return
         except InvocationError as error:
             outcome = invocation.refuse(error, tenant)
@@ -270,11 +283,32 @@ class PyjinnApp:
             outcome = await invocation.run(runtime, envelope, tenant)
         extra = [*outcome.headers, *route_header]
         if outcome.error is not None:
-            await _send_error(send, outcome.error, outcome.trace_id, extra)
+            status, own, answer = _error_answer(outcome.error, outcome.trace_id, extra)
+            if status is None:
+                return  # nobody is listening
+            await self._answer(send, match, scope, status, own, answer)
         else:
             assert outcome.response is not None
             response = outcome.response
-            await _send(send, response.status, [*response.headers, *extra], response.body)
+            own = [*response.headers, *extra]
+            await self._answer(send, match, scope, response.status, own, response.body)
+
+    @staticmethod
+    async def _answer(
+        send: Send,
+        match: Match,
+        scope: Scope,
+        status: int,
+        own: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        """Send a function's answer with the ``header`` rules of its route applied."""
+        if match.headers:
+            info = None
+            if answers.needs_request(match.headers, None):
+                info = answers.request_info(scope, match.request_path.decoded, _uri(scope, match))
+            own = answers.with_rules(match.headers, own, info)
+        await _send(send, status, own, body)
 
 
 def create_app(source: str | Path | Config, *, services: Services | None = None) -> PyjinnApp:
@@ -350,12 +384,14 @@ def _remote_addr(scope: Scope) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _request_uri(scope: Scope, routed_path: str, full_path: str) -> str:
+def _uri(scope: Scope, match: Match) -> str:
+    """The request target a handler sees: as the client sent it (raw, not cleaned), or, below a
+    ``handle_path`` or a mount (``root_path``), the path it was given, with the query."""
     query = scope.get("query_string", b"")
-    if routed_path == full_path and scope.get("raw_path") and not scope.get("root_path"):
+    if not match.stripped and scope.get("raw_path") and not scope.get("root_path"):
         target = scope["raw_path"].decode("latin-1")
     else:
-        target = quote(routed_path, safe="/%:@!$&'()*+,;=-._~")
+        target = quote(match.path, safe="/%:@!$&'()*+,;=-._~")
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
@@ -366,18 +402,20 @@ def observe_embedded(config: Config) -> None:
     tracing.configure(config.options.tracing)
 
 
-async def _send_error(
-    send: Send, error: InvocationError, trace_id: str, extra: list[tuple[bytes, bytes]]
-) -> None:
+def _error_answer(
+    error: InvocationError, trace_id: str, extra: list[tuple[bytes, bytes]]
+) -> tuple[int | None, list[tuple[bytes, bytes]], bytes]:
+    """(status, headers, body) of the short JSON answer for ``error``; no status when the
+    client is gone."""
     if error.status == 499:
-        return  # nobody is listening
+        return None, [], b""
     headers = [*_JSON, *extra]
     if isinstance(error, RequestRejected) and error.retry_after is not None:
         headers.append((b"retry-after", str(error.retry_after).encode()))
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="pyjinn"'))
     body = json.dumps({"error": error.client_message, "trace_id": trace_id}).encode()
-    await _send(send, error.status, headers, body)
+    return error.status, headers, body
 
 
 async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:

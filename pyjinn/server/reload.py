@@ -48,6 +48,8 @@ def load_for_reload(path: Path, running: Config) -> Config | list[str]:
         return [
             "the servers option (timeouts, max_connections) changed; restart pyjinn to apply it"
         ]
+    for warning in config.warnings:
+        log.warning("%s", warning)
     return config
 
 

@@ -1,8 +1,11 @@
 """From a request's address and path to what answers it: a function, a static response, or nothing.
 
 Sites are chosen by the listening port and, for sites named by a hostname, by the ``Host``
-header. Within a site, routes are already ordered by the config loader (most specific matcher
-first); the first match wins, descending into nested ``handle`` and ``route`` blocks.
+header. Within a site, routes are already in Caddy's order (the config loader sorted them); the
+first route whose matcher matches wins, descending into nested ``handle``, ``handle_path`` and
+``route`` blocks. Matching is ``pyjinn.config.paths``'s rule on the cleaned, case-folded path;
+the route tables here look matchers up by the keys they state (``PathMatcher.index_key``).
+On the way down, the ``header`` directives whose matchers match are collected.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from pyjinn.config.model import Config, Handler, Route, Site
+from pyjinn.config.model import Config, Handler, HeaderRule, Route, Site
+from pyjinn.config.paths import PathMatcher, RequestPath
 
 
 def bind_host(host: str | None) -> str:
@@ -38,10 +42,17 @@ def _is_hostname(host: str | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """What answers a request, and the path it sees (with a ``handle_path`` prefix removed)."""
+    """What answers a request (None: nothing does), the path it sees (cleaned, with any
+    ``handle_path`` prefix removed), and the ``header`` rules that apply, outermost first."""
 
-    handler: Handler
-    path: str
+    handler: Handler | None
+    request_path: RequestPath
+    stripped: bool = False
+    headers: tuple[HeaderRule, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return self.request_path.cleaned
 
 
 class Router:
@@ -71,58 +82,82 @@ class Router:
                 return site
         return fallback
 
-    def match(self, site: Site, path: str) -> Match | None:
-        return self._match(site.routes, path)
+    def match(self, site: Site, path: str) -> Match:
+        """What in ``site`` answers a request for ``path`` (decoded, not yet cleaned)."""
+        rules: list[HeaderRule] = []
+        return self._match(site.routes, site.headers, RequestPath.of(path), rules, False)
 
-    def _match(self, routes: tuple[Route, ...], path: str) -> Match | None:
+    def _match(
+        self,
+        routes: tuple[Route, ...],
+        headers: tuple[HeaderRule, ...],
+        path: RequestPath,
+        rules: list[HeaderRule],
+        stripped: bool,
+    ) -> Match:
         table = self._tables.get(id(routes))
         if table is None:
             table = self._tables[id(routes)] = _RouteTable(routes)
-        route = table.first_match(path)
-        if route is None:
-            return None
-        inner = path
+        index = table.first_match(path)
+        for rule in headers:
+            if rule.position <= index and (rule.matcher is None or rule.matcher.matches(path)):
+                rules.append(rule)
+        if index == len(routes):
+            return Match(None, path, stripped, tuple(rules))
+        route = routes[index]
         if route.strip_prefix and route.matcher is not None:
-            inner = path[len(route.matcher.prefix.rstrip("/")) :] or "/"
-            if not inner.startswith("/"):
-                inner = "/" + inner
+            path, stripped = path.strip(route.matcher.strip_prefix), True
         if route.handler is not None:
-            return Match(route.handler, inner)
-        return self._match(route.routes, inner)
+            return Match(route.handler, path, stripped, tuple(rules))
+        return self._match(route.routes, route.headers, path, rules, stripped)
 
 
 class _RouteTable:
-    """One block's routes, indexed so that finding the first match does not scan them all.
+    """One block's routes, indexed so that finding the first match does not ask every matcher.
 
-    The config loader orders routes exact matchers first, then prefixes longest first, then
-    routes without a matcher; two routes with the same matcher are refused. So the first match
-    is the exact route for the path if there is one, else the route of the longest prefix of the
-    path, else the first route without a matcher: dictionary lookups, whatever the count.
+    Each matcher states under which key it can be looked up (``PathMatcher.index_key``: its
+    folded exact path or prefix); the table looks the folded path up by those keys (one
+    dictionary lookup per distinct prefix length) and asks ``matches`` of the matchers that
+    have no key. The earliest route found is the answer; ``len(routes)`` means none. That this
+    finds what asking every matcher in order would is a property test of its own.
     """
 
-    __slots__ = ("exact", "fallback", "longest", "prefixes")
+    __slots__ = ("exact", "fallback", "lengths", "prefixes", "routes", "unindexed")
 
     def __init__(self, routes: tuple[Route, ...]) -> None:
-        self.exact: dict[str, Route] = {}
-        self.prefixes: dict[str, Route] = {}
-        self.fallback: Route | None = None
-        for route in routes:
+        self.routes = routes
+        self.exact: dict[str, int] = {}
+        self.prefixes: dict[str, int] = {}
+        self.unindexed: list[tuple[int, PathMatcher]] = []
+        self.fallback = len(routes)
+        for index, route in enumerate(routes):
             matcher = route.matcher
             if matcher is None:
-                self.fallback = self.fallback or route
-            elif matcher.is_prefix:
-                self.prefixes.setdefault(matcher.prefix, route)
+                self.fallback = min(self.fallback, index)
+                continue
+            key = matcher.index_key()
+            if key is None:
+                self.unindexed.append((index, matcher))
+            elif key[0]:
+                self.prefixes.setdefault(key[1], index)
             else:
-                self.exact.setdefault(matcher.pattern, route)
-        self.longest = max(map(len, self.prefixes), default=0)
+                self.exact.setdefault(key[1], index)
+        self.lengths = sorted({len(prefix) for prefix in self.prefixes}, reverse=True)
 
-    def first_match(self, path: str) -> Route | None:
-        route = self.exact.get(path)
-        if route is not None:
-            return route
-        if self.prefixes:
-            for length in range(min(len(path), self.longest), -1, -1):
-                route = self.prefixes.get(path[:length])
-                if route is not None:
-                    return route
-        return self.fallback
+    def first_match(self, path: RequestPath) -> int:
+        folded = path.folded
+        best = self.fallback
+        hit = self.exact.get(folded)
+        if hit is not None and hit < best:
+            best = hit
+        if self.lengths:
+            prefixes, size = self.prefixes, len(folded)
+            for length in self.lengths:
+                if length <= size:
+                    hit = prefixes.get(folded[:length])
+                    if hit is not None and hit < best:
+                        best = hit
+        for index, matcher in self.unindexed:
+            if index < best and matcher.matches(path):
+                best = index
+        return best

@@ -73,6 +73,8 @@ def serve(
     except FileNotFoundError:
         log.error("No Caddyfile at %s; pass its path: pyjinn up PATH.", caddyfile)
         return 2
+    for warning in config.warnings:
+        log.warning("%s", warning)
     return Supervisor(config, workers or os.cpu_count() or 1).run()
 
 

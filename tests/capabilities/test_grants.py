@@ -18,9 +18,10 @@ from tests.helpers import BLOB_IMPORTS, KV_IMPORTS, SQL_IMPORTS, abi_guest, call
 
 pytestmark = pytest.mark.anyio
 
-# What a function needs configured besides its permissions, for each grant to be accepted.
+# What a function needs configured besides its permissions, for each grant to be accepted:
+# global storage and model, which (unlike those in the function's own block) grant nothing.
 STORAGE = (
-    " db_driver sqlite\n s3_bucket media\n ai_endpoint http://127.0.0.1:1/v1/chat/completions\n"
+    "db_driver sqlite\n\ts3_bucket media\n\tai_endpoint http://127.0.0.1:1/v1/chat/completions"
 )
 
 
@@ -45,7 +46,7 @@ def load_module(make_runtime, project):
     def load(module: str, permissions: str) -> Runtime:
         project("fn.wat", module)
         block = f"permissions {{\n{permissions}\n }}" if permissions else ""
-        runtime = make_runtime(f":8080 {{\n pyjinn fn.wat {{\n{STORAGE} {block}\n }}\n}}\n")
+        runtime = make_runtime(f":8080 {{\n pyjinn fn.wat {{\n {block}\n }}\n}}\n", STORAGE)
         runtime.functions["fn"].module  # noqa: B018 - loading is the point
         return runtime
 
@@ -164,7 +165,10 @@ def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_
     # jobs_enqueue names functions, ai nothing; the others name key namespaces.
     names = {"jobs_enqueue": " *", "ai": ""}.get(grant, " users")
     line = grant if grant.startswith("db ") else f"{grant}{names}"
-    text = f":8080 {{\n pyjinn fn.wat {{\n{STORAGE} permissions {{\n  {line}\n }}\n }}\n}}\n"
+    text = (
+        f"{{\n\t{STORAGE}\n}}\n"
+        f":8080 {{\n pyjinn fn.wat {{\n permissions {{\n  {line}\n }}\n }}\n}}\n"
+    )
     (spec,) = loads(text, base_dir=tmp_path, environ={}).functions()
     assert spec.permissions.holds(grant)
     assert grants.refuse_imports("fn", spec.permissions, []) is None

@@ -209,11 +209,14 @@ async def test_bytes_go_in_and_come_out_as_base64_objects(sql_runtime) -> None:
 
 
 async def test_calls_without_a_db_grant_are_refused_when_the_module_loads(
-    sql_runtime,
+    make_runtime, project
 ) -> None:
     from pyjinn.errors import ModuleError
 
-    runtime = sql_runtime("sqlite", abi_guest(SQL_IMPORTS, []), "permissions {\n kv_read x\n }")
+    # The global database needs a grant (one in the function's own block is its grant).
+    project("fn.wat", abi_guest(SQL_IMPORTS, []))
+    caddyfile = ":8080 {\n pyjinn fn.wat {\n permissions {\n kv_read x\n }\n }\n}\n"
+    runtime = make_runtime(caddyfile, options="db_driver sqlite")
     with pytest.raises(ModuleError, match=r"has no db grant: add the line `db read`"):
         runtime.functions["fn"].module  # noqa: B018 - loading is the point
 

@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyjinn.config import loads
-from pyjinn.config.build import GLOBAL_OPTIONS, SITE_DIRECTIVES
+from pyjinn.config.build import GLOBAL_OPTIONS
 from pyjinn.config.function import NOT_YET_SUPPORTED, SUPPORTED
 from pyjinn.config.model import Config
+from pyjinn.config.routes import SITE_DIRECTIVES
 from pyjinn.errors import ConfigErrors
 
 PUBLIC_KEY = "cffb545d67f8a60be1bb32ca4a3fad1f3638203fcbceb1a0e5749c72d8230fac"

@@ -109,3 +109,66 @@ def test_an_unterminated_quote_is_an_error_where_it_opened(quote: str) -> None:
     assert str(raised.value) == (
         f"site.caddy:2: unterminated quoted string: the {quote} opened here is never closed"
     )
+
+
+# Caddy's escapes, continuations and heredocs
+
+
+def test_in_double_quotes_a_backslash_is_kept_unless_it_escapes_a_quote() -> None:
+    (line,) = lex('respond "a\\\nb" "tab\\t" "q\\"q"\n')
+    assert [token.text for token in line.tokens] == ["respond", "a\\\nb", "tab\\t", 'q"q']
+
+
+def test_a_doubled_backslash_before_a_quote_ends_the_string_as_in_caddy() -> None:
+    lines = lex('respond "x\\\\" 200\nnext\n')
+    assert words(lines) == [["respond", "x\\\\", "200"], ["next"]]
+
+
+def test_a_backslash_at_the_end_of_a_line_continues_it() -> None:
+    lines = lex('respond /c \\\n\t"continued" \\\n\t201\nnext\n')
+    assert words(lines) == [["respond", "/c", "continued", "201"], ["next"]]
+    assert [token.location.line for token in lines[0].tokens] == [1, 1, 2, 3]
+
+
+def test_outside_quotes_a_backslash_before_another_character_is_kept() -> None:
+    assert words(lex("a\\b c\\{\n")) == [["a\\b", "c\\{"]]
+
+
+def test_a_heredoc_is_one_token_without_the_closing_lines_indentation() -> None:
+    text = "a {\n\trespond <<HTML\n\t\t<p>hi</p>\n\t\t  indented\n\n\t\tHTML 201\n}\nnext\n"
+    lines = lex(text)
+    assert words(lines) == [
+        ["a", "{"],
+        ["respond", "<p>hi</p>\n  indented\n", "201"],
+        ["}"],
+        ["next"],
+    ]
+    assert lines[1].tokens[1].quoted
+    assert [line.location.line for line in lines] == [1, 2, 7, 8]
+
+
+def test_a_heredoc_opener_can_be_escaped_or_followed_by_a_space() -> None:
+    assert words(lex("respond \\<<EOF x\nrespond << y\n")) == [
+        ["respond", "<<EOF", "x"],
+        ["respond", "<<", "y"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("respond <<\nx\n", "site.caddy:1: a heredoc needs a marker after <<"),
+        ("respond <<<EOF\nx\nEOF\n", "site.caddy:1: too many '<' for a heredoc"),
+        ("respond <<E.F\nx\nE.F\n", "site.caddy:1: invalid heredoc marker 'E.F'"),
+        ("a\nrespond <<EOF\nnever closed\n", "site.caddy:2: unterminated heredoc: <<EOF"),
+        ("respond <<EOF\nx\n  y\n  EOF\n", "site.caddy:1: heredoc <<EOF: line 1 of its text"),
+    ],
+)
+def test_a_malformed_heredoc_is_an_error_that_names_the_heredoc(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        tokenize(text, "site.caddy", {}, [])
+    assert str(raised.value).startswith(message)
+
+
+def test_a_byte_order_mark_is_ignored() -> None:
+    assert words(lex("\ufeffa b\n")) == [["a", "b"]]

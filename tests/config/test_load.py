@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pyjinn.config import load, loads, to_dict
-from pyjinn.config.model import Config, PathMatcher
+from pyjinn.config.model import Config
 from pyjinn.errors import ConfigError, ConfigErrors, Location
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -151,24 +151,53 @@ def test_config_is_frozen(site_dir: Path) -> None:
         next(config.functions()).limits.timeout = 1.0  # type: ignore[misc]
 
 
-def test_a_function_snippet_imported_twice_blames_each_import(site_dir: Path) -> None:
+def test_a_function_snippet_imported_twice_gets_a_name_per_route(site_dir: Path) -> None:
     text = "(fn) {\n pyjinn hello.wasm\n}\n:8080 {\n import fn\n handle /b {\n  import fn\n }\n}\n"
+    config = loads(text, base_dir=site_dir, environ={})
+    assert sorted(spec.name for spec in config.functions()) == ["hello.b", "hello.root"]
+
+
+def test_a_named_function_snippet_imported_twice_blames_each_import(site_dir: Path) -> None:
+    text = (
+        "(fn) {\n pyjinn hello.wasm {\n  name hi\n }\n}\n"
+        ":8080 {\n import fn\n handle /b {\n  import fn\n }\n}\n"
+    )
     with pytest.raises(ConfigErrors) as raised:
         loads(text, base_dir=site_dir, environ={})
     assert str(raised.value) == (
-        "Caddyfile:2: function name 'hello' is used twice "
-        "(Caddyfile:2 (imported at Caddyfile:5) and Caddyfile:2 (imported at Caddyfile:7)); "
-        "give one of them a 'name'"
+        "Caddyfile:2: function name 'hi' is used twice "
+        "(Caddyfile:2 (imported at Caddyfile:7) and Caddyfile:2 (imported at Caddyfile:9)); "
+        "give one of them another 'name'"
     )
 
 
-def test_function_names_must_be_unique_across_sites(site_dir: Path) -> None:
-    text = ":8080 {\n pyjinn hello.wasm\n}\n:8081 {\n pyjinn /x hello.wasm\n}\n"
-    with pytest.raises(ConfigErrors, match="'hello' is used twice"):
-        loads(text, base_dir=site_dir, environ={})
+def test_one_module_on_several_routes_is_named_after_each_route(site_dir: Path) -> None:
+    # Gojinn's benchmark and mesh configs serve one module on several routes and sites.
+    text = (
+        ":8080 {\n pyjinn hello.wasm\n}\n"
+        ":8081 {\n pyjinn /x hello.wasm\n route /kv/* {\n  pyjinn hello.wasm\n }\n}\n"
+        ":8082 {\n route /kv/* {\n  pyjinn hello.wasm\n }\n}\n"
+    )
+    config = loads(text, base_dir=site_dir, environ={})
+    assert [spec.name for spec in config.functions()] == [
+        "hello.root",
+        "hello.8081-kv",  # route before functions: Caddy's order
+        "hello.x",
+        "hello.8082-kv",
+    ]
     named = ":8080 {\n pyjinn hello.wasm\n}\n:8081 {\n pyjinn /x hello.wasm {\n  name h2\n }\n}\n"
     config = loads(named, base_dir=site_dir, environ={})
     assert [spec.name for spec in config.functions()] == ["hello", "h2"]
+
+
+def test_a_derived_name_never_takes_a_name_given_explicitly(site_dir: Path) -> None:
+    text = (
+        ":8080 {\n handle /a {\n  pyjinn hello.wasm\n }\n"
+        " handle /b {\n  pyjinn hello.wasm\n }\n"
+        " handle /c {\n  pyjinn hello.wasm {\n   name hello.a\n  }\n }\n}\n"
+    )
+    config = loads(text, base_dir=site_dir, environ={})
+    assert sorted(spec.name for spec in config.functions()) == ["hello.a", "hello.a-2", "hello.b"]
 
 
 def test_gojinn_is_an_alias_of_pyjinn(site_dir: Path) -> None:
@@ -189,31 +218,6 @@ def test_a_leading_path_is_the_module_file_when_nothing_follows_it(site_dir: Pat
     assert route.matcher is None
     assert isinstance(route.handler, type(next(config.functions())))
     assert next(config.functions()).module_path == module
-
-
-@pytest.mark.parametrize(
-    ("pattern", "path", "expected"),
-    [
-        ("/api/users", "/api/users", True),
-        ("/api/users", "/api/users/", False),
-        ("/api/users", "/api", False),
-        ("/api/*", "/api/users", True),
-        ("/api/*", "/api/", True),
-        ("/api/*", "/api", False),  # as in Caddy: /api/* does not match /api, /api* does
-        ("/api/*", "/apiary", False),
-        ("/api*", "/apiary", True),
-        ("/api*", "/api", True),
-        ("/*", "/anything/at/all", True),
-    ],
-)
-def test_path_matcher_matches_as_documented(pattern: str, path: str, expected: bool) -> None:
-    assert PathMatcher(pattern).matches(path) is expected
-
-
-def test_path_matcher_specificity_orders_exact_before_prefix_and_long_before_short() -> None:
-    patterns = ["/a*", "/api/*", "/", "/api/users", "/api/users/*"]
-    ordered = sorted(patterns, key=lambda p: PathMatcher(p).specificity(), reverse=True)
-    assert ordered == ["/api/users", "/", "/api/users/*", "/api/*", "/a*"]
 
 
 def test_an_address_list_may_continue_after_a_trailing_comma(site_dir: Path) -> None:
@@ -304,3 +308,92 @@ def test_an_s3_endpoint_python_cannot_split_is_a_located_error(site_dir: Path) -
     with pytest.raises(ConfigErrors) as raised:
         loads(text, base_dir=site_dir, environ={})
     assert str(raised.value).startswith("Caddyfile:4: invalid s3_endpoint 'http://['")
+
+
+# import arguments, in every spelling Caddy has had
+
+
+def test_import_arguments_in_caddy_2_6_and_2_7_spellings_and_variadic_ranges(
+    site_dir: Path,
+) -> None:
+    text = (
+        "(s) {\n"
+        ' respond /old "{args.0}-{args.1}"\n'
+        ' respond /new "{args[0]}-{args[1]}"\n'
+        " respond /all {args[1:]}\n"
+        ' respond /none "x" {args[:0]} 202\n'
+        "}\n"
+        ":8080 {\n import s one 201\n}\n"
+    )
+    config = loads(text, base_dir=site_dir, environ={})
+    answers = {
+        str(route.matcher.pattern): (route.handler.status, route.handler.body)  # type: ignore[union-attr]
+        for route in config.sites[0].routes
+    }
+    assert answers == {
+        "/old": (200, "one-201"),
+        "/new": (200, "one-201"),
+        "/all": (201, ""),
+        "/none": (202, "x"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("use", "message"),
+    [
+        ('"{args[5]}"', "import s passes 2 arguments, but it uses {args[5]}"),
+        ('"{args.5}"', "import s passes 2 arguments, but it uses {args.5}"),
+        ("{args[1:9]}", "import s passes 2 arguments, but it uses {args[1:9]}"),
+        ('"x{args[:]}"', "import s: {args[:]} must be a token on its own"),
+        ('"{args[x]}"', "import s: {args[x]} is not an argument index"),
+    ],
+)
+def test_a_wrong_import_argument_is_an_error_at_the_import(
+    site_dir: Path, use: str, message: str
+) -> None:
+    text = f"(s) {{\n respond /a {use}\n}}\n:8080 {{\n import s a b\n}}\n"
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    assert f"Caddyfile:5: {message}" in str(raised.value).splitlines()
+
+
+# The order option
+
+
+def test_order_places_functions_and_refuses_what_it_cannot_place(site_dir: Path) -> None:
+    text = '{{\n {option}\n}}\n:8080 {{\n pyjinn /a* hello.wasm\n respond /abc "r"\n}}\n'
+
+    def first_answer(option: str) -> str:
+        config = loads(text.format(option=option), base_dir=site_dir, environ={})
+        return type(config.sites[0].routes[0].handler).__name__
+
+    assert first_answer("order gojinn last") == "Respond"
+    assert first_answer("order pyjinn before respond") == "FunctionSpec"
+    assert first_answer("order gojinn before file_server") == "Respond"
+    assert first_answer("order pyjinn after route") == "FunctionSpec"
+    for option, message in [
+        ("order pyjinn", "order expects a directive and first, last, before DIRECTIVE"),
+        ("order pyjinn before", "order expects a directive and first, last, before DIRECTIVE"),
+        ("order pyjinn last respond", "order expects a directive and first, last, before"),
+        ("order nope last", "order: unknown directive 'nope'"),
+        ("order pyjinn before nope", "order: cannot place pyjinn before 'nope'"),
+        ("order pyjinn after gojinn", "order: cannot place pyjinn after 'gojinn'"),
+    ]:
+        with pytest.raises(ConfigErrors) as raised:
+            loads(text.format(option=option), base_dir=site_dir, environ={})
+        assert message in str(raised.value), option
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("import sites/*.caddy", "import of a glob pattern (sites/*.caddy) is not supported"),
+        ("import s {\n  respond x\n }", "import with a block (Caddy 2.8's {block} in snippets)"),
+    ],
+)
+def test_import_syntax_pyjinn_refuses_is_named(site_dir: Path, line: str, message: str) -> None:
+    text = f'(s) {{\n respond "x"\n}}\n:8080 {{\n {line}\n respond /after "y"\n}}\n'
+    with pytest.raises(ConfigErrors) as raised:
+        loads(text, base_dir=site_dir, environ={})
+    (error,) = str(raised.value).splitlines()  # one error: the block is skipped, not misread
+    assert error.startswith(f"Caddyfile:5: {message}")

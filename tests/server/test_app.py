@@ -121,6 +121,23 @@ async def test_handle_path_strips_its_prefix_before_the_guest_sees_it(mirror_cli
     assert seen["uri"] == "/envelope?x=1"
 
 
+async def test_the_guest_gets_the_cleaned_path_and_the_raw_request_target(mirror_client) -> None:
+    # %2e%2e is decoded, then cleaned away; case and repeated slashes stay in the path the
+    # guest sees (only matching ignores them), and uri is the target as the client sent it.
+    seen = await envelope(mirror_client, "GET", "/Some//x/%2e%2e//envelope?q=1")
+    assert seen["path"] == "/Some/envelope"
+    assert seen["uri"] == "/Some//x/%2e%2e//envelope?q=1"
+
+
+async def test_handle_path_hands_on_the_cleaned_path_below_its_prefix(mirror_client) -> None:
+    seen = await envelope(mirror_client, "GET", "/STRIPPED/x/%2e%2e/envelope")
+    assert seen["path"] == "/envelope"
+    assert seen["uri"] == "/envelope"
+    # Above the prefix once cleaned: not the stripped function's request at all.
+    other = await mirror_client.get("/stripped/%2e%2e/%2e%2e/etc/envelope")
+    assert other.json()["path"] == "/etc/envelope"
+
+
 async def test_a_gojinn_style_function_runs_unchanged(make_client, project) -> None:
     # What Gojinn's Go SDK writes: headers as lists, a string body, and a trailing newline.
     output = (

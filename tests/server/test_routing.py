@@ -8,35 +8,39 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyjinn.config import loads
-from pyjinn.config.model import FunctionSpec, Respond, Site
-from pyjinn.server.routing import Match, Router, bind_host
+from pyjinn.config.model import FunctionSpec, PathMatcher, Respond, Route, Site
+from pyjinn.config.paths import RequestPath
+from pyjinn.server.routing import Match, Router, _RouteTable, bind_host
 
-RouterFactory = Callable[[str], Router]
+RouterFactory = Callable[..., Router]
 
 
 @pytest.fixture
 def make_router(tmp_path: Path) -> RouterFactory:
-    """A router for Caddyfile text; every ``*.wasm`` it names is created as an empty file (the
-    config loader only checks that module files exist)."""
+    """A router for Caddyfile text (and extra global ``options``); every ``*.wasm`` it names is
+    created as an empty file (the config loader only checks that module files exist)."""
 
-    def make(caddyfile: str) -> Router:
+    def make(caddyfile: str, options: str = "") -> Router:
         text = textwrap.dedent(caddyfile)
         for name in re.findall(r"[\w./-]+\.wasm", text):
             module = tmp_path / name
             module.parent.mkdir(parents=True, exist_ok=True)
             module.touch()
-        return Router(loads("{\n\tadmin off\n}\n" + text, base_dir=tmp_path, environ={}))
+        prefix = f"{{\n\tadmin off\n\t{options}\n}}\n"
+        return Router(loads(prefix + text, base_dir=tmp_path, environ={}))
 
     return make
 
 
-def answer(match: Match | None) -> tuple[str, str] | None:
+def answer(match: Match) -> tuple[str, str] | None:
     """What answered, in a form easy to compare: (function name or respond body, path seen)."""
-    if match is None:
-        return None
     handler = match.handler
+    if handler is None:
+        return None
     if isinstance(handler, FunctionSpec):
         return (handler.name, match.path)
     assert isinstance(handler, Respond)
@@ -235,15 +239,16 @@ def test_exact_and_prefix_matchers_select_their_handlers(make_router: RouterFact
         :8080 {
             pyjinn /hello hello.wasm
             pyjinn /api/* api.wasm
-            respond "fallback" 404
+            respond /healthz "ok"
         }
         """
     )
     assert route(router, "/hello") == ("hello", "/hello")
     assert route(router, "/api/users") == ("api", "/api/users")
     assert route(router, "/api/") == ("api", "/api/")
-    assert route(router, "/api") == ("fallback", "/api")  # /api/* does not match /api
-    assert route(router, "/hello/") == ("fallback", "/hello/")
+    assert route(router, "/api") is None  # /api/* does not match /api
+    assert route(router, "/hello/") is None
+    assert route(router, "/healthz") == ("ok", "/healthz")
 
 
 def test_a_site_with_no_matching_route_gives_none(make_router: RouterFactory) -> None:
@@ -258,19 +263,65 @@ def test_a_site_with_no_matching_route_gives_none(make_router: RouterFactory) ->
     assert route(router, "/other") is None
 
 
-SPECIFICITY = """
+INTERNAL = """
+    :8080 {
+        respond /internal/* "forbidden" 403
+        pyjinn app.wasm
+    }
+"""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/internal/x",
+        "/INTERNAL/x",
+        "/Internal/X",
+        "//internal/x",
+        "/internal//x",
+        "/a/../internal/x",
+        "/./internal/x",
+        "/public/../internal/x",
+        "/../internal/x",
+    ],
+)
+def test_a_respond_guard_cannot_be_walked_past_by_case_slashes_or_dot_segments(
+    make_router: RouterFactory, path: str
+) -> None:
+    # The path router.match receives is already percent-decoded (uvicorn decodes %2e and %2f),
+    # so /a/%2e%2e/internal/x arrives as /a/../internal/x.
+    assert route(make_router(INTERNAL), path) == ("forbidden", clean(path))
+
+
+@pytest.mark.parametrize("path", ["/public/x", "/internal", "/internalx", "/internal/../public"])
+def test_paths_outside_the_guard_reach_the_function_cleaned(
+    make_router: RouterFactory, path: str
+) -> None:
+    assert route(make_router(INTERNAL), path) == ("app", clean(path))
+
+
+def clean(path: str) -> str:
+    from pyjinn.config.paths import clean_path
+
+    return clean_path(path)
+
+
+CADDY_ORDER = """
     :8080 {
         respond "catch-all" 404
         respond /api* "prefix /api"
         respond /api/* "prefix /api/"
         handle /api/users/* {
-            respond "users, first block"
-        }
-        handle /api/users/* {
-            respond "users, second block"
+            respond "users block"
         }
         respond /api/users "exact /api/users"
         respond /api/users/me "exact /api/users/me"
+        respond /x "respond /x"
+        handle /x* {
+            respond "handle /x*"
+        }
+        respond /abc "abc, same length as /ab*: lexical order first"
+        respond /ab* "prefix /ab"
     }
 """
 
@@ -278,21 +329,55 @@ SPECIFICITY = """
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/api/users/me", "exact /api/users/me"),
+        # handle blocks come before every respond, whatever their patterns.
+        ("/api/users/me", "users block"),
+        ("/api/users/", "users block"),
+        ("/x", "handle /x*"),
+        ("/xy", "handle /x*"),
         ("/api/users", "exact /api/users"),
-        ("/api/users/42", "users, first block"),
-        ("/api/users/", "users, first block"),
         ("/api/orders", "prefix /api/"),
         ("/api", "prefix /api"),
         ("/apiary", "prefix /api"),
+        ("/abc", "abc, same length as /ab*: lexical order first"),
+        ("/abd", "prefix /ab"),
         ("/", "catch-all"),
         ("/other", "catch-all"),
     ],
 )
-def test_the_first_match_in_specificity_order_answers(
+def test_routes_are_tried_in_caddys_directive_order_then_by_pattern(
     make_router: RouterFactory, path: str, body: str
 ) -> None:
-    assert route(make_router(SPECIFICITY), path) == (body, path)
+    assert route(make_router(CADDY_ORDER), path) == (body, path)
+
+
+def test_functions_come_after_respond_unless_the_order_option_moves_them(
+    make_router: RouterFactory,
+) -> None:
+    text = """
+        :8080 {
+            pyjinn /api/* api.wasm
+            respond /api/health "ok"
+        }
+        """
+    assert route(make_router(text), "/api/health") == ("ok", "/api/health")
+    moved = make_router(text, options="order pyjinn before respond")
+    assert route(moved, "/api/health") == ("api", "/api/health")
+    gojinn = make_router(text, options="order gojinn first")
+    assert route(gojinn, "/api/health") == ("api", "/api/health")
+
+
+def test_route_blocks_keep_file_order(make_router: RouterFactory) -> None:
+    router = make_router(
+        """
+        :8080 {
+            route {
+                respond /a* "first, a prefix"
+                respond /abc "second, exact"
+            }
+        }
+        """
+    )
+    assert route(router, "/abc") == ("first, a prefix", "/abc")
 
 
 NESTED = """
@@ -335,7 +420,8 @@ NESTED = """
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("/api/v1/health", ("v1 ok", "/api/v1/health")),
+        # A route block keeps file order: /api/v1/* comes first and takes /api/v1/health.
+        ("/api/v1/health", ("v1", "/api/v1/health")),
         ("/api/v1/users", ("v1", "/api/v1/users")),
         ("/api/v2/users", ("unknown api version", "/api/v2/users")),
         ("/admin/tools/run", ("run", "/admin/tools/run")),
@@ -360,7 +446,8 @@ def test_routes_descend_through_nested_blocks(
 def test_a_matched_handle_block_with_no_inner_match_answers_nothing(
     make_router: RouterFactory, path: str
 ) -> None:
-    # Like Caddy's handle blocks, a matched block is exclusive: the site fallback is not tried.
+    # Caddy would go on to the directives after the block; pyjinn answers 404 there (see
+    # docs/configuration.md, "When nothing answers").
     assert route(make_router(NESTED), path) is None
 
 
@@ -370,10 +457,13 @@ def test_a_matched_handle_block_with_no_inner_match_answers_nothing(
         ("/api/*", "/api/users", "/users"),
         ("/api/*", "/api/users/7/orders", "/users/7/orders"),
         ("/api/*", "/api/", "/"),
-        ("/api/*", "/api//double", "//double"),
+        ("/api/*", "/api//double", "/double"),
+        ("/api/*", "/API/Users", "/Users"),
         ("/api*", "/api", "/"),
         ("/api*", "/api/users", "/users"),
         ("/api*", "/apiary", "/ary"),
+        ("/api", "/api", "/"),
+        ("/strip/*", "/strip/a/../b", "/b"),
     ],
 )
 def test_handle_path_strips_its_prefix_from_the_path_the_handler_sees(
@@ -383,6 +473,24 @@ def test_handle_path_strips_its_prefix_from_the_path_the_handler_sees(
         f":8080 {{\n    handle_path {pattern} {{\n        pyjinn fn.wasm\n    }}\n}}\n"
     )
     assert route(router, path) == ("fn", seen)
+
+
+@pytest.mark.parametrize("path", ["/strip/../../etc/passwd", "/strip/../x", "/STRIP/../etc"])
+def test_handle_path_never_hands_a_function_a_path_above_its_prefix(
+    make_router: RouterFactory, path: str
+) -> None:
+    # Cleaned first, these paths are not below /strip/ at all: the other route answers.
+    router = make_router(
+        """
+        :8080 {
+            handle_path /strip/* {
+                pyjinn stripped.wasm
+            }
+            pyjinn other.wasm
+        }
+        """
+    )
+    assert route(router, path) == ("other", clean(path))
 
 
 def test_handle_without_path_keeps_the_full_path(make_router: RouterFactory) -> None:
@@ -422,3 +530,72 @@ def test_the_match_comes_from_the_site_it_was_asked_about(make_router: RouterFac
         site = router.site_for(8080, f"{host}.example.com")
         assert site is not None
         assert answer(router.match(site, "/x")) == (host, "/x")
+
+
+# Header rules collected on the way
+
+
+def test_header_rules_apply_by_matcher_and_block(make_router: RouterFactory) -> None:
+    router = make_router(
+        """
+        :8080 {
+            header X-Site site
+            header /api/* X-Api yes
+            handle /api/* {
+                header X-Inner inner
+                respond "api"
+            }
+            route /ordered/* {
+                respond /ordered/early "early"
+                header X-Late late
+                respond "late"
+            }
+            respond "other"
+        }
+        """
+    )
+    site = router.site_for(8080, None)
+    assert site is not None
+
+    def fields(path: str) -> list[str]:
+        return [op.name for rule in router.match(site, path).headers for op in rule.operations]
+
+    # Sorted as Caddy sorts one directive: the rule with a matcher before the one without.
+    assert fields("/api/x") == ["x-api", "x-site", "x-inner"]
+    assert fields("/API/x") == ["x-api", "x-site", "x-inner"]
+    assert fields("/other") == ["x-site"]
+    assert fields("/ordered/early") == ["x-site"]  # the header comes after it in a route block
+    assert fields("/ordered/late") == ["x-site", "x-late"]
+
+
+# The route table proposes, the matchers decide
+
+
+PATTERNS = st.sampled_from(
+    ["/", "/a", "/a*", "/a/*", "/ab", "/ab*", "/a/b", "/a/b*", "/A/*", "//a/*", "/b*", None]
+)
+
+
+@given(
+    patterns=st.lists(PATTERNS, min_size=1, max_size=8),
+    path=st.lists(st.sampled_from(["a", "A", "b", "ab", "", ".", ".."]), max_size=4).map(
+        lambda parts: "/" + "/".join(parts)
+    ),
+)
+def test_the_route_table_finds_the_first_route_whose_matcher_matches(
+    patterns: list[str | None], path: str
+) -> None:
+    routes = tuple(
+        Route(PathMatcher(pattern) if pattern else None, handler=Respond(body=str(index)))
+        for index, pattern in enumerate(patterns)
+    )
+    request = RequestPath.of(path)
+    expected = next(
+        (
+            index
+            for index, each in enumerate(routes)
+            if each.matcher is None or each.matcher.matches(request)
+        ),
+        len(routes),
+    )
+    assert _RouteTable(routes).first_match(request) == expected
