@@ -73,8 +73,8 @@ async def slow_client(port: int, kind: str) -> Closed:
     """A client that sends its headers a line at a time (``headers``; ``second``: those of its
     second request, after a first one answered), stops in the middle of its body (``body``) or
     sends nothing (``nothing``), and waits for the server to close."""
+    started = time.monotonic()  # before connecting: the server's deadline starts at its accept
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    started = time.monotonic()
     dripping: asyncio.Task[None] | None = None
     if kind == "second":
         writer.write(b"GET /hello HTTP/1.1\r\nHost: slow\r\n\r\n")
