@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -280,12 +281,7 @@ class JobQueue:
     ) -> list[JobRecord]:
         """The newest records first, filtered; at most ``limit``."""
         records = await self.records()
-        try:
-            keys = await self._guarded(records.keys())
-        except nats.js.errors.NoKeysError:
-            return []
-        # A key written while it is listed comes twice (nats-py's keys() watches live updates).
-        keys = sorted(set(keys), reverse=True)  # ids begin with their creation time
+        keys = sorted(await self._guarded(self._record_ids()), reverse=True)  # newest first
         found: list[JobRecord] = []
         for key in keys:
             if len(found) >= limit:
@@ -304,6 +300,32 @@ class JobQueue:
             ):
                 found.append(record)
         return found
+
+    async def _record_ids(self) -> list[str]:
+        """The id of every record, from the subjects of the records bucket's stream, asked of
+        the server page by page. (nats-py's ``KeyValue.keys()`` watches a consumer and may
+        answer "no keys" when the server delivered every key before the client checked.)"""
+        await self.records()
+        prefix = f"$KV.{RECORDS_BUCKET}."
+        ids: list[str] = []
+        while True:
+            request = {"subjects_filter": f"{prefix}>", "offset": len(ids)}
+            reply = await self.client.request(
+                f"$JS.API.STREAM.INFO.KV_{RECORDS_BUCKET}",
+                json.dumps(request).encode(),
+                timeout=_REQUEST_TIMEOUT,
+            )
+            answer = json.loads(reply.data)
+            if "error" in answer:
+                error = answer["error"]
+                raise QueueUnavailable(
+                    f"NATS JetStream refused to list job records: {error.get('description')} "
+                    f"(code {error.get('err_code')})"
+                )
+            subjects = (answer.get("state") or {}).get("subjects") or {}
+            ids.extend(subject[len(prefix) :] for subject in subjects)
+            if not subjects or len(ids) >= answer.get("total", 0):
+                return ids
 
     async def retry(self, record: JobRecord) -> JobRecord:
         """Run a dead (or finished) job again, from its first attempt."""

@@ -227,11 +227,13 @@ class NatsKeyValueStore:
                     connection = await self._connected(deadline)
                     try:
                         return await work(connection)
-                    except _ConnectionLost:
+                    except (_ConnectionLost, RuntimeError) as error:
+                        if isinstance(error, RuntimeError) and not _closed_transport(error):
+                            raise
                         # The server went away (or closed an idle connection); one retry on a
                         # fresh connection, then give up.
                         if attempt:
-                            raise
+                            raise _ConnectionLost from None
                 raise AssertionError("unreachable")
         except TimeoutError:
             raise StoreUnavailable(
@@ -519,6 +521,12 @@ class _Connection:
         for answer in waiting:
             if not answer.done():
                 answer.set_exception(_ConnectionLost())
+
+
+def _closed_transport(error: RuntimeError) -> bool:
+    """Whether ``error`` is uvloop refusing a write to a transport the server has just closed
+    (nats-py lets it through from publish and subscribe before it notices the loss)."""
+    return "handler is closed" in str(error)
 
 
 async def _list_keys(connection: _Connection, bucket: str, head: str) -> list[str]:
