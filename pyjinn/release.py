@@ -32,13 +32,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pyjinn.config.model import Config, FunctionSpec
+from pyjinn.config.model import DEFAULT_KEEP_VERSIONS, Config, FunctionSpec
 from pyjinn.engine.modules import accept_module_bytes, read_module_bytes
 from pyjinn.errors import ModuleError
 
 log = logging.getLogger("pyjinn.release")
 
-KEPT_VERSIONS = 5  # versions of each function kept in the store and history, for rollbacks
 DEPLOYMENTS_FILE = "deployments.json"
 
 
@@ -209,8 +208,9 @@ class Deployments:
     """Per function, the versions served (newest last) and the deployed pin, kept in
     ``data_dir/deployments.json``. Owned by the supervisor; others read the file."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, keep: int = DEFAULT_KEEP_VERSIONS) -> None:
         self.path = data_dir / DEPLOYMENTS_FILE
+        self.keep = keep  # versions per function kept in the store and history, for rollbacks
         self.functions: dict[str, _History] = {}
         self.file_digests: dict[str, str] = {}  # what each module file held at the last release
         try:
@@ -258,7 +258,7 @@ class Deployments:
             return
         history.versions = [v for v in history.versions if v.sha256 != digest]
         history.versions.append(Version(digest, round(time.time(), 3), how))
-        del history.versions[:-KEPT_VERSIONS]
+        del history.versions[: -self.keep]
 
     def versions(self, name: str) -> list[Version]:
         history = self.functions.get(name)

@@ -1,40 +1,81 @@
-"""``pyjinn init``: create ``functions/NAME/`` from a template, ready for ``pyjinn build``.
+"""``pyjinn init``: a project a user can run at once.
 
-Templates live in ``pyjinn/templates/LANG/`` and hold a source file and a ``function.toml``;
-every ``{{name}}`` in them becomes the function's name. Each one is a working hello function.
+``create_project(root, NAME, lang)`` writes:
+
+- ``functions/NAME/`` from the template ``pyjinn/templates/LANG/``: the source, using the
+  language's SDK, and its ``function.toml`` recipe (every ``{{name}}`` becomes the name);
+- the SDK files the template's ``template.toml`` lists, copied into the project's ``sdk/``
+  (left alone when they exist), so the project builds anywhere;
+- a route ``handle /NAME { pyjinn functions/NAME.wasm }`` in the project's Caddyfile, added to
+  its first site, or a new Caddyfile when there is none;
+- a ``.gitignore`` for build output and ``data/`` (lines added to an existing one).
+
+Languages are the template directories: a language is added by adding its directory (with a
+``template.toml``) and its compiler, nothing here. ``TEMPLATES`` are the kinds of function
+(``http``; ``job`` runs every request as a durable job).
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
+from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from pyjinn.errors import PyjinnError
+from pyjinn.errors import ConfigError, PyjinnError
 
-LANGUAGES = ("c", "zig", "wat")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 PLACEHOLDER = "{{name}}"
+TEMPLATE_FILE = "template.toml"
+# Kinds of function: the lines their route's pyjinn block gets.
+TEMPLATES: dict[str, tuple[str, ...]] = {"http": (), "job": ("async",)}
+GITIGNORE_LINES = ("functions/*.wasm", "functions/.*.wasm.*", "data/", ".zig-cache/")
+DEFAULT_SITE = ":8080"
+
+
+def _templates() -> Traversable:
+    return resources.files("pyjinn") / "templates"
+
+
+def available_languages() -> tuple[str, ...]:
+    """Every language with a template, in name order."""
+    return tuple(
+        sorted(
+            entry.name
+            for entry in _templates().iterdir()
+            if entry.is_dir() and (entry / TEMPLATE_FILE).is_file()
+        )
+    )
+
+
+LANGUAGES = available_languages()
 
 
 class ScaffoldError(PyjinnError):
     """A function cannot be created: a bad name or language, or the directory already exists."""
 
 
+@dataclass
+class Created:
+    """What ``create_project`` wrote or changed, for the command to report."""
+
+    function_dir: Path
+    files: list[Path] = field(default_factory=list)
+    caddyfile: Path | None = None
+    caddyfile_created: bool = False
+    route: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 def create_function(root: Path, name: str, lang: str) -> Path:
     """Create ``root/functions/NAME/`` with a hello function in ``lang`` and return its path.
 
     Raises ``ScaffoldError`` when the name does not match ``[a-z0-9][a-z0-9_-]*``, the language
-    is not one of c, zig, wat, or the directory already exists (nothing is overwritten).
+    has no template, or the directory already exists (nothing is overwritten).
     """
-    if not NAME_PATTERN.fullmatch(name):
-        raise ScaffoldError(
-            f"invalid function name {name!r}: use lowercase letters, digits, '-' and '_', "
-            "starting with a letter or digit (like 'hello' or 'resize-image')"
-        )
-    if lang not in LANGUAGES:
-        raise ScaffoldError(f"unknown language {lang!r}: expected one of {', '.join(LANGUAGES)}")
-
+    _check(name, lang)
     directory = root / "functions" / name
     directory.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -44,10 +85,126 @@ def create_function(root: Path, name: str, lang: str) -> Path:
             f"{directory} already exists; pick another name or remove it "
             "first (nothing was changed)"
         ) from error
-
-    template = resources.files("pyjinn") / "templates" / lang
+    template = _templates() / lang
     for entry in sorted(template.iterdir(), key=lambda entry: entry.name):
-        if entry.is_file():
+        if entry.is_file() and entry.name != TEMPLATE_FILE:
             text = entry.read_text(encoding="utf-8").replace(PLACEHOLDER, name)
             (directory / entry.name).write_text(text, encoding="utf-8")
     return directory
+
+
+def create_project(root: Path, name: str, lang: str, template: str = "http") -> Created:
+    """Everything ``pyjinn init`` writes (see the module's docstring); raises
+    ``ScaffoldError`` before writing anything when the name, language or template is bad or
+    the function exists."""
+    _check(name, lang)
+    if template not in TEMPLATES:
+        raise ScaffoldError(
+            f"unknown template {template!r}: expected one of {', '.join(TEMPLATES)}"
+        )
+    caddyfile = root / "Caddyfile"
+    text = caddyfile.read_text(encoding="utf-8") if caddyfile.is_file() else None
+    created = Created(create_function(root, name, lang))
+    created.files = sorted(p for p in created.function_dir.iterdir() if p.is_file())
+    created.files += _copy_sdk(root, lang)
+    created.caddyfile = caddyfile
+    created.route = f"/{name}"
+    block = "\n".join(
+        [
+            f"\thandle /{name} {{",
+            f"\t\tpyjinn functions/{name}.wasm" + (" {" if TEMPLATES[template] else ""),
+            *(f"\t\t\t{line}" for line in TEMPLATES[template]),
+            *(["\t\t}"] if TEMPLATES[template] else []),
+            "\t}",
+        ]
+    )
+    if text is None:
+        caddyfile.write_text(_new_caddyfile(block), encoding="utf-8")
+        created.caddyfile_created = True
+    elif f"functions/{name}.wasm" in text:
+        created.notes.append(f"{caddyfile} already names functions/{name}.wasm; left as it is")
+        created.route = None
+    else:
+        caddyfile.write_text(_with_route(text, caddyfile, block), encoding="utf-8")
+    _extend_gitignore(root / ".gitignore")
+    return created
+
+
+def _check(name: str, lang: str) -> None:
+    if not NAME_PATTERN.fullmatch(name):
+        raise ScaffoldError(
+            f"invalid function name {name!r}: use lowercase letters, digits, '-' and '_', "
+            "starting with a letter or digit (like 'hello' or 'resize-image')"
+        )
+    if lang not in available_languages():
+        raise ScaffoldError(
+            f"unknown language {lang!r}: expected one of {', '.join(available_languages())}"
+        )
+
+
+def sdk_root() -> Path:
+    """pyjinn's SDKs: ``sdk/`` beside the package in a source checkout."""
+    return Path(__file__).resolve().parent.parent / "sdk"
+
+
+def _copy_sdk(root: Path, lang: str) -> list[Path]:
+    with (_templates() / lang / TEMPLATE_FILE).open("rb") as file:
+        wanted = tomllib.load(file).get("sdk", [])
+    copied = []
+    for relative in wanted:
+        source = sdk_root() / relative
+        if not source.is_file():
+            raise ScaffoldError(
+                f"the {lang} SDK file {relative} is not in {sdk_root()}; pyjinn init needs "
+                "pyjinn's source checkout (pip install -e)"
+            )
+        target = root / "sdk" / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            copied.append(target)
+    return copied
+
+
+def _new_caddyfile(block: str) -> str:
+    return (
+        "# Written by pyjinn init. `pyjinn dev` serves it, and rebuilds and reloads what you\n"
+        "# change; `pyjinn up` serves it in production. Paths are relative to this file.\n"
+        "{\n\tadmin 127.0.0.1:2019\n\tdata_dir ./data\n}\n\n"
+        f"{DEFAULT_SITE} {{\n{block}\n}}\n"
+    )
+
+
+def _with_route(text: str, caddyfile: Path, block: str) -> str:
+    """``text`` with ``block`` as the first route of its first site (or a new site)."""
+    from pyjinn.config.lexer import tokenize
+    from pyjinn.config.parser import parse
+
+    errors: list[ConfigError] = []
+    try:
+        document = parse(tokenize(text, str(caddyfile), {}, []), errors)
+    except ConfigError as error:
+        raise ScaffoldError(
+            f"cannot add the route to {caddyfile}: {error}; the function was created, add "
+            f"this to a site yourself:\n{block}"
+        ) from None
+    if not document.sites:
+        return text.rstrip("\n") + f"\n\n{DEFAULT_SITE} {{\n{block}\n}}\n"
+    lines = text.splitlines(keepends=True)
+    opening = document.sites[0].location.line  # the site's `{` ends this line
+    if not lines[opening - 1].split("#")[0].rstrip().endswith("{"):
+        raise ScaffoldError(
+            f"cannot add the route to {caddyfile}: its first site does not open a block on "
+            f"line {opening}; the function was created, add this to a site yourself:\n{block}"
+        )
+    return "".join([*lines[:opening], block + "\n", *lines[opening:]])
+
+
+def _extend_gitignore(path: Path) -> None:
+    present = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    missing = [line for line in GITIGNORE_LINES if line not in present]
+    if not missing:
+        return
+    header = [] if present else ["# Build output and pyjinn's state (written by pyjinn init)."]
+    text = "\n".join([*present, *header, *missing]) + "\n"
+    path.write_text(text, encoding="utf-8")

@@ -1,6 +1,8 @@
-"""pyjinn.scaffold: `pyjinn init` creates a function from a template, and never overwrites.
+"""pyjinn.scaffold: `pyjinn init` creates a runnable project from a template (the function, the
+SDK, the route in the Caddyfile, a .gitignore), and never overwrites.
 
-That each template really compiles and answers is tested in tests/toolchain/test_templates.py.
+That each template really compiles and answers, and that the project it makes serves at once,
+is tested in tests/toolchain/test_templates.py.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pyjinn.config import load
 from pyjinn.errors import PyjinnError
-from pyjinn.scaffold import LANGUAGES, ScaffoldError, create_function
+from pyjinn.scaffold import LANGUAGES, ScaffoldError, create_function, create_project
 from pyjinn.toolchain import load_recipe
 
 SOURCES = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
@@ -18,7 +21,7 @@ SOURCES = {"c": "main.c", "zig": "main.zig", "wat": "main.wat"}
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_creates_the_source_and_recipe_with_the_name_filled_in(tmp_path: Path, lang: str) -> None:
-    created = create_function(tmp_path, "hello-world_2", lang)
+    created = create_project(tmp_path, "hello-world_2", lang).function_dir
 
     assert created == tmp_path / "functions" / "hello-world_2"
     assert sorted(path.name for path in created.iterdir()) == ["function.toml", SOURCES[lang]]
@@ -26,9 +29,56 @@ def test_creates_the_source_and_recipe_with_the_name_filled_in(tmp_path: Path, l
     assert "Hello from hello-world_2" in source
     assert "{{name}}" not in source
     assert "{{name}}" not in (created / "function.toml").read_text()
-    recipe = load_recipe(created)
-    assert (recipe.lang, recipe.sources) == (lang, (created / SOURCES[lang],))
+    recipe = load_recipe(created)  # the SDK files it names were copied into the project
+    assert recipe.lang == lang
+    assert recipe.sources[0] == created / SOURCES[lang]
     assert recipe.output == tmp_path / "functions" / "hello-world_2.wasm"
+
+
+def test_a_new_project_gets_the_sdk_a_caddyfile_with_the_route_and_a_gitignore(
+    tmp_path: Path,
+) -> None:
+    created = create_project(tmp_path, "hello", "c")
+
+    assert created.caddyfile_created and created.route == "/hello"
+    assert (tmp_path / "sdk" / "c" / "pyjinn.h").is_file()
+    assert (tmp_path / "sdk" / "c" / "pyjinn.c").is_file()
+    (tmp_path / "functions" / "hello.wasm").write_bytes(b"\0asm\x01\0\0\0")  # as if built
+    config = load(tmp_path / "Caddyfile")
+    [spec] = config.functions()
+    assert (spec.name, spec.module_path) == ("hello", tmp_path / "functions" / "hello.wasm")
+    assert [str(a) for a in config.sites[0].addresses] == [":8080"]
+    ignored = (tmp_path / ".gitignore").read_text().splitlines()
+    assert {"functions/*.wasm", "data/"} <= set(ignored)
+
+
+def test_the_route_goes_into_the_first_site_of_an_existing_caddyfile(tmp_path: Path) -> None:
+    (tmp_path / "Caddyfile").write_text(
+        '# mine\n{\n\tadmin off\n}\n\n:9000 {\n\trespond /ping "pong"\n}\n'
+    )
+    (tmp_path / ".gitignore").write_text("secrets/\ndata/\n")
+
+    created = create_project(tmp_path, "job-fn", "wat", "job")
+
+    assert not created.caddyfile_created
+    text = (tmp_path / "Caddyfile").read_text()
+    assert text.startswith("# mine\n{\n\tadmin off\n}\n\n:9000 {\n\thandle /job-fn {\n")
+    (tmp_path / "functions" / "job-fn.wasm").write_bytes(b"\0asm\x01\0\0\0")
+    [spec] = load(tmp_path / "Caddyfile").functions()
+    assert spec.jobs.always_async
+    ignored = (tmp_path / ".gitignore").read_text().splitlines()
+    assert ignored[:2] == ["secrets/", "data/"]
+    assert ignored.count("data/") == 1 and "functions/*.wasm" in ignored
+
+
+def test_a_caddyfile_that_already_routes_the_module_is_left_alone(tmp_path: Path) -> None:
+    text = ":8080 {\n\tpyjinn functions/hello.wasm\n}\n"
+    (tmp_path / "Caddyfile").write_text(text)
+
+    created = create_project(tmp_path, "hello", "c")
+
+    assert created.route is None and created.notes
+    assert (tmp_path / "Caddyfile").read_text() == text
 
 
 def test_creates_the_project_and_functions_dirs_when_missing(tmp_path: Path) -> None:
@@ -81,8 +131,8 @@ def test_accepts_names_starting_with_a_letter_or_digit(tmp_path: Path, name: str
 
 
 def test_rejects_an_unknown_language(tmp_path: Path) -> None:
-    with pytest.raises(ScaffoldError, match="unknown language 'rust': expected one of c, zig, wat"):
-        create_function(tmp_path, "hello", "rust")
+    with pytest.raises(ScaffoldError, match="unknown language 'cobol': expected one of c, "):
+        create_project(tmp_path, "hello", "cobol")
 
     assert not (tmp_path / "functions").exists()
 

@@ -57,6 +57,8 @@ GLOBAL_OPTIONS = (
     "servers",
     *STORAGE_DIRECTIVES,
     *JOB_OPTIONS,
+    "signing_key",
+    "keep_versions",
 )
 _REPEATABLE = ("api_key",)
 BLOCK_DIRECTIVES = ("handle", "handle_path", "route")
@@ -154,6 +156,8 @@ def _build_options(
     tracing = GlobalOptions().tracing
     servers = GlobalOptions().servers
     jobs = GlobalOptions().jobs
+    signing_key: Path | None = None
+    keep_versions = GlobalOptions().keep_versions
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
     storage: dict[str, str] = {}
@@ -192,6 +196,27 @@ def _build_options(
                     data_dir = resolve(base_dir, text)
                 except PathProblem as problem:
                     report.error(option, f"invalid data_dir {text}: {problem}")
+        elif name == "signing_key":
+            text = report.single_arg(
+                option, "signing_key expects one private key file, like: signing_key release.key"
+            )
+            if text is not None:
+                try:
+                    signing_key = resolve(base_dir, text)
+                except PathProblem as problem:
+                    report.error(option, f"invalid signing_key {text}: {problem}")
+        elif name == "keep_versions":
+            text = report.single_arg(
+                option, "keep_versions expects one positive integer, like: keep_versions 5"
+            )
+            kept = parse_count(text) if text is not None else None
+            if kept:
+                keep_versions = kept
+            elif text is not None:
+                report.error(
+                    option,
+                    f"invalid number '{text}' for keep_versions: expected a positive whole number",
+                )
         elif name == "security":
             security = build_security(option, base_dir, report) or security
         elif name == "tracing":
@@ -235,6 +260,8 @@ def _build_options(
         storage=StorageSettings(**storage),
         servers=servers,
         jobs=jobs,
+        signing_key=signing_key,
+        keep_versions=keep_versions,
         **services,
     )
     return options, api_keys, storage_lines

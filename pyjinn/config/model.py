@@ -336,6 +336,9 @@ class ServerSettings:
     max_connections: int | None = None
 
 
+DEFAULT_KEEP_VERSIONS = 5
+
+
 @dataclass(frozen=True)
 class GlobalOptions:
     """The global options block. ``admin`` is None when the admin listener is off."""
@@ -359,6 +362,10 @@ class GlobalOptions:
     blob_max_size: int = DEFAULT_BLOB_MAX_SIZE
     servers: ServerSettings = field(default_factory=ServerSettings)
     jobs: JobOptions = field(default_factory=JobOptions)
+    # The private key `pyjinn up`, `dev` and `deploy` sign built modules with (never read by
+    # the server itself), and how many versions of each function deploys keep for rollbacks.
+    signing_key: Path | None = None
+    keep_versions: int = DEFAULT_KEEP_VERSIONS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.addresses import format_address
-from pyjinn.config.model import ApiKey, Config, FunctionSpec, Route, Site, StorageSettings
+from pyjinn.config.model import (
+    DEFAULT_KEEP_VERSIONS,
+    ApiKey,
+    Config,
+    FunctionSpec,
+    Route,
+    Site,
+    StorageSettings,
+)
 from pyjinn.config.storage import describe_blob_storage, describe_database, redact_dsn
 from pyjinn.errors import Location
 from pyjinn.signing.policy import TrustPolicy
@@ -132,6 +140,13 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "max_queued": options.jobs.max_queued,
                 "replicas": options.jobs.replicas,
             },
+            # Shown only when set, so configurations without them render as before.
+            **({"signing_key": relative(options.signing_key)} if options.signing_key else {}),
+            **(
+                {"keep_versions": options.keep_versions}
+                if options.keep_versions != DEFAULT_KEEP_VERSIONS
+                else {}
+            ),
         },
         "sites": [site(block) for block in config.sites],
     }

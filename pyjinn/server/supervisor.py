@@ -74,11 +74,18 @@ def serve(
     log_format: str,
     log_level: str,
     access_log: bool = True,
+    adjust: Callable[[Config], Config] | None = None,
+    prepare: Callable[[Path], bool] | None = None,
 ) -> int:
-    """Run pyjinn until stopped; returns the process exit status."""
+    """Run pyjinn until stopped; returns the process exit status. ``adjust`` changes the
+    configuration as loaded (at start and on reload: ``--listen``); ``prepare`` runs once
+    before the Caddyfile is read (building and signing modules) and stops start-up when it
+    answers False."""
     from pyjinn.config import load
 
     logs.configure(log_format, log_level, access_log=access_log)
+    if prepare is not None and not _in_child_process(lambda: prepare(caddyfile)):
+        return 1
     try:
         config = load(caddyfile)
     except ConfigError as error:
@@ -88,7 +95,30 @@ def serve(
     except FileNotFoundError:
         log.error("No Caddyfile at %s; pass its path: pyjinn up PATH.", caddyfile)
         return 2
-    return Supervisor(config, workers or os.cpu_count() or 1).run()
+    if adjust is not None:
+        config = adjust(config)
+    return Supervisor(config, workers or os.cpu_count() or 1, adjust).run()
+
+
+def _in_child_process(work: Callable[[], bool]) -> bool:
+    """Run ``work`` in a forked child and say whether it succeeded. Building modules starts
+    threads (wasmtime's, the progress display's) that a process which forks workers must not
+    have had."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            status = 0 if work() else 1
+        except BaseException:
+            log.exception("Preparing the modules failed.")
+        finally:
+            os._exit(status)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) == 0
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reached the child too; it stops and says so
 
 
 def listen(address: Address) -> socket.socket:
@@ -141,8 +171,11 @@ class _Restarts:
 class Supervisor:
     """Owns the listening sockets and the child processes of one ``pyjinn up``."""
 
-    def __init__(self, config: Config, workers: int) -> None:
+    def __init__(
+        self, config: Config, workers: int, adjust: Callable[[Config], Config] | None = None
+    ) -> None:
         self.config = config
+        self.adjust = adjust
         self.release: Release | None = None
         self.admin_token: str | None = None
         self._previous_release: Release | None = None
@@ -164,7 +197,7 @@ class Supervisor:
         self._state_dir: Path | None = None
         self._digests_sent: dict[str, str] = {}
         self._failing_sent: dict[str, Any] = {}
-        self.deployments = Deployments(config.options.data_dir)
+        self.deployments = Deployments(config.options.data_dir, config.options.keep_versions)
         self._switch: _Switch | None = None
         self._deploys: deque[dict[str, Any]] = deque()
 
@@ -261,7 +294,7 @@ class Supervisor:
         if source is None:
             return
         log.info("Reloading %s.", source)
-        loaded = load_for_reload(source, self.config)
+        loaded = load_for_reload(source, self.config, self.adjust)
         if not isinstance(loaded, list):
             problem = unavailable_for(loaded, self.services)
             loaded = [problem] if problem is not None else loaded
@@ -281,6 +314,7 @@ class Supervisor:
             log.warning("The admin address changed; it takes effect after a restart.")
         self._previous_release = self.release
         self.deployments.forget_except({spec.name for spec in loaded.functions()})
+        self.deployments.keep = loaded.options.keep_versions
         self._publish(release)
         self._save_deployments()
         self._start_switch(release, None)

@@ -3,9 +3,17 @@
 - ``recipe``: a function's ``function.toml`` (language, sources, output, flags), checked.
 - ``compilers``: C and Zig through the ``ziglang`` wheel, WAT through wasmtime.
 - ``build``: ``build_all`` walks ``functions/``, skips up-to-date modules, reports each one.
+- ``progress``: a spinner (terminal) or occasional lines (logs) while a long step runs.
+- ``project``: the functions of a Caddyfile that sources beside it build; build and sign them.
 """
 
-from pyjinn.toolchain.build import BuildResult, build_all, build_function, is_up_to_date
+from pyjinn.toolchain.build import (
+    BuildResult,
+    build_all,
+    build_function,
+    function_directory,
+    is_up_to_date,
+)
 from pyjinn.toolchain.compilers import CompileFailed
 from pyjinn.toolchain.recipe import Recipe, RecipeError, ToolchainError, load_recipe
 
@@ -17,6 +25,7 @@ __all__ = [
     "ToolchainError",
     "build_all",
     "build_function",
+    "function_directory",
     "is_up_to_date",
     "load_recipe",
 ]

@@ -4,7 +4,12 @@ A module is rebuilt only when it is missing or older than one of its inputs: any
 function's directory (its recipe included) and any file in a directory that holds one of its
 sources (so a shared ``../../../sdk/c/pyjinn.c`` and the ``pyjinn.h`` beside it count). The new
 module is written beside the old one and renamed over it, so a server never reads a half-written
-file.
+file. A ``--debug`` build leaves a marker beside the module (``.NAME.wasm.debug``), so the next
+build of the other kind rebuilds it.
+
+Long steps show progress through ``progress``: a context manager factory given what is being
+done (``pyjinn.toolchain.progress`` draws a spinner on a terminal, a line now and then
+elsewhere).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyjinn.toolchain.compilers import CompileFailed, compile_recipe
@@ -27,6 +33,12 @@ from pyjinn.toolchain.recipe import (
 )
 
 FUNCTIONS_DIR = "functions"
+
+Progress = Callable[[str, str], AbstractContextManager[object]]  # (what, language) -> context
+
+
+def no_progress(what: str, lang: str) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,12 @@ class BuildResult:
 
 
 def build_all(
-    root: Path, *, force: bool = False, echo: Callable[[str], None] = print
+    root: Path,
+    *,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+    debug: bool = False,
+    progress: Progress = no_progress,
 ) -> list[BuildResult]:
     """Build every function under ``root/functions/``, in name order, and report each one.
 
@@ -67,16 +84,42 @@ def build_all(
     )
     if not directories:
         echo(f"No functions to build in {functions}/.")
-    return [build_function(directory, force=force, echo=echo) for directory in directories]
+    return [
+        build_function(directory, force=force, echo=echo, debug=debug, progress=progress)
+        for directory in directories
+    ]
+
+
+def function_directory(root: Path, name: str) -> Path:
+    """``root/functions/NAME``, the directory of the function ``name``; raises
+    ``ToolchainError`` naming the functions there when it does not exist."""
+    directory = root / FUNCTIONS_DIR / name
+    if not directory.is_dir():
+        known = sorted(
+            path.name
+            for path in (root / FUNCTIONS_DIR).glob("*")
+            if path.is_dir() and not path.name.startswith(".")
+        )
+        raise ToolchainError(
+            f"no function {name!r} in {root / FUNCTIONS_DIR}/ "
+            f"(found: {', '.join(known) or 'none'}; create one with: pyjinn init {name})"
+        )
+    return directory
 
 
 def build_function(
-    directory: Path, *, force: bool = False, echo: Callable[[str], None] = print
+    directory: Path,
+    *,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+    debug: bool = False,
+    progress: Progress = no_progress,
 ) -> BuildResult:
-    """Build the function in ``directory`` unless its module is up to date (or ``force``)."""
+    """Build the function in ``directory`` unless its module is up to date (or ``force``);
+    ``debug`` keeps names and debug information."""
     started = time.perf_counter()
     try:
-        recipe = load_recipe(directory)
+        recipe = replace(load_recipe(directory), debug=debug)
     except RecipeError as error:
         echo(f"Failed to build {directory}: invalid recipe.")
         echo(_indent(str(error)))
@@ -87,14 +130,16 @@ def build_function(
         return BuildResult(recipe.name, recipe.output, True, "up to date", up_to_date=True)
 
     try:
-        warnings = _compile_in_place(recipe)
+        with progress(f"Building {recipe.output} ({recipe.lang})", recipe.lang):
+            warnings = _compile_in_place(recipe)
     except CompileFailed as error:
         echo(f"Failed to build {recipe.output} ({recipe.lang}) in {_since(started)}:")
         echo(_indent(str(error)))
         return BuildResult(recipe.name, recipe.output, False, str(error))
 
     message = f"built in {_since(started)}"
-    echo(f"Built {recipe.output} ({recipe.lang}) in {_since(started)}.")
+    kind = ", with debug information" if debug else ""
+    echo(f"Built {recipe.output} ({recipe.lang}{kind}) in {_since(started)}.")
     if warnings:
         echo(_indent(warnings))
         message = f"{message}, with warnings:\n{warnings}"
@@ -102,12 +147,19 @@ def build_function(
 
 
 def is_up_to_date(recipe: Recipe) -> bool:
-    """True when the module exists and is newer than every input of the recipe."""
+    """True when the module exists, is newer than every input of the recipe, and was built
+    with (or without) debug information as ``recipe.debug`` asks."""
     try:
         built = recipe.output.stat().st_mtime_ns
     except OSError:
         return False
+    if _debug_marker(recipe.output).exists() != recipe.debug:
+        return False
     return all(path.stat().st_mtime_ns < built for path in _inputs(recipe))
+
+
+def _debug_marker(output: Path) -> Path:
+    return output.with_name(f".{output.name}.debug")
 
 
 def _inputs(recipe: Recipe) -> Iterator[Path]:
@@ -121,9 +173,10 @@ def _inputs(recipe: Recipe) -> Iterator[Path]:
     ]
     for source in (*recipe.sources, *(path for _, path in recipe.modules)):
         candidates.extend(path for path in source.parent.iterdir() if not path.name.startswith("."))
+    marker = _debug_marker(recipe.output).absolute()
     for path in candidates:
         absolute = path.absolute()
-        if absolute in seen or absolute == output or not path.is_file():
+        if absolute in seen or absolute in (output, marker) or not path.is_file():
             continue
         seen.add(absolute)
         yield path
@@ -137,6 +190,11 @@ def _compile_in_place(recipe: Recipe) -> str:
         if not partial.is_file():
             raise CompileFailed(f"the compiler reported success but wrote no {partial}")
         os.replace(partial, recipe.output)
+        marker = _debug_marker(recipe.output)
+        if recipe.debug:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
