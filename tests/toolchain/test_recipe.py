@@ -88,7 +88,7 @@ def test_function_toml_without_lang_still_detects_it(make_function: MakeFunction
             {"main.c": ""},
             'lagn = "c"\n',
             "function.toml: unknown key 'lagn' (did you mean 'lang'?) "
-            "(expected one of: lang, sources, output, flags, modules)",
+            "(expected one of: lang, sources, output, flags, modules, command)",
         ),
         (
             {"main.c": ""},
@@ -204,3 +204,26 @@ def test_invalid_zig_modules_are_errors_naming_the_file(
 
     assert str(raised.value).startswith(f"{directory / 'function.toml'}: ")
     assert message in str(raised.value)
+
+
+def test_a_command_recipe_needs_no_language_and_refuses_compiler_keys(
+    make_function: MakeFunction,
+) -> None:
+    directory = make_function("made", {"Makefile": "all:\n"}, 'command = ["make", "OUT={output}"]')
+    recipe = load_recipe(directory)
+    assert (recipe.lang, recipe.command, recipe.sources) == (
+        "command",
+        ("make", "OUT={output}"),
+        (),
+    )
+    assert recipe.output == directory.parent / "made.wasm"
+
+    for text, message in [
+        ("command = []", "command is empty"),
+        ('command = ["make"]\nflags = ["-O2"]', "flags has no meaning with command"),
+        ('command = "make"', "command must be a list of non-empty strings"),
+        ('command = ["make"]\nsources = ["nope.c"]', "source 'nope.c' does not exist"),
+    ]:
+        (directory / "function.toml").write_text(text)
+        with pytest.raises(RecipeError, match=message):
+            load_recipe(directory)
