@@ -57,6 +57,21 @@ class ModuleFiles:
         return read_module_bytes(spec.module_path, spec.security)
 
 
+class ModulesReadOnce:
+    """Modules read from their files (checked by each function's policy) the first time they
+    are asked for, then the same bytes every time: an app made by ``create_app`` serves what it
+    checked when it was made, whatever happens to the files later."""
+
+    def __init__(self) -> None:
+        self._read: dict[str, bytes] = {}
+
+    def module_bytes(self, spec: FunctionSpec) -> bytes:
+        data = self._read.get(spec.name)
+        if data is None:
+            data = self._read[spec.name] = ModuleFiles().module_bytes(spec)
+        return data
+
+
 class ModuleStore:
     """Accepted module bytes by SHA-256, in a directory only this user can reach."""
 

@@ -68,16 +68,22 @@ def unavailable_for(config: Config, services: Services) -> str | None:
     return None
 
 
-def start_services(config: Config) -> tuple[Services, EmbeddedNats | None]:
+def start_services(config: Config, *, shared: bool = False) -> tuple[Services, EmbeddedNats | None]:
     """The services ``config`` needs: the configured NATS server, or an embedded one started
-    now (under ``data_dir/nats``). The caller stops the embedded server when it is done."""
+    now (under ``data_dir/nats``). The caller stops the embedded server when it is done.
+    With ``shared``, a process that finds the embedded server already run by another process
+    (an ASGI app under several workers) connects to that one, and gets no server to stop."""
     nats = configured_nats(config)
     embedded = None
     if nats is None:
-        from pyjinn.services.nats import EmbeddedNats
+        from pyjinn.services.nats import EmbeddedNats, attach_or_start
 
-        embedded = EmbeddedNats(config.options.data_dir / "nats")
-        info = embedded.start()
+        store = config.options.data_dir / "nats"
+        if shared:
+            info, embedded = attach_or_start(store)
+        else:
+            embedded = EmbeddedNats(store)
+            info = embedded.start()
         nats = NatsConnection((info.url,), info.user, info.password)
     return Services(nats, config.options.jobs), embedded
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,3 +244,94 @@ def test_a_deployed_version_survives_a_restart_until_the_module_file_changes(
     server.process.send_signal(1)  # SIGHUP
     wait_until(lambda: httpx.get(f"{server.url}/fn").text == "three")
     print(f"reload took {time.monotonic() - started:.3f} s")
+
+
+def logging_module(text: str) -> bytes:
+    """Answers ``text`` and writes ``log: TEXT`` to stderr (the function's log)."""
+    line = f"log: {text}\n".encode()
+    escaped = "".join(f"\\{byte:02x}" for byte in line)
+    wat = wat_writing(
+        f'{{"body":"{text}"}}',
+        then=f"""
+        (i32.store (i32.const 0) (i32.const 512))
+        (i32.store (i32.const 4) (i32.const {len(line)}))
+        (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))""",
+    )
+    wat = wat.replace(
+        '(memory (export "memory") 1)',
+        f'(memory (export "memory") 1) (data (i32.const 512) "{escaped}")',
+    )
+    return bytes(wasmtime.wat2wasm(wat))
+
+
+def test_the_cli_deploys_rolls_back_and_shows_routes_and_logs(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    from click.testing import CliRunner
+
+    from pyjinn.cli import main
+
+    (tmp_path / "fn.wasm").write_bytes(logging_module("one"))
+    caddyfile = SITE.replace("SECURITY", "{\n permissions {\n kv_read notes\n }\n }")
+    server = start(tmp_path, caddyfile, workers=2)
+    servers.append(server)
+    cli = CliRunner()
+    where = ["--caddyfile", str(tmp_path / "Caddyfile")]
+
+    (tmp_path / "next.wasm").write_bytes(logging_module("two"))
+    deployed = cli.invoke(main, ["deploy", str(tmp_path / "next.wasm"), "--function", "fn", *where])
+    assert deployed.exit_code == 0, deployed.output
+    assert "Deployed fn:" in deployed.stdout and "on 2 worker(s)" in deployed.stdout
+    assert {httpx.get(f"{server.url}/fn").text for _ in range(6)} == {"two"}
+
+    routes = cli.invoke(main, ["routes", "--json", *where])
+    [route] = json.loads(routes.stdout)
+    assert route["path"] == "/fn" and route["function"] == "fn"
+    assert route["sha256"] == digest(logging_module("two"))
+    assert route["grants"] == {"kv_read": ["notes"]}
+    assert "/fn" in cli.invoke(main, ["routes", *where]).stdout
+
+    rolled = cli.invoke(main, ["rollback", "fn", *where])
+    assert rolled.exit_code == 0, rolled.output
+    assert "Rolled back fn:" in rolled.stdout
+    assert httpx.get(f"{server.url}/fn").text == "one"
+
+    def logged() -> list[dict]:
+        shown = cli.invoke(main, ["logs", "fn", "--json", "-n", "100", *where])
+        assert shown.exit_code == 0, shown.output
+        return [json.loads(line) for line in shown.stdout.splitlines()]
+
+    wait_until(lambda: any(r.get("message") == "log: one" for r in logged()))
+    records = logged()
+    assert any(r["logger"] == "pyjinn.access" and r["path"] == "/fn" for r in records)
+    assert {r["function"] for r in records} == {"fn"}
+    assert "GET /fn 200" in cli.invoke(main, ["logs", "fn", *where]).stdout
+
+    unknown = cli.invoke(main, ["logs", "nope", *where])
+    assert unknown.exit_code == 1 and "no function named 'nope'" in unknown.output
+    refused = cli.invoke(main, ["deploy", "fn", *where], env={"PYJINN_ADMIN_TOKEN": "x" * 20})
+    assert refused.exit_code == 1 and "401" in refused.output
+
+
+def test_logs_follow_streams_new_records_as_they_are_written(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    (tmp_path / "fn.wasm").write_bytes(logging_module("one"))
+    server = start(tmp_path, SITE.replace("SECURITY", ""), workers=1)
+    servers.append(server)
+    seen: list[dict] = []
+
+    def follow() -> None:
+        params = {"function": "fn", "lines": "0", "follow": "1"}
+        with httpx.stream("GET", f"{server.admin}/logs", params=params, timeout=30) as stream:
+            for line in stream.iter_lines():
+                seen.append(json.loads(line))
+                if len(seen) >= 2:
+                    return
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    httpx.get(f"{server.url}/fn")
+    reader.join(20)
+    assert {r["logger"] for r in seen} == {"pyjinn.access", "pyjinn.guest"}, seen
