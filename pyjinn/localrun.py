@@ -6,7 +6,8 @@ missing fields are filled in as the server would, and whose unknown fields are r
 With ``--config CADDYFILE --function NAME`` the module runs as that function: its limits,
 environment, mounts and grants, against the configuration's storage (SQLite or libSQL files,
 the filesystem object store, and key-value storage on an embedded nats-server started for the
-run, or the NATS server the configuration names).
+run, or the one a ``pyjinn up`` on the same ``data_dir`` runs, or the NATS server the
+configuration names).
 
 The exit status tells how it went: 0 the function answered; a guest failure has its own status
 per kind (``GUEST_EXIT_CODES``); 2 bad usage or a module that cannot load; 70 a host error.
@@ -211,7 +212,7 @@ def _run_configured(
         config = _with_spec(config, spec)
     spec = next(s for s in config.functions() if s.name == name)
     stdin = _stdin(payload, request, trace_id, spec.tenant)
-    services, embedded = start_services(config)
+    services, embedded = start_services(config, shared=True)  # a pyjinn up's, if one runs
     runtime = Runtime(config, services=services)
     try:
         function = runtime.functions[name]

@@ -207,7 +207,7 @@ class Supervisor:
             # Before any fork: workers inherit the connection details, and the embedded
             # server's parent-death signal follows this (main) thread.
             self.admin_token = admin_token(self.config.options.data_dir)
-            self.services, self.nats_server = start_services(self.config)
+            self.services, self.nats_server = start_services(self.config, shared=True)
             release = make_release(self.config, 0, self.deployments)
             if isinstance(release, list):
                 for problem in release:
