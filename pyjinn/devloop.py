@@ -25,7 +25,8 @@ from pathlib import Path
 
 import watchfiles
 
-from pyjinn.toolchain.build import BuildResult, Progress, no_progress
+from pyjinn.toolchain.build import BuildResult
+from pyjinn.toolchain.progress import Progress
 from pyjinn.toolchain.project import build_project
 
 IGNORED_DIRECTORIES = ("data", "node_modules", "target", "__pycache__")
@@ -44,7 +45,7 @@ class DevLoop:
         *,
         echo: Callable[[str], None] = print,
         failed: Callable[[str], None] | None = None,
-        progress: Progress = no_progress,
+        progress: Progress | None = None,
     ) -> None:
         self.caddyfile = caddyfile.absolute()
         self.root = self.caddyfile.parent

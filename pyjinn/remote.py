@@ -26,7 +26,8 @@ from pyjinn.config.model import Config
 from pyjinn.engine.modules import read_module_bytes
 from pyjinn.errors import PyjinnError
 from pyjinn.signing import read_signing_key, sign_module, verify_module
-from pyjinn.toolchain.build import Progress, build_function, no_progress
+from pyjinn.toolchain.build import build_function
+from pyjinn.toolchain.progress import Progress
 from pyjinn.toolchain.project import function_sources, signing_key_file
 from pyjinn.toolchain.recipe import is_function_directory
 
@@ -50,7 +51,7 @@ def uploads_for(
     *,
     function: str | None = None,
     echo: Callable[[str], None] = print,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
 ) -> list[Upload]:
     """What ``pyjinn deploy TARGET`` uploads: every configured function (no target), the
     function named ``target``, the sources in directory ``target`` (built first when they

@@ -2,23 +2,26 @@
 
 ``create_project(root, NAME, lang)`` writes:
 
-- ``functions/NAME/`` from the template ``pyjinn/templates/LANG/``: the source, using the
-  language's SDK, and its ``function.toml`` recipe (every ``{{name}}`` becomes the name);
+- ``functions/NAME/`` from the template ``pyjinn/templates/LANG/`` (its files, subdirectories
+  included): the source, using the language's SDK, and its ``function.toml`` recipe; every
+  ``{{name}}`` becomes the name, and every ``{{sdk}}`` the directory of pyjinn's SDK for the
+  language (a template that refers to the SDK where it is rather than copying it);
 - the SDK files the template's ``template.toml`` lists, copied into the project's ``sdk/``
-  (left alone when they exist), so the project builds anywhere;
+  (left alone when they exist), so the project builds on its own;
 - a route ``handle /NAME { pyjinn functions/NAME.wasm }`` in the project's Caddyfile, added to
   its first site, or a new Caddyfile when there is none;
 - a ``.gitignore`` for build output and ``data/`` (lines added to an existing one).
 
-Languages are the template directories: a language is added by adding its directory (with a
-``template.toml``) and its compiler, nothing here. ``TEMPLATES`` are the kinds of function
-(``http``; ``job`` runs every request as a durable job).
+Languages are the template directories: a language is added by adding its directory (and, to
+copy SDK files, a ``template.toml``) and its compiler, nothing here. ``TEMPLATES`` are the
+kinds of function (``http``; ``job`` runs every request as a durable job).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -28,6 +31,7 @@ from pyjinn.errors import ConfigError, PyjinnError
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 PLACEHOLDER = "{{name}}"
+SDK_PLACEHOLDER = "{{sdk}}"
 TEMPLATE_FILE = "template.toml"
 # Kinds of function: the lines their route's pyjinn block gets.
 TEMPLATES: dict[str, tuple[str, ...]] = {"http": (), "job": ("async",)}
@@ -45,7 +49,7 @@ def available_languages() -> tuple[str, ...]:
         sorted(
             entry.name
             for entry in _templates().iterdir()
-            if entry.is_dir() and (entry / TEMPLATE_FILE).is_file()
+            if entry.is_dir() and not entry.name.startswith(("_", "."))
         )
     )
 
@@ -76,6 +80,10 @@ def create_function(root: Path, name: str, lang: str) -> Path:
     has no template, or the directory already exists (nothing is overwritten).
     """
     _check(name, lang)
+    files = dict(_template_files(_templates() / lang))
+    replacements = {PLACEHOLDER: name}
+    if any(SDK_PLACEHOLDER in text for text in files.values()):
+        replacements[SDK_PLACEHOLDER] = str(sdk_directory(lang))
     directory = root / "functions" / name
     directory.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -85,12 +93,24 @@ def create_function(root: Path, name: str, lang: str) -> Path:
             f"{directory} already exists; pick another name or remove it "
             "first (nothing was changed)"
         ) from error
-    template = _templates() / lang
-    for entry in sorted(template.iterdir(), key=lambda entry: entry.name):
-        if entry.is_file() and entry.name != TEMPLATE_FILE:
-            text = entry.read_text(encoding="utf-8").replace(PLACEHOLDER, name)
-            (directory / entry.name).write_text(text, encoding="utf-8")
+    for relative, text in files.items():
+        for placeholder, value in replacements.items():
+            text = text.replace(placeholder, value)
+        target = directory.joinpath(*relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     return directory
+
+
+def _template_files(
+    directory: Traversable, parents: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every file of a template but its ``template.toml``: (path parts, text)."""
+    for entry in sorted(directory.iterdir(), key=lambda entry: entry.name):
+        if entry.is_dir():
+            yield from _template_files(entry, (*parents, entry.name))
+        elif entry.is_file() and (parents or entry.name != TEMPLATE_FILE):
+            yield (*parents, entry.name), entry.read_text(encoding="utf-8")
 
 
 def create_project(root: Path, name: str, lang: str, template: str = "http") -> Created:
@@ -105,7 +125,7 @@ def create_project(root: Path, name: str, lang: str, template: str = "http") -> 
     caddyfile = root / "Caddyfile"
     text = caddyfile.read_text(encoding="utf-8") if caddyfile.is_file() else None
     created = Created(create_function(root, name, lang))
-    created.files = sorted(p for p in created.function_dir.iterdir() if p.is_file())
+    created.files = sorted(p for p in created.function_dir.rglob("*") if p.is_file())
     created.files += _copy_sdk(root, lang)
     created.caddyfile = caddyfile
     created.route = f"/{name}"
@@ -140,6 +160,10 @@ def _check(name: str, lang: str) -> None:
         raise ScaffoldError(
             f"unknown language {lang!r}: expected one of {', '.join(available_languages())}"
         )
+    if lang == "rust" and name[0].isdigit():
+        raise ScaffoldError(
+            f"invalid function name {name!r} for Rust: a Cargo package name starts with a letter"
+        )
 
 
 def sdk_root() -> Path:
@@ -147,8 +171,23 @@ def sdk_root() -> Path:
     return Path(__file__).resolve().parent.parent / "sdk"
 
 
+def sdk_directory(lang: str) -> Path:
+    """Where pyjinn's SDK for ``lang`` is (``sdk/LANG`` beside the package); raises
+    ``ScaffoldError`` when this pyjinn was installed without its source tree."""
+    directory = sdk_root() / lang
+    if not directory.is_dir():
+        raise ScaffoldError(
+            f"pyjinn's {lang} SDK is not at {directory}: the SDKs ship in pyjinn's source tree "
+            "(sdk/), so install pyjinn from a checkout (pip install -e .)"
+        )
+    return directory
+
+
 def _copy_sdk(root: Path, lang: str) -> list[Path]:
-    with (_templates() / lang / TEMPLATE_FILE).open("rb") as file:
+    manifest = _templates() / lang / TEMPLATE_FILE
+    if not manifest.is_file():
+        return []
+    with manifest.open("rb") as file:
         wanted = tomllib.load(file).get("sdk", [])
     copied = []
     for relative in wanted:

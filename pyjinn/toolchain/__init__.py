@@ -15,13 +15,16 @@ from pyjinn.toolchain.build import (
     is_up_to_date,
 )
 from pyjinn.toolchain.compilers import CompileFailed
+from pyjinn.toolchain.progress import Progress, TerminalProgress
 from pyjinn.toolchain.recipe import Recipe, RecipeError, ToolchainError, load_recipe
 
 __all__ = [
     "BuildResult",
     "CompileFailed",
+    "Progress",
     "Recipe",
     "RecipeError",
+    "TerminalProgress",
     "ToolchainError",
     "build_all",
     "build_function",

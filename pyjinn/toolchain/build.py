@@ -6,10 +6,6 @@ sources (so a shared ``../../../sdk/c/pyjinn.c`` and the ``pyjinn.h`` beside it 
 module is written beside the old one and renamed over it, so a server never reads a half-written
 file. A ``--debug`` build leaves a marker beside the module (``.NAME.wasm.debug``), so the next
 build of the other kind rebuilds it.
-
-Long steps show progress through ``progress``: a context manager factory given what is being
-done (``pyjinn.toolchain.progress`` draws a spinner on a terminal, a line now and then
-elsewhere).
 """
 
 from __future__ import annotations
@@ -18,11 +14,11 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyjinn.toolchain.compilers import CompileFailed, compile_recipe
+from pyjinn.toolchain.progress import Progress, showing
 from pyjinn.toolchain.recipe import (
     ENTRY_POINTS,
     Recipe,
@@ -33,12 +29,6 @@ from pyjinn.toolchain.recipe import (
 )
 
 FUNCTIONS_DIR = "functions"
-
-Progress = Callable[[str, str], AbstractContextManager[object]]  # (what, language) -> context
-
-
-def no_progress(what: str, lang: str) -> AbstractContextManager[object]:
-    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -62,13 +52,14 @@ def build_all(
     force: bool = False,
     echo: Callable[[str], None] = print,
     debug: bool = False,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
 ) -> list[BuildResult]:
     """Build every function under ``root/functions/``, in name order, and report each one.
 
     ``echo`` receives one line per function (built, up to date, or failed, with the time taken)
-    and, after a failure or warnings, the compiler's output. A function that fails to build does
-    not stop the others and does not raise; its result has ``ok=False``.
+    and, after a failure or warnings, the compiler's output. ``progress``, if given, is shown
+    while each function compiles. ``debug`` keeps names and debug information. A function that
+    fails to build does not stop the others and does not raise; its result has ``ok=False``.
 
     Raises ``ToolchainError`` when ``root/functions/`` is not a directory.
     """
@@ -113,7 +104,7 @@ def build_function(
     force: bool = False,
     echo: Callable[[str], None] = print,
     debug: bool = False,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
 ) -> BuildResult:
     """Build the function in ``directory`` unless its module is up to date (or ``force``);
     ``debug`` keeps names and debug information."""
@@ -130,7 +121,7 @@ def build_function(
         return BuildResult(recipe.name, recipe.output, True, "up to date", up_to_date=True)
 
     try:
-        with progress(f"Building {recipe.output} ({recipe.lang})", recipe.lang):
+        with showing(progress, f"{recipe.output} ({recipe.lang})"):
             warnings = _compile_in_place(recipe)
     except CompileFailed as error:
         echo(f"Failed to build {recipe.output} ({recipe.lang}) in {_since(started)}:")

@@ -14,14 +14,8 @@ from pathlib import Path
 
 from pyjinn.config.model import Config
 from pyjinn.signing import read_signing_key, sign_file, verify_module
-from pyjinn.toolchain.build import (
-    FUNCTIONS_DIR,
-    BuildResult,
-    Progress,
-    build_function,
-    function_directory,
-    no_progress,
-)
+from pyjinn.toolchain.build import FUNCTIONS_DIR, BuildResult, build_function, function_directory
+from pyjinn.toolchain.progress import Progress
 from pyjinn.toolchain.recipe import RecipeError, default_output, load_recipe
 
 SIGNING_KEY_VARIABLE = "PYJINN_SIGNING_KEY"
@@ -46,7 +40,7 @@ def build_project(
     *,
     names: Iterable[str] | None = None,
     echo: Callable[[str], None] = print,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
     debug: bool = False,
 ) -> list[BuildResult]:
     """Build the functions of ``root/functions/`` (all, or ``names``) whose sources changed.

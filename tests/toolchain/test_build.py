@@ -375,31 +375,38 @@ def test_a_debug_c_build_has_dwarf_and_a_plain_one_does_not(tmp_path: Path) -> N
     assert debug.ok and b".debug_info" in debug.output.read_bytes()
 
 
-def test_progress_wraps_each_compile_and_says_when_a_step_is_slow(
+def test_progress_is_shown_around_each_compile_and_says_when_a_step_is_slow(
     make_wat: MakeWat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import io
+    import time
 
     from pyjinn.toolchain import progress as progress_module
 
     directory = make_wat()
-    steps: list[tuple[str, str]] = []
+    events: list[str] = []
 
-    def record(what: str, lang: str):  # type: ignore[no-untyped-def]
-        import contextlib
+    class Recorder:
+        def begin(self, what: str) -> None:
+            events.append(f"begin {what}")
 
-        steps.append((what, lang))
-        return contextlib.nullcontext()
+        def step(self, text: str) -> None:
+            events.append(f"step {text}")
 
-    build_function(directory, echo=lambda line: None, progress=record)
-    assert steps == [(f"Building {directory.parent / 'hello.wasm'} (wat)", "wat")]
+        def end(self) -> None:
+            events.append("end")
+
+    build_function(directory, echo=lambda line: None, progress=Recorder())
+    assert events == [f"begin {directory.parent / 'hello.wasm'} (wat)", "end"]
 
     monkeypatch.setattr(progress_module, "HINT_AFTER", 0.05)
     stream = io.StringIO()
-    with progress_module.progress_for(stream)("Building x (c)", "c"):
-        import time
-
-        time.sleep(0.3)
-    lines = stream.getvalue().splitlines()
-    assert lines[0] == "Building x (c)…"
-    assert "still working" in lines[1] and "wasi-libc" in lines[1]
+    lines = progress_module.progress_for(stream)  # not a terminal: lines
+    lines.begin("functions/x.wasm (c)")
+    lines.step("compiling main.c")
+    time.sleep(0.3)
+    lines.end()
+    written = stream.getvalue().splitlines()
+    assert written[0] == "Building functions/x.wasm (c)…"
+    assert written[1].startswith("Building functions/x.wasm (c): still working after 0 s (")
+    assert "compiling main.c" in written[1] and "wasi-libc" in written[1]
