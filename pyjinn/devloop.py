@@ -56,11 +56,14 @@ class DevLoop:
         self.stop = threading.Event()
         self.server: subprocess.Popen[bytes] | None = None
         self._built: dict[Path, int] = {}  # modules this loop wrote, with their mtime
+        self._exit_noticed = False
 
     def run(self) -> int:
-        """Build, serve, and watch until stopped (SIGTERM, SIGINT) or the server exits."""
+        """Build, serve, and watch until stopped (SIGTERM, SIGINT). A server that cannot start
+        or stops (a Caddyfile error, a module that never built) starts again at the next
+        change."""
         self.build()
-        self.server = subprocess.Popen(self.server_command, stdin=subprocess.DEVNULL)
+        self._start_server()
         previous = signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         self.echo(f"Watching {self.root} for changes; Ctrl-C stops.")
         interrupted = False
@@ -72,8 +75,7 @@ class DevLoop:
                 rust_timeout=POLL_MILLISECONDS,
                 yield_on_timeout=True,
             ):
-                if self.server.poll() is not None:
-                    break
+                self._notice_exit()
                 if changes:
                     self.changed({Path(path) for _, path in changes})
         except KeyboardInterrupt:
@@ -92,9 +94,24 @@ class DevLoop:
         if any(self._is_source(path) for path in paths):
             built = self.build()
             reload = reload or any(r.ok and not r.up_to_date for r in built)
-        if reload and self.server is not None and self.server.poll() is None:
+        if self.server is None or self.server.poll() is not None:
+            self._start_server()
+        elif reload:
             self.echo("Reloading the server.")
             self.server.send_signal(signal.SIGHUP)
+
+    def _start_server(self) -> None:
+        self.server = subprocess.Popen(self.server_command, stdin=subprocess.DEVNULL)
+        self._exit_noticed = False
+
+    def _notice_exit(self) -> None:
+        server = self.server
+        if server is not None and not self._exit_noticed and server.poll() is not None:
+            self._exit_noticed = True
+            self.failed(
+                f"The server exited with status {server.returncode}; it starts again when a "
+                "file changes."
+            )
 
     def build(self) -> list[BuildResult]:
         """Rebuild every function whose sources are newer than its module, then sign."""

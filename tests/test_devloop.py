@@ -103,3 +103,19 @@ def test_a_changed_caddyfile_is_reloaded_and_stopping_dev_stops_the_server(dev: 
     while any(pid_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(pid_alive(pid) for pid in workers)
+
+
+def test_a_project_that_does_not_build_at_first_is_served_once_it_is_fixed(tmp_path: Path) -> None:
+    create_project(tmp_path, "hello", "c")
+    source = tmp_path / "functions" / "hello" / "main.c"
+    edit(source, "int main(void) {", "int main(void) { oops")
+    running = Dev(tmp_path)
+    try:
+        running.wait_for(lambda: "it starts again when a file changes" in running.output(), 120)
+        assert "Failed to build" in running.output()
+
+        edit(source, "int main(void) { oops", "int main(void) {")
+        running.wait_for(lambda: running.text("/hello") == "Hello from hello", timeout=60)
+    finally:
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(60)

@@ -22,7 +22,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -177,7 +176,3 @@ async def _json(send: Any, status: int, document: dict[str, Any]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def module_path_for_messages(spec: FunctionSpec) -> Path:
-    return spec.module_path

@@ -301,9 +301,13 @@ def test_the_cli_deploys_rolls_back_and_shows_routes_and_logs(
         assert shown.exit_code == 0, shown.output
         return [json.loads(line) for line in shown.stdout.splitlines()]
 
-    wait_until(lambda: any(r.get("message") == "log: one" for r in logged()))
+    def access_and_guest(records: list[dict]) -> bool:
+        guest = any(r.get("message") == "log: one" for r in records)
+        access = any(r["logger"] == "pyjinn.access" and r.get("path") == "/fn" for r in records)
+        return guest and access  # access records are written in batches, a moment later
+
+    wait_until(lambda: access_and_guest(logged()))
     records = logged()
-    assert any(r["logger"] == "pyjinn.access" and r["path"] == "/fn" for r in records)
     assert {r["function"] for r in records} == {"fn"}
     assert "GET /fn 200" in cli.invoke(main, ["logs", "fn", *where]).stdout
 
