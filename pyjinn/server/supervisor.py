@@ -32,6 +32,7 @@ import select
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections import deque
@@ -206,7 +207,7 @@ class Supervisor:
             self._bind()
             # Before any fork: workers inherit the connection details, and the embedded
             # server's parent-death signal follows this (main) thread.
-            self.admin_token = admin_token(self.config.options.data_dir)
+            self.admin_token = self._admin_token()
             self.services, self.nats_server = start_services(self.config, shared=True)
             release = make_release(self.config, 0, self.deployments)
             if isinstance(release, list):
@@ -235,6 +236,25 @@ class Supervisor:
         return self.exit_status
 
     # -- start-up ---------------------------------------------------------------------------
+
+    def _admin_token(self) -> str:
+        """The admin token; when it is made now (the first start on this data_dir), say where
+        it is, and show it once on a terminal (never in logs that leave the machine)."""
+        from pyjinn.server.credential import ENVIRONMENT_VARIABLE, FILE_NAME
+
+        path = self.config.options.data_dir / FILE_NAME
+        made = ENVIRONMENT_VARIABLE not in os.environ and not path.exists()
+        token = admin_token(self.config.options.data_dir)
+        if made:
+            log.info(
+                "Created the admin token in %s (mode 0600): pyjinn deploy, rollback and jobs "
+                "read it there; give it to clients elsewhere as %s.",
+                path,
+                ENVIRONMENT_VARIABLE,
+            )
+            if sys.stderr.isatty():
+                sys.stderr.write(f"Admin token (shown once): {token}\n")
+        return token
 
     def _bind(self) -> None:
         bound: dict[tuple[str, int], socket.socket] = {}

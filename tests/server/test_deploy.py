@@ -137,6 +137,11 @@ def test_a_deploy_without_the_token_is_refused_and_changes_nothing(
     assert server.status()["functions"][0] == before
     assert httpx.get(f"{server.url}/fn").text == "one"
     assert not list((tmp_path / "data" / "modules").glob(f"{digest(module('two'))}*"))
+    # Made at the first start: where it is is logged, the token itself is not (no terminal).
+    path = tmp_path / "data" / "admin.token"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert any(f"Created the admin token in {path}" in r["message"] for r in server.logs())
+    assert token(tmp_path) not in server.log.read_text()
 
 
 def test_a_tampered_module_under_policy_strict_is_refused_and_changes_nothing(
