@@ -16,6 +16,7 @@ The server's logs go to the same terminal, readable and coloured there (JSON els
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -101,7 +102,11 @@ class DevLoop:
             self.server.send_signal(signal.SIGHUP)
 
     def _start_server(self) -> None:
-        self.server = subprocess.Popen(self.server_command, stdin=subprocess.DEVNULL)
+        # Traps of modules built with debug information show source files and lines.
+        environment = {"WASMTIME_BACKTRACE_DETAILS": "1", **os.environ}
+        self.server = subprocess.Popen(
+            self.server_command, stdin=subprocess.DEVNULL, env=environment
+        )
         self._exit_noticed = False
 
     def _notice_exit(self) -> None:

@@ -16,10 +16,11 @@ per kind (``GUEST_EXIT_CODES``); 2 bad usage or a module that cannot load; 70 a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -55,6 +56,7 @@ ENVELOPE_FIELDS = (
     "trace_id", "tenant", "job_id", "attempt",
 )  # fmt: skip
 DEFAULT_TIMEOUT, DEFAULT_MEMORY_LIMIT = "30s", "128MiB"
+BACKTRACE_DETAILS = "WASMTIME_BACKTRACE_DETAILS"
 
 
 class UsageError(PyjinnError):
@@ -164,7 +166,8 @@ def run_once(
             ),
             fuel_limit=fuel_limit,
         )
-        engine = Engine(max_instances=2)
+        with source_lines_in_traps():
+            engine = Engine(max_instances=2)
         loader = ModuleLoader(engine, cache_dir_for(_cache_home()))
         module = loader.load(module_path.resolve())
         sandbox = Sandbox(
@@ -213,7 +216,8 @@ def _run_configured(
     spec = next(s for s in config.functions() if s.name == name)
     stdin = _stdin(payload, request, trace_id, spec.tenant)
     services, embedded = start_services(config, shared=True)  # a pyjinn up's, if one runs
-    runtime = Runtime(config, services=services)
+    with source_lines_in_traps():
+        runtime = Runtime(config, services=services)
     try:
         function = runtime.functions[name]
         function.module  # noqa: B018 - a module that cannot load is a usage error, said first
@@ -239,6 +243,20 @@ def _with_spec(config: Config, spec: FunctionSpec) -> Config:
         replace(site, routes=tuple(route(r) for r in site.routes)) for site in config.sites
     )
     return replace(config, sites=sites)
+
+
+@contextlib.contextmanager
+def source_lines_in_traps() -> Iterator[None]:
+    """Engines made inside show source files and lines in trap backtraces, for modules built
+    with debug information (``pyjinn build --debug``); wasmtime reads this switch from the
+    environment when an engine is made."""
+    previous = os.environ.get(BACKTRACE_DETAILS)
+    os.environ[BACKTRACE_DETAILS] = previous or "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[BACKTRACE_DETAILS]
 
 
 def _stdin(

@@ -175,3 +175,29 @@ def test_config_and_function_run_with_its_environment_and_grants_against_real_st
     )
     assert clash.exit_code == 2
     assert "--timeout cannot be combined with --config" in clash.stderr
+
+
+@pytest.mark.slow
+def test_a_debug_build_traps_with_function_names_and_source_lines(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    import os
+
+    from pyjinn.toolchain import build_function
+
+    directory = tmp_path / "functions" / "crash"
+    directory.mkdir(parents=True)
+    (directory / "main.c").write_text(
+        "static void explode(void) { __builtin_trap(); }\n"
+        "int main(void) { explode(); return 0; }\n"
+    )
+    built = build_function(directory, echo=lambda line: None, debug=True)
+    assert built.ok, built.message
+
+    result = cli.invoke(main, ["run", str(built.output)])
+
+    assert result.exit_code == 10
+    detail = json.loads(result.stdout)["detail"]
+    assert "explode" in detail and "main.c:1:" in detail, detail
+    assert "partial" not in detail
+    assert "WASMTIME_BACKTRACE_DETAILS" not in os.environ

@@ -10,8 +10,8 @@ build of the other kind rebuilds it.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -175,8 +175,12 @@ def _inputs(recipe: Recipe) -> Iterator[Path]:
 
 def _compile_in_place(recipe: Recipe) -> str:
     recipe.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = recipe.output.with_name(f".{recipe.output.name}.{os.getpid()}.partial")
+    # The module is written under its own name in a private directory beside it (linkers name
+    # a module after its file, and a debug build shows that name in traces), then renamed.
+    staging = recipe.output.with_name(f".{recipe.output.name}.{os.getpid()}.partial")
+    partial = staging / recipe.output.name
     try:
+        staging.mkdir(exist_ok=True)
         warnings = compile_recipe(recipe, partial)
         if not partial.is_file():
             raise CompileFailed(f"the compiler reported success but wrote no {partial}")
@@ -187,8 +191,7 @@ def _compile_in_place(recipe: Recipe) -> str:
         else:
             marker.unlink(missing_ok=True)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
     return warnings
 
 
