@@ -188,8 +188,7 @@ def test_a_debug_build_traps_with_function_names_and_source_lines(
     directory = tmp_path / "functions" / "crash"
     directory.mkdir(parents=True)
     (directory / "main.c").write_text(
-        "static void explode(void) { __builtin_trap(); }\n"
-        "int main(void) { explode(); return 0; }\n"
+        "static void explode(void) { __builtin_trap(); }\nint main(void) { explode(); return 0; }\n"
     )
     built = build_function(directory, echo=lambda line: None, debug=True)
     assert built.ok, built.message
