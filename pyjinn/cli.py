@@ -10,7 +10,6 @@ from typing import Any, BinaryIO
 import click
 
 from pyjinn import __version__
-from pyjinn.scaffold import LANGUAGES
 
 # Exit codes of `pyjinn run`, documented in the README.
 EXIT_OK = 0
@@ -47,10 +46,42 @@ def main() -> None:
     default=True,
     help="Log one record per invocation (at info level; on by default).",
 )
+@click.option(
+    "--listen",
+    default=None,
+    metavar="ADDR",
+    help="Serve every site on ADDR (like :9000 or 127.0.0.1:9000) instead of its own address.",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Serve every site on this port."
+)
+@click.option(
+    "--admin",
+    default=None,
+    metavar="ADDR|off",
+    help="The admin API's address instead of the Caddyfile's (like 127.0.0.1:2020), or off.",
+)
+@click.option(
+    "--build/--no-build",
+    default=True,
+    help="Build functions whose sources changed (and sign them) before serving (default: on).",
+)
 def up(
-    caddyfile: Path, workers: int | None, log_format: str, log_level: str, access_log: bool
+    caddyfile: Path,
+    workers: int | None,
+    log_format: str,
+    log_level: str,
+    access_log: bool,
+    listen: str | None,
+    port: int | None,
+    admin: str | None,
+    build: bool,
 ) -> None:
-    """Serve the functions configured in CADDYFILE (default: ./Caddyfile)."""
+    """Serve the functions configured in CADDYFILE (default: ./Caddyfile).
+
+    First builds the functions of CADDYFILE's functions/ whose sources are newer than their
+    modules, and signs them when a signing key is configured (signing_key, PYJINN_SIGNING_KEY).
+    """
     from pyjinn.server.supervisor import serve
 
     sys.exit(
@@ -60,8 +91,114 @@ def up(
             log_format=log_format,
             log_level=log_level,
             access_log=access_log,
+            adjust=_listen_override(listen, port, admin),
+            prepare=_prepare_project if build else None,
         )
     )
+
+
+def _listen_override(listen: str | None, port: int | None, admin: str | None = None) -> Any:
+    from pyjinn.config.addresses import parse_admin_address, parse_site_address
+    from pyjinn.config.model import Address
+    from pyjinn.server.reload import listening_on
+
+    if listen is None and port is None and admin is None:
+        return None
+    if listen is not None and port is not None:
+        raise click.UsageError("give --listen or --port, not both")
+    admin_address: Address | bool | None = True
+    if admin is not None:
+        try:
+            admin_address = None if admin == "off" else parse_admin_address(admin)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--admin'") from None
+    if listen is None:
+        return listening_on(None, port, admin_address)
+    try:
+        address = parse_site_address(listen if ":" in listen else f":{listen}")
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--listen'") from None
+    return listening_on(address.host, address.port, admin_address)
+
+
+def _prepare_project(caddyfile: Path) -> bool:
+    """Build what changed in the Caddyfile's project and sign it; False when a build failed."""
+    from pyjinn.config import load
+    from pyjinn.errors import PyjinnError
+    from pyjinn.toolchain.progress import progress_for
+    from pyjinn.toolchain.project import build_project, sign_modules
+
+    results = build_project(
+        caddyfile.absolute().parent, echo=_echo_err, progress=progress_for(sys.stderr)
+    )
+    if not all(result.ok for result in results):
+        click.secho("A function failed to build; not serving.", fg="red", err=True)
+        return False
+    try:
+        config = load(caddyfile)
+    except (PyjinnError, OSError):
+        return True  # serving reports what is wrong with the Caddyfile
+    try:
+        sign_modules(config, [spec.module_path for spec in config.functions()], _echo_err)
+    except PyjinnError as error:
+        click.secho(f"Cannot sign the modules: {error}", fg="red", err=True)
+        return False
+    return True
+
+
+def _echo_err(line: str) -> None:
+    failed = line.startswith("Failed to build") or line.startswith("    ")
+    click.secho(line, err=True, fg="red" if failed else None)
+
+
+@main.command()
+@click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes."
+)
+@click.option("--listen", default=None, metavar="ADDR", help="Serve every site on ADDR.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Serve on this port.")
+@click.option("--admin", default=None, metavar="ADDR|off", help="The admin API's address.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    help="Readable, coloured lines on a terminal (auto), or JSON lines.",
+)
+def dev(
+    caddyfile: Path,
+    workers: int,
+    listen: str | None,
+    port: int | None,
+    admin: str | None,
+    log_format: str,
+) -> None:
+    """Serve CADDYFILE, and rebuild and reload whatever changes while you edit.
+
+    Watches the Caddyfile and every function's sources: a function whose sources change is
+    rebuilt and served within about a second; a compile error is printed and the last good
+    version keeps serving. Ctrl-C stops.
+    """
+    from pyjinn.devloop import DevLoop, server_command
+    from pyjinn.toolchain.progress import progress_for
+
+    if not caddyfile.is_file():
+        raise click.ClickException(
+            f"no Caddyfile at {caddyfile}; create a project with: pyjinn init NAME"
+        )
+    _listen_override(listen, port, admin)  # checks the values before anything starts
+    arguments = ["--workers", str(workers), "--log-format", log_format]
+    arguments += ["--listen", listen] if listen else []
+    arguments += ["--port", str(port)] if port else []
+    arguments += ["--admin", admin] if admin else []
+    loop = DevLoop(
+        caddyfile,
+        server_command(caddyfile, arguments),
+        echo=lambda line: click.secho(line, err=True, fg="cyan"),
+        failed=lambda line: click.secho(line, err=True, fg="red"),
+        progress=progress_for(sys.stderr),
+    )
+    sys.exit(loop.run())
 
 
 @main.command()
@@ -109,6 +246,18 @@ def stats(caddyfile: Path, admin: str | None, interval: float, once: bool) -> No
         watch(admin or _admin_address(caddyfile), interval, once=once)
     except AdminUnreachable as error:
         raise click.ClickException(f"{error} (is pyjinn up running? pass --admin)") from None
+
+
+def _languages() -> list[str]:
+    from pyjinn.scaffold import available_languages
+
+    return list(available_languages())
+
+
+def _templates() -> list[str]:
+    from pyjinn.scaffold import TEMPLATES
+
+    return list(TEMPLATES)
 
 
 def _admin_address(caddyfile: Path) -> str:
@@ -260,6 +409,137 @@ def _data_dir(caddyfile: Path) -> Path:
 
 
 @main.command()
+@click.argument("target", required=False)
+@_CADDYFILE
+@_ADMIN
+@click.option(
+    "--function", default=None, help="Deploy a module file as this function (default: its stem)."
+)
+def deploy(target: str | None, caddyfile: Path, admin: str | None, function: str | None) -> None:
+    """Upload a new version of functions to a running server, which switches every worker to
+    it without dropping a request.
+
+    TARGET is a function's name in the Caddyfile, its source directory (built first when its
+    sources changed), or a module file; none deploys every function of the Caddyfile. The
+    module is signed when a signing key is configured. The server checks its signature policy,
+    compiles and links it before switching; a refused deploy changes nothing and says why.
+    Needs the admin token (PYJINN_ADMIN_TOKEN, or DATA_DIR/admin.token).
+    """
+    from pyjinn.errors import PyjinnError
+    from pyjinn.remote import deploy as upload_module
+    from pyjinn.remote import describe_switch, uploads_for
+    from pyjinn.toolchain.progress import progress_for
+
+    if not _prepare_project(caddyfile):  # what changed is built before anything is sent
+        sys.exit(1)
+    config = _load(caddyfile)
+    address = admin or _admin_address(caddyfile)
+    secret = _token(caddyfile)
+    try:
+        uploads = uploads_for(
+            target,
+            config,
+            function=function,
+            echo=lambda line: click.echo(line, err=True),
+            progress=progress_for(sys.stderr),
+        )
+        for upload in uploads:
+            click.echo(f"Deploying {upload.path} as {upload.name} ({len(upload.data)} bytes).")
+            click.echo(describe_switch("Deployed", upload_module(address, upload, secret)))
+    except PyjinnError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.argument("name")
+@click.option("--to", "digest", default=None, metavar="DIGEST", help="A kept version (prefix).")
+@_CADDYFILE
+@_ADMIN
+def rollback(name: str, digest: str | None, caddyfile: Path, admin: str | None) -> None:
+    """Serve the version of function NAME from before its last deploy (or --to DIGEST, one of
+    the versions /status lists), on every worker. Needs the admin token."""
+    from pyjinn.errors import PyjinnError
+    from pyjinn.remote import describe_switch
+    from pyjinn.remote import rollback as roll_back
+
+    address = admin or _admin_address(caddyfile)
+    try:
+        result = roll_back(address, name, _token(caddyfile), digest)
+    except PyjinnError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(describe_switch("Rolled back", result))
+
+
+@main.command()
+@_CADDYFILE
+@_ADMIN
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def routes(caddyfile: Path, admin: str | None, as_json: bool) -> None:
+    """The route table of a running server: site, path, function, module digest, grants."""
+    from pyjinn.errors import PyjinnError
+    from pyjinn.remote import call, print_routes
+
+    try:
+        table = call(admin or _admin_address(caddyfile), "GET", "/routes", timeout=30)["routes"]
+    except PyjinnError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(table, indent=2))
+    else:
+        print_routes(table)
+
+
+@main.command()
+@click.argument("function", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new records; Ctrl-C stops.")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many past records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
+@_CADDYFILE
+@_ADMIN
+def logs(
+    function: str | None,
+    follow: bool,
+    lines: int,
+    as_json: bool,
+    caddyfile: Path,
+    admin: str | None,
+) -> None:
+    """Access records and guest logs of FUNCTION (of every function without it), from a
+    running server's workers, through its admin API."""
+    from pyjinn.errors import PyjinnError
+    from pyjinn.remote import format_record, log_records
+
+    try:
+        for record in log_records(admin or _admin_address(caddyfile), function, lines, follow):
+            click.echo(json.dumps(record) if as_json else format_record(record))
+    except PyjinnError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _load(caddyfile: Path) -> Any:
+    from pyjinn.config import load
+    from pyjinn.errors import PyjinnError
+
+    try:
+        return load(caddyfile)
+    except FileNotFoundError:
+        raise click.ClickException(f"no Caddyfile at {caddyfile}; pass --caddyfile") from None
+    except PyjinnError as error:
+        raise click.ClickException(f"cannot read {caddyfile}:\n{error}") from None
+
+
+def _token(caddyfile: Path) -> str:
+    from pyjinn.server.credential import CredentialError, read_admin_token
+
+    try:
+        return read_admin_token(_data_dir(caddyfile))
+    except CredentialError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
 @click.argument("caddyfile", default="Caddyfile", type=click.Path(dir_okay=False, path_type=Path))
 def validate(caddyfile: Path) -> None:
     """Check CADDYFILE and every module it names; print each problem as FILE:LINE: message."""
@@ -277,15 +557,36 @@ def validate(caddyfile: Path) -> None:
 
 
 @main.command()
-@click.argument("module", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "module", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-X", "--method", default=None, help="Request method (default: GET, POST with --data)."
+)
+@click.option(
+    "--path", "target", default="/", show_default=True, help="Request path and query: '/x?a=1'."
+)
+@click.option(
+    "-H", "--header", "headers", multiple=True, metavar="NAME:VALUE", help="Request header."
+)
+@click.option(
+    "-d", "--data", default=None, metavar="TEXT|@FILE", help="Request body; @FILE reads a file."
+)
 @click.option(
     "--input",
     "input_file",
     type=click.File("rb"),
     default=None,
-    help="Request envelope (JSON) to feed on stdin; '-' reads it from stdin. "
-    "Default: a GET / request with an empty body.",
+    help="The whole request envelope (JSON) instead; '-' reads it from stdin.",
 )
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Run as a function of this Caddyfile: its limits, env, mounts, grants and storage.",
+)
+@click.option("--function", default=None, help="Which function of --config (by name).")
 @click.option(
     "--env", "env", multiple=True, metavar="KEY=VALUE", help="Guest environment variable."
 )
@@ -297,35 +598,46 @@ def validate(caddyfile: Path) -> None:
     metavar="HOST:GUEST[:rw]",
     help="Preopen a host directory, read-only unless ':rw' is given.",
 )
-@click.option("--timeout", default="30s", show_default=True, help="Wall-clock limit.")
-@click.option("--memory-limit", default="128MiB", show_default=True, help="Linear memory limit.")
+@click.option("--timeout", default=None, help="Wall-clock limit (default: 30s).")
+@click.option("--memory-limit", default=None, help="Linear memory limit (default: 128MiB).")
 @click.option(
     "--fuel-limit", type=click.IntRange(min=1), default=None, help="Instruction fuel limit."
 )
 @click.option("--raw", is_flag=True, help="Print the guest's stdout as is instead of the response.")
 def run(
-    module: Path,
+    module: Path | None,
+    method: str | None,
+    target: str,
+    headers: tuple[str, ...],
+    data: str | None,
     input_file: BinaryIO | None,
+    config_path: Path | None,
+    function: str | None,
     env: tuple[str, ...],
     args: tuple[str, ...],
     mounts: tuple[str, ...],
-    timeout: str,
-    memory_limit: str,
+    timeout: str | None,
+    memory_limit: str | None,
     fuel_limit: int | None,
     raw: bool,
 ) -> None:
     """Invoke MODULE once, locally, and print the response as JSON.
 
-    Exit status: 0 the function answered; 1 the guest failed (trap, exit, limit, timeout, bad
-    output); 2 bad usage or a module that cannot load; 70 an internal error.
+    With --config CADDYFILE --function NAME, MODULE may be left out (the function's own module
+    runs). Exit status: 0 the function answered; 10 trap, 11 non-zero exit, 12 timeout,
+    13 memory limit, 14 fuel exhausted, 15 output limit, 16 invalid output; 2 bad usage or a
+    module that cannot load; 70 an internal error.
     """
-    from pyjinn.localrun import run_once
+    from pyjinn.localrun import RequestFlags, run_once
 
     payload = input_file.read() if input_file is not None else None
+    flags_given = method is not None or target != "/" or headers or data is not None
+    request = RequestFlags(method, target, headers, data) if flags_given else None
     sys.exit(
         run_once(
             module,
             payload=payload,
+            request=request,
             env=env,
             args=args,
             mounts=mounts,
@@ -333,48 +645,105 @@ def run(
             memory_limit=memory_limit,
             fuel_limit=fuel_limit,
             raw=raw,
+            config_path=config_path,
+            function=function,
         )
     )
 
 
 @main.command()
 @click.argument("name")
-@click.option("--lang", type=click.Choice(LANGUAGES), default="c", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(_languages()),
+    default="c",
+    show_default=True,
+    help="The function's language.",
+)
+@click.option(
+    "--template",
+    type=click.Choice(_templates()),
+    default="http",
+    show_default=True,
+    help="http: answers requests; job: every request runs as a durable job (202).",
+)
 @click.option(
     "--dir",
     "root",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
     show_default=True,
-    help="Project directory that holds functions/.",
+    help="The project directory (created if missing).",
 )
-def init(name: str, lang: str, root: Path) -> None:
-    """Scaffold functions/NAME with a source file and its build recipe."""
+def init(name: str, lang: str, template: str, root: Path) -> None:
+    """Create a function NAME in a project that runs at once with pyjinn dev or pyjinn up.
+
+    Writes functions/NAME/ (source using the SDK, and its build recipe), copies the SDK into
+    sdk/, adds the route /NAME to the Caddyfile (a new one when there is none) and build
+    output to .gitignore.
+    """
     from pyjinn.errors import PyjinnError
-    from pyjinn.scaffold import create_function
+    from pyjinn.scaffold import create_project
 
     try:
-        created = create_function(root, name, lang)
+        created = create_project(root, name, lang, template)
     except PyjinnError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"Created {created}. Build it with: pyjinn build {root}")
+    for path in created.files:
+        click.echo(f"Created {path}")
+    if created.caddyfile_created:
+        click.echo(f"Created {created.caddyfile} with the route {created.route}")
+    elif created.route is not None:
+        click.echo(f"Added the route {created.route} to {created.caddyfile}")
+    for note in created.notes:
+        click.echo(note)
+    where = "" if root == Path(".") else f"cd {root} && "
+    click.echo(f"Run it: {where}pyjinn dev    then: curl localhost:8080/{name}")
 
 
 @main.command()
-@click.argument("root", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The project directory whose functions/ NAMEs are looked up in.",
+)
 @click.option(
     "--force", is_flag=True, help="Rebuild even when the module is newer than its sources."
 )
-def build(root: Path, force: bool) -> None:
-    """Compile every ROOT/functions/*/ into ROOT/functions/NAME.wasm (C and Zig through zig,
-    Rust through cargo, Go through go build, AssemblyScript through asc; NAME.pyz for Python)."""
-    from pyjinn.errors import PyjinnError
-    from pyjinn.toolchain import TerminalProgress, build_all
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Keep function names and DWARF debug information, so traps name functions and lines.",
+)
+def build(targets: tuple[str, ...], root: Path, force: bool, debug: bool) -> None:
+    """Compile functions into functions/NAME.wasm.
 
-    # On a terminal, a spinner line shows what a slow compile (Go's first build) is doing.
-    progress = TerminalProgress() if sys.stdout.isatty() else None
+    Each TARGET is a function's NAME (in --dir's functions/), a function's directory, or a
+    project directory (every function in its functions/); none means every function of
+    --dir. Exit status: 0 built or up to date; 1 a build failed or a target is unknown.
+    """
+    from pyjinn.errors import PyjinnError
+    from pyjinn.toolchain import build_all, build_function, function_directory
+    from pyjinn.toolchain.progress import progress_for
+    from pyjinn.toolchain.recipe import is_function_directory
+
+    progress = progress_for(sys.stderr)
+    options: dict[str, Any] = {"force": force, "echo": click.echo, "debug": debug}
+    results = []
     try:
-        results = build_all(root, force=force, echo=click.echo, progress=progress)
+        for target in targets or (str(root),):
+            path = Path(target)
+            if path.is_dir() and is_function_directory(path):
+                results.append(build_function(path, progress=progress, **options))
+            elif path.is_dir():  # a project: its functions/ (or why it has none)
+                results.extend(build_all(path, progress=progress, **options))
+            else:
+                directory = function_directory(root, target)
+                results.append(build_function(directory, progress=progress, **options))
     except PyjinnError as error:
         raise click.ClickException(str(error)) from error
     failed = [result for result in results if not result.ok]

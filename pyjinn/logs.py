@@ -63,13 +63,25 @@ class JsonFormatter(logging.Formatter):
         return _encode(document)
 
 
+_COLOURS = {"DEBUG": "2", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICAL": "1;31"}
+
+
 class ConsoleFormatter(logging.Formatter):
-    """``12:00:01 INFO  message  key=value ...`` for people reading a terminal."""
+    """``12:00:01 INFO  message  key=value ...`` for people reading a terminal; with
+    ``colour``, the level is coloured and the context dimmed (ANSI escapes)."""
+
+    def __init__(self, *, colour: bool = False) -> None:
+        super().__init__()
+        self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         context = " ".join(f"{key}={value}" for key, value in _context(record).items())
-        line = f"{stamp} {record.levelname:<7} {record.getMessage()}"
+        level = f"{record.levelname:<7}"
+        if self.colour:
+            level = f"\033[{_COLOURS.get(record.levelname, '0')}m{level}\033[0m"
+            context = f"\033[2m{context}\033[0m" if context else ""
+        line = f"{stamp} {level} {record.getMessage()}"
         if context:
             line = f"{line}  {context}"
         if record.exc_info:
@@ -104,7 +116,9 @@ def configure(log_format: str = "auto", level: str = "info", *, access_log: bool
     logging.logMultiprocessing = False
     logging._srcfile = None  # no stack walk for the caller's file and line
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if use_json else ConsoleFormatter())
+    handler.setFormatter(
+        JsonFormatter() if use_json else ConsoleFormatter(colour=sys.stderr.isatty())
+    )
     handler.addFilter(InvocationContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -22,7 +22,11 @@ def cli() -> CliRunner:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["up"], ["validate"], ["run"], ["init"], ["build"], ["keygen"], ["sign"], ["verify"]],
+    [
+        *([name] for name in ("up", "dev", "validate", "run", "init", "build", "keygen")),
+        *([name] for name in ("sign", "verify", "deploy", "rollback", "routes", "logs")),
+        [],
+    ],
 )
 def test_every_command_has_help(cli: CliRunner, command: list[str]) -> None:
     result = cli.invoke(main, [*command, "--help"])
@@ -56,19 +60,20 @@ def test_run_feeds_the_input_file_and_environment(
 
 
 @pytest.mark.parametrize(
-    ("module", "options", "kind"),
+    ("module", "options", "kind", "status"),
     [
-        (wat_trapping("(unreachable)"), [], "trap"),
-        (wat_trapping("(loop $l (br $l))"), ["--timeout", "200ms"], "timeout"),
-        (wat_trapping("(loop $l (br $l))"), ["--fuel-limit", "1000"], "fuel_exhausted"),
-        (wat_writing("not json"), [], "invalid_output"),
+        (wat_trapping("(unreachable)"), [], "trap", 10),
+        (wat_writing(HELLO, then="(call $proc_exit (i32.const 3))"), [], "exit", 11),
+        (wat_trapping("(loop $l (br $l))"), ["--timeout", "200ms"], "timeout", 12),
+        (wat_trapping("(loop $l (br $l))"), ["--fuel-limit", "1000"], "fuel_exhausted", 14),
+        (wat_writing("not json"), [], "invalid_output", 16),
     ],
 )
-def test_run_exits_1_when_the_guest_fails(
-    cli: CliRunner, project, module: str, options: list[str], kind: str
+def test_run_exit_status_tells_the_kind_of_guest_failure(
+    cli: CliRunner, project, module: str, options: list[str], kind: str, status: int
 ) -> None:
     result = cli.invoke(main, ["run", str(project("bad.wat", module)), *options])
-    assert result.exit_code == 1
+    assert result.exit_code == status
     report = json.loads(result.stdout)
     assert report["error"] == kind
     assert report["blame"] == "guest"

@@ -1,6 +1,8 @@
-"""pyjinn.scaffold: `pyjinn init` creates a function from a template, and never overwrites.
+"""pyjinn.scaffold: `pyjinn init` creates a runnable project from a template (the function, the
+SDK, the route in the Caddyfile, a .gitignore), and never overwrites.
 
-That each template really compiles and answers is tested in tests/toolchain/test_templates.py.
+That each template really compiles and answers, and that the project it makes serves at once,
+is tested in tests/toolchain/test_templates.py.
 """
 
 from __future__ import annotations
@@ -10,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from pyjinn import scaffold
+from pyjinn.config import load
 from pyjinn.errors import PyjinnError
-from pyjinn.scaffold import LANGUAGES, ScaffoldError, create_function, sdk_directory
+from pyjinn.scaffold import (
+    LANGUAGES,
+    ScaffoldError,
+    create_function,
+    create_project,
+    sdk_directory,
+)
 from pyjinn.toolchain import load_recipe
 
 SOURCES = {
@@ -29,7 +38,7 @@ MANIFESTS = {"rust": "Cargo.toml", "go": "go.mod"}
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_creates_the_source_and_recipe_with_the_name_filled_in(tmp_path: Path, lang: str) -> None:
-    created = create_function(tmp_path, "hello-world_2", lang)
+    created = create_project(tmp_path, "hello-world_2", lang).function_dir
 
     assert created == tmp_path / "functions" / "hello-world_2"
     files = [str(path.relative_to(created)) for path in created.rglob("*") if path.is_file()]
@@ -41,7 +50,8 @@ def test_creates_the_source_and_recipe_with_the_name_filled_in(tmp_path: Path, l
         assert "{{" not in (created / name).read_text(), f"a placeholder is left in {name}"
     recipe = load_recipe(created)
     entry = MANIFESTS.get(lang, SOURCES[lang])
-    assert (recipe.lang, recipe.sources) == (lang, (created / entry,))
+    # The C template also compiles the SDK copied into the project.
+    assert (recipe.lang, recipe.sources[0]) == (lang, created / entry)
     suffix = ".pyz" if lang == "python" else ".wasm"
     assert recipe.output == tmp_path / "functions" / f"hello-world_2{suffix}"
 
@@ -62,7 +72,7 @@ def test_rust_and_go_functions_depend_on_the_sdk_in_pyjinns_source_tree(
 def test_rust_and_go_need_the_sdk_and_say_where_it_was_looked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scaffold, "SDK_ROOT", tmp_path / "nowhere")
+    monkeypatch.setattr(scaffold, "sdk_root", lambda: tmp_path / "nowhere")
 
     with pytest.raises(ScaffoldError) as raised:
         create_function(tmp_path, "hello", "go")
@@ -74,6 +84,35 @@ def test_rust_and_go_need_the_sdk_and_say_where_it_was_looked_for(
     assert not (tmp_path / "functions").exists()
 
 
+@pytest.mark.parametrize(
+    ("lang", "line", "copied"),
+    [
+        ("rust", 'pyjinn = { path = "../../sdk/rust" }', "rust/src/lib.rs"),
+        ("go", "replace pyjinn => ../../sdk/go", "go/go.mod"),
+        ("assemblyscript", "", "assemblyscript/pyjinn.ts"),
+    ],
+)
+def test_a_project_gets_its_own_copy_of_the_sdk_and_depends_on_that(
+    tmp_path: Path, lang: str, line: str, copied: str
+) -> None:
+    created = create_project(tmp_path, "hello", lang)
+
+    assert (tmp_path / "sdk" / copied).is_file()
+    assert (tmp_path / "sdk" / copied).read_bytes() == (
+        sdk_directory(lang).parent / copied
+    ).read_bytes()
+    assert not list((tmp_path / "sdk").rglob(".target")), "build output is not copied"
+    if line:
+        assert line in (created.function_dir / MANIFESTS[lang]).read_text()
+
+
+def test_a_python_project_routes_to_its_pyz(tmp_path: Path) -> None:
+    create_project(tmp_path, "hello", "python")
+
+    assert "pyjinn functions/hello.pyz" in (tmp_path / "Caddyfile").read_text()
+    assert "functions/*.pyz" in (tmp_path / ".gitignore").read_text().splitlines()
+
+
 def test_a_rust_function_name_starts_with_a_letter(tmp_path: Path) -> None:
     with pytest.raises(ScaffoldError) as raised:
         create_function(tmp_path, "9lives", "rust")
@@ -81,6 +120,52 @@ def test_a_rust_function_name_starts_with_a_letter(tmp_path: Path) -> None:
     assert str(raised.value) == (
         "invalid function name '9lives' for Rust: a Cargo package name starts with a letter"
     )
+
+
+def test_a_new_project_gets_the_sdk_a_caddyfile_with_the_route_and_a_gitignore(
+    tmp_path: Path,
+) -> None:
+    created = create_project(tmp_path, "hello", "c")
+
+    assert created.caddyfile_created and created.route == "/hello"
+    assert (tmp_path / "sdk" / "c" / "pyjinn.h").is_file()
+    assert (tmp_path / "sdk" / "c" / "pyjinn.c").is_file()
+    (tmp_path / "functions" / "hello.wasm").write_bytes(b"\0asm\x01\0\0\0")  # as if built
+    config = load(tmp_path / "Caddyfile")
+    [spec] = config.functions()
+    assert (spec.name, spec.module_path) == ("hello", tmp_path / "functions" / "hello.wasm")
+    assert [str(a) for a in config.sites[0].addresses] == [":8080"]
+    ignored = (tmp_path / ".gitignore").read_text().splitlines()
+    assert {"functions/*.wasm", "data/"} <= set(ignored)
+
+
+def test_the_route_goes_into_the_first_site_of_an_existing_caddyfile(tmp_path: Path) -> None:
+    (tmp_path / "Caddyfile").write_text(
+        '# mine\n{\n\tadmin off\n}\n\n:9000 {\n\trespond /ping "pong"\n}\n'
+    )
+    (tmp_path / ".gitignore").write_text("secrets/\ndata/\n")
+
+    created = create_project(tmp_path, "job-fn", "wat", "job")
+
+    assert not created.caddyfile_created
+    text = (tmp_path / "Caddyfile").read_text()
+    assert text.startswith("# mine\n{\n\tadmin off\n}\n\n:9000 {\n\thandle /job-fn {\n")
+    (tmp_path / "functions" / "job-fn.wasm").write_bytes(b"\0asm\x01\0\0\0")
+    [spec] = load(tmp_path / "Caddyfile").functions()
+    assert spec.jobs.always_async
+    ignored = (tmp_path / ".gitignore").read_text().splitlines()
+    assert ignored[:2] == ["secrets/", "data/"]
+    assert ignored.count("data/") == 1 and "functions/*.wasm" in ignored
+
+
+def test_a_caddyfile_that_already_routes_the_module_is_left_alone(tmp_path: Path) -> None:
+    text = ":8080 {\n\tpyjinn functions/hello.wasm\n}\n"
+    (tmp_path / "Caddyfile").write_text(text)
+
+    created = create_project(tmp_path, "hello", "c")
+
+    assert created.route is None and created.notes
+    assert (tmp_path / "Caddyfile").read_text() == text
 
 
 def test_creates_the_project_and_functions_dirs_when_missing(tmp_path: Path) -> None:
@@ -133,10 +218,8 @@ def test_accepts_names_starting_with_a_letter_or_digit(tmp_path: Path, name: str
 
 
 def test_rejects_an_unknown_language(tmp_path: Path) -> None:
-    with pytest.raises(
-        ScaffoldError, match="unknown language 'cobol': expected one of c, zig, wat"
-    ):
-        create_function(tmp_path, "hello", "cobol")
+    with pytest.raises(ScaffoldError, match="unknown language 'cobol': expected one of c, "):
+        create_project(tmp_path, "hello", "cobol")
 
     assert not (tmp_path / "functions").exists()
 

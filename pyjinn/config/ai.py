@@ -41,6 +41,7 @@ from pyjinn.config.model import AiCache, AiSettings, AiTool, Permissions
 from pyjinn.config.parser import Directive
 from pyjinn.config.units import parse_duration
 from pyjinn.egress import AllowList
+from pyjinn.extras import MissingExtra, require_embeddings
 
 AI_DIRECTIVES = (
     "ai_provider",
@@ -171,6 +172,12 @@ def _cache(directive: Directive, report: Diagnostics) -> AiCache | bool | None:
             report.error(directive, "ai_cache off takes no other argument")
             return None
         return False
+    if mode == "semantic":
+        try:
+            require_embeddings()
+        except MissingExtra as missing:
+            report.error(directive, str(missing))
+            return None
     cache = AiCache(mode)
     if mode == "semantic" and rest:
         try:

@@ -79,6 +79,8 @@ GLOBAL_OPTIONS = (
     *AI_DIRECTIVES,
     *TRIGGER_DIRECTIVES,
     *BROKER_DIRECTIVES,
+    "signing_key",
+    "keep_versions",
 )
 _REPEATABLE = ("api_key", "order", "allow_host", *TRIGGER_DIRECTIVES)
 
@@ -188,6 +190,8 @@ def _build_options(
     servers = GlobalOptions().servers
     jobs = GlobalOptions().jobs
     mqtt = GlobalOptions().mqtt
+    signing_key: Path | None = None
+    keep_versions = GlobalOptions().keep_versions
     api_keys: list[tuple[ApiKey, Directive]] = []
     services: dict[str, Any] = {}
     storage: dict[str, str] = {}
@@ -226,6 +230,27 @@ def _build_options(
                     data_dir = resolve(base_dir, text)
                 except PathProblem as problem:
                     report.error(option, f"invalid data_dir {text}: {problem}")
+        elif name == "signing_key":
+            text = report.single_arg(
+                option, "signing_key expects one private key file, like: signing_key release.key"
+            )
+            if text is not None:
+                try:
+                    signing_key = resolve(base_dir, text)
+                except PathProblem as problem:
+                    report.error(option, f"invalid signing_key {text}: {problem}")
+        elif name == "keep_versions":
+            text = report.single_arg(
+                option, "keep_versions expects one positive integer, like: keep_versions 5"
+            )
+            kept = parse_count(text) if text is not None else None
+            if kept:
+                keep_versions = kept
+            elif text is not None:
+                report.error(
+                    option,
+                    f"invalid number '{text}' for keep_versions: expected a positive whole number",
+                )
         elif name == "security":
             security = build_security(option, base_dir, report) or security
         elif name == "tracing":
@@ -284,6 +309,8 @@ def _build_options(
         jobs=jobs,
         crash_records=resolve_crash_records(crash_settings, data_dir),
         mqtt=mqtt,
+        signing_key=signing_key,
+        keep_versions=keep_versions,
         **services,
     )
     return options, api_keys, storage_lines, order

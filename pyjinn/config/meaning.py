@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pyjinn.config.diagnostics import Diagnostics, describe, suggestion
 from pyjinn.config.model import MeaningRoute, MeaningTarget, Route
 from pyjinn.config.parser import Directive
+from pyjinn.extras import MissingExtra, require_embeddings
 
 MEANING_DIRECTIVE = "route_by_meaning"
 USAGE = (
@@ -99,6 +100,10 @@ def build_meaning_route(
                 )
     if not targets and len(report.errors) == errors_before:
         report.error(directive, USAGE)
+    try:
+        require_embeddings()
+    except MissingExtra as missing:
+        report.error(directive, str(missing))
     if len(report.errors) > errors_before:
         return None
     matcher = directive.args[0] if directive.args else None

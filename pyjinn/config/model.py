@@ -508,6 +508,9 @@ class ServerSettings:
     max_connections: int | None = None
 
 
+DEFAULT_KEEP_VERSIONS = 5
+
+
 @dataclass(frozen=True)
 class GlobalOptions:
     """The global options block. ``admin`` is None when the admin listener is off."""
@@ -534,6 +537,10 @@ class GlobalOptions:
     crash_records: CrashRecords = field(default_factory=CrashRecords)
     # The MQTT broker of every mqtt_subscribe that does not name its own.
     mqtt: MqttBroker = field(default_factory=MqttBroker)
+    # The private key `pyjinn up`, `dev` and `deploy` sign built modules with (never read by
+    # the server itself), and how many versions of each function deploys keep for rollbacks.
+    signing_key: Path | None = None
+    keep_versions: int = DEFAULT_KEEP_VERSIONS
 
 
 @dataclass(frozen=True)

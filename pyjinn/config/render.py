@@ -13,6 +13,7 @@ from typing import Any
 
 from pyjinn.config.addresses import format_address
 from pyjinn.config.model import (
+    DEFAULT_KEEP_VERSIONS,
     AiSettings,
     ApiKey,
     Config,
@@ -191,6 +192,13 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
                 "replicas": options.jobs.replicas,
             },
             "crash_records": crash_records(options.crash_records),
+            # Shown only when set, so configurations without them render as before.
+            **({"signing_key": relative(options.signing_key)} if options.signing_key else {}),
+            **(
+                {"keep_versions": options.keep_versions}
+                if options.keep_versions != DEFAULT_KEEP_VERSIONS
+                else {}
+            ),
         },
         "sites": [site(block) for block in config.sites],
     }

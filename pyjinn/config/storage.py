@@ -28,6 +28,7 @@ from pyjinn.config.diagnostics import Diagnostics
 from pyjinn.config.files import PathProblem, resolve
 from pyjinn.config.model import BlobStorage, Database, StorageSettings
 from pyjinn.config.parser import Directive
+from pyjinn.extras import MissingExtra, require
 
 STORAGE_DIRECTIVES = (
     "db_driver",
@@ -133,6 +134,11 @@ def resolve_database(
                 "db_driver postgres needs a db_dsn, like: db_dsn postgresql://app@db.internal/app",
             )
             return None
+        try:
+            require("psycopg")
+        except MissingExtra as missing:
+            report.error(lines["db_driver"], str(missing))
+            return None
         if not _is_postgres_dsn(dsn):
             # psycopg's own message may quote the string, password included.
             report.error(
@@ -143,6 +149,12 @@ def resolve_database(
             )
             return None
         return Database(driver, dsn)
+    if driver == "libsql":
+        try:
+            require("libsql")
+        except MissingExtra as missing:
+            report.error(lines["db_driver"], str(missing))
+            return None
     if dsn is None:
         pattern = str(data_dir / "sql" / f"{TENANT_PLACEHOLDER}.db")
     else:
@@ -210,6 +222,11 @@ def resolve_blob_storage(
         return None
     if not connection:
         return BlobStorage(settings.s3_bucket, root=data_dir / "blobs" / settings.s3_bucket)
+    try:
+        require("boto3")
+    except MissingExtra as missing:
+        report.error(lines[connection[0]], str(missing))
+        return None
     return BlobStorage(
         settings.s3_bucket,
         endpoint=settings.s3_endpoint,

@@ -97,6 +97,13 @@ def read_module_bytes(path: Path, policy: TrustPolicy | None = None) -> bytes:
         raise ModuleError(str(path), "module file not found") from None
     except OSError as error:
         raise ModuleError(str(path), f"cannot read module: {error.strerror}") from None
+    return accept_module_bytes(path, data, policy)
+
+
+def accept_module_bytes(path: Path, data: bytes, policy: TrustPolicy | None = None) -> bytes:
+    """The WebAssembly binary in ``data``, the content of a module named ``path`` (a file, or an
+    upload under that name): ``policy`` checks its signatures, WAT text is assembled; raises
+    ``ModuleError`` for a module that cannot be accepted."""
     data = (policy or _NO_POLICY).check(path, data)
     if is_python_function(path):
         return data  # a Python function's source, read by pyjinn.interpreters.python

@@ -7,7 +7,8 @@ logging it installs an :class:`AccessWriter` instead, which renders the same lin
 keys as :class:`pyjinn.logs.JsonFormatter`, or the same readable form) with one f-string and
 appends it to a buffer that is written out at most every ``FLUSH_SECONDS`` or every
 ``MAX_BUFFERED`` lines, on the event loop that served the requests. Embedded pyjinn
-(``create_app``) keeps using the ``pyjinn.access`` logger.
+(``create_app``) keeps using the ``pyjinn.access`` logger. Where a log tap is installed
+(``pyjinn.observability.log_tap``, for ``pyjinn logs``), every batch goes there too, as JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import contextlib
 import json
 import os
 import time
+
+from pyjinn.observability import log_tap
 
 FLUSH_SECONDS = 0.2
 MAX_BUFFERED = 256
@@ -31,6 +34,7 @@ class AccessWriter:
         self._json = as_json
         self._fd = fd
         self._lines: list[str] = []
+        self._tapped: list[str] = []  # JSON lines for the log tap, when the console gets others
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
         self._stamp = ""
@@ -54,7 +58,8 @@ class AccessWriter:
         """``route`` says how the function was chosen (routing by meaning), when it was."""
         now = time.time()
         message = f"{method} {path} {status} {duration_ms:.2f}ms"
-        if self._json:
+        tapped = log_tap.tap is not None
+        if self._json or tapped:
             second = int(now)
             if second != self._second:
                 self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
@@ -70,7 +75,9 @@ class AccessWriter:
                 + (f',"route":{_quote(route)}' if route is not None else "")
                 + "}\n"
             )
-        else:
+            if not self._json:
+                self._tapped.append(line)
+        if not self._json:
             stamp = time.strftime("%H:%M:%S", time.localtime(now))
             line = (
                 f"{stamp} INFO    {message}  function={function} tenant={tenant} "
@@ -97,6 +104,10 @@ class AccessWriter:
             return
         data = "".join(self._lines).encode("utf-8", "replace")
         self._lines.clear()
+        tap = log_tap.tap
+        if tap is not None:
+            tap.write("".join(self._tapped).encode("utf-8", "replace") if self._tapped else data)
+            self._tapped.clear()
         with contextlib.suppress(OSError):  # a closed stderr must not fail a request
             while data:
                 written = os.write(self._fd, data)

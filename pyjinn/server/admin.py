@@ -2,12 +2,16 @@
 
 ``GET /healthz`` answers 200 once at least one worker serves (503 before), with status
 ``degraded`` while a worker keeps failing to start; ``GET /status`` describes the process tree
-(failing workers with their last error) and every function: its module, the SHA-256 of the
-version served, its limits, and how many crash records there are. ``GET /metrics`` is every
-worker's metrics, aggregated, for Prometheus; ``GET /stats`` the same per function as JSON (what
-``pyjinn stats`` shows); ``GET /crashes`` lists the crash records, newest first (``?limit=N``,
-``?function=NAME``). Nothing here changes state, and no environment values are shown (they may
-be secrets); a record's contents stay on disk, for ``pyjinn crashes show``.
+(failing workers with their last error), the route table (``GET /routes`` alone: what
+``pyjinn routes`` shows) and every function: its module, the SHA-256 of the version served,
+the versions it served before (newest first), its grants and limits, and how many crash records
+there are. ``GET /metrics`` is every worker's metrics, aggregated, for Prometheus; ``GET /stats``
+the same per function as JSON (what ``pyjinn stats`` shows); ``GET /logs?function=F&lines=N
+[&follow=1]`` the function's access records and guest logs (``pyjinn logs``); ``GET /crashes``
+lists the crash records, newest first (``?limit=N``, ``?function=NAME``; a record's contents
+stay on disk, for ``pyjinn crashes show``). None of these changes state, and no environment
+values are shown (they may be secrets). What changes state needs the admin token: the job
+endpoints (``admin_jobs``) and deploy and rollback (``admin_deploy``).
 """
 
 from __future__ import annotations
@@ -31,16 +35,20 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pyjinn import __version__
-from pyjinn.config.model import Config
+from pyjinn.config.model import Config, FunctionSpec
 from pyjinn.debug.store import CrashStore
 from pyjinn.jobs import tenants_of
 from pyjinn.jobs.queue import QueueUnavailable
+from pyjinn.observability import log_tap
 from pyjinn.observability.stats import function_stats
-from pyjinn.release import read_release
+from pyjinn.release import read_release, read_versions
 from pyjinn.runtime import describe_spec
-from pyjinn.server import admin_jobs
+from pyjinn.server import admin_deploy, admin_jobs
+from pyjinn.server.admin_deploy import DeployAdmin
 from pyjinn.server.admin_jobs import JobsAdmin
 from pyjinn.server.asgi import Scope, header
+from pyjinn.server.route_table import describe_grants, route_table
+from pyjinn.server.worker import tap_directory
 from pyjinn.services import NatsConnection
 
 log = logging.getLogger("pyjinn.admin")
@@ -80,11 +88,13 @@ class AdminApp:
         metrics_dir: Path | None = None,
         release_file: Path | None = None,
         jobs: JobsAdmin | None = None,
+        deploy: DeployAdmin | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self._release_file = release_file
         self.jobs = jobs
+        self.deploy = deploy
         self.started = time.time()
         self._feed_fd = feed_fd
         self._pending = b""
@@ -104,9 +114,16 @@ class AdminApp:
                 await _json(send, 503, {"error": "jobs are unavailable (no NATS)"})
             else:
                 await self.jobs.handle(scope, send)
+        elif path.startswith(admin_deploy.PREFIX + "/"):
+            if self.deploy is None:
+                await _json(send, 503, {"error": "deploys are unavailable (no supervisor)"})
+            else:
+                await self.deploy.handle(scope, receive, send)
         elif scope["method"] not in ("GET", "HEAD"):
             await _json(
-                send, 405, {"error": "the admin API is read-only, except POST /jobs/... calls"}
+                send,
+                405,
+                {"error": "the admin API is read-only, except POST /jobs/... and /functions/..."},
             )
         elif scope["path"] == "/healthz":
             ready = self.state.ready_workers
@@ -123,12 +140,13 @@ class AdminApp:
             await _json(send, 200, self.stats())
         elif scope["path"] == "/crashes":
             await self._send_crashes(scope, send)
+        elif scope["path"] == "/routes":
+            await _json(send, 200, {"routes": route_table(self.config, self.state.digests)})
+        elif scope["path"] == "/logs":
+            await self._send_logs(scope, send)
         else:
-            await _json(
-                send,
-                404,
-                {"error": "unknown admin path; try /status, /healthz, /metrics, /stats, /crashes"},
-            )
+            known = "/status, /healthz, /metrics, /stats, /logs, /crashes, /routes"
+            await _json(send, 404, {"error": f"unknown admin path; try {known}"})
 
     def crash_directories(self) -> list[Path]:
         """Every crash directory the configuration writes to (the global one first)."""
@@ -155,6 +173,41 @@ class AdminApp:
             )
         records.sort(key=lambda row: str(row.get("id")), reverse=True)
         await _json(send, 200, {"records": records[:limit], "total": len(records)})
+
+    async def _send_logs(self, scope: Scope, send: Any) -> None:
+        """Recent records of one function (or all), as JSON lines; with ``follow``, the response
+        goes on with new records until the client disconnects."""
+        if self._release_file is None:
+            await _json(send, 503, {"error": "logs are kept only under pyjinn up"})
+            return
+        query = _query(scope)
+        function = query.get("function") or None
+        if function is not None and function not in {s.name for s in self.config.functions()}:
+            await _json(send, 404, {"error": f"no function named {function!r}"})
+            return
+        lines = query.get("lines", "50")
+        count = int(lines) if lines.isdigit() else 50
+        directory = tap_directory(self._release_file)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/x-ndjson")],
+            }
+        )
+        records = log_tap.recent(directory, function, count)
+        body = b"".join(json.dumps(record).encode() + b"\n" for record in records)
+        following = query.get("follow") in ("1", "true", "yes")
+        await send({"type": "http.response.body", "body": body, "more_body": following})
+        if following:
+            async for record in log_tap.follow(directory, function):
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": json.dumps(record).encode() + b"\n",
+                        "more_body": True,
+                    }
+                )
 
     def _families(self) -> list[Metric]:
         if self._metrics is None:
@@ -228,9 +281,15 @@ class AdminApp:
             return
         *lines, self._pending = (self._pending + data).split(b"\n")
         for line in lines:
-            self.state.update(json.loads(line))
+            message = json.loads(line)
+            if "switched" in message:
+                if self.deploy is not None:
+                    self.deploy.answered(message["switched"])
+            else:
+                self.state.update(message)
 
     def status(self) -> dict[str, Any]:
+        versions = read_versions(self.config.options.data_dir)
         return {
             "version": __version__,
             "config": str(self.config.source) if self.config.source else None,
@@ -247,15 +306,19 @@ class AdminApp:
                 {"addresses": [str(address) for address in site.addresses]}
                 for site in self.config.sites
             ],
-            "functions": [
-                describe_spec(spec, self.state.digests.get(spec.name))
-                for spec in self.config.functions()
-            ],
+            "routes": route_table(self.config, self.state.digests),
+            "functions": [self._describe(spec, versions) for spec in self.config.functions()],
             "crash_records": [
                 {"directory": str(directory), "count": CrashStore(directory, create=False).count()}
                 for directory in self.crash_directories()
             ],
         }
+
+    def _describe(self, spec: FunctionSpec, versions: dict[str, Any]) -> dict[str, Any]:
+        description = describe_spec(spec, self.state.digests.get(spec.name))
+        description["grants"] = describe_grants(spec.permissions)
+        description["versions"] = versions.get(spec.name, [])
+        return description
 
 
 class _Fixed:
@@ -298,13 +361,17 @@ def run_admin(
     release_file: Path | None = None,
     nats: NatsConnection | None = None,
     token: str | None = None,
+    request_fd: int | None = None,
 ) -> int:
     """Admin process main: serve the admin app on ``sock`` until told to stop. With ``nats``
-    and the admin ``token``, it serves the job endpoints too."""
+    and the admin ``token``, it serves the job endpoints too; with the ``token`` and
+    ``request_fd`` (to the supervisor), deploys and rollbacks."""
     from pyjinn.server.http import serve_http
 
     app = AdminApp(config, ServingState(), feed_fd, metrics_dir, release_file)
     if nats is not None and token is not None:
         app.jobs = JobsAdmin(nats, config.options.jobs, token, lambda: tenants_of(app.config))
+    if token is not None and request_fd is not None:
+        app.deploy = DeployAdmin(lambda: app.config, token, request_fd)
     serve_http(app, [sock], grace=1.0)
     return 0

@@ -3,7 +3,11 @@
 Usable under any ASGI server, and mountable inside a Starlette or FastAPI app::
 
     from pyjinn.server.app import create_app
-    app = create_app("Caddyfile")          # uvicorn module:app, or app.mount("/fn", app)
+    app = create_app("Caddyfile")          # uvicorn module:app [--workers N]
+
+    functions = create_app("Caddyfile")    # or inside FastAPI / Starlette:
+    api = FastAPI(lifespan=functions.lifespan)
+    api.mount("/functions", functions)
 
 Every failure is answered with a short JSON body ``{"error": ..., "trace_id": ...}`` and logged
 with its blame; the server keeps serving. The HTTP trigger only turns a request into an
@@ -14,20 +18,24 @@ invocation is ``pyjinn.invocation``'s, shared by every trigger.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pyjinn.ai.routing import ROUTE_HEADER, Decision, request_text
 from pyjinn.config.model import Config, FunctionSpec, MeaningRoute, Respond, Site
-from pyjinn.errors import InvocationError, ModuleErrors, RequestRejected
+from pyjinn.errors import InvocationError, ModuleErrors, PyjinnError, RequestRejected
 from pyjinn.invocation import Envelope, Invocation
 from pyjinn.observability import tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.metrics import install_collector
+from pyjinn.release import ModulesReadOnce
 from pyjinn.runtime import Function, Runtime
 from pyjinn.server import answers, jobs_http
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
@@ -59,6 +67,54 @@ class PyjinnApp:
         # Each site's MCP endpoint, made on its first request; kept across reloads.
         self._mcp: dict[tuple[Any, ...], McpEndpoint] = {}
         self.triggers: Triggers | None = None  # cron, MQTT and NATS, once started
+        # create_app's: connects the services and swaps in the serving runtime, once.
+        self._connect: Any = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def connect(self) -> None:
+        """Start what ``create_app`` deferred to the serving process (its services, and the
+        runtime on them); idempotent. Lifespan startup calls it, and so does the first
+        request where nothing runs the lifespan (an app mounted without it)."""
+        if self._connect is None:
+            return
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._connect is not None:
+                connect, self._connect = self._connect, None
+                self.replace(await asyncio.get_running_loop().run_in_executor(None, connect))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
+        """This app's startup and shutdown, for a host app that mounts it: Starlette and
+        FastAPI do not pass lifespan events to mounted apps, so give them this
+        (``FastAPI(lifespan=functions.lifespan)``)."""
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        await self.connect()
+        self.runtime.start()
+        for callback in self.on_startup:
+            callback()
+        jobs = self.runtime.services.jobs
+        if jobs is not None:
+            await jobs.start(lambda: self.runtime)
+        self.triggers = Triggers(self.runtime.services)
+        await self.triggers.start(lambda: self.runtime)
+
+    async def shutdown(self) -> None:
+        if self.triggers is not None:  # first: they feed the jobs
+            await self.triggers.stop()
+        jobs = self.runtime.services.jobs
+        if jobs is not None:
+            await jobs.stop()
+        await self.aclose_endpoints()
+        if self.on_close:  # an app made by create_app: it owns its services
+            self.close()
 
     def close(self) -> None:
         """Close the runtime and whatever the app started for itself (an embedded NATS)."""
@@ -98,24 +154,15 @@ class PyjinnApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.runtime.start()
-                for callback in self.on_startup:
-                    callback()
-                jobs = self.runtime.services.jobs
-                if jobs is not None:
-                    await jobs.start(lambda: self.runtime)
-                self.triggers = Triggers(self.runtime.services)
-                await self.triggers.start(lambda: self.runtime)
+                try:
+                    await self.startup()
+                except PyjinnError as error:
+                    log.error("pyjinn cannot start: %s", error)
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.triggers is not None:  # first: they feed the jobs
-                    await self.triggers.stop()
-                jobs = self.runtime.services.jobs
-                if jobs is not None:
-                    await jobs.stop()
-                await self.aclose_endpoints()
-                if self.on_close:  # an app made by create_app: it owns its services
-                    self.close()
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -126,6 +173,8 @@ class PyjinnApp:
             await endpoint.aclose()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._connect is not None:
+            await self.connect()
         # One runtime serves the whole request, even if a reload swaps in another meanwhile.
         runtime, router = self.runtime, self.router
         runtime.active += 1
@@ -313,31 +362,41 @@ class PyjinnApp:
 
 def create_app(source: str | Path | Config, *, services: Services | None = None) -> PyjinnApp:
     """An ASGI app for a Caddyfile path (or an already loaded ``Config``), with every module
-    loaded. Without ``services``, the app connects to the NATS server the config names, or
-    starts an embedded one if a function needs key-value storage; ``close()`` (or the ASGI
-    lifespan shutdown) stops it. Raises ``ConfigErrors`` or ``ModuleErrors`` listing every
-    problem found."""
+    compiled and checked now. Raises ``ConfigErrors`` or ``ModuleErrors`` listing every
+    problem found.
+
+    Without ``services``, nothing is started until the app serves (ASGI lifespan startup,
+    or its first request): then it connects to the NATS server the config names, or to the
+    embedded one under ``data_dir/nats``, which the first process to get there starts and
+    the others share (several workers of one ASGI server); ``close()`` (or the lifespan
+    shutdown) stops what this process started."""
     from pyjinn.config import load
 
     config = source if isinstance(source, Config) else load(Path(source))
-    releases = []
-    if services is None:
-        services, embedded = start_services(config)
-        releases.append(services.close)
-        if embedded is not None:
-            releases.append(embedded.stop)
-    runtime = Runtime(config, services=services)
+    modules = ModulesReadOnce()
+    checked = Runtime(config, services=services or Services(), modules=modules)
     observe_embedded(config)
-    problems = runtime.load_all()
+    problems = checked.load_all()
     if problems:
-        runtime.close()
-        for release in reversed(releases):
-            release()
+        checked.close()
         raise ModuleErrors(problems)
-    app = PyjinnApp(runtime)
-    app.on_close.extend(releases)
+    app = PyjinnApp(checked)
     app.on_close.append(tracing.shutdown)
+    if services is None:
+        app._connect = functools.partial(_connect_services, app, config, checked, modules)
     return app
+
+
+def _connect_services(
+    app: PyjinnApp, config: Config, checked: Runtime, modules: ModulesReadOnce
+) -> Runtime:
+    """The serving runtime of a ``create_app`` app: on its services, with the modules
+    ``create_app`` checked and compiled."""
+    services, embedded = start_services(config, shared=True)
+    app.on_close.append(services.close)
+    if embedded is not None:
+        app.on_close.append(embedded.stop)
+    return Runtime(config, loader=checked.loader, services=services, modules=modules)
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyjinn.config import load
-from pyjinn.config.model import Config
+from pyjinn.config.model import Address, Config
 from pyjinn.errors import ConfigError, ConfigErrors
 from pyjinn.release import ModuleSource, Release
 from pyjinn.server.app import PyjinnApp
@@ -34,14 +35,47 @@ def listen_addresses(config: Config) -> frozenset[tuple[str, int]]:
     )
 
 
-def load_for_reload(path: Path, running: Config) -> Config | list[str]:
-    """The new config, or the problems that refuse it (as FILE:LINE messages)."""
+def listening_on(
+    host: str | None, port: int | None, admin: Address | bool | None = True
+) -> Callable[[Config], Config]:
+    """What ``pyjinn up --listen HOST:PORT`` (or ``--port PORT``) does to a configuration:
+    every site listens there instead (``port`` alone keeps each site's host; neither keeps
+    the sites as they are). ``admin`` is ``--admin``: an address, None (off), or True to keep
+    the configuration's."""
+
+    def override(config: Config) -> Config:
+        if not isinstance(admin, bool):
+            config = replace(config, options=replace(config.options, admin=admin))
+        if host is None and port is None:
+            return config
+        sites = tuple(
+            replace(
+                site,
+                addresses=tuple(
+                    Address(host if host is not None else address.host, port or address.port)
+                    for address in site.addresses
+                ),
+            )
+            for site in config.sites
+        )
+        return replace(config, sites=sites)
+
+    return override
+
+
+def load_for_reload(
+    path: Path, running: Config, adjust: Callable[[Config], Config] | None = None
+) -> Config | list[str]:
+    """The new config (as ``adjust`` changes it: a command-line override), or the problems
+    that refuse it (as FILE:LINE messages)."""
     try:
         config = load(path)
     except ConfigErrors as errors:
         return [str(error) for error in errors.errors]
     except ConfigError as error:
         return [str(error)]
+    if adjust is not None:
+        config = adjust(config)
     if listen_addresses(config) != listen_addresses(running):
         return ["the listening addresses changed; restart pyjinn to listen on new addresses"]
     if config.options.servers != running.options.servers:

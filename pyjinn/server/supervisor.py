@@ -12,6 +12,12 @@ keeps failing to start is retried with a growing back-off (up to 30 s) and repor
 on the admin listener, while the others go on serving. On SIGTERM or SIGINT it stops accepting
 on every listening socket at once (late clients are refused, not left in a backlog nobody will
 accept from), then asks every child to drain in-flight requests before it exits.
+
+Switching releases: a reload (SIGHUP) or a deploy (the admin process asks, after it has checked
+and compiled the uploaded module) publishes a new release and sends every worker SIGHUP; each
+worker loads the release beside the one serving and swaps it in whole, so in-flight requests
+finish on the old version. One switch runs at a time: the next deploy or reload waits until
+every worker has confirmed the current one. A release a worker refuses is withdrawn for all.
 """
 
 from __future__ import annotations
@@ -26,21 +32,30 @@ import select
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pyjinn import logs
 from pyjinn.config.model import Address, Config
-from pyjinn.errors import ConfigError, PyjinnError
-from pyjinn.observability import multiprocess
-from pyjinn.release import ModuleStore, Release, make_release, write_release
+from pyjinn.errors import ConfigError, ModuleError, PyjinnError
+from pyjinn.observability import log_tap, multiprocess
+from pyjinn.release import (
+    Deployments,
+    ModuleStore,
+    Release,
+    accept_version,
+    make_release,
+    write_release,
+)
 from pyjinn.server.credential import CredentialError, admin_token
 from pyjinn.server.routing import bind_host
-from pyjinn.server.worker import grace_period
+from pyjinn.server.worker import grace_period, tap_directory
 from pyjinn.services import Services, start_services, unavailable_for
 from pyjinn.services.nats import EmbeddedNats
 
@@ -49,6 +64,7 @@ log = logging.getLogger("pyjinn.supervisor")
 READY_TIMEOUT = 600.0  # first start may compile large modules (a Go guest takes seconds)
 MAX_START_FAILURES = 5  # before ever serving: the configuration cannot start, so stop
 MAX_RESTART_DELAY = 30.0
+SWITCH_TIMEOUT = 300.0  # for every worker to confirm a new release (a new Go module compiles)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -59,11 +75,18 @@ def serve(
     log_format: str,
     log_level: str,
     access_log: bool = True,
+    adjust: Callable[[Config], Config] | None = None,
+    prepare: Callable[[Path], bool] | None = None,
 ) -> int:
-    """Run pyjinn until stopped; returns the process exit status."""
+    """Run pyjinn until stopped; returns the process exit status. ``adjust`` changes the
+    configuration as loaded (at start and on reload: ``--listen``); ``prepare`` runs once
+    before the Caddyfile is read (building and signing modules) and stops start-up when it
+    answers False."""
     from pyjinn.config import load
 
     logs.configure(log_format, log_level, access_log=access_log)
+    if prepare is not None and not _in_child_process(lambda: prepare(caddyfile)):
+        return 1
     try:
         config = load(caddyfile)
     except ConfigError as error:
@@ -75,7 +98,30 @@ def serve(
         return 2
     for warning in config.warnings:
         log.warning("%s", warning)
-    return Supervisor(config, workers or os.cpu_count() or 1).run()
+    if adjust is not None:
+        config = adjust(config)
+    return Supervisor(config, workers or os.cpu_count() or 1, adjust).run()
+
+
+def _in_child_process(work: Callable[[], bool]) -> bool:
+    """Run ``work`` in a forked child and say whether it succeeded. Building modules starts
+    threads (wasmtime's, the progress display's) that a process which forks workers must not
+    have had."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            status = 0 if work() else 1
+        except BaseException:
+            log.exception("Preparing the modules failed.")
+        finally:
+            os._exit(status)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) == 0
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reached the child too; it stops and says so
 
 
 def listen(address: Address) -> socket.socket:
@@ -106,6 +152,19 @@ class _Child:
 
 
 @dataclass
+class _Switch:
+    """A release sent to the running workers, until each has switched (or one refused)."""
+
+    generation: int
+    waiting: set[int]  # worker pids yet to confirm
+    started: float
+    request: dict[str, Any] | None = None  # the deploy or rollback it answers; None: a reload
+    digest: str | None = None
+    previous: str | None = None
+    switched: set[int] = field(default_factory=set)
+
+
+@dataclass
 class _Restarts:
     failures: dict[tuple[str, int], int] = field(default_factory=dict)
     due: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -115,8 +174,11 @@ class _Restarts:
 class Supervisor:
     """Owns the listening sockets and the child processes of one ``pyjinn up``."""
 
-    def __init__(self, config: Config, workers: int) -> None:
+    def __init__(
+        self, config: Config, workers: int, adjust: Callable[[Config], Config] | None = None
+    ) -> None:
         self.config = config
+        self.adjust = adjust
         self.release: Release | None = None
         self.admin_token: str | None = None
         self._previous_release: Release | None = None
@@ -138,20 +200,24 @@ class Supervisor:
         self._state_dir: Path | None = None
         self._digests_sent: dict[str, str] = {}
         self._failing_sent: dict[str, Any] = {}
+        self.deployments = Deployments(config.options.data_dir, config.options.keep_versions)
+        self._switch: _Switch | None = None
+        self._deploys: deque[dict[str, Any]] = deque()
 
     def run(self) -> int:
         try:
             self._bind()
             # Before any fork: workers inherit the connection details, and the embedded
             # server's parent-death signal follows this (main) thread.
-            self.admin_token = admin_token(self.config.options.data_dir)
-            self.services, self.nats_server = start_services(self.config)
-            release = make_release(self.config)
+            self.admin_token = self._admin_token()
+            self.services, self.nats_server = start_services(self.config, shared=True)
+            release = make_release(self.config, 0, self.deployments)
             if isinstance(release, list):
                 for problem in release:
                     log.error("%s", problem)
                 raise PyjinnError("cannot start: a module could not be accepted")
             self._publish(release)
+            self._save_deployments()
         except (OSError, PyjinnError, CredentialError) as error:
             log.error("%s", error)
             if self.nats_server is not None:
@@ -172,6 +238,25 @@ class Supervisor:
         return self.exit_status
 
     # -- start-up ---------------------------------------------------------------------------
+
+    def _admin_token(self) -> str:
+        """The admin token; when it is made now (the first start on this data_dir), say where
+        it is, and show it once on a terminal (never in logs that leave the machine)."""
+        from pyjinn.server.credential import ENVIRONMENT_VARIABLE, FILE_NAME
+
+        path = self.config.options.data_dir / FILE_NAME
+        made = ENVIRONMENT_VARIABLE not in os.environ and not path.exists()
+        token = admin_token(self.config.options.data_dir)
+        if made:
+            log.info(
+                "Created the admin token in %s (mode 0600): pyjinn deploy, rollback and jobs "
+                "read it there; give it to clients elsewhere as %s.",
+                path,
+                ENVIRONMENT_VARIABLE,
+            )
+            if sys.stderr.isatty():
+                sys.stderr.write(f"Admin token (shown once): {token}\n")
+        return token
 
     def _bind(self) -> None:
         bound: dict[tuple[str, int], socket.socket] = {}
@@ -231,7 +316,7 @@ class Supervisor:
         if source is None:
             return
         log.info("Reloading %s.", source)
-        loaded = load_for_reload(source, self.config)
+        loaded = load_for_reload(source, self.config, self.adjust)
         if not isinstance(loaded, list):
             problem = unavailable_for(loaded, self.services)
             loaded = [problem] if problem is not None else loaded
@@ -241,7 +326,7 @@ class Supervisor:
             log.error("Reload of %s refused; still serving the previous configuration.", source)
             return
         assert self.release is not None
-        release = make_release(loaded, self.release.generation + 1)
+        release = make_release(loaded, self.release.generation + 1, self.deployments)
         if isinstance(release, list):
             for problem in release:
                 log.error("Reload refused: %s", problem)
@@ -250,18 +335,156 @@ class Supervisor:
         if loaded.options.admin != self.config.options.admin:
             log.warning("The admin address changed; it takes effect after a restart.")
         self._previous_release = self.release
+        self.deployments.forget_except({spec.name for spec in loaded.functions()})
+        self.deployments.keep = loaded.options.keep_versions
         self._publish(release)
+        self._save_deployments()
+        self._start_switch(release, None)
+
+    def _deploy(self, request: dict[str, Any]) -> None:
+        """Serve another version of one function (a deploy or a rollback), if its policy
+        accepts it; the admin process has already compiled and linked it."""
+        assert self.release is not None
+        name, how = str(request.get("function")), str(request.get("how"))
+        spec = next((s for s in self.config.functions() if s.name == name), None)
+        if spec is None:
+            self._answer(request, 404, f"no function named {name!r} is configured")
+            return
+        try:
+            store = ModuleStore(self.release.store_dir)
+            wanted = request.get("digest")
+            if how == "rollback":
+                wanted = self.deployments.rollback_target(name, wanted)
+            digest = accept_version(spec, str(wanted), store)
+        except LookupError as error:
+            self._answer(request, 409, str(error.args[0]))
+            return
+        except (ModuleError, OSError) as error:
+            self._answer(request, 422, str(error))
+            return
+        previous = self.release.digests.get(name)
+        if digest == previous:
+            self.deployments.record(name, digest, how)
+            self._save_deployments()
+            self._answer(request, 200, None, sha256=digest, previous=previous, unchanged=True)
+            return
+        release = replace(
+            self.release,
+            digests={**self.release.digests, name: digest},
+            generation=self.release.generation + 1,
+        )
+        log.info("%s of function %r: switching to %s.", how.capitalize(), name, digest[:12])
+        self._previous_release = self.release
+        self._publish(release)
+        self._start_switch(release, request, digest, previous)
+
+    def _start_switch(
+        self,
+        release: Release,
+        request: dict[str, Any] | None,
+        digest: str | None = None,
+        previous: str | None = None,
+    ) -> None:
+        waiting = {c.pid for c in self.children.values() if c.role == "worker" and c.ready}
+        self._switch = _Switch(
+            release.generation, waiting, time.monotonic(), request, digest, previous
+        )
         self._signal_children(signal.SIGHUP)
+        if not waiting:
+            self._switched()
+
+    def _switched(self) -> None:
+        switch, self._switch = self._switch, None
+        assert switch is not None
+        seconds = round(time.monotonic() - switch.started, 3)
+        request = switch.request
+        if request is None:
+            return
+        name = str(request["function"])
+        assert switch.digest is not None
+        self.deployments.record(name, switch.digest, str(request["how"]))
+        self._save_deployments()
+        log.info(
+            "Function %r serves %s on every worker (switched in %.3f s).",
+            name,
+            switch.digest[:12],
+            seconds,
+        )
+        self._answer(
+            request,
+            200,
+            None,
+            sha256=switch.digest,
+            previous=switch.previous,
+            workers=len(switch.switched),
+            switch_seconds=seconds,
+        )
+
+    def _withdraw(self, errors: list[str]) -> None:
+        """A worker refused the release being switched to: serve the previous one everywhere."""
+        switch, self._switch = self._switch, None
+        assert switch is not None
+        previous = self._previous_release
+        if previous is not None and self.release is not None:
+            self._previous_release = None
+            self._publish(replace(previous, generation=self.release.generation + 1))
+            if switch.switched:  # they serve the refused release: bring them back
+                self._signal_children(signal.SIGHUP)
+            else:
+                self._signal_admin_reload()
+        if switch.request is not None:
+            self._answer(
+                switch.request,
+                422,
+                "the workers refused it; nothing changed: " + "; ".join(errors),
+            )
+        else:
+            log.error("The workers refused the new configuration; still serving the previous one.")
+
+    def _check_switch_time(self) -> None:
+        switch = self._switch
+        if switch is None or time.monotonic() - switch.started < SWITCH_TIMEOUT:
+            return
+        pids = ", ".join(str(pid) for pid in sorted(switch.waiting))
+        log.error("Worker(s) %s did not confirm release %d in time.", pids, switch.generation)
+        self._switch = None
+        if switch.request is not None:
+            self._answer(
+                switch.request,
+                504,
+                f"worker(s) {pids} did not confirm the switch within {SWITCH_TIMEOUT:.0f} s",
+            )
+
+    def _answer(
+        self, request: dict[str, Any], status: int, error: str | None, **details: Any
+    ) -> None:
+        """Tell the admin process how a deploy or rollback it asked for ended."""
+        if error is not None:
+            log.error(
+                "%s of function %r refused: %s", request.get("how"), request.get("function"), error
+            )
+        answer = {"id": request.get("id"), "status": status, "error": error, **details}
+        self._feed_admin({"switched": answer})
+
+    def _save_deployments(self) -> None:
+        try:
+            self.deployments.save()
+        except OSError as error:
+            log.warning(
+                "Cannot record the deployed versions in %s: %s", self.deployments.path, error
+            )
 
     def _publish(self, release: Release) -> None:
         """Make ``release`` the one served: by workers started from now on (inherited), and by
-        running ones on SIGHUP (the release file). Modules of older releases are dropped."""
+        running ones on SIGHUP (the release file). Modules neither in this release, the previous
+        one, nor the kept versions of a function are dropped."""
         self.release, self.config = release, release.config
         write_release(release, self._release_file())
-        kept = set(release.digests.values())
+        kept = set(release.digests.values()) | self.deployments.kept_digests()
         if self._previous_release is not None:
             kept |= set(self._previous_release.digests.values())
-        ModuleStore(release.store_dir).keep_only(kept)
+        # An upload the admin process has stored but not yet asked to serve is spared too.
+        ModuleStore(release.store_dir).keep_only(kept, younger_than=SWITCH_TIMEOUT)
 
     def _release_file(self) -> Path:
         return self._state_directory() / "release.pickle"
@@ -352,7 +575,6 @@ class Supervisor:
         def admin_main(report_fd: int) -> int:
             from pyjinn.server.admin import run_admin
 
-            os.close(report_fd)
             os.close(feed_write)
             if self._admin_feed is not None:
                 os.close(self._admin_feed)
@@ -366,6 +588,7 @@ class Supervisor:
                 self._release_file(),
                 self.services.nats,
                 self.admin_token,
+                report_fd,
             )
 
         child = self._fork("admin", 0, admin_main)
@@ -403,7 +626,10 @@ class Supervisor:
     def _loop(self) -> None:
         while not self.stopping:
             self._poll(1.0)
-            if self.reload_requested:
+            self._check_switch_time()
+            if self._switch is None and self._deploys:
+                self._deploy(self._deploys.popleft())
+            elif self._switch is None and self.reload_requested:
                 self._reload()
             self._watch_nats()
             now = time.monotonic()
@@ -460,8 +686,11 @@ class Supervisor:
 
     def _on_report(self, child: _Child, report: dict[str, Any]) -> None:
         key = (child.role, child.index)
-        if "reload" in report:
-            self._on_reload_report(report)
+        if child.role == "admin":
+            if isinstance(report.get("deploy"), dict):
+                self._deploys.append(report["deploy"])  # the loop takes it after this poll
+        elif "reload" in report:
+            self._on_reload_report(child, report)
         elif report.get("ready"):
             child.ready = True
             self.serving = True
@@ -478,23 +707,21 @@ class Supervisor:
                 self.exit_status = 1
                 self.stopping = True
 
-    def _on_reload_report(self, report: dict[str, Any]) -> None:
+    def _on_reload_report(self, child: _Child, report: dict[str, Any]) -> None:
         if report["reload"]:
             self.digests = dict(report.get("digests", {}))
             self._report_to_admin()
+        switch = self._switch
+        if switch is None or report.get("generation") != switch.generation:
             return
-        # A worker refused the release (a module that does not compile or link, say): every
-        # worker refuses it alike, so the previous release stays the one restarts get.
-        previous, current = self._previous_release, self.release
-        if (
-            previous is not None
-            and current is not None
-            and report.get("generation") == current.generation
-        ):
-            log.error("The workers refused the new configuration; still serving the previous one.")
-            self._previous_release = None
-            self._publish(previous)
-            self._signal_admin_reload()
+        switch.waiting.discard(child.pid)
+        if not report["reload"]:
+            # A module that does not compile or link, say: every worker refuses it alike.
+            self._withdraw(list(report.get("errors") or ["refused"]))
+            return
+        switch.switched.add(child.pid)
+        if not switch.waiting:
+            self._switched()
 
     def _reap(self) -> None:
         # Only our own children, by pid: the embedded nats-server is reaped by its owner.
@@ -508,8 +735,15 @@ class Supervisor:
             child = self.children.pop(pid)
             while child.report_fd is not None:  # it exited, so this reaches end of file
                 self._read_report(child)
+            switch = self._switch
+            if switch is not None and pid in switch.waiting:
+                switch.waiting.discard(pid)  # its replacement starts with the new release
+                if not switch.waiting:
+                    self._switched()
             if self.metrics_dir is not None and child.role == "worker":
                 multiprocess.forget_process(self.metrics_dir, pid)
+            if child.role == "worker" and self._state_dir is not None:
+                log_tap.remove(tap_directory(self._release_file()) / f"worker-{pid}.jsonl")
             self._report_to_admin()
             if self.stopping:
                 continue
@@ -580,8 +814,13 @@ class Supervisor:
         if self.digests != self._digests_sent:
             self._digests_sent = dict(self.digests)
             report["digests_file"] = str(self._write_digests())
+        self._feed_admin(report)
+
+    def _feed_admin(self, message: dict[str, Any]) -> None:
+        if self._admin_feed is None:
+            return
         try:
-            os.write(self._admin_feed, json.dumps(report).encode() + b"\n")
+            os.write(self._admin_feed, json.dumps(message).encode() + b"\n")
         except OSError as error:
             if error.errno not in (errno.EPIPE, errno.EAGAIN):
                 raise

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pyjinn.config.model import Config
-from pyjinn.observability import access_log, guest_logs, tracing
+from pyjinn.observability import access_log, guest_logs, log_tap, tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.multiprocess import Flusher
 from pyjinn.release import Release, read_release
@@ -40,6 +40,11 @@ def grace_period(config: Config) -> float:
     """How long a shutdown waits for in-flight requests: the longest timeout, plus a margin."""
     timeouts = [spec.limits.timeout for spec in config.functions()]
     return max(timeouts, default=0.0) + 5.0
+
+
+def tap_directory(release_file: Path) -> Path:
+    """Where the workers of one ``pyjinn up`` keep their log taps (``pyjinn logs``)."""
+    return release_file.parent / "logs"
 
 
 def run_worker(
@@ -60,6 +65,8 @@ def run_worker(
     flusher = Flusher(metrics_dir) if metrics_dir is not None else None
     if flusher is not None:
         flusher.start()
+    if release_file is not None:
+        log_tap.install(tap_directory(release_file))
     tracing.configure(config.options.tracing)
     runtime = Runtime(config, services=services, modules=release)
     runtime.start()

@@ -90,17 +90,24 @@ def unavailable_for(config: Config, services: Services) -> str | None:
     return None
 
 
-def start_services(config: Config) -> tuple[Services, EmbeddedNats | None]:
+def start_services(config: Config, *, shared: bool = False) -> tuple[Services, EmbeddedNats | None]:
     """The services ``config`` needs: the configured NATS server, or an embedded one started
-    now (under ``data_dir/nats``). The caller stops the embedded server when it is done."""
+    now (under ``data_dir/nats``). The caller stops the embedded server when it is done.
+    With ``shared``, a process that finds the embedded server already run by another process
+    (an ASGI app under several workers) connects to that one, and gets no server to stop."""
     nats = configured_nats(config)
     embedded = None
     mqtt = None
     if nats is None:
-        from pyjinn.services.nats import EmbeddedNats
+        from pyjinn.services.nats import EmbeddedNats, attach_or_start
 
-        embedded = EmbeddedNats(config.options.data_dir / "nats", mqtt=needs_embedded_mqtt(config))
-        info = embedded.start()
+        store = config.options.data_dir / "nats"
+        listen_mqtt = needs_embedded_mqtt(config)
+        if shared:
+            info, embedded = attach_or_start(store, mqtt=listen_mqtt)
+        else:
+            embedded = EmbeddedNats(store, mqtt=listen_mqtt)
+            info = embedded.start()
         nats = NatsConnection((info.url,), info.user, info.password)
         if info.mqtt_port is not None:
             mqtt = MqttEndpoint("127.0.0.1", info.mqtt_port, info.user, info.password)

@@ -12,6 +12,14 @@ stops the server after its workers have exited. Should the supervisor die withou
 the kernel sends the server SIGTERM (``PR_SET_PDEATHSIG``), so it never outlives its owner.
 That signal follows the *thread* that started the server, so call :meth:`EmbeddedNats.start`
 from a thread that lives as long as the server should (the supervisor's main thread).
+
+Sharing one server between processes that do not fork from a common owner (``create_app``
+under ``uvicorn --workers N``, each worker importing the app): :func:`attach_or_start` starts
+the store's server in the first process and writes how to reach it to ``connect.json`` in the
+store (mode 0600); the others find the store in use and connect to that server instead. A
+server is always started with the port and credential of the last one, so when the process
+that ran it exits and another starts it again, the clients of the rest reconnect by
+themselves.
 """
 
 from __future__ import annotations
@@ -38,7 +46,14 @@ from typing import BinaryIO
 
 from pyjinn.errors import PyjinnError
 
-__all__ = ["ConnectInfo", "EmbeddedNats", "EmbeddedNatsError", "find_nats_server"]
+__all__ = [
+    "ConnectInfo",
+    "EmbeddedNats",
+    "EmbeddedNatsError",
+    "StoreInUse",
+    "attach_or_start",
+    "find_nats_server",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +69,10 @@ _TAIL_LINES = 15
 
 class EmbeddedNatsError(PyjinnError):
     """The embedded nats-server cannot be found, started or used."""
+
+
+class StoreInUse(EmbeddedNatsError):
+    """Another nats-server runs on the store directory."""
 
 
 @dataclass(frozen=True)
@@ -89,15 +108,23 @@ class EmbeddedNats:
     One store directory serves one server at a time: a second server on it is refused.
     """
 
-    def __init__(self, store_dir: Path, *, port: int = 0, mqtt: bool = False) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        port: int = 0,
+        user: str | None = None,
+        password: str | None = None,
+        mqtt: bool = False,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self._port = port
         # With ``mqtt``, an MQTT listener too (for MQTT triggers): a random port at the first
         # start, kept across restarts like the client port.
         self._mqtt = mqtt
         self._mqtt_port = 0
-        self._user = f"pyjinn_{secrets.token_hex(6)}"
-        self._password = secrets.token_urlsafe(32)
+        self._user = user or f"pyjinn_{secrets.token_hex(6)}"
+        self._password = password or secrets.token_urlsafe(32)
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self._info: ConnectInfo | None = None
@@ -224,7 +251,7 @@ class EmbeddedNats:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise EmbeddedNatsError(
+            raise StoreInUse(
                 f"the NATS store {self.store_dir} is in use by another nats-server "
                 f"(started by pid {holder}); give each server its own store directory"
             ) from None
@@ -318,6 +345,86 @@ class EmbeddedNats:
             with contextlib.suppress(OSError):
                 os.close(self._lock_fd)
             self._lock_fd = None
+
+
+CONNECT_FILE = "connect.json"
+ATTACH_TIMEOUT = 15.0
+
+
+def attach_or_start(
+    store_dir: Path, *, mqtt: bool = False
+) -> tuple[ConnectInfo, EmbeddedNats | None]:
+    """The embedded server of ``store_dir``: started here (returned, to stop when done), or
+    the one another process runs on it (None), reached with what it wrote to ``connect.json``.
+    ``mqtt``: a server started here listens for MQTT too (one attached to says whether it does).
+
+    Raises ``EmbeddedNatsError`` when neither works within ``ATTACH_TIMEOUT`` seconds."""
+    deadline = time.monotonic() + ATTACH_TIMEOUT
+    while True:
+        last = _read_connect(store_dir)
+        port = _port_of(last) if last is not None else 0
+        server = EmbeddedNats(
+            store_dir,
+            port=port,
+            user=last.user if last is not None else None,
+            password=last.password if last is not None else None,
+            mqtt=mqtt,
+        )
+        try:
+            try:
+                info = server.start()
+            except StoreInUse:
+                raise
+            except EmbeddedNatsError:
+                if port == 0:
+                    raise
+                # The last server's port is taken by something else now: any port will do.
+                server = EmbeddedNats(
+                    store_dir, user=server._user, password=server._password, mqtt=mqtt
+                )
+                info = server.start()
+        except StoreInUse as error:
+            if last is not None and _jetstream_answers(_port_of(last), last.user, last.password):
+                return last, None
+            if time.monotonic() > deadline:
+                raise EmbeddedNatsError(
+                    f"{error}; it does not answer with the connection details in "
+                    f"{store_dir / CONNECT_FILE}. Several processes share one embedded "
+                    "nats-server only on one machine as one user; otherwise run a NATS "
+                    "server and name it with the nats_url global option"
+                ) from None
+            time.sleep(0.05)  # its owner is starting it: the details follow
+            continue
+        with _private_file(store_dir / CONNECT_FILE) as file:
+            file.write(
+                json.dumps(
+                    {
+                        "url": info.url,
+                        "user": info.user,
+                        "password": info.password,
+                        "mqtt_port": info.mqtt_port,
+                    }
+                ).encode()
+            )
+        return info, server
+
+
+def _read_connect(store_dir: Path) -> ConnectInfo | None:
+    try:
+        document = json.loads((store_dir / CONNECT_FILE).read_text())
+        mqtt_port = document.get("mqtt_port")
+        return ConnectInfo(
+            str(document["url"]),
+            str(document["user"]),
+            str(document["password"]),
+            mqtt_port=int(mqtt_port) if mqtt_port is not None else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _port_of(info: ConnectInfo) -> int:
+    return int(info.url.rsplit(":", 1)[1])
 
 
 _instances: weakref.WeakSet[EmbeddedNats] = weakref.WeakSet()

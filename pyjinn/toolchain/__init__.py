@@ -4,10 +4,17 @@
 - ``compilers``: C and Zig through the ``ziglang`` wheel, WAT through wasmtime; ``rust`` (cargo)
   and ``go`` (go build) find their toolchains; ``process`` runs a compiler.
 - ``build``: ``build_all`` walks ``functions/``, skips up-to-date modules, reports each one.
-- ``progress``: what a slow compile is doing, shown on a terminal.
+- ``progress``: a spinner (terminal) or occasional lines (logs) while a long step runs.
+- ``project``: the functions of a Caddyfile that sources beside it build; build and sign them.
 """
 
-from pyjinn.toolchain.build import BuildResult, build_all, build_function, is_up_to_date
+from pyjinn.toolchain.build import (
+    BuildResult,
+    build_all,
+    build_function,
+    function_directory,
+    is_up_to_date,
+)
 from pyjinn.toolchain.compilers import CompileFailed
 from pyjinn.toolchain.progress import Progress, TerminalProgress
 from pyjinn.toolchain.recipe import Recipe, RecipeError, ToolchainError, load_recipe
@@ -22,6 +29,7 @@ __all__ = [
     "ToolchainError",
     "build_all",
     "build_function",
+    "function_directory",
     "is_up_to_date",
     "load_recipe",
 ]

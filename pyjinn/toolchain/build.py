@@ -4,16 +4,17 @@ A module is rebuilt only when it is missing or older than one of its inputs: any
 function's directory (its recipe included) and any file in a directory that holds one of its
 sources (so a shared ``../../../sdk/c/pyjinn.c`` and the ``pyjinn.h`` beside it count). The new
 module is written beside the old one and renamed over it, so a server never reads a half-written
-file.
+file. A ``--debug`` build leaves a marker beside the module (``.NAME.wasm.debug``), so the next
+build of the other kind rebuilds it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyjinn.toolchain.compilers import DEPENDENCY_FILES, CompileFailed, compile_recipe
@@ -50,14 +51,16 @@ def build_all(
     *,
     force: bool = False,
     echo: Callable[[str], None] = print,
+    debug: bool = False,
     progress: Progress | None = None,
 ) -> list[BuildResult]:
     """Build every function under ``root/functions/``, in name order, and report each one.
 
     ``echo`` receives one line per function (built, up to date, or failed, with the time taken)
     and, after a failure or warnings, the compiler's output. ``progress``, if given, is shown
-    while each function compiles (what it is doing: Go's packages, cargo's crates). A function
-    that fails to build does not stop the others and does not raise; its result has ``ok=False``.
+    while each function compiles (what it is doing: Go's packages, cargo's crates). ``debug``
+    keeps names and debug information. A function that fails to build does not stop the others
+    and does not raise; its result has ``ok=False``.
 
     Raises ``ToolchainError`` when ``root/functions/`` is not a directory.
     """
@@ -74,9 +77,26 @@ def build_all(
     if not directories:
         echo(f"No functions to build in {functions}/.")
     return [
-        build_function(directory, force=force, echo=echo, progress=progress)
+        build_function(directory, force=force, echo=echo, debug=debug, progress=progress)
         for directory in directories
     ]
+
+
+def function_directory(root: Path, name: str) -> Path:
+    """``root/functions/NAME``, the directory of the function ``name``; raises
+    ``ToolchainError`` naming the functions there when it does not exist."""
+    directory = root / FUNCTIONS_DIR / name
+    if not directory.is_dir():
+        known = sorted(
+            path.name
+            for path in (root / FUNCTIONS_DIR).glob("*")
+            if path.is_dir() and not path.name.startswith(".")
+        )
+        raise ToolchainError(
+            f"no function {name!r} in {root / FUNCTIONS_DIR}/ "
+            f"(found: {', '.join(known) or 'none'}; create one with: pyjinn init {name})"
+        )
+    return directory
 
 
 def build_function(
@@ -84,12 +104,14 @@ def build_function(
     *,
     force: bool = False,
     echo: Callable[[str], None] = print,
+    debug: bool = False,
     progress: Progress | None = None,
 ) -> BuildResult:
-    """Build the function in ``directory`` unless its module is up to date (or ``force``)."""
+    """Build the function in ``directory`` unless its module is up to date (or ``force``);
+    ``debug`` keeps names and debug information."""
     started = time.perf_counter()
     try:
-        recipe = load_recipe(directory)
+        recipe = replace(load_recipe(directory), debug=debug)
     except RecipeError as error:
         echo(f"Failed to build {directory}: invalid recipe.")
         echo(_indent(str(error)))
@@ -108,7 +130,8 @@ def build_function(
         return BuildResult(recipe.name, recipe.output, False, str(error))
 
     message = f"built in {_since(started)}"
-    echo(f"Built {recipe.output} ({recipe.lang}) in {_since(started)}.")
+    kind = ", with debug information" if debug else ""
+    echo(f"Built {recipe.output} ({recipe.lang}{kind}) in {_since(started)}.")
     if warnings:
         echo(_indent(warnings))
         message = f"{message}, with warnings:\n{warnings}"
@@ -116,12 +139,19 @@ def build_function(
 
 
 def is_up_to_date(recipe: Recipe) -> bool:
-    """True when the module exists and is newer than every input of the recipe."""
+    """True when the module exists, is newer than every input of the recipe, and was built
+    with (or without) debug information as ``recipe.debug`` asks."""
     try:
         built = recipe.output.stat().st_mtime_ns
     except OSError:
         return False
+    if _debug_marker(recipe.output).exists() != recipe.debug:
+        return False
     return all(path.stat().st_mtime_ns < built for path in _inputs(recipe))
+
+
+def _debug_marker(output: Path) -> Path:
+    return output.with_name(f".{output.name}.debug")
 
 
 def _inputs(recipe: Recipe) -> Iterator[Path]:
@@ -137,9 +167,10 @@ def _inputs(recipe: Recipe) -> Iterator[Path]:
         candidates.extend(path for path in source.parent.iterdir() if not path.name.startswith("."))
     if recipe.lang in DEPENDENCY_FILES:
         candidates.extend(DEPENDENCY_FILES[recipe.lang](recipe))
+    marker = _debug_marker(recipe.output).absolute()
     for path in candidates:
         absolute = path.absolute()
-        if absolute in seen or absolute == output or not path.is_file():
+        if absolute in seen or absolute in (output, marker) or not path.is_file():
             continue
         seen.add(absolute)
         yield path
@@ -147,15 +178,23 @@ def _inputs(recipe: Recipe) -> Iterator[Path]:
 
 def _compile_in_place(recipe: Recipe) -> str:
     recipe.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = recipe.output.with_name(f".{recipe.output.name}.{os.getpid()}.partial")
+    # The module is written under its own name in a private directory beside it (linkers name
+    # a module after its file, and a debug build shows that name in traces), then renamed.
+    staging = recipe.output.with_name(f".{recipe.output.name}.{os.getpid()}.partial")
+    partial = staging / recipe.output.name
     try:
+        staging.mkdir(exist_ok=True)
         warnings = compile_recipe(recipe, partial)
         if not partial.is_file():
             raise CompileFailed(f"the compiler reported success but wrote no {partial}")
         os.replace(partial, recipe.output)
+        marker = _debug_marker(recipe.output)
+        if recipe.debug:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
     return warnings
 
 

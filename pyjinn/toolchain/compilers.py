@@ -31,13 +31,17 @@ INSTALL_HINT = "install it with: pip install 'pyjinn[build]'"
 # The function's directory is on the include path, as for any C project built in place.
 C_OPTIONS = ("--target=wasm32-wasi", "-Os", "-s", "-I", ".")
 ZIG_OPTIONS = ("-target", "wasm32-wasi", "-O", "ReleaseSmall")
+# --debug: keep the name section and DWARF, so traps name functions and source lines.
+C_DEBUG_OPTIONS = ("--target=wasm32-wasi", "-O1", "-g", "-I", ".")
+ZIG_DEBUG_OPTIONS = ("-target", "wasm32-wasi", "-O", "ReleaseSafe", "-fno-strip")
 
 
 def compile_c(recipe: Recipe, destination: Path) -> str:
     """Compile C sources with ``zig cc`` for wasm32-wasi (a WASI preview1 command)."""
     output = ["-o", str(destination.absolute())]
     sources = _relative_sources(recipe)
-    return _run(recipe, [*_zig(), "cc", *C_OPTIONS, *output, *sources, *recipe.flags])
+    options = C_DEBUG_OPTIONS if recipe.debug else C_OPTIONS
+    return _run(recipe, [*_zig(), "cc", *options, *output, *sources, *recipe.flags])
 
 
 def compile_zig(recipe: Recipe, destination: Path) -> str:
@@ -52,7 +56,8 @@ def compile_zig(recipe: Recipe, destination: Path) -> str:
             f"-M{name}={os.path.relpath(path, recipe.directory)}" for name, path in recipe.modules
         ]
         sources = [*dependencies, *roots]
-    return _run(recipe, [*_zig(), "build-exe", *ZIG_OPTIONS, *output, *sources, *recipe.flags])
+    options = ZIG_DEBUG_OPTIONS if recipe.debug else ZIG_OPTIONS
+    return _run(recipe, [*_zig(), "build-exe", *options, *output, *sources, *recipe.flags])
 
 
 def compile_wat(recipe: Recipe, destination: Path) -> str:
@@ -75,7 +80,8 @@ def compile_wat(recipe: Recipe, destination: Path) -> str:
 
 
 # AssemblyScript through asc with the wasi-shim's configuration: size-optimised; a recipe's
-# flags = ["--debug"] keeps function names, so a trap's backtrace names them.
+# flags = ["--debug"] (or pyjinn build --debug) keeps function names, so a trap's backtrace
+# names them.
 ASSEMBLYSCRIPT_OPTIONS = ("-O3z",)
 
 
@@ -91,6 +97,8 @@ def compile_assemblyscript(recipe: Recipe, destination: Path) -> str:
     config = os.path.relpath(toolchain.shim_config, recipe.directory)
     command = [toolchain.node, str(toolchain.asc), entry, "--config", config]
     command += [*ASSEMBLYSCRIPT_OPTIONS, "-o", str(destination.absolute()), *recipe.flags]
+    if recipe.debug and "--debug" not in recipe.flags:
+        command.append("--debug")  # pyjinn build --debug
     return _run(recipe, command)
 
 
@@ -146,11 +154,21 @@ DEPENDENCY_FILES: dict[str, Callable[[Recipe], Iterator[Path]]] = {
 }
 
 
+def compile_command(recipe: Recipe, destination: Path) -> str:
+    """Run the recipe's own ``command``, which must write the module to ``{output}``."""
+    output = str(destination.absolute())
+    command = [part.replace("{output}", output) for part in recipe.command]
+    environment = {"PYJINN_OUTPUT": output, "PYJINN_DEBUG": "1" if recipe.debug else "0"}
+    return _run(recipe, command, environment)
+
+
 def compile_recipe(recipe: Recipe, destination: Path) -> str:
     """Build ``recipe`` into ``destination``; return the compiler's warnings (often empty).
 
     Raises ``CompileFailed`` with the compiler's output when it fails or cannot be run.
     """
+    if recipe.command:
+        return compile_command(recipe, destination)
     return COMPILERS[recipe.lang](recipe, destination)
 
 
@@ -167,11 +185,12 @@ def _relative_sources(recipe: Recipe) -> list[str]:
     return [os.path.relpath(source, recipe.directory) for source in recipe.sources]
 
 
-def _run(recipe: Recipe, command: list[str]) -> str:
+def _run(recipe: Recipe, command: list[str], environment: dict[str, str] | None = None) -> str:
     try:
         completed = subprocess.run(
             command,
             cwd=recipe.directory,
+            env={**os.environ, **environment} if environment else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ A function is a directory ``functions/NAME/``. Its recipe may set::
     output = "../NAME.wasm"         # the default (Python: "../NAME.pyz", a zip of the sources)
     flags = ["-DNDEBUG"]            # extra compiler flags (C, Zig, AssemblyScript: "--debug"),
                                     # or extra arguments of cargo build (Rust) and go build (Go)
+    command = ["make", "OUT={output}"]  # any toolchain: run this instead (see below)
 
 A Rust function is a Cargo package and a Go function a Go module: cargo and go find their own
 sources, so ``sources`` is for C, Zig, WAT, AssemblyScript and Python only (and is the manifest
@@ -18,6 +19,11 @@ for Rust and Go).
 
 Paths in the recipe, and relative paths in ``flags``, are relative to the function's directory,
 because that is where the compiler runs. Without a ``function.toml`` every key takes its default.
+
+``command`` is the escape hatch for toolchains pyjinn does not know: the program and its
+arguments, run in the function's directory with ``{output}`` replaced by the file to write
+(also in the environment as ``PYJINN_OUTPUT``; ``PYJINN_DEBUG=1`` for ``pyjinn build --debug``).
+``lang`` may then be left out; every file of the directory is an input.
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ ENTRY_POINTS = {
 MANIFEST_LANGUAGES = ("rust", "go")
 # What a language's build writes, when it is not a WebAssembly module.
 OUTPUT_SUFFIXES = {"python": ".pyz"}
-KNOWN_KEYS = ("lang", "sources", "output", "flags", "modules")
+KNOWN_KEYS = ("lang", "sources", "output", "flags", "modules", "command")
+CUSTOM = "command"  # the language of a recipe built by its own command
 
 
 class ToolchainError(PyjinnError):
@@ -70,6 +77,17 @@ class Recipe:
     flags: tuple[str, ...] = ()
     # Zig modules the root imports by name (``@import("pyjinn")``), each a file path.
     modules: tuple[tuple[str, Path], ...] = ()
+    # The recipe's own build command (``{output}`` stands for the module to write).
+    command: tuple[str, ...] = ()
+    # Keep names and DWARF debug information (``pyjinn build --debug``).
+    debug: bool = False
+
+
+def is_function_directory(directory: Path) -> bool:
+    """Whether ``directory`` holds a function's sources: a recipe or a known entry point."""
+    return (directory / RECIPE_FILE).is_file() or any(
+        (directory / entry).is_file() for entry in ENTRY_POINTS.values()
+    )
 
 
 def default_output(directory: Path, lang: str = "c") -> Path:
@@ -95,6 +113,8 @@ def load_recipe(directory: Path) -> Recipe:
                 f"(expected one of: {', '.join(KNOWN_KEYS)})"
             )
 
+    if "command" in table:
+        return _custom_recipe(table, recipe_path, directory)
     lang = _read_lang(table, recipe_path) if "lang" in table else _detect_lang(directory, where)
     sources = _read_sources(table, recipe_path, directory, lang)
     output = _read_output(table, recipe_path, directory, lang)
@@ -106,6 +126,29 @@ def load_recipe(directory: Path) -> Recipe:
         )
     modules = _read_modules(table, recipe_path, directory, lang) if "modules" in table else ()
     return Recipe(directory.name, directory, lang, sources, output, flags, modules)
+
+
+def _custom_recipe(table: dict[str, Any], recipe_path: Path, directory: Path) -> Recipe:
+    command = _read_string_list(table, "command", recipe_path)
+    if not command:
+        raise RecipeError(
+            f'{recipe_path}: command is empty; like command = ["make", "OUT={{output}}"]'
+        )
+    for key in ("flags", "modules"):
+        if key in table:
+            raise RecipeError(f"{recipe_path}: {key} has no meaning with command (pass them in it)")
+    lang = _read_lang(table, recipe_path) if "lang" in table else CUSTOM
+    sources: tuple[Path, ...] = ()
+    if "sources" in table:
+        names = _read_string_list(table, "sources", recipe_path)
+        sources = tuple(_join(directory, name) for name in names)
+        for name, source in zip(names, sources, strict=True):
+            if not source.is_file():
+                raise RecipeError(
+                    f"{recipe_path}: source {name!r} does not exist (looked for {source})"
+                )
+    output = _read_output(table, recipe_path, directory, lang)
+    return Recipe(directory.name, directory, lang, sources, output, command=command)
 
 
 def _read_modules(

@@ -40,6 +40,7 @@ async def served(tmp_path: Path, project, c_guest):
     caddyfile = tmp_path / "Caddyfile"
     caddyfile.write_text(CADDYFILE)
     app = create_app(caddyfile)
+    await app.connect()  # as its first request would (ASGITransport sends no lifespan events)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     yield app, client, caddyfile
     await client.aclose()

@@ -306,3 +306,108 @@ def test_a_zig_function_imports_a_module_named_in_its_recipe(tmp_path: Path) -> 
     age(result.output, 10)
     (tmp_path / "lib" / "greeting.zig").write_text('pub const text = "hello";\n')
     assert not is_up_to_date(load_recipe(directory))
+
+
+def test_a_command_recipe_runs_its_own_toolchain_with_output_and_debug_given(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    directory = tmp_path / "functions" / "custom"
+    directory.mkdir(parents=True)
+    (directory / "hello.wat").write_text(HELLO_WAT)
+    # Any program will do; this one is Python, assembling the WAT it was given.
+    script = (
+        "import os, sys, wasmtime; "
+        "open(sys.argv[1], 'wb').write(wasmtime.wat2wasm(open('hello.wat').read())); "
+        "print('debug', os.environ['PYJINN_DEBUG'], os.environ['PYJINN_OUTPUT'] == sys.argv[1])"
+    )
+    (directory / "function.toml").write_text(
+        f"command = [{sys.executable!r}, '-c', {script!r}, '{{output}}']\n"
+    )
+    lines: Lines = []
+
+    result = build_function(directory, echo=lines.append, debug=True)
+
+    assert result.ok, result.message
+    assert result.output == tmp_path / "functions" / "custom.wasm"
+    assert "debug 1 True" in result.message
+    assert invoke(result.output, make_request()).body == "hi"
+    assert (
+        lines[0]
+        == f"Built {result.output} (command, with debug information) in "
+        + (lines[0].rsplit(" in ", 1)[1])
+    )
+    assert not build_function(directory, echo=lines.append, debug=True).message.startswith("built")
+    failing = directory.parent / "failing"
+    failing.mkdir()
+    (failing / "function.toml").write_text(f"command = [{sys.executable!r}, '-c', 'exit(3)']\n")
+    failed = build_function(failing, echo=lines.append)
+    assert not failed.ok
+    assert "exited with status 3" in failed.message
+
+
+def test_a_debug_build_keeps_names_and_the_next_plain_build_replaces_it(
+    tmp_path: Path, make_wat: MakeWat
+) -> None:
+    directory = make_wat(
+        text=HELLO_WAT.replace('(func (export "_start")', '(func $main (export "_start")')
+    )
+    marker = tmp_path / "functions" / ".hello.wasm.debug"
+
+    debug = build_function(directory, echo=lambda line: None, debug=True)
+    assert debug.ok and marker.exists()
+    assert b"main" in debug.output.read_bytes()  # the name section
+    assert build_function(directory, echo=lambda line: None, debug=True).up_to_date
+
+    plain = build_function(directory, echo=lambda line: None)
+    assert not plain.up_to_date
+    assert not marker.exists()
+    assert build_function(directory, echo=lambda line: None).up_to_date
+
+
+@pytest.mark.slow
+def test_a_debug_c_build_has_dwarf_and_a_plain_one_does_not(tmp_path: Path) -> None:
+    directory = tmp_path / "functions" / "c"
+    directory.mkdir(parents=True)
+    (directory / "main.c").write_text("int main(void) { return 0; }\n")
+
+    plain = build_function(directory, echo=lambda line: None)
+    assert plain.ok and b".debug_info" not in plain.output.read_bytes()
+    debug = build_function(directory, echo=lambda line: None, debug=True)
+    assert debug.ok and b".debug_info" in debug.output.read_bytes()
+
+
+def test_progress_is_shown_around_each_compile_and_says_when_a_step_is_slow(
+    make_wat: MakeWat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import time
+
+    from pyjinn.toolchain import progress as progress_module
+
+    directory = make_wat()
+    events: list[str] = []
+
+    class Recorder:
+        def begin(self, what: str) -> None:
+            events.append(f"begin {what}")
+
+        def step(self, text: str) -> None:
+            events.append(f"step {text}")
+
+        def end(self) -> None:
+            events.append("end")
+
+    build_function(directory, echo=lambda line: None, progress=Recorder())
+    assert events == [f"begin {directory.parent / 'hello.wasm'} (wat)", "end"]
+
+    monkeypatch.setattr(progress_module, "HINT_AFTER", 0.05)
+    stream = io.StringIO()
+    lines = progress_module.progress_for(stream)  # not a terminal: lines
+    lines.begin("functions/x.wasm (c)")
+    lines.step("compiling main.c")
+    time.sleep(0.3)
+    lines.end()
+    written = stream.getvalue().splitlines()
+    assert written[0] == "Building functions/x.wasm (c)…"
+    assert written[1].startswith("Building functions/x.wasm (c): still working after 0 s (")
+    assert "compiling main.c" in written[1] and "wasi-libc" in written[1]

@@ -106,7 +106,7 @@ def test_function_toml_without_lang_still_detects_it(make_function: MakeFunction
             {"main.c": ""},
             'lagn = "c"\n',
             "function.toml: unknown key 'lagn' (did you mean 'lang'?) "
-            "(expected one of: lang, sources, output, flags, modules)",
+            "(expected one of: lang, sources, output, flags, modules, command)",
         ),
         (
             {"main.c": ""},
@@ -286,3 +286,26 @@ def test_assemblyscript_is_detected_from_main_ts(make_function: MakeFunction) ->
         (directory / "main.ts",),
         directory.parent / "fn.wasm",
     )
+
+
+def test_a_command_recipe_needs_no_language_and_refuses_compiler_keys(
+    make_function: MakeFunction,
+) -> None:
+    directory = make_function("made", {"Makefile": "all:\n"}, 'command = ["make", "OUT={output}"]')
+    recipe = load_recipe(directory)
+    assert (recipe.lang, recipe.command, recipe.sources) == (
+        "command",
+        ("make", "OUT={output}"),
+        (),
+    )
+    assert recipe.output == directory.parent / "made.wasm"
+
+    for text, message in [
+        ("command = []", "command is empty"),
+        ('command = ["make"]\nflags = ["-O2"]', "flags has no meaning with command"),
+        ('command = "make"', "command must be a list of non-empty strings"),
+        ('command = ["make"]\nsources = ["nope.c"]', "source 'nope.c' does not exist"),
+    ]:
+        (directory / "function.toml").write_text(text)
+        with pytest.raises(RecipeError, match=message):
+            load_recipe(directory)

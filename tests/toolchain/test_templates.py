@@ -1,22 +1,50 @@
-"""Every `pyjinn init` template compiles with `pyjinn build` and answers as a hello function."""
+"""Every `pyjinn init` template compiles with `pyjinn build`, answers as a hello function, and
+makes a project that `pyjinn up` serves without edits."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pyjinn.config.model import Limits
 from pyjinn.engine.invoke import Sandbox
 from pyjinn.engine.invoke import invoke as invoke_once
 from pyjinn.engine.modules import ModuleLoader
-from pyjinn.scaffold import LANGUAGES, create_function
+from pyjinn.errors import PyjinnError
+from pyjinn.interpreters.python import find_artifacts
+from pyjinn.scaffold import LANGUAGES, create_project
 from pyjinn.toolchain import CompileFailed, build_all
 from pyjinn.toolchain.go import find_go
 from pyjinn.toolchain.rust import find_rust
+from tests.server.test_live import free_port
 
 from .conftest import GuestRun, Invoke, make_request
+
+pytestmark = pytest.mark.slow
+
+# Languages whose toolchain (or interpreter) is not a Python dependency: skipped where it is
+# not installed.
+TOOLCHAINS: dict[str, Callable[[], object]] = {
+    "rust": find_rust,
+    "go": find_go,
+    "python": find_artifacts,
+}
+
+
+def skip_without_toolchain(lang: str) -> None:
+    if lang in TOOLCHAINS:
+        try:
+            TOOLCHAINS[lang]()
+        except (CompileFailed, PyjinnError) as error:
+            pytest.skip(str(error))
 
 
 def run_python(loader: ModuleLoader, path: Path, stdin: bytes) -> GuestRun:
@@ -27,41 +55,71 @@ def run_python(loader: ModuleLoader, path: Path, stdin: bytes) -> GuestRun:
     return GuestRun(0, run.stdout, run.stderr.decode(), json.loads(run.stdout))
 
 
-pytestmark = pytest.mark.slow
-
-# Languages whose toolchain is not a Python dependency: skipped where it is not installed.
-TOOLCHAINS = {"rust": find_rust, "go": find_go}
+def module_name(name: str, lang: str) -> str:
+    return f"{name}.pyz" if lang == "python" else f"{name}.wasm"
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_a_scaffolded_function_builds_and_says_hello(
     tmp_path: Path, invoke: Invoke, lang: str, request: pytest.FixtureRequest
 ) -> None:
+    skip_without_toolchain(lang)
     name = f"my-{lang}_fn"
-    if lang in TOOLCHAINS:
-        try:
-            TOOLCHAINS[lang]()
-        except CompileFailed as error:
-            pytest.skip(str(error))
-    create_function(tmp_path, name, lang)
+    create_project(tmp_path, name, lang)
 
     (result,) = build_all(tmp_path, echo=lambda line: None)
     assert result.ok, result.message
-    suffix = ".pyz" if lang == "python" else ".wasm"
-    assert result.output == tmp_path / "functions" / f"{name}{suffix}"
+    assert result.output == tmp_path / "functions" / module_name(name, lang)
 
-    stdin = make_request("/greet?x=1", method="POST", body=b"x" * 100_000)
-    if lang == "python":  # run by pyjinn's interpreter, not as a module of its own
-        run = run_python(request.getfixturevalue("python_loader"), result.output, stdin)
-    else:
-        run = invoke(result.output, stdin)
-    assert run.exit_code == 0
-    assert run.status == 200
-    assert run.header("Content-Type") == ["text/plain; charset=utf-8"]
+    def run(stdin: bytes) -> GuestRun:
+        if lang == "python":  # run by pyjinn's interpreter, not as a module of its own
+            return run_python(request.getfixturevalue("python_loader"), result.output, stdin)
+        return invoke(result.output, stdin)
+
+    answer = run(make_request("/greet?x=1", method="POST", body=b"x" * 100_000))
+    assert answer.exit_code == 0
+    assert answer.status == 200
+    assert answer.header("Content-Type") == ["text/plain; charset=utf-8"]
     if lang in ("zig", "rust", "go"):
-        assert run.body == f"Hello from {name} (POST /greet)"
+        assert answer.body == f"Hello from {name} (POST /greet)"
     else:
-        assert run.body == f"Hello from {name}"
+        assert answer.body == f"Hello from {name}"
+    if lang in ("c", "zig"):  # the templates that read ?name= with the SDK
+        named = run(make_request("/greet?name=Ada"))
+        assert named.body == f"Hello, Ada, from {name}"
 
     (again,) = build_all(tmp_path, echo=lambda line: None)
     assert again.up_to_date
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_an_initialised_project_is_served_by_pyjinn_up_without_edits(
+    tmp_path: Path, lang: str
+) -> None:
+    skip_without_toolchain(lang)
+    project = tmp_path / "project"
+    create_project(project, "hello", lang)
+    port, admin = free_port(), free_port()
+    log = tmp_path / "up.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pyjinn", "up", "--port", str(port), "--admin",
+             f"127.0.0.1:{admin}", "--workers", "1"],
+            cwd=project, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        # Builds first: a cold zig cache, Go's runtime or the Python interpreter take a while.
+        deadline = time.monotonic() + 300
+        answer = None
+        while answer is None or answer.status_code != 200:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert answer.text.startswith("Hello from hello")
+        assert f"Built {project / 'functions' / module_name('hello', lang)}" in log.read_text()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)

@@ -34,8 +34,8 @@ class MiniLm:
             from tokenizers import BertWordPieceTokenizer
         except ImportError as error:
             raise EmbeddingsUnavailable(
-                f"the local embedding model needs the package {error.name}, one of pyjinn's "
-                "dependencies: reinstall pyjinn"
+                f"the local embedding model needs the package {error.name}, which is not "
+                "installed; install it with: pip install 'pyjinn[ai]'"
             ) from None
         self._numpy = numpy
         tokenizer = BertWordPieceTokenizer(str(VOCABULARY), lowercase=True)

@@ -4,8 +4,9 @@
 // "headers", "body", ...}); the response leaves on stdout as one JSON object
 // {"status", "headers", "body"}. Anything written to stderr is the function's log.
 // Build it with `pyjinn build` (asc with @assemblyscript/wasi-shim, installed from npm).
-// For host calls (log, key-value, SQL, objects) and a parsed request, use the SDK,
-// sdk/assemblyscript/pyjinn.ts: import { serve, Request, Response } from "./pyjinn".
+// For host calls (log, key-value, SQL, objects) and a parsed request, use the SDK (pyjinn init
+// copies it into the project's sdk/):
+//   import { serve, Request, Response } from "../../sdk/assemblyscript/pyjinn";
 
 // Read stdin to the end: this function does not need the request, but it must consume it.
 const chunk = new ArrayBuffer(65536);

@@ -1,43 +1,27 @@
 /*
- * {{name}}: a pyjinn function in C.
+ * {{name}}: a pyjinn function in C, with the C SDK (sdk/c/pyjinn.h, docs/abi.md).
  *
- * The request arrives on stdin as one JSON object ({"method", "uri", "path", "query",
- * "headers", "body", ...}); the response leaves on stdout as one JSON object
- * {"status", "headers", "body"}. Anything written to stderr is the function's log.
- * Build it with `pyjinn build` (zig cc, target wasm32-wasi).
+ * GET /{{name}} -> "Hello from {{name}}"; GET /{{name}}?name=Ada -> "Hello, Ada, from {{name}}".
+ * The request arrives on stdin as JSON and the SDK decodes it; the response leaves on stdout.
+ * Anything written to stderr (or pyjinn_log) is the function's log.
+ * `pyjinn dev` rebuilds and reloads this file whenever you save it.
  */
-#include <errno.h>
-#include <string.h>
-#include <unistd.h>
-
-/* Read stdin to the end. This function does not need the request, but a function must
- * consume it so the host never blocks writing it. */
-static void drain_stdin(void) {
-    char buffer[4096];
-    ssize_t count;
-    do {
-        count = read(0, buffer, sizeof buffer);
-    } while (count > 0 || (count < 0 && errno == EINTR));
-}
-
-/* write() may write less than asked for, so loop until everything is out. */
-static int write_all(const char *data, size_t length) {
-    while (length > 0) {
-        ssize_t written = write(1, data, length);
-        if (written < 0 && errno == EINTR) continue;
-        if (written <= 0) return -1;
-        data += written;
-        length -= (size_t)written;
-    }
-    return 0;
-}
+#include "pyjinn.h"
 
 int main(void) {
-    static const char response[] =
-        "{\"status\":200,"
-        "\"headers\":{\"Content-Type\":[\"text/plain; charset=utf-8\"]},"
-        "\"body\":\"Hello from {{name}}\"}";
+    pyjinn_request request;
+    if (pyjinn_read_request(&request) != PYJINN_OK) return 1;
 
-    drain_stdin();
-    return write_all(response, strlen(response)) == 0 ? 0 : 1;
+    const char *name = pyjinn_query(&request, "name");
+    pyjinn_buffer text = {0};
+    if (name && *name) {
+        pyjinn_buffer_append_text(&text, "Hello, ");
+        pyjinn_buffer_append_text(&text, name);
+        pyjinn_buffer_append_text(&text, ", from {{name}}");
+    } else {
+        pyjinn_buffer_append_text(&text, "Hello from {{name}}");
+    }
+    if (text.status != PYJINN_OK) return 1;
+    pyjinn_response_header type = {"Content-Type", "text/plain; charset=utf-8"};
+    return pyjinn_respond(200, &type, 1, text.data, text.length) ? 1 : 0;
 }

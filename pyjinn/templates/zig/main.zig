@@ -1,43 +1,21 @@
-//! {{name}}: a pyjinn function in Zig.
+//! {{name}}: a pyjinn function in Zig, with the Zig SDK (sdk/zig/pyjinn.zig, docs/abi.md).
 //!
-//! The request arrives on stdin as one JSON object ({"method", "uri", "path", "query",
-//! "headers", "body", ...}); the response leaves on stdout as one JSON object
-//! {"status", "headers", "body"}. Anything written to stderr is the function's log.
-//! Build it with `pyjinn build` (zig build-exe, target wasm32-wasi).
+//! GET /{{name}} -> "Hello from {{name}} (GET /{{name}})"; ?name=Ada greets Ada instead.
+//! The request arrives on stdin as JSON and the SDK decodes it; the response leaves on stdout.
+//! Anything written to stderr (or pyjinn.log) is the function's log.
+//! `pyjinn dev` rebuilds and reloads this file whenever you save it.
 
 const std = @import("std");
-const Io = std.Io;
-
-/// The fields of the request this function reads; the others are ignored.
-const Request = struct {
-    method: []const u8 = "",
-    path: []const u8 = "",
-};
+const pyjinn = @import("pyjinn");
 
 pub fn main(init: std.process.Init) !void {
-    const io = init.io;
     // The arena is freed when the process ends, which is right after the response.
     const arena = init.arena.allocator();
-
-    var input_buffer: [4096]u8 = undefined;
-    var stdin_reader: Io.File.Reader = .init(.stdin(), io, &input_buffer);
-    const input = try stdin_reader.interface.allocRemaining(arena, .unlimited);
-
-    const request = std.json.parseFromSliceLeaky(Request, arena, input, .{
-        .ignore_unknown_fields = true,
-    }) catch Request{};
-
-    const body = try std.fmt.allocPrint(arena, "Hello from {{name}} ({s} {s})", .{
-        request.method, request.path,
-    });
-    const response = .{
-        .status = 200,
-        .headers = .{ .@"Content-Type" = .{"text/plain; charset=utf-8"} },
-        .body = body,
-    };
-
-    var output_buffer: [4096]u8 = undefined;
-    var stdout_writer: Io.File.Writer = .init(.stdout(), io, &output_buffer);
-    try std.json.Stringify.value(response, .{}, &stdout_writer.interface);
-    try stdout_writer.interface.flush();
+    const request = try pyjinn.readRequest(init.io, arena);
+    const body = if (request.queryParam("name")) |name|
+        try std.fmt.allocPrint(arena, "Hello, {s}, from {{name}}", .{name})
+    else
+        try std.fmt.allocPrint(arena, "Hello from {{name}} ({s} {s})", .{ request.method, request.path });
+    const header: pyjinn.Header = .{ .name = "Content-Type", .value = "text/plain; charset=utf-8" };
+    try pyjinn.respond(init.io, 200, &.{header}, body);
 }
