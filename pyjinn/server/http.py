@@ -9,8 +9,9 @@ descriptor, for ever; and it accepts connections until the process runs out of d
 
 - **read_header**: a request's headers must be complete within this time, counted from the
   accept for the first request of a connection (so a connection that sends nothing is closed
-  too) and from its first byte for later ones. A partial request is answered 408 and closed;
-  a connection that sent nothing is closed silently.
+  too) and from its first byte for later ones. A partial request is answered 408 and closed
+  (half-closed first, its further input discarded for up to ``LINGER_SECONDS``, so the client
+  reads the 408 rather than a reset); a connection that sent nothing is closed silently.
 - **read_body**: each wait for more of a request's body. A stalled upload is answered 408 and
   closed; the function never runs, and the ASGI app sees a disconnect marked with
   ``READ_TIMEOUT_EXTENSION`` (so it records a 408, not a client that left).
@@ -47,6 +48,10 @@ log = logging.getLogger("pyjinn.server")
 # for modules, databases, guest output files and its own connections (NATS, PostgreSQL).
 CONNECTION_SHARE = 0.75
 _WARNING_INTERVAL = 60.0  # seconds between two warnings about the connection cap
+# After answering a request it did not read whole, a connection is half-closed and what the
+# client still sends is discarded for at most this long before it is closed: closing with
+# unread input sends a reset, which can destroy the answer before the client reads it.
+LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline = math.inf
         self._began = False  # whether a byte of the request being read has arrived
         self._timer: asyncio.TimerHandle | None = None
+        self._lingering = False  # answered and half-closed: input is discarded
 
     # Connection lifetime
 
@@ -149,6 +155,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         super().connection_made(transport)
         self._read_within("headers", self.limits.read_header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the connection was answered and is closing
+        super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -212,16 +223,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 cycle.keep_alive = False
                 self._reading = ""
                 return
-            if self._began:
+            answered = self._began
+            if answered:
                 self._answer(408, "request headers not received in time")
             log.debug("Closed a connection from %s: %s.", _peer(self.client), what)
         else:
-            if cycle is not None and not cycle.response_started:
+            answered = cycle is not None and not cycle.response_started
+            if cycle is not None and answered:
                 cycle.scope.setdefault("extensions", {})[READ_TIMEOUT_EXTENSION] = {}
                 self._answer(408, "request body not received in time")
             log.debug("Closed a connection from %s: its body stalled.", _peer(self.client))
         self._reading = ""
-        self.transport.close()
+        if answered:
+            self._linger()
+        else:
+            self.transport.close()
+
+    def _linger(self) -> None:
+        """Close a connection answered before its request was read whole: send the answer and
+        end the output (half-close), discard what the client still sends, and close when it
+        closes its side or after ``LINGER_SECONDS``."""
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     # Answers written before (or instead of) the app
 
