@@ -223,6 +223,8 @@ def resolve_ai(
     """A function's model settings: ``values`` are the merged (function over global) settings,
     ``lines`` where each was written, ``own`` those of the function's block. None when the
     function may not call the model (or an error was reported)."""
+    # allow_host is also the http grant's list: pyjinn.config.egress reports it when unused.
+    own = {name: line for name, line in own.items() if name != "allow_host"}
     granting = [name for name in _GRANTING if name in own]
     if not permissions.ai and not granting:
         if own:

@@ -35,6 +35,7 @@ from pyjinn.config.ai import USAGE as AI_USAGE
 from pyjinn.config.crashes import CRASH_DIRECTIVES, build_crash_setting
 from pyjinn.config.crashes import USAGE as CRASH_USAGE
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.egress import resolve_egress
 from pyjinn.config.files import PathProblem, kind, resolve
 from pyjinn.config.jobs import FUNCTION_DIRECTIVES as JOB_DIRECTIVES
 from pyjinn.config.jobs import FUNCTION_USAGE as JOB_USAGE
@@ -222,6 +223,14 @@ def build_function(
     )
     if ai is not None and not permissions.ai:
         permissions = replace(permissions, ai=True)  # granted by ai_provider/ai_endpoint here
+    egress = resolve_egress(
+        {**context.ai, **draft.ai},
+        draft.ai_lines,
+        permissions=permissions,
+        calls_model=ai is not None,
+        permissions_line=draft.permissions_line,
+        report=report,
+    )
     module_path = _module_path(directive, draft, context, report)
     if module_path is None or len(report.errors) > errors_before:
         return None
@@ -267,6 +276,7 @@ def build_function(
         secret_env=frozenset(draft.secret_env),
         ai=ai,
         tool=tool,
+        egress=egress,
     )
 
 

@@ -85,6 +85,10 @@ class Permissions:
         return "*" in self.jobs_enqueue or function in self.jobs_enqueue
 
     ai: bool = False  # the model (ai_chat, host_ask_ai) and local embeddings (ai_embed)
+    # Outbound HTTP (http_request, host_http_get), to the hosts its allow_host lists.
+    http: bool = False
+    # Lock namespaces (lock_acquire, lock_release, host_mutex_*): names as kv keys are.
+    lock: tuple[str, ...] = ()
 
     def allows(self, grant: str, key: str) -> bool:
         namespaces: tuple[str, ...] = getattr(self, grant)
@@ -287,6 +291,9 @@ class FunctionSpec:
     ai: AiSettings | None = None
     # Its MCP tool description, if it is one (ai_tool).
     tool: AiTool | None = None
+    # The hosts its outbound calls may reach (allow_host, the function's over the global one);
+    # empty without allow_host. Its model calls use it too when it is given.
+    egress: AllowList = field(default_factory=AllowList)
 
     @property
     def allows_symlinks(self) -> bool:
