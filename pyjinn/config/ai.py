@@ -211,6 +211,12 @@ def _cache(directive: Directive, report: Diagnostics) -> AiCache | bool | None:
     return AiCache(mode, threshold=cache.threshold, ttl=ttl, max_entries=max_entries)
 
 
+def may_call_model(permissions: Permissions, own: dict[str, Directive]) -> bool:
+    """Whether a function may call the model: ``permissions { ai }``, or a directive in its own
+    block (``own``) that grants it."""
+    return permissions.ai or any(name in own for name in _GRANTING)
+
+
 def resolve_ai(
     values: dict[str, Any],
     lines: dict[str, Directive],
@@ -225,8 +231,7 @@ def resolve_ai(
     function may not call the model (or an error was reported)."""
     # allow_host is also the http grant's list: pyjinn.config.egress reports it when unused.
     own = {name: line for name, line in own.items() if name != "allow_host"}
-    granting = [name for name in _GRANTING if name in own]
-    if not permissions.ai and not granting:
+    if not may_call_model(permissions, own):
         if own:
             first = next(iter(own.values()))
             report.error(

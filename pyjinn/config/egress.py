@@ -35,12 +35,14 @@ def resolve_egress(
     permissions: Permissions,
     calls_model: bool,
     permissions_line: Directive | None,
+    written: bool,
     report: Diagnostics,
 ) -> AllowList:
     """A function's allow-list: ``values`` are its merged (function over global) ``ai_*`` and
-    ``allow_host`` settings, ``own`` the lines of its own block."""
+    ``allow_host`` settings, ``own`` the valid lines of its own block; ``written`` says whether
+    its block has an ``allow_host`` line at all (a wrong one is reported already)."""
     allow: AllowList | None = values.get("allow_host")
-    if permissions.http and allow is None and permissions_line is not None:
+    if permissions.http and allow is None and permissions_line is not None and not written:
         report.error(
             permissions_line,
             "http needs allow_host: list the hosts this function's calls may reach, in its "

@@ -28,6 +28,7 @@ from pyjinn.config.ai import (
     TOOL_USAGE,
     build_ai_setting,
     build_ai_tool,
+    may_call_model,
     merge_ai_setting,
     resolve_ai,
 )
@@ -227,8 +228,9 @@ def build_function(
         {**context.ai, **draft.ai},
         draft.ai_lines,
         permissions=permissions,
-        calls_model=ai is not None,
+        calls_model=may_call_model(permissions, draft.ai_lines),
         permissions_line=draft.permissions_line,
+        written=any(sub.name == "allow_host" for sub in directive.block or ()),
         report=report,
     )
     module_path = _module_path(directive, draft, context, report)
