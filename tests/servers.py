@@ -463,7 +463,6 @@ class ScriptedHttp:
 
             def _answer_raw(self, body: bytes) -> bool:
                 import base64
-                import json
 
                 path = self.path
                 if path.startswith("/echo"):

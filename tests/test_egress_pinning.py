@@ -138,7 +138,7 @@ def test_an_answer_mixing_public_and_loopback_addresses_is_refused_whole(
     make_client: Callable[..., EgressClient], scripted: ScriptedHttp
 ) -> None:
     client = make_client(Names(mixed_test=["93.184.215.14", "127.0.0.1"]))
-    with pytest.raises(AddressRefused, match="127.0.0.1"):
+    with pytest.raises(AddressRefused, match=r"127\.0\.0\.1"):
         client.request(
             "GET",
             f"http://mixed.test:{scripted.port}/ok",
@@ -184,7 +184,7 @@ def test_localhost_named_in_the_list_means_loopback(
 
 
 def test_localhost_may_not_resolve_to_anything_but_loopback() -> None:
-    with pytest.raises(AddressRefused, match="10.0.0.1"):
+    with pytest.raises(AddressRefused, match=r"10\.0\.0\.1"):
         check_addresses("localhost", 80, ["10.0.0.1"], AllowList.parse(["localhost"]))
 
 
@@ -224,7 +224,7 @@ def test_a_redirect_to_a_name_resolving_to_loopback_is_not_followed(
         client = make_client(Names(inside_test=["127.0.0.1"]))
         scripted.redirect_to = f"http://inside.test:{other.port}/ok"
         allow = AllowList.parse([f"127.0.0.1:{scripted.port}", f"inside.test:{other.port}"])
-        with pytest.raises(AddressRefused, match="inside.test resolved to 127.0.0.1"):
+        with pytest.raises(AddressRefused, match=r"inside\.test resolved to 127\.0\.0\.1"):
             client.request("GET", scripted.url("/redirect"), allow=allow, deadline=soon())
         assert other.connections == 0
     finally:
@@ -326,7 +326,7 @@ def test_an_answer_without_a_declared_length_is_capped_while_it_streams(
 def test_a_name_that_does_not_resolve_is_unavailable(
     make_client: Callable[..., EgressClient],
 ) -> None:
-    with pytest.raises(EgressUnavailable, match="cannot resolve nothing.invalid"):
+    with pytest.raises(EgressUnavailable, match=r"cannot resolve nothing\.invalid"):
         make_client().request(
             "GET",
             "http://nothing.invalid/",

@@ -166,9 +166,7 @@ def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_
     line = grant if grant.startswith("db ") else f"{grant}{names}"
     # http needs its hosts (and they must cover STORAGE's model endpoint).
     hosts = "  allow_host api.example.com 127.0.0.1:1\n" if grant == "http" else ""
-    text = (
-        f":8080 {{\n pyjinn fn.wat {{\n{STORAGE}{hosts} permissions {{\n  {line}\n }}\n }}\n}}\n"
-    )
+    text = f":8080 {{\n pyjinn fn.wat {{\n{STORAGE}{hosts} permissions {{\n  {line}\n }}\n }}\n}}\n"
     (spec,) = loads(text, base_dir=tmp_path, environ={}).functions()
     assert spec.permissions.holds(grant)
     assert grants.refuse_imports("fn", spec.permissions, []) is None

@@ -33,7 +33,7 @@ from pyjinn.capabilities.http import Http
 from pyjinn.egress import EgressClient
 from pyjinn.egress.addresses import system_resolver
 from pyjinn.errors import ModuleError
-from pyjinn.observability.metrics import REGISTRY, HTTP_REQUESTS
+from pyjinn.observability.metrics import HTTP_REQUESTS, REGISTRY
 from pyjinn.server.app import PyjinnApp
 from tests.capabilities.http_guest import FETCH
 from tests.sdk.support import build_c

@@ -129,7 +129,7 @@ class Holder:
                 name,
                 self.token,
                 str(ttl),
-            ],  # fmt: skip
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
