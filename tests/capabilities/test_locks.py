@@ -216,3 +216,68 @@ async def test_a_module_importing_locks_without_the_grant_is_refused_at_load(
     with pytest.raises(ModuleError, match="need the lock grant") as refused:
         runtime.functions["fn"].module  # noqa: B018 - loading is the point
     assert "add the line `lock NAMESPACE` to its permissions block" in str(refused.value)
+
+
+HOLDER = """
+import asyncio, sys
+from pathlib import Path
+from pyjinn.config import loads
+from pyjinn.runtime import Runtime
+from pyjinn.services import NatsConnection, Services
+
+url, user, password, tenant, directory = sys.argv[1:]
+Path(directory, "spin.wat").write_text('''
+(module
+  (import "pyjinn" "lock_acquire" (func $lock_acquire (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "jobs/spin")
+  (func (export "_start")
+    (if (i64.lt_s (call $lock_acquire (i32.const 0) (i32.const 9) (i32.const 3600)
+                    (i32.const 10000)) (i64.const 0))
+      (then unreachable))
+    (loop $spin (br $spin))))
+''')
+caddyfile = "{\\n admin off\\n}\\n:8080 {\\n pyjinn spin.wat {\\n timeout 3s\\n"
+caddyfile += " permissions {\\n lock jobs\\n }\\n }\\n}\\n"
+services = Services(NatsConnection((url,), user, password))
+runtime = Runtime(loads(caddyfile, base_dir=Path(directory), environ={}), services=services)
+run = asyncio.run(runtime.call(runtime.functions["spin"], b"{}", tenant=tenant))
+print(run.error.kind if run.error else "ok", flush=True)
+runtime.close()
+services.close()
+"""
+
+
+async def test_a_lock_held_by_a_guest_in_another_process_is_busy_until_its_invocation_ends(
+    lock_call, store, nats_connection, tmp_path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    tenant = fresh_tenant()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, nats_connection.urls[0], nats_connection.user or "",
+         nats_connection.password or "", tenant, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )  # fmt: skip
+    try:
+        # Wait until the other process's guest holds it (a try of ours that wins lets go).
+        probe, started = uuid.uuid4().hex, time.monotonic()
+        while store.acquire(tenant, "jobs/spin", probe, 30, timeout=5):
+            store.release(tenant, "jobs/spin", probe, timeout=5)
+            assert time.monotonic() - started < 60, "the other process never took the lock"
+            time.sleep(0.05)
+        strings = Strings()
+        name = strings.at("jobs/spin")
+        module = abi_guest(PYJINN_IMPORTS + LOCK_IMPORTS, [acquire(name)], strings.data)
+        assert await lock_call(module, tenant) == [ErrorCode.BUSY]
+        stdout, _ = holder.communicate(timeout=60)
+        assert stdout.strip() == "timeout"  # its guest was stopped holding the lock
+        assert await lock_call(module, tenant) == [32]  # released when that invocation ended
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.communicate()
