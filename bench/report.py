@@ -50,6 +50,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
     lines += _observability(results.get("observability", {}))
     lines += _ai(results.get("ai", {}))
     lines += _languages(results.get("languages", {}))
+    lines += _egress(results.get("egress", {}))
     if charts:
         lines += ["## Charts", ""] + [f"![{name}]({name})" for name in charts] + [""]
     return "\n".join(lines)
@@ -302,6 +303,32 @@ def _ai(part: dict[str, Any]) -> list[str]:
             )
     else:
         lines.append(f"| MCP vs HTTP | {mcp.get('skipped')} | |")
+    return [*lines, ""]
+
+
+def _egress(part: dict[str, Any]) -> list[str]:
+    lines = ["## 10. Outbound HTTP", ""]
+    if "host_call_us" not in part:
+        return [*lines, f"> **Not measured.** {part.get('error', 'not run')}", ""]
+    lines += [
+        f"One GET to a loopback server ({part['upstream']}), kept-alive connection.",
+        "",
+        "| measurement | p50 | p99 |",
+        "|---|---|---|",
+    ]
+    for label, key in (
+        ("directly with httpx, from Python", "direct_httpx_us"),
+        ("pyjinn's egress client, from Python", "egress_client_us"),
+        ("`http_request` from a guest: the host call", "host_call_us"),
+        ("that guest's whole invocation (fresh sandbox)", "guest_invocation_us"),
+        ("the empty function's invocation", "noop_invocation_us"),
+    ):
+        lines.append(f"| {label} | {part[key]['p50']:.0f} µs | {part[key]['p99']:.0f} µs |")
+    lines += [
+        "",
+        f"A call through the host costs {part['overhead_us_p50']:+.0f} µs at the median against a "
+        "direct httpx call.",
+    ]
     return [*lines, ""]
 
 

@@ -23,6 +23,7 @@ from bench import (
     ai,
     coldstart,
     density,
+    egress,
     environment,
     guests,
     http,
@@ -44,6 +45,7 @@ PART_NAMES = (
     "jobs",
     "ai",
     "languages",
+    "egress",
 )
 Part = Callable[..., dict[str, Any]]
 PARTS: dict[str, Part] = {
@@ -55,6 +57,7 @@ PARTS: dict[str, Part] = {
     "jobs": jobs.measure,
     "ai": ai.measure,
     "languages": languages.measure,
+    "egress": egress.measure,
 }
 
 

@@ -42,6 +42,9 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = -6  # host fault
     BUDGET = -7  # the tenant's budget for the call is spent for now (ai_tokens_per_minute)
     RATE_LIMITED = -8  # the service behind the call refused for its own rate limit (HTTP 429)
+    TIMEOUT = -9  # the call ran out of time before the invocation's deadline (http_request)
+    ADDRESS_REFUSED = -10  # an allowed host resolved to an address calls may not reach
+    BUSY = -11  # the lock is held by another holder
 
 
 class Arg(enum.Enum):
@@ -76,6 +79,11 @@ class Returns(enum.Enum):
     # Gojinn's host_ask_ai: bytes copied into the out buffer; an error is written there too, as
     # the JSON {"error": "..."}.
     ANSWER = ("answer", "i64")
+    # Gojinn's host_http_get: bytes of the answer's body copied into the out buffer, 0 on any
+    # error (as for an empty body).
+    BODY = ("body", "i64")
+    # Gojinn's host_mutex_lock and host_mutex_unlock: 1 on success, 0 on any failure.
+    SUCCEEDED = ("succeeded", "i32")
 
     def __init__(self, tag: str, *results: str) -> None:
         self.results = results
@@ -91,8 +99,8 @@ class HostFunction:
     returns: Returns
     capability: str  # which capability serves it
     # The permissions line that allows it: kv_read, kv_write, db read (which db write includes),
-    # db write, blob_read, blob_write or jobs_enqueue; "" for the core functions, which every
-    # function has.
+    # db write, blob_read, blob_write, jobs_enqueue, ai, http or lock; "" for the core
+    # functions, which every function has.
     grant: str
     summary: str
 
@@ -261,6 +269,40 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         "Embed texts with the local model: a JSON string or array of strings in; JSON "
         '{"model", "dimensions", "embeddings": [[...], ...]} (unit vectors) out.',
     ),
+    _pyjinn(
+        "http_request",
+        (
+            ("method", Arg.STR),
+            ("url", Arg.STR),
+            ("headers", Arg.BYTES),
+            ("body", Arg.SIZED),
+        ),
+        Returns.DATA,
+        "http",
+        "http",
+        "Send an HTTP request to a host allow_host lists (headers a JSON object of names to a "
+        "string or an array of strings, empty for none; body at most 8 MiB): a JSON line "
+        '{"status", "headers": {"name": ["value", ...]}}, a newline, then the body\'s bytes.',
+    ),
+    _pyjinn(
+        "lock_acquire",
+        (("name", Arg.STR), ("ttl_seconds", Arg.I32), ("wait_ms", Arg.I32)),
+        Returns.DATA,
+        "lock",
+        "lock",
+        "Take the tenant's lock of that name for at most ttl_seconds (1 to 86400), waiting up "
+        "to wait_ms for its holder to let go: the holder's token (then result_read), or BUSY. "
+        "Locks the invocation still holds are released when it ends.",
+    ),
+    _pyjinn(
+        "lock_release",
+        (("name", Arg.STR), ("token", Arg.STR)),
+        Returns.STATUS,
+        "lock",
+        "lock",
+        "Release a lock, given the token lock_acquire returned: DENIED for another holder's "
+        "lock, NOT_FOUND for a lock no longer held (its TTL ran out).",
+    ),
     HostFunction(
         GOJINN,
         "host_log",
@@ -335,6 +377,35 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         "ai",
         "Gojinn: ask the configured model one prompt and copy up to out_max bytes of the answer's "
         'text; errors as {"error": "..."}.',
+    ),
+    HostFunction(
+        GOJINN,
+        "host_http_get",
+        (("url", Arg.STR), ("out", Arg.OUT)),
+        Returns.BODY,
+        "http",
+        "http",
+        "Gojinn: GET a URL allow_host allows and copy up to out_max bytes of the answer's body "
+        "(whatever its status); 0 on any error.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_mutex_lock",
+        (("key", Arg.STR), ("ttl_seconds", Arg.I32)),
+        Returns.SUCCEEDED,
+        "lock",
+        "lock",
+        "Gojinn: take the tenant's lock of that name for ttl_seconds without waiting; 1 when "
+        "taken, 0 when held by another or on any error.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_mutex_unlock",
+        (("key", Arg.STR),),
+        Returns.SUCCEEDED,
+        "lock",
+        "lock",
+        "Gojinn: release a lock this invocation holds; 1 when released, 0 otherwise.",
     ),
 )
 

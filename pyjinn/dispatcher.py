@@ -187,6 +187,10 @@ def _encode(
         _capi.raw_set_i64(slots, 0, len(result))
     elif returns is Returns.FLAG:
         _capi.raw_set_i32(slots, 0, 0)
+    elif returns is Returns.SUCCEEDED:
+        _capi.raw_set_i32(slots, 0, 1)
+    elif returns is Returns.BODY:
+        _capi.raw_set_i64(slots, 0, result)
     elif returns in (Returns.COUNT, Returns.LENGTH32, Returns.COPIED, Returns.ROWS):
         _capi.raw_set_i32(slots, 0, result)
     elif returns is Returns.ANSWER:
@@ -223,8 +227,10 @@ def _fail(
         _capi.raw_set_i32(slots, 0, -1)
     elif returns is Returns.FLAG:
         _capi.raw_set_i32(slots, 0, 1)
-    elif returns is Returns.COPIED:
+    elif returns in (Returns.COPIED, Returns.SUCCEEDED):
         _capi.raw_set_i32(slots, 0, 0)
+    elif returns is Returns.BODY:
+        _capi.raw_set_i64(slots, 0, 0)
     elif returns is Returns.ROWS:
         rows = [{"error": message}]
         _capi.raw_set_i32(slots, 0, _write_error_document(function, record, memory, rows))

@@ -22,8 +22,10 @@ from pyjinn.capabilities.ai import build_ai
 from pyjinn.capabilities.base import Capability, FunctionHost
 from pyjinn.capabilities.blobs import Blobs
 from pyjinn.capabilities.core import Core
+from pyjinn.capabilities.http import build_http
 from pyjinn.capabilities.jobs import Jobs
 from pyjinn.capabilities.kv import KeyValue
+from pyjinn.capabilities.locks import Locks
 from pyjinn.capabilities.sql import Sql
 from pyjinn.config.model import Config, FunctionSpec, MeaningRoute, Route
 from pyjinn.debug.recorder import RECORDER
@@ -346,5 +348,13 @@ def build_capabilities(config: Config, services: Services) -> dict[str, Capabili
         "ai": build_ai(
             {spec.name: spec.ai for spec in config.functions() if spec.ai is not None},
             services.token_budgets,
+        ),
+        "http": build_http(
+            {spec.name: spec.egress for spec in config.functions() if spec.permissions.http}
+        ),
+        "lock": Locks(
+            services.lock_store()
+            if any(spec.permissions.lock for spec in config.functions())
+            else None
         ),
     }

@@ -401,7 +401,13 @@ class ScriptedHttp:
     - ``/hang``: read the request and never answer (until stopped);
     - ``/status/NNN``: answer status NNN with an OpenAI-style error document;
     - ``/redirect``: 302 to ``redirect_to``;
-    - ``/ok``: a fixed chat completion (``answer``), with usage 7 + 3 tokens.
+    - ``/ok``: a fixed chat completion (``answer``), with usage 7 + 3 tokens;
+    - ``/echo``: 200 with JSON of the request's method, path, headers and body (base64);
+    - ``/size/N``: 200 with N bytes, declared in Content-Length;
+    - ``/stream/N``: 200 with N bytes and no Content-Length (the connection's end ends them);
+    - ``/trickle``: 200 announcing 100 bytes, then one byte every 0.2 s.
+
+    ``headers`` holds each request's headers (lower-case names), in order.
     """
 
     def __init__(self) -> None:
@@ -410,6 +416,7 @@ class ScriptedHttp:
 
         self.connections = 0
         self.requests: list[tuple[str, bytes]] = []
+        self.headers: list[dict[str, str]] = []
         self.redirect_to = ""
         self.answer = "fixed answer"
         self._release = threading.Event()
@@ -425,8 +432,11 @@ class ScriptedHttp:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 outer.requests.append((self.path, body))
+                outer.headers.append({name.lower(): value for name, value in self.headers.items()})
                 if self.path.startswith("/hang"):
                     outer._release.wait(60)
+                    return
+                if self._answer_raw(body):
                     return
                 if self.path.startswith("/status/"):
                     status = int(self.path.split("/")[2])
@@ -450,7 +460,44 @@ class ScriptedHttp:
                     }
                     self._reply(200, document, {})
 
-            do_GET = do_POST
+            do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_POST
+
+            def _answer_raw(self, body: bytes) -> bool:
+                import base64
+
+                path = self.path
+                if path.startswith("/echo"):
+                    document = {
+                        "method": self.command,
+                        "path": path,
+                        "headers": [[name.lower(), value] for name, value in self.headers.items()],
+                        "body": base64.b64encode(body).decode(),
+                    }
+                    self._reply(200, document, {"X-Echo": "one", "x-echo": "two"})
+                elif path.startswith(("/size/", "/stream/")):
+                    size = int(path.split("/")[2])
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    if path.startswith("/size/"):
+                        self.send_header("Content-Length", str(size))
+                    else:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
+                    self.end_headers()
+                    for start in range(0, size, 65536):
+                        self.wfile.write(b"x" * min(65536, size - start))
+                elif path.startswith("/trickle"):
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    for _ in range(100):
+                        if outer._release.wait(0.2):
+                            break
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                else:
+                    return False
+                return True
 
             def _reply(self, status: int, document: dict, headers: dict[str, str]) -> None:
                 import json
@@ -462,7 +509,8 @@ class ScriptedHttp:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
@@ -470,6 +518,9 @@ class ScriptedHttp:
             def get_request(self):  # type: ignore[no-untyped-def]
                 outer.connections += 1
                 return super().get_request()
+
+            def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
+                pass  # a client that hangs up early (a capped answer) is no error here
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]

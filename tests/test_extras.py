@@ -45,7 +45,7 @@ def test_routing_by_meaning_without_the_embedding_model_names_the_ai_extra(
     project("fn.wat", '(module (memory (export "memory") 1) (func (export "_start")))')
     monkeypatch.setitem(sys.modules, "tokenizers", None)  # reads as not installed
     text = (
-        ":8080 {\n\troute_by_meaning /ask {\n\t\tto fn \"anything\"\n\t}\n"
+        ':8080 {\n\troute_by_meaning /ask {\n\t\tto fn "anything"\n\t}\n'
         "\thandle /fn {\n\t\tpyjinn fn.wat\n\t}\n}\n"
     )
     with pytest.raises(ConfigErrors) as raised:

@@ -14,6 +14,8 @@
         blob_read  photos           # object storage, namespaces as for kv
         blob_write photos/uploads
         ai                          # the model and local embeddings (see pyjinn.config.ai)
+        http                        # outbound HTTP to allow_host's hosts (pyjinn.config.egress)
+        lock jobs                   # locks, namespaces as for kv
     }
 
 ``api_key`` and ``tenant`` may stand in the global options (for every function) and in a function
@@ -52,7 +54,8 @@ _FUNCTION = re.compile(r"[A-Za-z0-9_.-]+")
 # A namespace (`users`, `users/admins`), or a glob ending in `*` (`last*`: every key that starts
 # with `last`).
 _NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*(/?\*)?")
-_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue", "ai")
+_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue", "ai", "http",
+           "lock")  # fmt: skip
 # Gojinn's spelling of the object storage grants.
 _ALIASES = {"s3_read": "blob_read", "s3_write": "blob_write"}
 _DB_ACCESS = ("read", "write")
@@ -168,6 +171,7 @@ def build_permissions(
     lines: dict[str, Directive] = {}
     db: str | None = None
     ai = False
+    http = False
     for line in directive.block:
         spelled = line.name
         grant = _ALIASES.get(spelled, spelled)
@@ -206,6 +210,16 @@ def build_permissions(
             ai = True
             lines[grant] = line
             continue
+        if grant == "http":
+            if line.args:
+                report.error(
+                    line,
+                    "http takes no argument (allow_host lists the hosts), like: http",
+                )
+                continue
+            http = True
+            lines[grant] = line
+            continue
         if grant == "db":
             if len(line.args) != 1 or line.args[0] not in _DB_ACCESS:
                 report.error(line, "db expects read or write, like: db read")
@@ -231,7 +245,7 @@ def build_permissions(
             namespaces = tuple("*" if name == bucket else name for name in namespaces)
         grants[grant] = namespaces
         lines[grant] = line
-    return Permissions(db=db, ai=ai, **grants)
+    return Permissions(db=db, ai=ai, http=http, **grants)
 
 
 def _warn_changed_prefixes(

@@ -218,6 +218,12 @@ def _cache(directive: Directive, report: Diagnostics) -> AiCache | bool | None:
     return AiCache(mode, threshold=cache.threshold, ttl=ttl, max_entries=max_entries)
 
 
+def may_call_model(permissions: Permissions, own: dict[str, Directive]) -> bool:
+    """Whether a function may call the model: ``permissions { ai }``, or a directive in its own
+    block (``own``) that grants it."""
+    return permissions.ai or any(name in own for name in _GRANTING)
+
+
 def resolve_ai(
     values: dict[str, Any],
     lines: dict[str, Directive],
@@ -230,8 +236,9 @@ def resolve_ai(
     """A function's model settings: ``values`` are the merged (function over global) settings,
     ``lines`` where each was written, ``own`` those of the function's block. None when the
     function may not call the model (or an error was reported)."""
-    granting = [name for name in _GRANTING if name in own]
-    if not permissions.ai and not granting:
+    # allow_host is also the http grant's list: pyjinn.config.egress reports it when unused.
+    own = {name: line for name, line in own.items() if name != "allow_host"}
+    if not may_call_model(permissions, own):
         if own:
             first = next(iter(own.values()))
             report.error(

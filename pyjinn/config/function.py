@@ -28,6 +28,7 @@ from pyjinn.config.ai import (
     TOOL_USAGE,
     build_ai_setting,
     build_ai_tool,
+    may_call_model,
     merge_ai_setting,
     resolve_ai,
 )
@@ -35,6 +36,7 @@ from pyjinn.config.ai import USAGE as AI_USAGE
 from pyjinn.config.crashes import CRASH_DIRECTIVES, build_crash_setting
 from pyjinn.config.crashes import USAGE as CRASH_USAGE
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
+from pyjinn.config.egress import resolve_egress
 from pyjinn.config.files import PathProblem, kind, resolve
 from pyjinn.config.jobs import FUNCTION_DIRECTIVES as JOB_DIRECTIVES
 from pyjinn.config.jobs import FUNCTION_USAGE as JOB_USAGE
@@ -238,6 +240,15 @@ def build_function(
     )
     if ai is not None and not permissions.ai:
         permissions = replace(permissions, ai=True)  # granted by ai_provider/ai_endpoint here
+    egress = resolve_egress(
+        {**context.ai, **draft.ai},
+        draft.ai_lines,
+        permissions=permissions,
+        calls_model=may_call_model(permissions, draft.ai_lines),
+        permissions_line=draft.permissions_line,
+        written=any(sub.name == "allow_host" for sub in directive.block or ()),
+        report=report,
+    )
     module_path = _module_path(directive, draft, context, report)
     if module_path is None:
         return None
@@ -295,6 +306,7 @@ def build_function(
         ai=ai,
         tool=tool,
         triggers=triggers,
+        egress=egress,
     )
 
 

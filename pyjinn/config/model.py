@@ -92,6 +92,10 @@ class Permissions:
         return "*" in self.jobs_enqueue or function in self.jobs_enqueue
 
     ai: bool = False  # the model (ai_chat, host_ask_ai) and local embeddings (ai_embed)
+    # Outbound HTTP (http_request, host_http_get), to the hosts its allow_host lists.
+    http: bool = False
+    # Lock namespaces (lock_acquire, lock_release, host_mutex_*): names as kv keys are.
+    lock: tuple[str, ...] = ()
 
     def allows(self, grant: str, key: str) -> bool:
         namespaces: tuple[str, ...] = getattr(self, grant)
@@ -355,6 +359,9 @@ class FunctionSpec:
     tool: AiTool | None = None
     # Triggers written in the function's own block (cron, mqtt_subscribe, nats_subscribe).
     triggers: Triggers = field(default_factory=Triggers)
+    # The hosts its outbound calls may reach (allow_host, the function's over the global one);
+    # empty without allow_host. Its model calls use it too when it is given.
+    egress: AllowList = field(default_factory=AllowList)
 
     @property
     def allows_symlinks(self) -> bool:

@@ -93,6 +93,11 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         # Shown only when set, so configurations without them render as before.
         if spec.permissions.ai:
             rendered["permissions"]["ai"] = True
+        if spec.permissions.http:
+            rendered["permissions"]["http"] = True
+            rendered["allow_host"] = [str(entry) for entry in spec.egress.entries]
+        if spec.permissions.lock:
+            rendered["permissions"]["lock"] = list(spec.permissions.lock)
         if spec.ai is not None:
             rendered["ai"] = _ai(spec.ai)
         if spec.tool is not None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyjinn.abi import Arg, ErrorCode
+from pyjinn.abi import FUNCTIONS, Arg, ErrorCode
 from pyjinn.capabilities.base import Call, FunctionHost, HostCallError
 from pyjinn.capabilities.core import Core
 from pyjinn.config.model import Permissions
@@ -31,7 +31,8 @@ from pyjinn.engine.clocks import MAX_LOGGED
 from pyjinn.engine.context import CLOCK_ENTRY, CLOCK_TIME_GET, PollOutcome
 from pyjinn.engine.hostfunc import GuestTrap
 
-CAPABILITIES = ("core", "kv", "db", "blob")
+# Every capability of the ABI table answers from the record (outbound HTTP and locks too).
+CAPABILITIES = tuple(sorted({function.capability for function in FUNCTIONS}))
 _CLOCK_NAMES = {0: "realtime", 1: "monotonic", 2: "process CPU time", 3: "thread CPU time"}
 
 

@@ -7,6 +7,7 @@ would need a lookup table and a lock.
 
 from __future__ import annotations
 
+import logging
 import struct
 import threading
 import time
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from pyjinn.engine.hostfunc import GuestMemory
 
 _local = threading.local()
+log = logging.getLogger("pyjinn.engine")
 
 # One clock reading as both clocks log it: call (0 clock_time_get, 1 clock_res_get), errno,
 # padding, clock id, value. The native clock writes the same 16 bytes.
@@ -47,6 +49,13 @@ class Replayer(Protocol):
     def poll(self, subscriptions: int) -> PollOutcome: ...
 
 
+class Resource(Protocol):
+    """Something a capability holds for one invocation (its locks) and lets go of when the
+    guest has finished, however it finished."""
+
+    def release(self) -> None: ...
+
+
 class InvocationContext:
     """What host functions need while one guest runs, and what they leave behind.
 
@@ -71,6 +80,7 @@ class InvocationContext:
         "polls",
         "randomness",
         "replay",
+        "resources",
         "tenant",
         "timed_out",
         "trace_id",
@@ -105,6 +115,9 @@ class InvocationContext:
         self.polls: list[PollOutcome] | None = None
         self.clock_log: bytearray | None = None
         self.replay = replay
+        # What capabilities hold for this invocation, by capability; released by
+        # ``release_resources`` once the guest has finished. Made on first use.
+        self.resources: dict[str, Resource] | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -118,6 +131,21 @@ def current() -> InvocationContext:
 
 def enter(context: InvocationContext) -> None:
     _local.context = context
+
+
+def release_resources(context: InvocationContext) -> None:
+    """Let go of everything capabilities hold for ``context`` (the guest has finished). A
+    failure is logged, never raised: the invocation's outcome stands."""
+    resources, context.resources = context.resources or {}, None
+    for name, resource in resources.items():
+        try:
+            resource.release()
+        except Exception:
+            log.exception(
+                "Releasing what the %s capability held for an invocation failed.",
+                name,
+                extra={"tenant": context.tenant, "trace_id": context.trace_id, "blame": "host"},
+            )
 
 
 def leave() -> None:

@@ -232,6 +232,8 @@ def invoke(
             )
     finally:
         context.leave()
+        if invocation.resources:
+            context.release_resources(invocation)  # a lock never outlives its invocation
     (ended, exit_code, code, message, fuel_left, memory_bytes) = raw[:6]
     stdout, stdout_exceeded, stderr, stderr_exceeded, phases, stopped = raw[6:12]
     clock_log, backtrace, memory = raw[12:]

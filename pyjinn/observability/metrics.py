@@ -168,6 +168,20 @@ MEANING_ROUTES = Family(
     "(none: no function was near enough and there is no fallback).",
     ("route", "function"),
 )
+HTTP_REQUESTS = Family(
+    "pyjinn_http_requests",
+    "counter",
+    "Outbound HTTP requests of functions (http_request, host_http_get) by function, host (an "
+    "allowed host:port, or refused) and result (the status class, like 2xx, or the refusal: "
+    "denied, address_refused, timeout, limit, unavailable).",
+    ("function", "host", "result"),
+)
+LOCKS_LEFT_HELD = Family(
+    "pyjinn_locks_left_held",
+    "counter",
+    "Locks an invocation still held when it ended, which pyjinn then released, by function.",
+    ("function",),
+)
 FAMILIES = (
     INVOCATIONS,
     DURATION,
@@ -186,6 +200,8 @@ FAMILIES = (
     AI_TOKENS,
     AI_CACHE,
     MEANING_ROUTES,
+    HTTP_REQUESTS,
+    LOCKS_LEFT_HELD,
 )
 
 
@@ -305,6 +321,12 @@ class Registry:
 
     def meaning_route(self, route: str, function: str) -> None:
         self.add(MEANING_ROUTES, (route, function))
+
+    def http_request(self, function: str, host: str, result: str) -> None:
+        self.add(HTTP_REQUESTS, (function, host, result))
+
+    def locks_left_held(self, function: str, count: int) -> None:
+        self.add(LOCKS_LEFT_HELD, (function,), count)
 
     def module_load(self, from_cache: bool, seconds: float) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from pyjinn.ai.budget import TokenBudgets
 from pyjinn.backends.blobs import BlobStore
 from pyjinn.backends.kv import KeyValueStore
+from pyjinn.backends.locks import LockStore
 from pyjinn.backends.sql import SqlDatabase
 from pyjinn.config.model import BlobStorage, Config, Database, JobOptions
 
@@ -55,8 +56,12 @@ def needs_embedded_mqtt(config: Config) -> bool:
 
 
 def needs_key_value(config: Config) -> bool:
-    """Whether any function of ``config`` may use key-value storage."""
-    return any(spec.permissions.kv_read or spec.permissions.kv_write for spec in config.functions())
+    """Whether any function of ``config`` may use key-value storage (its keys, or locks, which
+    live in key-value buckets)."""
+    return any(
+        spec.permissions.kv_read or spec.permissions.kv_write or spec.permissions.lock
+        for spec in config.functions()
+    )
 
 
 def configured_nats(config: Config) -> NatsConnection | None:
@@ -128,6 +133,7 @@ class Services:
         self.embedded_mqtt: MqttEndpoint | None = None
         self._jobs: Jobs | None = None
         self._kv: KeyValueStore | None = None
+        self._locks: LockStore | None = None
         self._databases: dict[tuple[Database, int], SqlDatabase] = {}
         self._blob_stores: dict[BlobStorage, BlobStore] = {}
         self._lock = threading.Lock()
@@ -149,6 +155,20 @@ class Services:
                     replicas=self.job_options.replicas,
                 )
             return self._kv
+
+    def lock_store(self) -> LockStore | None:
+        """The lock store (on the key-value store's connection), or None without NATS."""
+        store = self.kv_store()
+        if store is None:
+            return None
+        from pyjinn.backends.kv.nats import NatsKeyValueStore
+        from pyjinn.backends.locks.nats import NatsLockStore
+
+        assert isinstance(store, NatsKeyValueStore)
+        with self._lock:
+            if self._locks is None:
+                self._locks = NatsLockStore(store)
+            return self._locks
 
     @property
     def jobs(self) -> Jobs | None:
@@ -184,6 +204,7 @@ class Services:
             if self._kv is not None:
                 self._kv.close()
                 self._kv = None
+                self._locks = None  # it ran on that store's connection
             backends: list[SqlDatabase | BlobStore] = [
                 *self._databases.values(),
                 *self._blob_stores.values(),

@@ -53,6 +53,19 @@ export declare function abi_job_enqueue(
 export declare function abi_ai_chat(request: i32, request_length: i32): i64;
 @external("pyjinn", "ai_embed")
 export declare function abi_ai_embed(texts: i32, texts_length: i32): i64;
+@external("pyjinn", "http_request")
+export declare function abi_http_request(
+  method: i32, method_length: i32, url: i32, url_length: i32, headers: i32, headers_length: i32,
+  body: i32, body_length: i32,
+): i64;
+@external("pyjinn", "lock_acquire")
+export declare function abi_lock_acquire(
+  name: i32, name_length: i32, ttl_seconds: i32, wait_ms: i32,
+): i64;
+@external("pyjinn", "lock_release")
+export declare function abi_lock_release(
+  name: i32, name_length: i32, token: i32, token_length: i32,
+): i32;
 
 @external("wasi_snapshot_preview1", "fd_read")
 declare function wasi_fd_read(fd: i32, iovs: i32, iovs_length: i32, read: i32): i32;
@@ -81,6 +94,12 @@ export enum Status {
   BUDGET = -7,
   /** The service behind the call refused for its own rate limit. */
   RATE_LIMITED = -8,
+  /** The call ran out of time (an outbound request). */
+  TIMEOUT = -9,
+  /** An allowed host resolved to an address outbound calls may not reach. */
+  ADDRESS_REFUSED = -10,
+  /** The lock is held by another holder. */
+  BUSY = -11,
   /** The request on stdin is not a request object. */
   BAD_REQUEST = -100,
   /** Reading stdin or writing stdout failed. */
@@ -99,6 +118,9 @@ export function statusName(status: i32): string {
     case Status.INTERNAL: return "INTERNAL";
     case Status.BUDGET: return "BUDGET";
     case Status.RATE_LIMITED: return "RATE_LIMITED";
+    case Status.TIMEOUT: return "TIMEOUT";
+    case Status.ADDRESS_REFUSED: return "ADDRESS_REFUSED";
+    case Status.BUSY: return "BUSY";
     case Status.BAD_REQUEST: return "BAD_REQUEST";
     case Status.IO: return "IO";
   }
@@ -261,6 +283,69 @@ export function aiChat(request: string): Result {
 export function aiEmbed(texts: string): Result {
   const t = utf8(texts);
   return readResult(abi_ai_embed(address(t), t.byteLength));
+}
+
+// ---- outbound HTTP and locks ----------------------------------------------------------------
+
+/** An outbound request's outcome: `status` is OK or the refusal; when OK, `httpStatus`, the
+ * headers as JSON text ({"name":["value",...]}, lower-case names) and the body. */
+export class HttpResponse {
+  constructor(
+    public status: i32,
+    public httpStatus: i32,
+    public headers: string,
+    public body: ArrayBuffer,
+  ) {}
+
+  get ok(): bool {
+    return this.status == Status.OK;
+  }
+}
+
+/** Send an HTTP request (permissions { http }; only to the hosts allow_host lists). `headers`
+ * is a JSON object of names to a string or an array of strings ("" for none). Any HTTP status
+ * is an answer; the refusals: DENIED (a host or a redirect's target not listed),
+ * ADDRESS_REFUSED, LIMIT (over 8 MiB, more than 5 redirects), TIMEOUT, UNAVAILABLE, INVALID. */
+export function httpRequest(
+  method: string, url: string, headers: string = "", body: ArrayBuffer = new ArrayBuffer(0),
+): HttpResponse {
+  const m = utf8(method), u = utf8(url), h = utf8(headers);
+  const result = readResult(
+    abi_http_request(address(m), m.byteLength, address(u), u.byteLength, address(h),
+                     h.byteLength, address(body), body.byteLength),
+  );
+  const none = new ArrayBuffer(0);
+  if (!result.ok) return new HttpResponse(result.status, 0, "", none);
+  // A JSON line {"status":N,"headers":{...}}, a newline, then the body (docs/abi.md).
+  const bytes = Uint8Array.wrap(result.data);
+  const newline = bytes.indexOf(10);
+  const head = newline < 0 ? "" : String.UTF8.decode(result.data.slice(0, newline));
+  const statusKey = '{"status":', headersKey = ',"headers":';
+  const comma = head.indexOf(headersKey);
+  if (!head.startsWith(statusKey) || !head.endsWith("}") || comma < 0) {
+    return new HttpResponse(Status.INTERNAL, 0, "", none);
+  }
+  return new HttpResponse(
+    Status.OK,
+    I32.parseInt(head.substring(statusKey.length, comma)),
+    head.substring(comma + headersKey.length, head.length - 1),
+    result.data.slice(newline + 1),
+  );
+}
+
+/** Take this tenant's lock `name` (permissions { lock NAMESPACE }) for at most `ttlSeconds`
+ * (1 to 86400), waiting up to `waitMs` for its holder to let go. When OK, the result's text is
+ * the token that releases it; BUSY when another holds it. Locks still held when the invocation
+ * ends are released then. */
+export function lockAcquire(name: string, ttlSeconds: i32, waitMs: i32 = 0): Result {
+  const n = utf8(name);
+  return readResult(abi_lock_acquire(address(n), n.byteLength, ttlSeconds, waitMs));
+}
+
+/** Release a lock with its token: DENIED when another holds it, NOT_FOUND when nobody does. */
+export function lockRelease(name: string, token: string): i32 {
+  const n = utf8(name), t = utf8(token);
+  return abi_lock_release(address(n), n.byteLength, address(t), t.byteLength);
 }
 
 // ---- JSON ----------------------------------------------------------------------------------

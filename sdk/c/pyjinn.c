@@ -19,6 +19,9 @@ const char *pyjinn_status_name(int status) {
     case PYJINN_INTERNAL: return "INTERNAL";
     case PYJINN_BUDGET: return "BUDGET";
     case PYJINN_RATE_LIMITED: return "RATE_LIMITED";
+    case PYJINN_TIMEOUT: return "TIMEOUT";
+    case PYJINN_ADDRESS_REFUSED: return "ADDRESS_REFUSED";
+    case PYJINN_BUSY: return "BUSY";
     case PYJINN_NO_MEMORY: return "NO_MEMORY";
     case PYJINN_IO: return "IO";
     default: return "UNKNOWN";
@@ -694,4 +697,49 @@ int pyjinn_ai_chat(const char *request, char **json, size_t *length) {
 int pyjinn_ai_embed(const char *texts, char **json, size_t *length) {
     long long result = pyjinn_abi_ai_embed(PYJINN_ADDRESS(texts), (int32_t)strlen(texts));
     return take_result(result, 0, json, length);
+}
+
+int pyjinn_http_request(const char *method, const char *url, const char *headers,
+                        const void *body, size_t body_length, pyjinn_http_response *response) {
+    const char *fields = headers ? headers : "";
+    long long result = pyjinn_abi_http_request(
+        PYJINN_ADDRESS(method), (int32_t)strlen(method), PYJINN_ADDRESS(url),
+        (int32_t)strlen(url), PYJINN_ADDRESS(fields), (int32_t)strlen(fields),
+        PYJINN_ADDRESS(body), (int32_t)body_length);
+    char *block;
+    size_t length;
+    int status = take_result(result, 0, &block, &length);
+    if (status != PYJINN_OK) return status;
+    /* {"status":N,"headers":{...}} then a newline, then the body (docs/abi.md). */
+    static const char status_key[] = "{\"status\":", headers_key[] = ",\"headers\":";
+    char *newline = memchr(block, '\n', length);
+    char *end = NULL;
+    long code = 0;
+    if (newline && newline - block > 2 && newline[-1] == '}' &&
+        strncmp(block, status_key, sizeof status_key - 1) == 0) {
+        code = strtol(block + sizeof status_key - 1, &end, 10);
+    }
+    if (!end || strncmp(end, headers_key, sizeof headers_key - 1) != 0) {
+        free(block);
+        return PYJINN_INTERNAL; /* the host sent something that is not an answer */
+    }
+    newline[-1] = '\0'; /* the closing brace of the head: the headers object ends before it */
+    response->status = (int)code;
+    response->headers = end + sizeof headers_key - 1;
+    response->body = newline + 1;
+    response->body_length = length - (size_t)(newline + 1 - block);
+    response->block = block;
+    return PYJINN_OK;
+}
+
+int pyjinn_lock_acquire(const char *name, int ttl_seconds, int wait_ms, char **token) {
+    long long result = pyjinn_abi_lock_acquire(PYJINN_ADDRESS(name), (int32_t)strlen(name),
+                                               (int32_t)ttl_seconds, (int32_t)wait_ms);
+    size_t token_length;
+    return take_result(result, 0, token, &token_length);
+}
+
+int pyjinn_lock_release(const char *name, const char *token) {
+    return pyjinn_abi_lock_release(PYJINN_ADDRESS(name), (int32_t)strlen(name),
+                                   PYJINN_ADDRESS(token), (int32_t)strlen(token));
 }

@@ -48,6 +48,9 @@ typedef enum {
     PYJINN_INTERNAL = -6,    /* a fault in the host */
     PYJINN_BUDGET = -7,      /* the tenant's token budget is spent for now */
     PYJINN_RATE_LIMITED = -8, /* the model's provider refused for its rate limit (429) */
+    PYJINN_TIMEOUT = -9,     /* the call ran out of time (an outbound request) */
+    PYJINN_ADDRESS_REFUSED = -10, /* an allowed host resolved to an address not allowed */
+    PYJINN_BUSY = -11,       /* the lock is held by another holder */
     /* The SDK's own; the host never returns these. */
     PYJINN_NO_MEMORY = -100, /* malloc failed */
     PYJINN_IO = -101         /* reading stdin or writing stdout failed */
@@ -204,6 +207,35 @@ int pyjinn_ai_chat(const char *request, char **json, size_t *length);
  * PYJINN_OK, *json is {"model","dimensions","embeddings":[[...],...]} (unit vectors). */
 int pyjinn_ai_embed(const char *texts, char **json, size_t *length);
 
+/* Outbound HTTP (permissions { http }; only to the hosts allow_host lists). `headers` is a JSON
+ * object of names to a string or an array of strings, like {"Accept":"application/json"} (NULL
+ * or "" for none); `body` may be NULL with length 0. Any status is PYJINN_OK: read
+ * response->status. The refusals: PYJINN_DENIED (a host, or a redirect's target, not in
+ * allow_host), PYJINN_ADDRESS_REFUSED (an allowed name resolved to a loopback, private,
+ * link-local or metadata address not listed itself), PYJINN_LIMIT (a body or answer over
+ * 8 MiB, more than 5 redirects), PYJINN_TIMEOUT, PYJINN_UNAVAILABLE (the connection failed),
+ * PYJINN_INVALID (a method, header or URL that cannot be sent). */
+typedef struct {
+    int status;          /* the HTTP status */
+    const char *headers; /* the answer's headers as JSON: {"name":["value",...]}, lower case */
+    const char *body;    /* the body's bytes, followed by a NUL that body_length does not count */
+    size_t body_length;
+    char *block;         /* the one allocation holding all of it: free(response.block) */
+} pyjinn_http_response;
+
+int pyjinn_http_request(const char *method, const char *url, const char *headers,
+                        const void *body, size_t body_length, pyjinn_http_response *response);
+
+/* Locks (permissions { lock NAMESPACE }; names follow the key rules). Take this tenant's lock
+ * `name` for at most ttl_seconds (1 to 86400), waiting up to wait_ms for its holder to let
+ * go: on PYJINN_OK, *token (malloc'd, NUL-terminated) is what releases it. PYJINN_BUSY when
+ * another holds it. Locks still held when the invocation ends are released then. */
+int pyjinn_lock_acquire(const char *name, int ttl_seconds, int wait_ms, char **token);
+
+/* Release a lock with the token pyjinn_lock_acquire gave: PYJINN_DENIED when another holds
+ * it, PYJINN_NOT_FOUND when nobody does (its TTL ran out). */
+int pyjinn_lock_release(const char *name, const char *token);
+
 /* ---- the raw ABI ------------------------------------------------------------------------ */
 
 /* The host functions of import module "pyjinn", with the wasm types of pyjinn/abi.py: i32 for
@@ -249,5 +281,15 @@ PYJINN_IMPORT("ai_chat")
 long long pyjinn_abi_ai_chat(int32_t request, int32_t request_length);
 PYJINN_IMPORT("ai_embed")
 long long pyjinn_abi_ai_embed(int32_t texts, int32_t texts_length);
+PYJINN_IMPORT("http_request")
+long long pyjinn_abi_http_request(int32_t method, int32_t method_length, int32_t url,
+                                  int32_t url_length, int32_t headers, int32_t headers_length,
+                                  int32_t body, int32_t body_length);
+PYJINN_IMPORT("lock_acquire")
+long long pyjinn_abi_lock_acquire(int32_t name, int32_t name_length, int32_t ttl_seconds,
+                                  int32_t wait_ms);
+PYJINN_IMPORT("lock_release")
+int32_t pyjinn_abi_lock_release(int32_t name, int32_t name_length, int32_t token,
+                                int32_t token_length);
 
 #endif

@@ -17,6 +17,12 @@ const (
 	Unavailable Code = -4 // the backend is down or not configured
 	Limit       Code = -5 // a size or quota was exceeded
 	Internal    Code = -6 // a fault in the host, or a result this SDK cannot read
+	Budget      Code = -7 // the tenant's budget for the call is spent for now
+	RateLimited Code = -8 // the service behind the call refused for its own rate limit
+	Timeout     Code = -9 // the call ran out of time (an outbound request)
+	// AddressRefused: an allowed host resolved to an address outbound calls may not reach.
+	AddressRefused Code = -10
+	Busy           Code = -11 // the lock is held by another holder
 )
 
 // String is the code's name: "NotFound", "Denied", ...
@@ -34,6 +40,16 @@ func (code Code) String() string {
 		return "Limit"
 	case Internal:
 		return "Internal"
+	case Budget:
+		return "Budget"
+	case RateLimited:
+		return "RateLimited"
+	case Timeout:
+		return "Timeout"
+	case AddressRefused:
+		return "AddressRefused"
+	case Busy:
+		return "Busy"
 	}
 	return "Code(" + strconv.Itoa(int(code)) + ")"
 }
@@ -55,12 +71,17 @@ func (err *Error) Is(target error) bool {
 
 // One error per code, for errors.Is.
 var (
-	ErrNotFound    = &Error{Code: NotFound}
-	ErrDenied      = &Error{Code: Denied}
-	ErrInvalid     = &Error{Code: Invalid}
-	ErrUnavailable = &Error{Code: Unavailable}
-	ErrLimit       = &Error{Code: Limit}
-	ErrInternal    = &Error{Code: Internal}
+	ErrNotFound       = &Error{Code: NotFound}
+	ErrDenied         = &Error{Code: Denied}
+	ErrInvalid        = &Error{Code: Invalid}
+	ErrUnavailable    = &Error{Code: Unavailable}
+	ErrLimit          = &Error{Code: Limit}
+	ErrInternal       = &Error{Code: Internal}
+	ErrBudget         = &Error{Code: Budget}
+	ErrRateLimited    = &Error{Code: RateLimited}
+	ErrTimeout        = &Error{Code: Timeout}
+	ErrAddressRefused = &Error{Code: AddressRefused}
+	ErrBusy           = &Error{Code: Busy}
 )
 
 // LastError is the message of the last failed host call in this invocation ("" when none
@@ -81,8 +102,8 @@ func LastError() string {
 // fail is the error for a negative host result.
 func fail(result int64) error {
 	code := Code(result)
-	if result < int64(Internal) {
-		code = Internal
+	if result < int64(Busy) {
+		code = Internal // a code this SDK does not know
 	}
 	return &Error{Code: code, Message: LastError()}
 }

@@ -63,6 +63,9 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "job_enqueue": (("str", "sized", "str"), "data"),
     "ai_chat": (("bytes",), "data"),
     "ai_embed": (("bytes",), "data"),
+    "http_request": (("str", "str", "bytes", "sized"), "data"),
+    "lock_acquire": (("str", "i32", "i32"), "data"),
+    "lock_release": (("str", "str"), "status"),
 }
 
 _U32 = struct.Struct("<I")
@@ -84,6 +87,9 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = -6
     BUDGET = -7
     RATE_LIMITED = -8
+    TIMEOUT = -9
+    ADDRESS_REFUSED = -10
+    BUSY = -11
 
 
 class HostError(Exception):
@@ -120,9 +126,31 @@ class Internal(HostError):
     code = ErrorCode.INTERNAL
 
 
+class Timeout(HostError):
+    """The call ran out of time (an outbound request)."""
+
+    code = ErrorCode.TIMEOUT
+
+
+class AddressRefused(HostError):
+    """An allowed host resolved to an address outbound calls may not reach."""
+
+    code = ErrorCode.ADDRESS_REFUSED
+
+
+class Busy(HostError):
+    """The lock is held by another holder."""
+
+    code = ErrorCode.BUSY
+
+
 _ERRORS: dict[int, type[HostError]] = {
-    cls.code: cls for cls in (NotFound, Denied, Invalid, Unavailable, LimitExceeded, Internal)
-}
+    cls.code: cls
+    for cls in (
+        NotFound, Denied, Invalid, Unavailable, LimitExceeded, Internal, Timeout, AddressRefused,
+        Busy,
+    )
+}  # fmt: skip
 
 
 # ---- the raw ABI ----------------------------------------------------------------------------
@@ -276,6 +304,57 @@ def ai_embed(texts: str | list[str]) -> dict[str, Any]:
     """Embed texts with the local model: ``{"model", "dimensions", "embeddings"}``."""
     answer: dict[str, Any] = json.loads(_data("ai_embed", json.dumps(texts).encode()))
     return answer
+
+
+class HttpResponse:
+    """An answer to an outbound request: ``status``, ``headers`` (lower-case names, each with
+    its values in order) and ``body``."""
+
+    def __init__(self, status: int, headers: dict[str, list[str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str | list[str]] | None = None,
+    body: str | bytes = b"",
+) -> HttpResponse:
+    """Send an HTTP request (permissions { http }; only to the hosts allow_host lists). Any
+    status is an answer; the refusals raise: ``Denied`` (a host or a redirect's target not
+    listed), ``AddressRefused``, ``LimitExceeded`` (over 8 MiB, more than 5 redirects),
+    ``Timeout``, ``Unavailable``, ``Invalid``."""
+    fields = json.dumps(dict(headers)).encode() if headers else b""
+    answer = _data("http_request", method, url, fields, body)
+    head, _, content = answer.partition(b"\n")
+    document = json.loads(head)
+    return HttpResponse(document["status"], document["headers"], content)
+
+
+def lock_acquire(name: str, ttl_seconds: int, wait_ms: int = 0) -> str:
+    """Take this tenant's lock ``name`` (permissions { lock NAMESPACE }) for at most
+    ``ttl_seconds`` (1 to 86400), waiting up to ``wait_ms`` for its holder to let go; returns
+    the token that releases it. Raises ``Busy`` when another holds it. Locks still held when
+    the invocation ends are released then."""
+    length = _checked("lock_acquire", call("lock_acquire", name, ttl_seconds, wait_ms)[0])
+    copied, data = call("result_read", length)
+    _checked("result_read", copied)
+    return data[:copied].decode()
+
+
+def lock_release(name: str, token: str) -> None:
+    """Release a lock with its token: ``Denied`` when another holds it, ``NotFound`` when
+    nobody does (its TTL ran out)."""
+    _checked("lock_release", call("lock_release", name, token)[0])
 
 
 # ---- the request and the response -----------------------------------------------------------

@@ -58,6 +58,28 @@ pub const abi = struct {
     ) i64;
     pub extern "pyjinn" fn ai_chat(request: i32, request_length: i32) i64;
     pub extern "pyjinn" fn ai_embed(texts: i32, texts_length: i32) i64;
+    pub extern "pyjinn" fn http_request(
+        method: i32,
+        method_length: i32,
+        url: i32,
+        url_length: i32,
+        headers: i32,
+        headers_length: i32,
+        body: i32,
+        body_length: i32,
+    ) i64;
+    pub extern "pyjinn" fn lock_acquire(
+        name: i32,
+        name_length: i32,
+        ttl_seconds: i32,
+        wait_ms: i32,
+    ) i64;
+    pub extern "pyjinn" fn lock_release(
+        name: i32,
+        name_length: i32,
+        token: i32,
+        token_length: i32,
+    ) i32;
 
     /// A slice as the (pointer, length) pair of i32 the host reads.
     pub fn address(bytes: []const u8) i32 {
@@ -80,6 +102,9 @@ pub const ErrorCode = enum(i32) {
     internal = -6,
     budget = -7,
     rate_limited = -8,
+    timeout = -9,
+    address_refused = -10,
+    busy = -11,
 };
 
 /// What a host call can fail with, one error per `ErrorCode`.
@@ -100,6 +125,12 @@ pub const Error = error{
     Budget,
     /// The model's provider refused for its own rate limit (HTTP 429).
     RateLimited,
+    /// The call ran out of time (an outbound request).
+    Timeout,
+    /// An allowed host resolved to an address outbound calls may not reach.
+    AddressRefused,
+    /// The lock is held by another holder.
+    Busy,
 };
 
 /// The error for a negative host result.
@@ -112,6 +143,9 @@ pub fn errorFromCode(code: i64) Error {
         @backingInt(ErrorCode.limit) => error.Limit,
         @backingInt(ErrorCode.budget) => error.Budget,
         @backingInt(ErrorCode.rate_limited) => error.RateLimited,
+        @backingInt(ErrorCode.timeout) => error.Timeout,
+        @backingInt(ErrorCode.address_refused) => error.AddressRefused,
+        @backingInt(ErrorCode.busy) => error.Busy,
         else => error.Internal,
     };
 }
@@ -271,6 +305,81 @@ pub fn aiChat(allocator: Allocator, request: []const u8) KvError![]u8 {
 /// {"model", "dimensions", "embeddings": [[...], ...]}, allocated with `allocator`.
 pub fn aiEmbed(allocator: Allocator, texts: []const u8) KvError![]u8 {
     return takeResult(allocator, abi.ai_embed(abi.address(texts), abi.length(texts)));
+}
+
+// ---- outbound HTTP and locks -------------------------------------------------------------------
+
+/// An answer to an outbound request: its status, its headers as JSON
+/// ({"name":["value",...]}, lower-case names) and its body.
+pub const HttpResponse = struct { status: i32, headers: []const u8, body: []const u8 };
+
+/// Send an HTTP request (permissions { http }; only to the hosts allow_host lists). `headers`
+/// is a JSON object of names to a string or an array of strings ("" for none). Any status is
+/// an answer; the refusals are errors: Denied (a host or redirect target not in allow_host),
+/// AddressRefused, Limit (over 8 MiB, more than 5 redirects), Timeout, Unavailable, Invalid.
+/// The answer is allocated with `allocator` (one buffer).
+pub fn httpRequest(
+    allocator: Allocator,
+    method: []const u8,
+    url: []const u8,
+    headers: []const u8,
+    body: []const u8,
+) KvError!HttpResponse {
+    const block = try takeResult(allocator, abi.http_request(
+        abi.address(method),
+        abi.length(method),
+        abi.address(url),
+        abi.length(url),
+        abi.address(headers),
+        abi.length(headers),
+        abi.address(body),
+        abi.length(body),
+    ));
+    // {"status":N,"headers":{...}} then a newline, then the body (docs/abi.md).
+    const status_key = "{\"status\":";
+    const headers_key = ",\"headers\":";
+    const newline = std.mem.indexOfScalar(u8, block, '\n') orelse return error.Internal;
+    const head = block[0..newline];
+    if (!std.mem.startsWith(u8, head, status_key) or !std.mem.endsWith(u8, head, "}"))
+        return error.Internal;
+    const comma = std.mem.indexOfPos(u8, head, status_key.len, headers_key) orelse
+        return error.Internal;
+    const status = std.fmt.parseInt(i32, head[status_key.len..comma], 10) catch
+        return error.Internal;
+    return .{
+        .status = status,
+        .headers = head[comma + headers_key.len .. head.len - 1],
+        .body = block[newline + 1 ..],
+    };
+}
+
+/// Take this tenant's lock `name` (permissions { lock NAMESPACE }) for at most `ttl_seconds`
+/// (1 to 86400), waiting up to `wait_ms` for its holder to let go; error.Busy when another
+/// holds it. Returns the token that releases it, allocated with `allocator`. Locks still held
+/// when the invocation ends are released then.
+pub fn lockAcquire(
+    allocator: Allocator,
+    name: []const u8,
+    ttl_seconds: u32,
+    wait_ms: u32,
+) KvError![]u8 {
+    return takeResult(allocator, abi.lock_acquire(
+        abi.address(name),
+        abi.length(name),
+        @bitCast(ttl_seconds),
+        @bitCast(wait_ms),
+    ));
+}
+
+/// Release a lock with its token: error.Denied when another holds it, error.NotFound when
+/// nobody does (its TTL ran out).
+pub fn lockRelease(name: []const u8, token: []const u8) Error!void {
+    return check(abi.lock_release(
+        abi.address(name),
+        abi.length(name),
+        abi.address(token),
+        abi.length(token),
+    ));
 }
 
 /// Copy the pending result of a data call (`result` is what it returned) into a new buffer.

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = (
     "environment", "guests", "inprocess", "http", "coldstart", "density", "observability", "jobs",
-    "ai", "languages",
+    "ai", "languages", "egress",
 )  # fmt: skip
 
 
@@ -58,6 +58,8 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         assert guest["total_us"]["p50"] > 0, name
         assert all(phase["p50"] > 0 for phase in guest["phases_us"].values()), name
     assert results["inprocess"]["key_value"]["host_calls_us"]["kv_get"]["p50"] > 0
+    assert results["egress"]["host_call_us"]["p50"] > 0
+    assert results["egress"]["direct_httpx_us"]["p50"] > 0
     storage = results["inprocess"]["storage"]
     assert storage["sql_point_query"]["host_calls_us"]["db_query"]["p50"] > 0
     assert storage["blob_get_4kib"]["host_calls_us"]["blob_get"]["p50"] > 0

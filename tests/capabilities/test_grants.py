@@ -162,12 +162,14 @@ def test_validate_reports_a_missing_grant_at_the_function_line(tmp_path) -> None
 def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_path) -> None:
     # The suggested line, with a real namespace in place of NAMESPACE, loads and holds the grant.
     (tmp_path / "fn.wat").write_text("(module)")
-    # jobs_enqueue names functions, ai nothing; the others name key namespaces.
-    names = {"jobs_enqueue": " *", "ai": ""}.get(grant, " users")
+    # jobs_enqueue names functions, ai and http nothing; the others name key namespaces.
+    names = {"jobs_enqueue": " *", "ai": "", "http": ""}.get(grant, " users")
     line = grant if grant.startswith("db ") else f"{grant}{names}"
+    # http needs its hosts in the function's block (covering STORAGE's model endpoint too).
+    hosts = " allow_host api.example.com 127.0.0.1:1\n" if grant == "http" else ""
     text = (
         f"{{\n\t{STORAGE}\n}}\n"
-        f":8080 {{\n pyjinn fn.wat {{\n permissions {{\n  {line}\n }}\n }}\n}}\n"
+        f":8080 {{\n pyjinn fn.wat {{\n{hosts} permissions {{\n  {line}\n }}\n }}\n}}\n"
     )
     (spec,) = loads(text, base_dir=tmp_path, environ={}).functions()
     assert spec.permissions.holds(grant)

@@ -58,6 +58,13 @@ int main(void) {
     if (pyjinn_job_enqueue("report", "{}", 2, NULL, &value) == PYJINN_OK) free(value);
     if (pyjinn_ai_chat("{}", &value, &length) == PYJINN_OK) free(value);
     if (pyjinn_ai_embed("[]", &value, &length) == PYJINN_OK) free(value);
+    pyjinn_http_response response;
+    if (pyjinn_http_request("GET", "http://a.test/", NULL, NULL, 0, &response) == PYJINN_OK)
+        free(response.block);
+    if (pyjinn_lock_acquire("jobs/a", 30, 0, &value) == PYJINN_OK) {
+        pyjinn_lock_release("jobs/a", value);
+        free(value);
+    }
     message = pyjinn_last_error();
     free(message);
 
@@ -72,6 +79,9 @@ int main(void) {
             pyjinn_abi_job_enqueue(at, 1, at, 0, at, 0);
     status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
     data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1);
+    data += pyjinn_abi_http_request(at, 1, at, 1, at, 0, at, 0) +
+            pyjinn_abi_lock_acquire(at, 1, 30, 0);
+    status += pyjinn_abi_lock_release(at, 1, at, 1);
     return (int)(data + status) & 1;
 }
 """
@@ -98,6 +108,10 @@ pub fn main(init: std.process.Init) !void {
     _ = pyjinn.jobEnqueue(arena, "report", "{}", "") catch null;
     _ = pyjinn.aiChat(arena, "{}") catch null;
     _ = pyjinn.aiEmbed(arena, "[]") catch null;
+    _ = pyjinn.httpRequest(arena, "GET", "http://a.test/", "", "") catch null;
+    if (pyjinn.lockAcquire(arena, "jobs/a", 30, 0)) |token| {
+        pyjinn.lockRelease("jobs/a", token) catch {};
+    } else |_| {}
     _ = try pyjinn.lastError(arena);
 
     // The raw bindings, each called directly.
@@ -114,13 +128,16 @@ pub fn main(init: std.process.Init) !void {
     if (more == 1) std.process.exit(1);
     const ai = pyjinn.abi.ai_chat(at, 1) +% pyjinn.abi.ai_embed(at, 1);
     if (ai == 1) std.process.exit(1);
+    const outbound = pyjinn.abi.http_request(at, 1, at, 1, at, 0, at, 0) +%
+        pyjinn.abi.lock_acquire(at, 1, 30, 0) +% pyjinn.abi.lock_release(at, 1, at, 1);
+    if (outbound == 1) std.process.exit(1);
     if (data +% status == 1) std.process.exit(1);
 }
 """
 
 
 RUST_PROGRAM = r"""
-use pyjinn::{abi, ai, blob, db, jobs, kv, log, Json};
+use pyjinn::{abi, ai, blob, db, http, jobs, kv, lock, log, Json};
 
 fn main() {
     // The SDK's wrappers.
@@ -139,6 +156,10 @@ fn main() {
     let _ = jobs::enqueue("report", b"{}", "");
     let _ = ai::chat(&Json::from(1));
     let _ = ai::embed(&Json::from(1));
+    let _ = http::request("GET", "http://a.test/", None, b"");
+    if let Ok(token) = lock::acquire("jobs/a", 30, 0) {
+        let _ = lock::release("jobs/a", &token);
+    }
     let _ = pyjinn::last_error();
 
     // The raw bindings, each called directly.
@@ -148,9 +169,11 @@ fn main() {
         abi::log(1, at, 1);
         let data = abi::kv_get(at, 1) + abi::kv_list(at, 0) + abi::db_query(at, 1, at, 0)
             + abi::db_exec(at, 1, at, 0) + abi::blob_get(at, 1) + abi::blob_list(at, 0)
-            + abi::job_enqueue(at, 1, at, 0, at, 0) + abi::ai_chat(at, 1) + abi::ai_embed(at, 1);
+            + abi::job_enqueue(at, 1, at, 0, at, 0) + abi::ai_chat(at, 1) + abi::ai_embed(at, 1)
+            + abi::http_request(at, 1, at, 1, at, 0, at, 0) + abi::lock_acquire(at, 1, 30, 0);
         let status = abi::result_read(at, 64) + abi::error_read(at, 0) + abi::kv_set(at, 1, at, 1)
-            + abi::kv_delete(at, 1) + abi::blob_put(at, 1, at, 1) + abi::blob_delete(at, 1);
+            + abi::kv_delete(at, 1) + abi::blob_put(at, 1, at, 1) + abi::blob_delete(at, 1)
+            + abi::lock_release(at, 1, at, 1);
         std::process::exit(((data + i64::from(status)) & 1) as i32);
     }
 }
@@ -183,6 +206,10 @@ func main() {
 	pyjinn.JobEnqueue("report", []byte("{}"), "")
 	pyjinn.AIChat([]byte("{}"))
 	pyjinn.AIEmbed([]byte("[]"))
+	pyjinn.HTTPRequest("GET", "http://a.test/", nil, nil)
+	if token, err := pyjinn.LockAcquire("jobs/a", 30, 0); err == nil {
+		pyjinn.LockRelease("jobs/a", token)
+	}
 	pyjinn.LastError()
 
 	// The raw bindings, each called directly.
@@ -191,9 +218,11 @@ func main() {
 	abi.Log(1, at, 1)
 	data := abi.KVGet(at, 1) + abi.KVList(at, 0) + abi.DBQuery(at, 1, at, 0) +
 		abi.DBExec(at, 1, at, 0) + abi.BlobGet(at, 1) + abi.BlobList(at, 0) +
-		abi.JobEnqueue(at, 1, at, 0, at, 0) + abi.AIChat(at, 1) + abi.AIEmbed(at, 1)
+		abi.JobEnqueue(at, 1, at, 0, at, 0) + abi.AIChat(at, 1) + abi.AIEmbed(at, 1) +
+		abi.HTTPRequest(at, 1, at, 1, at, 0, at, 0) + abi.LockAcquire(at, 1, 30, 0)
 	status := abi.ResultRead(at, 64) + abi.ErrorRead(at, 0) + abi.KVSet(at, 1, at, 1) +
-		abi.KVDelete(at, 1) + abi.BlobPut(at, 1, at, 1) + abi.BlobDelete(at, 1)
+		abi.KVDelete(at, 1) + abi.BlobPut(at, 1, at, 1) + abi.BlobDelete(at, 1) +
+		abi.LockRelease(at, 1, at, 1)
 	os.Exit(int((data + int64(status)) & 1))
 }
 """
@@ -202,9 +231,11 @@ ASSEMBLYSCRIPT_PROGRAM = r"""
 import {
   abi_blob_delete, abi_blob_get, abi_blob_list, abi_blob_put, abi_db_exec, abi_db_query,
   abi_error_read, abi_kv_delete, abi_kv_get, abi_kv_list, abi_kv_set, abi_log, abi_result_read,
-  abi_job_enqueue, abi_ai_chat, abi_ai_embed,
+  abi_job_enqueue, abi_ai_chat, abi_ai_embed, abi_http_request, abi_lock_acquire,
+  abi_lock_release,
   address, aiChat, aiEmbed, blobDelete, blobGet, blobList, blobPut, dbExec, dbQuery, jobEnqueue,
-  kvDelete, kvGet, kvList, kvSetText, lastError, log, Level,
+  httpRequest, kvDelete, kvGet, kvList, kvSetText, lastError, lockAcquire, lockRelease, log,
+  Level,
 } from "./pyjinn";
 
 // The SDK's wrappers.
@@ -222,6 +253,9 @@ blobList("photos/");
 jobEnqueue("report", new ArrayBuffer(0));
 aiChat("{}");
 aiEmbed("[]");
+httpRequest("GET", "http://a.test/");
+const lock = lockAcquire("jobs/a", 30);
+if (lock.ok) lockRelease("jobs/a", lock.text());
 lastError();
 
 // The raw bindings, each called directly.
@@ -229,9 +263,11 @@ const at = address(new ArrayBuffer(64));
 abi_log(1, at, 1);
 const data = abi_kv_get(at, 1) + abi_kv_list(at, 0) + abi_db_query(at, 1, at, 0) +
   abi_db_exec(at, 1, at, 0) + abi_blob_get(at, 1) + abi_blob_list(at, 0) +
-  abi_job_enqueue(at, 1, at, 0, at, 0) + abi_ai_chat(at, 1) + abi_ai_embed(at, 1);
+  abi_job_enqueue(at, 1, at, 0, at, 0) + abi_ai_chat(at, 1) + abi_ai_embed(at, 1) +
+  abi_http_request(at, 1, at, 1, at, 0, at, 0) + abi_lock_acquire(at, 1, 30, 0);
 const status = abi_result_read(at, 64) + abi_error_read(at, 0) + abi_kv_set(at, 1, at, 1) +
-  abi_kv_delete(at, 1) + abi_blob_put(at, 1, at, 1) + abi_blob_delete(at, 1);
+  abi_kv_delete(at, 1) + abi_blob_put(at, 1, at, 1) + abi_blob_delete(at, 1) +
+  abi_lock_release(at, 1, at, 1);
 if (data + <i64>status == 1) process.exit(1);
 """
 

@@ -20,12 +20,13 @@ from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import Services
 from pyjinn.toolchain import BuildResult
+from tests.servers import ScriptedHttp
 
 from .conftest import EXAMPLES, Invoke, make_request
 
 FUNCTIONS = [
     "ask", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "heartbeat", "hello",
-    "hello_py", "hello_ts", "invoice", "links", "notes", "orders", "readings", "receipt",
+    "hello_py", "hello_ts", "invoice", "links", "notes", "orders", "readings", "receipt", "relay",
 ]  # fmt: skip
 
 Built = dict[str, BuildResult]
@@ -352,6 +353,52 @@ class TestLinks:
         response = await served_examples.get("/links/a%20b")
         assert response.status_code == 400
         assert response.json()["error"].startswith("invalid key 'links/a b'")
+
+
+@pytest.fixture
+async def relay_to(built_examples: Built) -> AsyncIterator[tuple[httpx.AsyncClient, ScriptedHttp]]:
+    """The example Caddyfile served with the relay's upstream on a scripted loopback server (the
+    Caddyfile's PYJINN_UPSTREAM and PYJINN_UPSTREAM_HOST)."""
+    upstream = ScriptedHttp()
+    root = module(built_examples, "relay").parent.parent
+    environ = {
+        "PYJINN_UPSTREAM": upstream.url("/echo"),
+        "PYJINN_UPSTREAM_HOST": f"127.0.0.1:{upstream.port}",
+    }
+    config = loads((root / "Caddyfile").read_text(), base_dir=root, environ=environ)
+    runtime = Runtime(config, services=Services())
+    transport = httpx.ASGITransport(app=PyjinnApp(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://examples") as client:
+        yield client, upstream
+    runtime.close()
+    upstream.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+class TestRelay:
+    async def test_answers_with_what_the_allowed_api_said(self, relay_to) -> None:
+        client, upstream = relay_to
+        response = await client.get("/relay", params={"name": "Ada & Bob"})
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["upstream_status"] == 200
+        echoed = json.loads(answer["upstream"])
+        assert (echoed["method"], echoed["path"]) == ("GET", "/echo?name=Ada%20%26%20Bob")
+        assert upstream.headers[-1]["accept"] == "text/plain"
+
+    @pytest.mark.parametrize(
+        "url", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:2019/status"]
+    )
+    async def test_a_host_allow_host_does_not_list_is_refused_unconnected(
+        self, relay_to, url: str
+    ) -> None:
+        client, upstream = relay_to
+        response = await client.get("/relay", params={"url": url})
+        assert response.status_code == 403
+        assert response.json()["error"] == "DENIED"
+        assert "is not in allow_host" in response.json()["message"]
+        assert upstream.connections == 0
 
 
 class TestInvoice:

@@ -181,6 +181,22 @@ class NatsKeyValueStore:
             lambda connection: self._keys(connection, tenant, prefix),
         )
 
+    # -- for backends built on this store's connection (pyjinn.backends.locks.nats) ------------
+
+    def run(
+        self, operation: str, timeout: float, work: Callable[[Connection], Awaitable[_T]]
+    ) -> _T:
+        """Run ``work`` on the store's one connection, on its loop, within ``timeout`` seconds:
+        connecting first if needed, retried once on a fresh connection when the connection is
+        lost, its failures raised as :class:`~pyjinn.backends.kv.StoreUnavailable`."""
+        return self._call(operation, timeout, time.monotonic(), work)
+
+    async def ensure_bucket(self, connection: Connection, bucket: str) -> None:
+        """Make sure KV bucket ``bucket`` exists on ``connection``'s server (created as this
+        store creates its own: history 1, direct gets, per-message TTLs allowed)."""
+        if bucket not in connection.buckets:
+            await self._open_bucket(connection, bucket)
+
     def close(self) -> None:
         """Close every connection and stop the loop; later calls raise StoreUnavailable.
 
@@ -671,6 +687,11 @@ def _describe(servers: list[str]) -> str:
         described.append(f"{parts.scheme}://{parts.hostname}:{port}")
     return ", ".join(described)
 
+
+# For backends built on this store's connection (pyjinn.backends.locks.nats).
+Connection = _Connection
+api_answer = _api_answer
+is_deletion = _is_deletion
 
 _stores: weakref.WeakSet[NatsKeyValueStore] = weakref.WeakSet()
 

@@ -57,3 +57,12 @@ func AIChat(request unsafe.Pointer, requestLen int32) int64
 
 //go:wasmimport pyjinn ai_embed
 func AIEmbed(texts unsafe.Pointer, textsLen int32) int64
+
+//go:wasmimport pyjinn http_request
+func HTTPRequest(method unsafe.Pointer, methodLen int32, url unsafe.Pointer, urlLen int32, headers unsafe.Pointer, headersLen int32, body unsafe.Pointer, bodyLen int32) int64
+
+//go:wasmimport pyjinn lock_acquire
+func LockAcquire(name unsafe.Pointer, nameLen int32, ttlSeconds int32, waitMs int32) int64
+
+//go:wasmimport pyjinn lock_release
+func LockRelease(name unsafe.Pointer, nameLen int32, token unsafe.Pointer, tokenLen int32) int32

@@ -56,3 +56,18 @@ func JobEnqueue(function unsafe.Pointer, functionLen int32, payload unsafe.Point
 func AIChat(request unsafe.Pointer, requestLen int32) int64 { outside("AIChat"); return 0 }
 
 func AIEmbed(texts unsafe.Pointer, textsLen int32) int64 { outside("AIEmbed"); return 0 }
+
+func HTTPRequest(method unsafe.Pointer, methodLen int32, url unsafe.Pointer, urlLen int32, headers unsafe.Pointer, headersLen int32, body unsafe.Pointer, bodyLen int32) int64 {
+	outside("HTTPRequest")
+	return 0
+}
+
+func LockAcquire(name unsafe.Pointer, nameLen int32, ttlSeconds int32, waitMs int32) int64 {
+	outside("LockAcquire")
+	return 0
+}
+
+func LockRelease(name unsafe.Pointer, nameLen int32, token unsafe.Pointer, tokenLen int32) int32 {
+	outside("LockRelease")
+	return 0
+}

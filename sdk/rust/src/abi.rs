@@ -44,6 +44,10 @@ imports! {
                 idempotency_key: i32, idempotency_key_len: i32) -> i64;
     ai_chat(request: i32, request_len: i32) -> i64;
     ai_embed(texts: i32, texts_len: i32) -> i64;
+    http_request(method: i32, method_len: i32, url: i32, url_len: i32, headers: i32,
+                 headers_len: i32, body: i32, body_len: i32) -> i64;
+    lock_acquire(name: i32, name_len: i32, ttl_seconds: i32, wait_ms: i32) -> i64;
+    lock_release(name: i32, name_len: i32, token: i32, token_len: i32) -> i32;
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -7,8 +7,10 @@ use crate::abi;
 /// What a host call returns.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The host's error codes (`pyjinn.abi.ErrorCode`).
+/// The host's error codes (`pyjinn.abi.ErrorCode`). The ABI may gain codes, so a `match` needs
+/// a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// No such key or object.
     NotFound,
@@ -22,6 +24,16 @@ pub enum ErrorCode {
     Limit,
     /// A fault in the host (also: a code this SDK does not know, or a malformed result).
     Internal,
+    /// The tenant's budget for the call is spent for now (`ai_tokens_per_minute`).
+    Budget,
+    /// The service behind the call refused for its own rate limit (the model's provider).
+    RateLimited,
+    /// The call ran out of time (an outbound request).
+    Timeout,
+    /// An allowed host resolved to an address outbound calls may not reach.
+    AddressRefused,
+    /// The lock is held by another holder.
+    Busy,
 }
 
 impl ErrorCode {
@@ -33,11 +45,16 @@ impl ErrorCode {
             -3 => ErrorCode::Invalid,
             -4 => ErrorCode::Unavailable,
             -5 => ErrorCode::Limit,
+            -7 => ErrorCode::Budget,
+            -8 => ErrorCode::RateLimited,
+            -9 => ErrorCode::Timeout,
+            -10 => ErrorCode::AddressRefused,
+            -11 => ErrorCode::Busy,
             _ => ErrorCode::Internal,
         }
     }
 
-    /// The code's value in the ABI (-1 to -6).
+    /// The code's value in the ABI (-1 to -11).
     pub fn value(self) -> i32 {
         match self {
             ErrorCode::NotFound => -1,
@@ -46,6 +63,11 @@ impl ErrorCode {
             ErrorCode::Unavailable => -4,
             ErrorCode::Limit => -5,
             ErrorCode::Internal => -6,
+            ErrorCode::Budget => -7,
+            ErrorCode::RateLimited => -8,
+            ErrorCode::Timeout => -9,
+            ErrorCode::AddressRefused => -10,
+            ErrorCode::Busy => -11,
         }
     }
 }
