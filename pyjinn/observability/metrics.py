@@ -168,6 +168,13 @@ MEANING_ROUTES = Family(
     "(none: no function was near enough and there is no fallback).",
     ("route", "function"),
 )
+CORS_PREFLIGHTS = Family(
+    "pyjinn_cors_preflights",
+    "counter",
+    "CORS preflights answered for functions with cors_origin, by function and result "
+    "(allowed, or refused: an origin not allowed, or a malformed request).",
+    ("function", "result"),
+)
 FAMILIES = (
     INVOCATIONS,
     DURATION,
@@ -186,6 +193,7 @@ FAMILIES = (
     AI_TOKENS,
     AI_CACHE,
     MEANING_ROUTES,
+    CORS_PREFLIGHTS,
 )
 
 
@@ -305,6 +313,9 @@ class Registry:
 
     def meaning_route(self, route: str, function: str) -> None:
         self.add(MEANING_ROUTES, (route, function))
+
+    def cors_preflight(self, function: str, result: str) -> None:
+        self.add(CORS_PREFLIGHTS, (function, result))
 
     def module_load(self, from_cache: bool, seconds: float) -> None:
         with self._lock:
