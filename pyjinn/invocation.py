@@ -19,6 +19,14 @@ the request path::
         outcome = await invocation.run(runtime, envelope, tenant)
 
 ``refuse`` and ``run`` each finish the invocation; exactly one of them is called.
+
+**Rate limits.** ``admit`` takes the tenant's ``rate_limit`` token (``pyjinn.rate_limits``);
+a trigger calls it as soon as it knows the tenant, before it reads anything more of its event
+(the HTTP trigger: before the body), and ``run`` calls it for a trigger that did not. Only the
+triggers in ``LIMITED_TRIGGERS`` are limited: HTTP requests and MCP tool calls, where a client
+waits and can retry. A job is not (the request that enqueued it was, and a job's attempts are
+already queued, paced by its workers); nor are cron ticks, MQTT messages and NATS messages,
+which the operator configured and the broker paces (refusing them would lose events).
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ if TYPE_CHECKING:
     from pyjinn.runtime import Function, Runtime
 
 log = logging.getLogger("pyjinn.invocation")
+
+LIMITED_TRIGGERS = frozenset({"http", "mcp"})
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -96,8 +106,8 @@ class Outcome:
 class Invocation:
     """One invocation of ``function``, started now; ``target`` names it in access records."""
 
-    __slots__ = ("debug", "function", "method", "record", "route", "span", "started_ns", "target",
-                 "trace_id", "trigger")  # fmt: skip
+    __slots__ = ("admitted", "debug", "function", "limit_headers", "method", "record", "route",
+                 "span", "started_ns", "target", "trace_id", "trigger")  # fmt: skip
 
     def __init__(
         self,
@@ -117,6 +127,8 @@ class Invocation:
         self.debug: bytes | None = None
         self.record = False  # whether to record it whatever its outcome (the trigger's say)
         self.route: str | None = None  # how the function was chosen (routing by meaning)
+        self.admitted = False  # whether admit() ran
+        self.limit_headers: list[tuple[bytes, bytes]] = []  # RateLimit fields for the answer
         span, trace_id = (
             tracing.start_invocation(function.name, traceparent, method, target)
             if tracing.enabled
@@ -124,6 +136,22 @@ class Invocation:
         )
         self.span: Any = span
         self.trace_id: str = trace_id or contract.trace_id_from(traceparent)
+
+    def admit(self, tenant: str) -> None:
+        """Take ``tenant``'s rate-limit token for this invocation (once; nothing to take for a
+        function without ``rate_limit`` or a trigger that is not limited). Raises
+        ``RequestRejected`` (429, with ``retry_after``) when the bucket is empty; either way the
+        answer gets the RateLimit header fields."""
+        if self.admitted:
+            return
+        self.admitted = True
+        limiter = self.function.limiter
+        if limiter is None or self.trigger not in LIMITED_TRIGGERS:
+            return
+        admission = limiter.admit(tenant)
+        self.limit_headers = admission.headers
+        if admission.refusal is not None:
+            raise admission.refusal
 
     async def run(
         self,
@@ -142,6 +170,8 @@ class Invocation:
         # A failure is a crash record, unless the request asked for a record whatever happened.
         failed = REQUESTED if recording == REQUESTED else CRASH
         try:
+            if not self.admitted:
+                self.admit(tenant)
             if isinstance(envelope, RawInput):
                 stdin = envelope.stdin
             else:
@@ -258,7 +288,7 @@ class Invocation:
 
     def queued(self, tenant: str) -> list[tuple[bytes, bytes]]:
         """Finish an invocation handed to a job (answered 202); the headers of the answer."""
-        return invocations.finish(
+        headers = invocations.finish(
             self.function.metrics,
             method=self.method,
             path=self.target,
@@ -271,6 +301,7 @@ class Invocation:
             span=self.span,
             outcome="queued",
         )
+        return [*headers, *self.limit_headers]
 
     def refuse(self, error: InvocationError, tenant: str = "") -> Outcome:
         """Finish an invocation the trigger refused before the function ran."""
@@ -302,6 +333,8 @@ class Invocation:
             debug=self.debug,
             route=self.route,
         )
+        if self.limit_headers:
+            outcome.headers.extend(self.limit_headers)
         return outcome
 
 

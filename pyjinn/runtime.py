@@ -37,6 +37,7 @@ from pyjinn.handoff import GuestThreads
 from pyjinn.observability import guest_logs, tracing
 from pyjinn.observability.invocations import DebugSecret
 from pyjinn.observability.metrics import REGISTRY as METRICS
+from pyjinn.rate_limits import RateLimiter
 from pyjinn.release import ModuleFiles, ModuleSource
 from pyjinn.services import Services, needs_key_value
 from pyjinn.slots import Slots
@@ -49,7 +50,12 @@ class Function:
     """One configured function: its spec, its compiled module, its sandbox and its slots."""
 
     def __init__(
-        self, spec: FunctionSpec, loader: ModuleLoader, host: FunctionHost, modules: ModuleSource
+        self,
+        spec: FunctionSpec,
+        loader: ModuleLoader,
+        host: FunctionHost,
+        modules: ModuleSource,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -75,6 +81,8 @@ class Function:
         # Bound once: the request path only adds to these (kept across reloads, by name).
         self.metrics = METRICS.function(spec.name)
         self.debug_secret = DebugSecret(spec.debug_secret) if spec.debug_secret else None
+        # Its rate_limit's buckets (see pyjinn.invocation, which checks them).
+        self.limiter = limiter
 
     @property
     def module(self) -> CompiledModule:
@@ -192,6 +200,11 @@ class Runtime:
                 self.loader,
                 FunctionHost(spec.name, spec.permissions, self.capabilities),
                 self.modules,
+                limiter=(
+                    RateLimiter(spec.name, spec.rate_limit, self.services.rate_buckets)
+                    if spec.rate_limit is not None
+                    else None
+                ),
             )
             for spec in config.functions()
         }

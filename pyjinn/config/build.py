@@ -12,6 +12,7 @@ from typing import Any
 from pyjinn.config.access import build_api_key, merge_api_keys
 from pyjinn.config.addresses import format_address, parse_admin_address, parse_site_address
 from pyjinn.config.ai import AI_DIRECTIVES, build_ai_setting, merge_ai_setting
+from pyjinn.config.cors import CORS_DIRECTIVES, CORS_ORIGIN, build_cors
 from pyjinn.config.crashes import (
     GLOBAL_CRASH_OPTIONS,
     build_crash_setting,
@@ -41,6 +42,7 @@ from pyjinn.config.model import (
 from pyjinn.config.observability import build_tracing
 from pyjinn.config.ordering import DEFAULT_ORDER, apply_order_option
 from pyjinn.config.parser import Directive, Document
+from pyjinn.config.rate_limit import RATE_LIMIT_DIRECTIVE, build_rate_limit
 from pyjinn.config.routes import RouteBuilder
 from pyjinn.config.security import build_security
 from pyjinn.config.servers import build_servers
@@ -81,8 +83,10 @@ GLOBAL_OPTIONS = (
     *BROKER_DIRECTIVES,
     "signing_key",
     "keep_versions",
+    RATE_LIMIT_DIRECTIVE,
+    *CORS_DIRECTIVES,
 )
-_REPEATABLE = ("api_key", "order", "allow_host", *TRIGGER_DIRECTIVES)
+_REPEATABLE = ("api_key", "order", "allow_host", *TRIGGER_DIRECTIVES, CORS_ORIGIN)
 
 
 def build(
@@ -116,6 +120,8 @@ def build(
         ai=ai,
         ai_lines=ai_lines,
         mqtt=options.mqtt,
+        rate_limit=options.rate_limit,
+        cors=options.cors,
     )
     builder = RouteBuilder(context, report, order)
     # Triggers of the global options and site blocks name functions: built once all are known.
@@ -199,6 +205,8 @@ def _build_options(
     crash_settings: dict[str, Any] = {}
     seen: dict[str, Directive] = {}
     order: tuple[str, ...] = DEFAULT_ORDER
+    rate_limit = None
+    cors_lines: list[Directive] = []
     for option in directives:
         name = option.name
         if name not in GLOBAL_OPTIONS:
@@ -281,6 +289,13 @@ def _build_options(
             if value is not None:
                 ai[name] = merge_ai_setting(ai, name, value)
                 ai_lines.setdefault(name, option)
+        elif name == RATE_LIMIT_DIRECTIVE:
+            built = build_rate_limit(option, report, allow_off=False)
+            rate_limit = built if not isinstance(built, str) else None
+        elif name == CORS_ORIGIN:
+            cors_lines.append(option)
+        elif name in CORS_DIRECTIVES:
+            continue  # cors_credentials: checked with the cors_origin lines below
         elif name in SERVICE_OPTIONS:
             setting = build_service_option(option, report)
             if setting is not None:
@@ -297,6 +312,7 @@ def _build_options(
                     option,
                     f"invalid number '{text}' for max_instances: expected a positive whole number",
                 )
+    cors = build_cors(cors_lines, seen.get("cors_credentials"), report, in_function=False)
     options = GlobalOptions(
         admin=admin,
         data_dir=data_dir,
@@ -311,6 +327,8 @@ def _build_options(
         mqtt=mqtt,
         signing_key=signing_key,
         keep_versions=keep_versions,
+        rate_limit=rate_limit,
+        cors=cors if not isinstance(cors, str) else None,
         **services,
     )
     return options, api_keys, storage_lines, order

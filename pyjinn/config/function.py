@@ -33,6 +33,8 @@ from pyjinn.config.ai import (
     resolve_ai,
 )
 from pyjinn.config.ai import USAGE as AI_USAGE
+from pyjinn.config.cors import CORS_DIRECTIVES, CORS_ORIGIN, build_cors
+from pyjinn.config.cors import USAGE as CORS_USAGE
 from pyjinn.config.crashes import CRASH_DIRECTIVES, build_crash_setting
 from pyjinn.config.crashes import USAGE as CRASH_USAGE
 from pyjinn.config.diagnostics import Diagnostics, describe, parse_count, suggestion
@@ -47,6 +49,7 @@ from pyjinn.config.model import (
     DEFAULT_TENANT,
     ApiKey,
     BlobStorage,
+    Cors,
     CrashRecords,
     Database,
     FunctionSpec,
@@ -56,10 +59,13 @@ from pyjinn.config.model import (
     Mount,
     MqttBroker,
     Permissions,
+    RateLimit,
     StorageSettings,
 )
 from pyjinn.config.observability import DEBUG_SECRET_USAGE, build_debug_secret
 from pyjinn.config.parser import Directive
+from pyjinn.config.rate_limit import RATE_LIMIT_DIRECTIVE, build_rate_limit, resolve_rate_limit
+from pyjinn.config.rate_limit import USAGE as RATE_LIMIT_USAGE
 from pyjinn.config.security import SECURITY_USAGE, build_security
 from pyjinn.config.storage import (
     STORAGE_DIRECTIVES,
@@ -91,8 +97,6 @@ _NOT_YET_BUILT: dict[str, tuple[str, ...]] = {
         "cluster_name", "cluster_port", "cluster_peers", "leaf_remotes",
         "leaf_port", "server_name", "store_cipher_key", "consensus",
     ),
-    "CORS": ("cors_origin",),
-    "rate limiting": ("rate_limit",),
     "error reporting to Sentry": ("sentry_dsn",),
     "NATS cluster (Gojinn's cluster block)": ("cluster",),
 }  # fmt: skip
@@ -135,9 +139,13 @@ _USAGE = {
     **AI_USAGE,
     "ai_tool": TOOL_USAGE,
     **TRIGGER_USAGE,
+    RATE_LIMIT_DIRECTIVE: RATE_LIMIT_USAGE,
+    **CORS_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
-_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host", *TRIGGER_DIRECTIVES}
+_ONCE_ONLY = frozenset(SUPPORTED) - {
+    "env", "mount", "api_key", "allow_host", *TRIGGER_DIRECTIVES, CORS_ORIGIN,
+}  # fmt: skip
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
     "nats_url",
@@ -172,6 +180,9 @@ class FunctionContext:
     ai_lines: dict[str, Directive] = field(default_factory=dict)
     # The global mqtt_* settings, every block's default broker.
     mqtt: MqttBroker = field(default_factory=MqttBroker)
+    # The global rate_limit and cors_* settings, every block's default.
+    rate_limit: RateLimit | None = None
+    cors: Cors | None = None
 
 
 @dataclass
@@ -209,6 +220,9 @@ class _Draft:
     # Where this function's default SQL files and embedded object store live, if not the
     # global data_dir.
     data_dir: Path | None = None
+    rate_limit_line: Directive | None = None
+    cors_origin_lines: list[Directive] = field(default_factory=list)
+    cors_credentials_line: Directive | None = None
 
 
 def build_function(
@@ -269,6 +283,7 @@ def build_function(
         broker=draft.mqtt or context.mqtt,
         report=report,
     )
+    rate_limit, cors = _edge(directive, draft, context, report)
     if len(report.errors) > errors_before:
         return None
     tool = None
@@ -307,7 +322,33 @@ def build_function(
         tool=tool,
         triggers=triggers,
         egress=egress,
+        rate_limit=rate_limit,
+        cors=cors,
     )
+
+
+def _edge(
+    directive: Directive, draft: _Draft, context: FunctionContext, report: Diagnostics
+) -> tuple[RateLimit | None, Cors | None]:
+    """The function's rate_limit and CORS settings: its own block's lines, else the global
+    ones (the cors_* lines of a block go together)."""
+    own_limit = None
+    if draft.rate_limit_line is not None:
+        own_limit = build_rate_limit(draft.rate_limit_line, report, allow_off=True)
+    rate_limit = resolve_rate_limit(
+        own_limit,
+        context.rate_limit,
+        block=directive,
+        own_line=draft.rate_limit_line,
+        has_api_keys=bool(context.api_keys or draft.api_keys),
+        report=report,
+    )
+    if not draft.cors_origin_lines and draft.cors_credentials_line is None:
+        return rate_limit, context.cors
+    own_cors = build_cors(
+        draft.cors_origin_lines, draft.cors_credentials_line, report, in_function=True
+    )
+    return rate_limit, own_cors if isinstance(own_cors, Cors) else None
 
 
 def _storage_and_permissions(
@@ -480,6 +521,12 @@ def _apply(
             draft.ai_lines.setdefault(name, sub)
     elif name == "ai_tool":
         draft.tool_line = sub
+    elif name == RATE_LIMIT_DIRECTIVE:
+        draft.rate_limit_line = sub
+    elif name == CORS_ORIGIN:
+        draft.cors_origin_lines.append(sub)
+    elif name in CORS_DIRECTIVES:
+        draft.cors_credentials_line = sub
     elif name == "api_key":
         api_key = build_api_key(sub, report, gojinn=block_name == "gojinn")
         if api_key is not None:

@@ -222,6 +222,36 @@ class AiTool:
     contract: str = "pyjinn"
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """``rate_limit RPS [BURST]``: each tenant may start the function ``rate`` times per second
+    on average, and ``burst`` times at once (a token bucket every worker process shares)."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class Cors:
+    """``cors_origin``: the origins whose pages a browser lets read the function's answers,
+    exactly as browsers send them (``scheme://host[:port]``), or ``("*",)`` for any origin.
+    ``credentials`` lets those pages send cookies and HTTP authentication (never with ``*``)."""
+
+    origins: tuple[str, ...]
+    credentials: bool = False
+
+    @property
+    def any_origin(self) -> bool:
+        return self.origins == ("*",)
+
+    def allows(self, origin: str | None) -> bool:
+        """Whether a request whose ``Origin`` header is ``origin`` comes from an allowed page:
+        the one rule for CORS answers and for WebSocket upgrades. Compared exactly, as sent."""
+        if origin is None:
+            return False
+        return self.any_origin or origin in self.origins
+
+
 DEFAULT_TENANT = "default"
 
 
@@ -362,6 +392,9 @@ class FunctionSpec:
     # The hosts its outbound calls may reach (allow_host, the function's over the global one);
     # empty without allow_host. Its model calls use it too when it is given.
     egress: AllowList = field(default_factory=AllowList)
+    # Its rate limit per tenant (rate_limit) and the origins that may read it (cors_origin).
+    rate_limit: RateLimit | None = None
+    cors: Cors | None = None
 
     @property
     def allows_symlinks(self) -> bool:
@@ -548,6 +581,9 @@ class GlobalOptions:
     # the server itself), and how many versions of each function deploys keep for rollbacks.
     signing_key: Path | None = None
     keep_versions: int = DEFAULT_KEEP_VERSIONS
+    # Every function's rate_limit and cors_origin, unless its block says otherwise.
+    rate_limit: RateLimit | None = None
+    cors: Cors | None = None
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,14 @@ from pyjinn.config.model import (
     AiSettings,
     ApiKey,
     Config,
+    Cors,
     CrashRecords,
     FunctionSpec,
     HeaderOperation,
     HeaderRule,
     MeaningRoute,
     MqttBroker,
+    RateLimit,
     Route,
     Site,
     StorageSettings,
@@ -111,6 +113,10 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         # without triggers keep the form they had before triggers existed.
         if spec.triggers:
             rendered["triggers"] = _triggers(spec.triggers)
+        if spec.rate_limit is not None:
+            rendered["rate_limit"] = _rate_limit(spec.rate_limit)
+        if spec.cors is not None:
+            rendered["cors"] = _cors(spec.cors)
         return rendered
 
     def crash_records(settings: CrashRecords) -> dict[str, Any]:
@@ -209,6 +215,10 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
     }
     if options.mqtt != MqttBroker():
         rendered["options"]["mqtt"] = _broker(options.mqtt)
+    if options.rate_limit is not None:
+        rendered["options"]["rate_limit"] = _rate_limit(options.rate_limit)
+    if options.cors is not None:
+        rendered["options"]["cors"] = _cors(options.cors)
     if config.triggers:
         rendered["triggers"] = _triggers(config.triggers)
     if config.warnings:
@@ -320,3 +330,11 @@ def _key_tenants(keys: tuple[ApiKey, ...]) -> list[str]:
 
 def _location(location: Location | None) -> str | None:
     return str(location) if location else None
+
+
+def _rate_limit(limit: RateLimit) -> dict[str, Any]:
+    return {"rate": limit.rate, "burst": limit.burst}
+
+
+def _cors(cors: Cors) -> dict[str, Any]:
+    return {"origins": list(cors.origins), "credentials": cors.credentials}

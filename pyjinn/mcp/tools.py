@@ -5,9 +5,10 @@ tools whose functions would accept its request over HTTP: with API keys, those w
 include the one it presented, acting for that key's tenant; without, every tool, for the
 function's tenant. A call:
 
-1. validates the arguments against the tool's input schema (a JSON Schema library) before any
-   sandbox starts: invalid arguments are a refused invocation (``invalid_arguments``), answered
-   as a tool error so the model can correct itself;
+1. takes the tenant's ``rate_limit`` token, then validates the arguments against the tool's
+   input schema (a JSON Schema library) before any sandbox starts: an empty bucket
+   (``rate_limited``) and invalid arguments (``invalid_arguments``) are refused invocations,
+   answered as tool errors so the model can wait or correct itself;
 2. runs the function through the one invocation pipeline (``pyjinn.invocation``: slots, limits,
    metrics, span, access record), as ``trigger="mcp"`` and method ``MCP``: a pyjinn function
    gets the request envelope with the arguments as its JSON body; a Gojinn tool (``contract
@@ -127,6 +128,10 @@ class ToolTable:
         if tenant is None:  # find() let it through: the table changed under a reload
             rejected = RequestRejected(401, "unauthorized", UNAUTHORIZED)
             return _failure(invocation.refuse(rejected))
+        try:
+            invocation.admit(tenant)
+        except RequestRejected as refused:  # rate_limit
+            return _failure(invocation.refuse(refused, tenant))
         body = json.dumps(arguments, ensure_ascii=False, separators=(",", ":")).encode()
         problem = self._invalid(tool, arguments, len(body), function.spec.limits.max_body)
         if problem is not None:

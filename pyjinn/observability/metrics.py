@@ -182,6 +182,13 @@ LOCKS_LEFT_HELD = Family(
     "Locks an invocation still held when it ended, which pyjinn then released, by function.",
     ("function",),
 )
+CORS_PREFLIGHTS = Family(
+    "pyjinn_cors_preflights",
+    "counter",
+    "CORS preflights answered for functions with cors_origin, by function and result "
+    "(allowed, or refused: an origin not allowed, or a malformed request).",
+    ("function", "result"),
+)
 FAMILIES = (
     INVOCATIONS,
     DURATION,
@@ -202,6 +209,7 @@ FAMILIES = (
     MEANING_ROUTES,
     HTTP_REQUESTS,
     LOCKS_LEFT_HELD,
+    CORS_PREFLIGHTS,
 )
 
 
@@ -327,6 +335,9 @@ class Registry:
 
     def locks_left_held(self, function: str, count: int) -> None:
         self.add(LOCKS_LEFT_HELD, (function,), count)
+
+    def cors_preflight(self, function: str, result: str) -> None:
+        self.add(CORS_PREFLIGHTS, (function, result))
 
     def module_load(self, from_cache: bool, seconds: float) -> None:
         with self._lock:

@@ -29,15 +29,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pyjinn.ai.routing import ROUTE_HEADER, Decision, request_text
-from pyjinn.config.model import Config, FunctionSpec, MeaningRoute, Respond, Site
+from pyjinn.config.model import Config, Cors, FunctionSpec, MeaningRoute, Respond, Site
 from pyjinn.errors import InvocationError, ModuleErrors, PyjinnError, RequestRejected
 from pyjinn.invocation import Envelope, Invocation
 from pyjinn.observability import tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.metrics import install_collector
+from pyjinn.rate_limits import EXPOSED_HEADERS
 from pyjinn.release import ModulesReadOnce
 from pyjinn.runtime import Function, Runtime
-from pyjinn.server import answers, jobs_http
+from pyjinn.server import answers, cors, jobs_http
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
 from pyjinn.server.routing import Match, Router
 from pyjinn.services import Services, start_services
@@ -197,6 +198,10 @@ class PyjinnApp:
             match = router.match(site, path)
             handler = match.handler
             if isinstance(handler, FunctionSpec):
+                if handler.cors is not None and cors.is_preflight(scope):
+                    status, own, body = cors.preflight(handler.cors, handler.name, scope)
+                    await self._answer(send, match, scope, status, own, body)
+                    return
                 function = runtime.functions[handler.name]
                 await self._invoke(runtime, function, scope, receive, send, match, path)
                 return
@@ -305,6 +310,7 @@ class PyjinnApp:
                     "request without a valid API key (Authorization: Bearer or X-API-Key)",
                 )
             tenant = resolved
+            invocation.admit(tenant)  # before the body is read: a refused client sends it in vain
             limit = function.spec.limits.max_body
             if body is None:
                 body = await _read_body(scope, receive, limit)
@@ -324,7 +330,9 @@ class PyjinnApp:
                     runtime, function, scope, envelope, tenant, invocation.traceparent()
                 )
                 extra = invocation.queued(tenant)
-                await self._answer(send, match, scope, 202, [*queued.headers, *extra], queued.body)
+                own = [*queued.headers, *extra]
+                policy, exposed = _cors_of(function, invocation)
+                await self._answer(send, match, scope, 202, own, queued.body, policy, exposed)
                 return
         except InvocationError as error:
             outcome = invocation.refuse(error, tenant)
@@ -335,12 +343,12 @@ class PyjinnApp:
             status, own, answer = _error_answer(outcome.error, outcome.trace_id, extra)
             if status is None:
                 return  # nobody is listening
-            await self._answer(send, match, scope, status, own, answer)
         else:
             assert outcome.response is not None
             response = outcome.response
-            own = [*response.headers, *extra]
-            await self._answer(send, match, scope, response.status, own, response.body)
+            status, own, answer = response.status, [*response.headers, *extra], response.body
+        policy, exposed = _cors_of(function, invocation)
+        await self._answer(send, match, scope, status, own, answer, policy, exposed)
 
     @staticmethod
     async def _answer(
@@ -350,8 +358,14 @@ class PyjinnApp:
         status: int,
         own: list[tuple[bytes, bytes]],
         body: bytes,
+        policy: Cors | None = None,
+        exposed: tuple[bytes, ...] = (),
     ) -> None:
-        """Send a function's answer with the ``header`` rules of its route applied."""
+        """Send a function's answer with its CORS fields (``policy``: its ``cors_origin``; the
+        fields pyjinn added that a page may read, ``exposed``), then the ``header`` rules of
+        its route, applied."""
+        if policy is not None:
+            own = cors.with_cors(policy, header(scope, b"origin"), own, exposed)
         if match.headers:
             info = None
             if answers.needs_request(match.headers, None):
@@ -433,6 +447,11 @@ def _too_large(limit: int, what: str) -> RequestRejected:
         f"request body exceeds {limit} bytes",
         f"request body too large: {what} (max_body {limit})",
     )
+
+
+def _cors_of(function: Function, invocation: Invocation) -> tuple[Cors | None, tuple[bytes, ...]]:
+    """The function's CORS settings, and the fields of its answer a page may read besides."""
+    return function.spec.cors, EXPOSED_HEADERS if invocation.limit_headers else ()
 
 
 def _remote_addr(scope: Scope) -> str:

@@ -23,6 +23,7 @@ from pyjinn.backends.blobs import BlobStore
 from pyjinn.backends.kv import KeyValueStore
 from pyjinn.backends.locks import LockStore
 from pyjinn.backends.sql import SqlDatabase
+from pyjinn.buckets import BucketTable
 from pyjinn.config.model import BlobStorage, Config, Database, JobOptions
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ def start_services(config: Config, *, shared: bool = False) -> tuple[Services, E
             mqtt = MqttEndpoint("127.0.0.1", info.mqtt_port, info.user, info.password)
     services = Services(nats, config.options.jobs)
     services.embedded_mqtt = mqtt
+    # Made now, before ``pyjinn up`` forks its workers, so they share it (see rate_buckets).
+    services.rate_buckets  # noqa: B018
     return services, embedded
 
 
@@ -139,6 +142,7 @@ class Services:
         self._lock = threading.Lock()
         # Tenants' model token use in this process: kept across reloads, like connections.
         self.token_budgets = TokenBudgets()
+        self._rate_buckets: BucketTable | None = None
 
     def kv_store(self) -> KeyValueStore | None:
         """The key-value store, or None when no NATS server is configured."""
@@ -181,6 +185,16 @@ class Services:
 
                 self._jobs = Jobs(self.nats, self.job_options)
             return self._jobs
+
+    @property
+    def rate_buckets(self) -> BucketTable:
+        """The token buckets of ``rate_limit``, made on first use. Processes forked after it was
+        made share it: ``start_services`` makes it, so every worker of ``pyjinn up`` (and every
+        reload, which may add a limit) counts against the same buckets."""
+        with self._lock:
+            if self._rate_buckets is None:
+                self._rate_buckets = BucketTable()
+            return self._rate_buckets
 
     def sql_database(self, database: Database, *, pool_size: int) -> SqlDatabase:
         """The backend of ``database``, made on first request (it connects on first use)."""

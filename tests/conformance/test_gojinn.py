@@ -187,6 +187,19 @@ async def test_a_gojinn_module_serves_through_its_caddyfile(
 
 
 @pytest.mark.anyio
+async def test_gojinns_rate_limit_and_cors_origin_lines_serve(
+    shape: Callable[[str], Path],
+) -> None:
+    headers = {"X-API-Key": ENVIRON["SECRET_API_KEY"], "Origin": "https://admin.example.com"}
+    response = await serve(shape("edge.Caddyfile"), "GET", "/api/tax", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["x-module"] == "tax"
+    assert response.headers["access-control-allow-origin"] == "https://admin.example.com"
+    assert response.headers["ratelimit-policy"] == '"rate_limit";q=50;w=1;pyjinn-burst=100'
+    assert response.headers["ratelimit"] == '"rate_limit";r=99;t=1'
+
+
+@pytest.mark.anyio
 async def test_storage_in_the_functions_block_is_its_grant_and_gojinns_debug_header_works(
     shape: Callable[[str], Path],
 ) -> None:

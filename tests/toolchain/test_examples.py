@@ -420,6 +420,45 @@ class TestInvoice:
 
 
 @pytest.mark.slow
+@pytest.mark.anyio
+class TestApiHello:
+    ORIGIN = "https://app.example.com"
+
+    async def test_a_page_of_the_allowed_origin_may_read_it(
+        self, served_examples: httpx.AsyncClient
+    ) -> None:
+        answer = await served_examples.get("/api/hello", headers={"origin": self.ORIGIN})
+        assert answer.status_code == 200
+        assert answer.text == "Hello, world!"
+        assert answer.headers["access-control-allow-origin"] == self.ORIGIN
+        assert answer.headers["vary"] == "Origin"
+        assert answer.headers["ratelimit-policy"] == '"rate_limit";q=5;w=1;pyjinn-burst=10'
+        assert answer.headers["ratelimit"] == '"rate_limit";r=9;t=1'
+        other = await served_examples.get("/api/hello", headers={"origin": "https://x.example"})
+        assert other.status_code == 200
+        assert "access-control-allow-origin" not in other.headers
+
+    async def test_its_preflight_is_answered_without_running_it(
+        self, served_examples: httpx.AsyncClient
+    ) -> None:
+        headers = {"origin": self.ORIGIN, "access-control-request-method": "POST"}
+        answer = await served_examples.options("/api/hello", headers=headers)
+        assert answer.status_code == 204
+        assert answer.headers["access-control-allow-methods"] == "POST"
+
+    async def test_beyond_ten_at_once_it_answers_429_with_retry_after(
+        self, served_examples: httpx.AsyncClient
+    ) -> None:
+        started, admitted = time.monotonic(), 0
+        while (answer := await served_examples.get("/api/hello")).status_code == 200:
+            admitted += 1
+            assert admitted <= 10 + 5 * (time.monotonic() - started) + 1
+        assert admitted >= 10
+        assert answer.status_code == 429
+        assert answer.headers["retry-after"] == "1"
+
+
+@pytest.mark.slow
 def test_the_example_caddyfile_loads_with_its_tools_and_route_by_meaning(
     built_examples: Built,
 ) -> None:
