@@ -665,7 +665,8 @@ def run(
     type=click.Choice(_templates()),
     default="http",
     show_default=True,
-    help="http: answers requests; job: every request runs as a durable job (202).",
+    help="http: answers requests; job: every request runs as a durable job (202); actor: "
+    "holds a WebSocket connection (an echo actor; C).",
 )
 @click.option(
     "--dir",
@@ -698,7 +699,12 @@ def init(name: str, lang: str, template: str, root: Path) -> None:
     for note in created.notes:
         click.echo(note)
     where = "" if root == Path(".") else f"cd {root} && "
-    click.echo(f"Run it: {where}pyjinn dev    then: curl localhost:8080/{name}")
+    then = (
+        f"connect a WebSocket client to ws://localhost:8080/{name}"
+        if template == "actor"
+        else f"curl localhost:8080/{name}"
+    )
+    click.echo(f"Run it: {where}pyjinn dev    then: {then}")
 
 
 @main.command()

@@ -15,7 +15,10 @@
 
 Languages are the template directories: a language is added by adding its directory (and, to
 copy SDK files, a ``template.toml``) and its compiler, nothing here. ``TEMPLATES`` are the
-kinds of function (``http``; ``job`` runs every request as a durable job).
+kinds of function (``http``; ``job`` runs every request as a durable job; ``actor`` holds a
+WebSocket connection). A kind other than ``http`` may bring its own source: the template's
+``[kinds.KIND]`` table maps a file of the hello function to the template file that takes its
+place (``"main.c" = "actor.c"``); such files are copied only for their kind.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from pyjinn.errors import ConfigError, PyjinnError
 from pyjinn.toolchain.recipe import LANGUAGES as BUILD_LANGUAGES
@@ -37,12 +41,21 @@ PLACEHOLDER = "{{name}}"
 SDK_PLACEHOLDER = "{{sdk}}"
 TEMPLATE_FILE = "template.toml"
 # Kinds of function: the lines their route's pyjinn block gets.
-TEMPLATES: dict[str, tuple[str, ...]] = {"http": (), "job": ("async",)}
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "http": (),
+    "job": ("async",),
+    # One sandbox per connection: timeout is the idle time between messages, max_duration the
+    # connection's whole life.
+    "actor": ("timeout 5m", "max_duration 1h", "permissions {", "\twebsocket", "}"),
+}
 GITIGNORE_LINES = (
     "functions/*.wasm", "functions/.*.wasm.*", "functions/*.pyz", "data/", ".zig-cache/",
     ".target/", "node_modules/",
 )  # fmt: skip
 DEFAULT_SITE = ":8080"
+# Kinds whose function is its own source (the others are the hello function with other lines in
+# its route): a language offers them only where its template.toml has them.
+OWN_SOURCE_KINDS = frozenset({"actor"})
 
 
 def _templates() -> Traversable:
@@ -80,17 +93,19 @@ class Created:
     notes: list[str] = field(default_factory=list)
 
 
-def create_function(root: Path, name: str, lang: str, *, copied_sdk: bool = False) -> Path:
-    """Create ``root/functions/NAME/`` with a hello function in ``lang`` and return its path.
-    ``copied_sdk``: the SDK is copied into ``root/sdk`` (by ``create_project``), and the
-    template's ``{{sdk}}`` names that copy.
+def create_function(
+    root: Path, name: str, lang: str, *, copied_sdk: bool = False, template: str = "http"
+) -> Path:
+    """Create ``root/functions/NAME/`` with a function of the kind ``template`` (a hello
+    function by default) in ``lang`` and return its path. ``copied_sdk``: the SDK is copied into
+    ``root/sdk`` (by ``create_project``), and the template's ``{{sdk}}`` names that copy.
 
     Raises ``ScaffoldError`` when the name does not match ``[a-z0-9][a-z0-9_-]*`` (for Rust,
-    starting with a letter), the language has no template, or the directory already exists
-    (nothing is overwritten).
+    starting with a letter), the language has no template or none of that kind, or the
+    directory already exists (nothing is overwritten).
     """
-    _check(name, lang)
-    files = dict(_template_files(_templates() / lang))
+    _check(name, lang, template)
+    files = _kind_files(lang, template)
     replacements = {PLACEHOLDER: name}
     if any(SDK_PLACEHOLDER in text for text in files.values()):
         # A project made by create_project has its own copy; a lone function uses pyjinn's.
@@ -125,18 +140,27 @@ def _template_files(
             yield (*parents, entry.name), entry.read_text(encoding="utf-8")
 
 
+def _kind_files(lang: str, template: str) -> dict[tuple[str, ...], str]:
+    """The files of ``lang``'s template for the kind ``template``: the hello function's, with
+    the kind's replacements in place and every kind's own files left out."""
+    files = dict(_template_files(_templates() / lang))
+    kinds = _kinds(lang)
+    for replacements in kinds.values():
+        for source in replacements.values():
+            files.pop(tuple(source.split("/")), None)
+    for target, source in kinds.get(template, {}).items():
+        files[tuple(target.split("/"))] = (_templates() / lang / source).read_text(encoding="utf-8")
+    return files
+
+
 def create_project(root: Path, name: str, lang: str, template: str = "http") -> Created:
     """Everything ``pyjinn init`` writes (see the module's docstring); raises
     ``ScaffoldError`` before writing anything when the name, language or template is bad or
     the function exists."""
-    _check(name, lang)
-    if template not in TEMPLATES:
-        raise ScaffoldError(
-            f"unknown template {template!r}: expected one of {', '.join(TEMPLATES)}"
-        )
+    _check(name, lang, template)
     caddyfile = root / "Caddyfile"
     text = caddyfile.read_text(encoding="utf-8") if caddyfile.is_file() else None
-    created = Created(create_function(root, name, lang, copied_sdk=True))
+    created = Created(create_function(root, name, lang, copied_sdk=True, template=template))
     created.files = sorted(p for p in created.function_dir.rglob("*") if p.is_file())
     created.files += _copy_sdk(root, lang)
     created.caddyfile = caddyfile
@@ -163,7 +187,7 @@ def create_project(root: Path, name: str, lang: str, template: str = "http") -> 
     return created
 
 
-def _check(name: str, lang: str) -> None:
+def _check(name: str, lang: str, template: str = "http") -> None:
     if not NAME_PATTERN.fullmatch(name):
         raise ScaffoldError(
             f"invalid function name {name!r}: use lowercase letters, digits, '-' and '_', "
@@ -176,6 +200,16 @@ def _check(name: str, lang: str) -> None:
     if lang == "rust" and name[0].isdigit():
         raise ScaffoldError(
             f"invalid function name {name!r} for Rust: a Cargo package name starts with a letter"
+        )
+    if template not in TEMPLATES:
+        raise ScaffoldError(
+            f"unknown template {template!r}: expected one of {', '.join(TEMPLATES)}"
+        )
+    if template in OWN_SOURCE_KINDS and template not in _kinds(lang):
+        offered = [other for other in available_languages() if template in _kinds(other)]
+        raise ScaffoldError(
+            f"the {template} template is not available in {lang}: use --lang "
+            f"{' or --lang '.join(offered)}"
         )
 
 
@@ -196,13 +230,23 @@ def sdk_directory(lang: str) -> Path:
     return directory
 
 
-def _sdk_entries(lang: str) -> list[str]:
-    """The SDK files and directories (relative to ``sdk/``) the template of ``lang`` copies."""
+def _manifest(lang: str) -> dict[str, Any]:
+    """The template's ``template.toml`` of ``lang`` (empty without one)."""
     manifest = _templates() / lang / TEMPLATE_FILE
     if not manifest.is_file():
-        return []
+        return {}
     with manifest.open("rb") as file:
-        return [str(entry) for entry in tomllib.load(file).get("sdk", [])]
+        return tomllib.load(file)
+
+
+def _kinds(lang: str) -> dict[str, dict[str, str]]:
+    kinds: dict[str, dict[str, str]] = _manifest(lang).get("kinds", {})
+    return kinds
+
+
+def _sdk_entries(lang: str) -> list[str]:
+    """The SDK files and directories (relative to ``sdk/``) the template of ``lang`` copies."""
+    return [str(entry) for entry in _manifest(lang).get("sdk", [])]
 
 
 def _copy_sdk(root: Path, lang: str) -> list[Path]:

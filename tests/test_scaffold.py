@@ -241,3 +241,33 @@ def test_refuses_to_overwrite_an_existing_function(tmp_path: Path) -> None:
 
 def test_scaffold_errors_are_pyjinn_errors() -> None:
     assert issubclass(ScaffoldError, PyjinnError)
+
+
+def test_the_actor_template_writes_an_echo_actor_with_the_websocket_grant(tmp_path: Path) -> None:
+    created = create_project(tmp_path, "echo-ws", "c", "actor")
+
+    source = (created.function_dir / "main.c").read_text()
+    assert "pyjinn_ws_upgrade()" in source and "pyjinn_ws_read(" in source
+    assert "{{" not in source
+    # The actor's source takes main.c's place; neither file is copied under another name.
+    assert sorted(p.name for p in created.function_dir.iterdir()) == ["function.toml", "main.c"]
+    caddyfile = (tmp_path / "Caddyfile").read_text()
+    assert "\t\tpyjinn functions/echo-ws.wasm {\n\t\t\ttimeout 5m\n\t\t\tmax_duration 1h\n" in (
+        caddyfile
+    )
+    assert "\t\t\tpermissions {\n\t\t\t\twebsocket\n\t\t\t}\n\t\t}\n\t}\n" in caddyfile
+
+
+def test_the_hello_template_leaves_the_actor_source_out(tmp_path: Path) -> None:
+    created = create_function(tmp_path, "hello", "c")
+
+    assert not (created / "actor.c").exists()
+    assert "Hello from hello" in (created / "main.c").read_text()
+
+
+def test_the_actor_template_names_the_languages_that_have_it(tmp_path: Path) -> None:
+    with pytest.raises(ScaffoldError) as raised:
+        create_project(tmp_path, "echo-ws", "wat", "actor")
+
+    assert str(raised.value) == "the actor template is not available in wat: use --lang c"
+    assert not (tmp_path / "functions").exists() and not (tmp_path / "Caddyfile").exists()
