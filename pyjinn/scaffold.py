@@ -16,9 +16,10 @@
 Languages are the template directories: a language is added by adding its directory (and, to
 copy SDK files, a ``template.toml``) and its compiler, nothing here. ``TEMPLATES`` are the
 kinds of function (``http``; ``job`` runs every request as a durable job; ``actor`` holds a
-WebSocket connection). A kind other than ``http`` may bring its own source: the template's
-``[kinds.KIND]`` table maps a file of the hello function to the template file that takes its
-place (``"main.c" = "actor.c"``); such files are copied only for their kind.
+WebSocket connection; ``tool`` is also an MCP tool). A kind other than ``http`` may bring its
+own source: the template's ``[kinds.KIND]`` table maps a file of the hello function to the
+template file that takes its place (``"main.c" = "actor.c"``); such files are copied only for
+their kind.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     # One sandbox per connection: timeout is the idle time between messages, max_duration the
     # connection's whole life.
     "actor": ("timeout 5m", "max_duration 1h", "permissions {", "\twebsocket", "}"),
+    # The hello function as a tool of the site's MCP endpoint (/mcp).
+    "tool": ("ai_tool {", '\tdescription "Say hello from the pyjinn function {{name}}"', "}"),
 }
 GITIGNORE_LINES = (
     "functions/*.wasm", "functions/.*.wasm.*", "functions/*.pyz", "data/", ".zig-cache/",
@@ -170,7 +173,7 @@ def create_project(root: Path, name: str, lang: str, template: str = "http") -> 
         [
             f"\thandle /{name} {{",
             f"\t\tpyjinn {module}" + (" {" if TEMPLATES[template] else ""),
-            *(f"\t\t\t{line}" for line in TEMPLATES[template]),
+            *(f"\t\t\t{line.replace(PLACEHOLDER, name)}" for line in TEMPLATES[template]),
             *(["\t\t}"] if TEMPLATES[template] else []),
             "\t}",
         ]

@@ -271,3 +271,17 @@ def test_the_actor_template_names_the_languages_that_have_it(tmp_path: Path) -> 
 
     assert str(raised.value) == "the actor template is not available in wat: use --lang c"
     assert not (tmp_path / "functions").exists() and not (tmp_path / "Caddyfile").exists()
+
+
+def test_the_tool_template_makes_the_function_an_mcp_tool_of_its_site(tmp_path: Path) -> None:
+    create_project(tmp_path, "greet", "wat", "tool")
+    (tmp_path / "functions" / "greet.wasm").write_bytes(b"\0asm\x01\0\0\0")
+
+    config = load(tmp_path / "Caddyfile")
+
+    (spec,) = config.functions()
+    assert spec.tool is not None
+    assert (spec.tool.name, spec.tool.description) == (
+        "greet",
+        "Say hello from the pyjinn function greet",
+    )
