@@ -14,6 +14,7 @@
         blob_read  photos           # object storage, namespaces as for kv
         blob_write photos/uploads
         ai                          # the model and local embeddings (see pyjinn.config.ai)
+        websocket                   # take over WebSocket connections (pyjinn.config.websocket)
     }
 
 ``api_key`` and ``tenant`` may stand in the global options (for every function) and in a function
@@ -52,7 +53,8 @@ _FUNCTION = re.compile(r"[A-Za-z0-9_.-]+")
 # A namespace (`users`, `users/admins`), or a glob ending in `*` (`last*`: every key that starts
 # with `last`).
 _NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*(/?\*)?")
-_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue", "ai")
+_GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue", "ai",
+           "websocket")  # fmt: skip
 # Gojinn's spelling of the object storage grants.
 _ALIASES = {"s3_read": "blob_read", "s3_write": "blob_write"}
 _DB_ACCESS = ("read", "write")
@@ -168,6 +170,7 @@ def build_permissions(
     lines: dict[str, Directive] = {}
     db: str | None = None
     ai = False
+    websocket = False
     for line in directive.block:
         spelled = line.name
         grant = _ALIASES.get(spelled, spelled)
@@ -206,6 +209,13 @@ def build_permissions(
             ai = True
             lines[grant] = line
             continue
+        if grant == "websocket":
+            if line.args:
+                report.error(line, "websocket takes no argument, like: websocket")
+                continue
+            websocket = True
+            lines[grant] = line
+            continue
         if grant == "db":
             if len(line.args) != 1 or line.args[0] not in _DB_ACCESS:
                 report.error(line, "db expects read or write, like: db read")
@@ -231,7 +241,7 @@ def build_permissions(
             namespaces = tuple("*" if name == bucket else name for name in namespaces)
         grants[grant] = namespaces
         lines[grant] = line
-    return Permissions(db=db, ai=ai, **grants)
+    return Permissions(db=db, ai=ai, websocket=websocket, **grants)
 
 
 def _warn_changed_prefixes(

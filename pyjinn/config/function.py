@@ -55,6 +55,7 @@ from pyjinn.config.model import (
     MqttBroker,
     Permissions,
     StorageSettings,
+    WebSocketSettings,
 )
 from pyjinn.config.observability import DEBUG_SECRET_USAGE, build_debug_secret
 from pyjinn.config.parser import Directive
@@ -76,6 +77,9 @@ from pyjinn.config.triggers import (
 )
 from pyjinn.config.triggers import FUNCTION_USAGE as TRIGGER_USAGE
 from pyjinn.config.units import parse_duration, parse_size
+from pyjinn.config.websocket import DIRECTIVES as WEBSOCKET_DIRECTIVES
+from pyjinn.config.websocket import USAGE as WEBSOCKET_USAGE
+from pyjinn.config.websocket import apply_directive as apply_websocket_directive
 from pyjinn.signing.policy import TrustPolicy
 
 T = TypeVar("T")
@@ -133,9 +137,11 @@ _USAGE = {
     **AI_USAGE,
     "ai_tool": TOOL_USAGE,
     **TRIGGER_USAGE,
+    **WEBSOCKET_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
-_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host", *TRIGGER_DIRECTIVES}
+_ONCE_ONLY = frozenset(SUPPORTED) - {"env", "mount", "api_key", "allow_host", "ws_origin",
+                                     *TRIGGER_DIRECTIVES}  # fmt: skip
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
     "nats_url",
@@ -207,6 +213,8 @@ class _Draft:
     # Where this function's default SQL files and embedded object store live, if not the
     # global data_dir.
     data_dir: Path | None = None
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
+    websocket_lines: list[Directive] = field(default_factory=list)
 
 
 def build_function(
@@ -238,6 +246,13 @@ def build_function(
     )
     if ai is not None and not permissions.ai:
         permissions = replace(permissions, ai=True)  # granted by ai_provider/ai_endpoint here
+    if draft.websocket_lines and not permissions.websocket:
+        line = draft.websocket_lines[0]
+        report.error(
+            line,
+            f"{line.name} bounds WebSocket connections, which this function may not take over: "
+            "add the line `websocket` to its permissions block",
+        )
     module_path = _module_path(directive, draft, context, report)
     if module_path is None:
         return None
@@ -295,6 +310,7 @@ def build_function(
         ai=ai,
         tool=tool,
         triggers=triggers,
+        websocket=draft.websocket,
     )
 
 
@@ -452,6 +468,9 @@ def _apply(
         trigger = build_trigger(sub, report, named=False)
         if trigger is not None:
             draft.triggers.append(trigger)
+    elif name in WEBSOCKET_DIRECTIVES:
+        draft.websocket = apply_websocket_directive(sub, draft.websocket, report)
+        draft.websocket_lines.append(sub)
     elif name in BROKER_DIRECTIVES:
         draft.mqtt = apply_broker_setting(sub, draft.mqtt or context.mqtt, report)
     elif name == "permissions":

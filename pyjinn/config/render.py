@@ -105,6 +105,13 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
         # without triggers keep the form they had before triggers existed.
         if spec.triggers:
             rendered["triggers"] = _triggers(spec.triggers)
+        if spec.permissions.websocket:
+            rendered["permissions"]["websocket"] = True
+            rendered["websocket"] = {
+                "max_duration": spec.websocket.max_duration,
+                "max_message": spec.websocket.max_message,
+                "origins": list(spec.websocket.origins),
+            }
         return rendered
 
     def crash_records(settings: CrashRecords) -> dict[str, Any]:
