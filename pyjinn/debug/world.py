@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyjinn.abi import Arg, ErrorCode
+from pyjinn.abi import FUNCTIONS, Arg, ErrorCode
 from pyjinn.capabilities.base import Call, FunctionHost, HostCallError
 from pyjinn.capabilities.core import Core
 from pyjinn.config.model import Permissions
@@ -31,7 +31,8 @@ from pyjinn.engine.clocks import MAX_LOGGED
 from pyjinn.engine.context import CLOCK_ENTRY, CLOCK_TIME_GET, PollOutcome
 from pyjinn.engine.hostfunc import GuestTrap
 
-CAPABILITIES = ("core", "kv", "db", "blob")
+# Every capability of the ABI table answers from the record (outbound HTTP and locks too).
+CAPABILITIES = tuple(sorted({function.capability for function in FUNCTIONS}))
 _CLOCK_NAMES = {0: "realtime", 1: "monotonic", 2: "process CPU time", 3: "thread CPU time"}
 
 
@@ -96,6 +97,8 @@ class RecordedWorld:
         live_nondeterminism: bool = False,
     ) -> None:
         self.calls = recorded_calls(record)
+        # Host calls the guest made past the record's budget (engine.context.MAX_RECORDED_*).
+        self.calls_dropped = int(record.document.get("host_calls_dropped", 0))
         self.secrets = dict(secrets)
         self.redactor = Secrets(self.secrets.items())
         self.trace = trace
@@ -154,8 +157,14 @@ class RecordedWorld:
         asked = f"{name}({', '.join(_show(argument) for argument in arguments)})"
         number = self.next_call + 1
         if self.next_call >= len(self.calls):
+            kept = (
+                f" (it kept the first {len(self.calls)}; {self.calls_dropped} more were made)"
+                if self.calls_dropped
+                else ""
+            )
             self._diverge(
-                f"host call #{number}: the guest called {asked}, the record has no more host calls"
+                f"host call #{number}: the guest called {asked}, the record has no more host "
+                f"calls{kept}"
             )
         recorded = self.calls[self.next_call]
         if recorded.call != name or not self._same_arguments(call, arguments, recorded):

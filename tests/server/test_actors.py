@@ -3,8 +3,11 @@ clients (the ``websockets`` library), guests in C (the SDK) and in WAT (Gojinn's
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -18,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from pyjinn.config import loads
+from pyjinn.debug.recorder import RECORDER
 from pyjinn.engine import invoke as invoke_module
 from pyjinn.errors import ModuleErrors
 from pyjinn.observability.metrics import REGISTRY as METRICS
@@ -125,6 +129,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Live]]:
 
     def start(caddyfile: str, options: str = "") -> Live:
         text = "{\n\tadmin off\n" + options + "}\n" + textwrap.dedent(caddyfile)
+        (tmp_path / "Caddyfile").write_text(text)  # for the CLI (pyjinn replay)
         runtime = Runtime(loads(text, base_dir=tmp_path, environ={}))
         assert runtime.load_all() == []
         lives.append(Live(runtime))
@@ -436,3 +441,39 @@ def test_metrics_count_connections_messages_and_how_they_ended(serve) -> None:
 def _rss() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * 4096
+
+
+@pytest.mark.parametrize("module", ["actor.wasm", "gojinn.wat"])
+def test_actor_that_crashed_replays_from_its_record_with_the_messages_it_read(
+    serve, tmp_path: Path, module: str
+) -> None:
+    live = serve(actor_site(module=module))
+    with live.ws("/ws") as connection:
+        for text in ("one", "two"):
+            connection.send(text)
+            assert connection.recv(timeout=10) == text
+        connection.send(b"three" if module == "actor.wasm" else "three")
+        connection.recv(timeout=10)
+        connection.send("trap")
+        assert closed(connection)[0] == 1011
+    RECORDER.flush(timeout=10)
+    listed = subprocess.run(
+        [sys.executable, "-m", "pyjinn", "crashes", "list", "--json"],
+        cwd=tmp_path, capture_output=True, check=True,
+    )  # fmt: skip
+    rows = json.loads(listed.stdout)
+    assert [row["function"] for row in rows] == ["actor"]
+    assert rows[0]["outcome"] == "trap"
+    shown = subprocess.run(
+        [sys.executable, "-m", "pyjinn", "crashes", "show", rows[0]["id"], "--json"],
+        cwd=tmp_path, capture_output=True, check=True,
+    )  # fmt: skip
+    calls = [call["call"] for call in json.loads(shown.stdout)["host_calls"]]
+    reads = [call for call in calls if call in ("ws_read", "host_ws_read")]
+    assert len(reads) == 4  # one, two, three, trap: each read is in the record
+    replayed = subprocess.run(
+        [sys.executable, "-m", "pyjinn", "replay", rows[0]["id"], "--json"],
+        cwd=tmp_path, capture_output=True,
+    )  # fmt: skip
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["verdict"] == "reproduced"
