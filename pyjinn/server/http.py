@@ -171,14 +171,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # Parser callbacks: where a request is, and by when the next part of it must arrive
 
-    def handle_websocket_upgrade(self) -> None:
-        # The connection is the WebSocket protocol's from now on: no read deadline of ours.
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._reading, self._deadline = "", math.inf
-        super().handle_websocket_upgrade()
-
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._reading != "headers":  # a later request: its time starts with its first byte
