@@ -28,7 +28,9 @@ from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.metrics import WEBSOCKET_MESSAGES, WEBSOCKETS
 from pyjinn.runtime import Runtime
 from pyjinn.server.actors import origin_allowed
+from pyjinn.server import http as server_http
 from pyjinn.server.app import PyjinnApp
+from pyjinn.server.http import GuardedWebSocketProtocol
 from tests.sdk.support import build_c
 
 pytestmark = pytest.mark.slow
@@ -85,7 +87,7 @@ class Live:
             port=self.port,
             log_level="warning",
             lifespan="on",
-            ws="websockets-sansio",
+            ws=GuardedWebSocketProtocol,  # as pyjinn up serves WebSockets
             ws_per_message_deflate=False,
         )
         self.server = uvicorn.Server(config)
@@ -477,3 +479,30 @@ def test_actor_that_crashed_replays_from_its_record_with_the_messages_it_read(
     )  # fmt: skip
     assert replayed.returncode == 0, replayed.stderr
     assert json.loads(replayed.stdout)["verdict"] == "reproduced"
+
+
+def test_finished_connection_whose_client_reads_nothing_is_aborted_after_the_linger(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_http, "CLOSE_LINGER", 1.0)
+    live = serve(actor_site("timeout 1s"))
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as raw:
+        # A client that shrinks its receive buffer, does the handshake by hand, asks for a
+        # flood and then never reads again.
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert raw.recv(12) == b"HTTP/1.1 101"
+        payload = b"flood 3000"
+        mask = b"\x01\x02\x03\x04"
+        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+        raw.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        connections = live.server.server_state.connections
+        deadline = time.monotonic() + 30
+        # The function gives up on the client (1008) and returns; the server cannot flush the
+        # close to a client that reads nothing, and aborts the socket after CLOSE_LINGER.
+        while connections:
+            assert time.monotonic() < deadline, "the connection was never aborted"
+            time.sleep(0.1)
