@@ -58,6 +58,13 @@ int main(void) {
     if (pyjinn_job_enqueue("report", "{}", 2, NULL, &value) == PYJINN_OK) free(value);
     if (pyjinn_ai_chat("{}", &value, &length) == PYJINN_OK) free(value);
     if (pyjinn_ai_embed("[]", &value, &length) == PYJINN_OK) free(value);
+    pyjinn_ws_message received;
+    if (pyjinn_ws_upgrade() == PYJINN_OK && pyjinn_ws_read(-1, &received) == PYJINN_OK) {
+        pyjinn_ws_write(received.opcode, received.data, received.length);
+        free(received.data);
+    }
+    pyjinn_ws_write_text("text");
+    pyjinn_ws_close(1000, "done");
     message = pyjinn_last_error();
     free(message);
 
@@ -71,7 +78,8 @@ int main(void) {
             pyjinn_abi_blob_get(at, 1) + pyjinn_abi_blob_list(at, 0) +
             pyjinn_abi_job_enqueue(at, 1, at, 0, at, 0);
     status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
-    data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1);
+    data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1) + pyjinn_abi_ws_read(-1);
+    status += pyjinn_abi_ws_upgrade() + pyjinn_abi_ws_write(1, at, 1) + pyjinn_abi_ws_close(1000, at, 0);
     return (int)(data + status) & 1;
 }
 """
@@ -98,6 +106,11 @@ pub fn main(init: std.process.Init) !void {
     _ = pyjinn.jobEnqueue(arena, "report", "{}", "") catch null;
     _ = pyjinn.aiChat(arena, "{}") catch null;
     _ = pyjinn.aiEmbed(arena, "[]") catch null;
+    pyjinn.wsUpgrade() catch {};
+    if (pyjinn.wsRead(arena, -1)) |message| {
+        pyjinn.wsWrite(message.opcode, message.data) catch {};
+    } else |_| {}
+    pyjinn.wsClose(1000, "done") catch {};
     _ = try pyjinn.lastError(arena);
 
     // The raw bindings, each called directly.
@@ -114,6 +127,9 @@ pub fn main(init: std.process.Init) !void {
     if (more == 1) std.process.exit(1);
     const ai = pyjinn.abi.ai_chat(at, 1) +% pyjinn.abi.ai_embed(at, 1);
     if (ai == 1) std.process.exit(1);
+    const ws = pyjinn.abi.ws_read(-1) +% pyjinn.abi.ws_upgrade() +% pyjinn.abi.ws_write(1, at, 1) +%
+        pyjinn.abi.ws_close(1000, at, 0);
+    if (ws == 1) std.process.exit(1);
     if (data +% status == 1) std.process.exit(1);
 }
 """
