@@ -19,6 +19,9 @@ const (
 	Internal    Code = -6 // a fault in the host, or a result this SDK cannot read
 )
 
+// Closed is the code of a call on a WebSocket connection that is closed (its close was read).
+const Closed Code = -12
+
 // String is the code's name: "NotFound", "Denied", ...
 func (code Code) String() string {
 	switch code {
@@ -34,6 +37,8 @@ func (code Code) String() string {
 		return "Limit"
 	case Internal:
 		return "Internal"
+	case Closed:
+		return "Closed"
 	}
 	return "Code(" + strconv.Itoa(int(code)) + ")"
 }
@@ -61,6 +66,7 @@ var (
 	ErrUnavailable = &Error{Code: Unavailable}
 	ErrLimit       = &Error{Code: Limit}
 	ErrInternal    = &Error{Code: Internal}
+	ErrClosed      = &Error{Code: Closed}
 )
 
 // LastError is the message of the last failed host call in this invocation ("" when none
@@ -81,7 +87,7 @@ func LastError() string {
 // fail is the error for a negative host result.
 func fail(result int64) error {
 	code := Code(result)
-	if result < int64(Internal) {
+	if result < int64(Internal) && code != Closed {
 		code = Internal
 	}
 	return &Error{Code: code, Message: LastError()}

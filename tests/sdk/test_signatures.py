@@ -79,7 +79,8 @@ int main(void) {
             pyjinn_abi_job_enqueue(at, 1, at, 0, at, 0);
     status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
     data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1) + pyjinn_abi_ws_read(-1);
-    status += pyjinn_abi_ws_upgrade() + pyjinn_abi_ws_write(1, at, 1) + pyjinn_abi_ws_close(1000, at, 0);
+    status += pyjinn_abi_ws_upgrade() + pyjinn_abi_ws_write(1, at, 1) +
+              pyjinn_abi_ws_close(1000, at, 0);
     return (int)(data + status) & 1;
 }
 """
@@ -136,7 +137,7 @@ pub fn main(init: std.process.Init) !void {
 
 
 RUST_PROGRAM = r"""
-use pyjinn::{abi, ai, blob, db, jobs, kv, log, Json};
+use pyjinn::{abi, ai, blob, db, jobs, kv, log, ws, Json};
 
 fn main() {
     // The SDK's wrappers.
@@ -155,6 +156,13 @@ fn main() {
     let _ = jobs::enqueue("report", b"{}", "");
     let _ = ai::chat(&Json::from(1));
     let _ = ai::embed(&Json::from(1));
+    if ws::upgrade().is_ok() {
+        if let Ok(ws::Message::Binary(data)) = ws::read(None) {
+            let _ = ws::send_binary(&data);
+        }
+    }
+    let _ = ws::send_text("text");
+    let _ = ws::close(1000, "done");
     let _ = pyjinn::last_error();
 
     // The raw bindings, each called directly.
@@ -167,7 +175,9 @@ fn main() {
             + abi::job_enqueue(at, 1, at, 0, at, 0) + abi::ai_chat(at, 1) + abi::ai_embed(at, 1);
         let status = abi::result_read(at, 64) + abi::error_read(at, 0) + abi::kv_set(at, 1, at, 1)
             + abi::kv_delete(at, 1) + abi::blob_put(at, 1, at, 1) + abi::blob_delete(at, 1);
-        std::process::exit(((data + i64::from(status)) & 1) as i32);
+        let ws = abi::ws_read(-1)
+            + i64::from(abi::ws_upgrade() + abi::ws_write(1, at, 1) + abi::ws_close(1000, at, 0));
+        std::process::exit(((data + ws + i64::from(status)) & 1) as i32);
     }
 }
 """
@@ -199,6 +209,13 @@ func main() {
 	pyjinn.JobEnqueue("report", []byte("{}"), "")
 	pyjinn.AIChat([]byte("{}"))
 	pyjinn.AIEmbed([]byte("[]"))
+	if pyjinn.WSUpgrade() == nil {
+		if message, err := pyjinn.WSRead(-1); err == nil {
+			pyjinn.WSWrite(message.Opcode, message.Data)
+		}
+	}
+	pyjinn.WSWriteText("text")
+	pyjinn.WSClose(1000, "done")
 	pyjinn.LastError()
 
 	// The raw bindings, each called directly.
@@ -210,7 +227,8 @@ func main() {
 		abi.JobEnqueue(at, 1, at, 0, at, 0) + abi.AIChat(at, 1) + abi.AIEmbed(at, 1)
 	status := abi.ResultRead(at, 64) + abi.ErrorRead(at, 0) + abi.KVSet(at, 1, at, 1) +
 		abi.KVDelete(at, 1) + abi.BlobPut(at, 1, at, 1) + abi.BlobDelete(at, 1)
-	os.Exit(int((data + int64(status)) & 1))
+	ws := abi.WSRead(-1) + int64(abi.WSUpgrade()+abi.WSWrite(1, at, 1)+abi.WSClose(1000, at, 0))
+	os.Exit(int((data + ws + int64(status)) & 1))
 }
 """
 
@@ -218,9 +236,11 @@ ASSEMBLYSCRIPT_PROGRAM = r"""
 import {
   abi_blob_delete, abi_blob_get, abi_blob_list, abi_blob_put, abi_db_exec, abi_db_query,
   abi_error_read, abi_kv_delete, abi_kv_get, abi_kv_list, abi_kv_set, abi_log, abi_result_read,
-  abi_job_enqueue, abi_ai_chat, abi_ai_embed,
+  abi_job_enqueue, abi_ai_chat, abi_ai_embed, abi_ws_close, abi_ws_read, abi_ws_upgrade,
+  abi_ws_write,
   address, aiChat, aiEmbed, blobDelete, blobGet, blobList, blobPut, dbExec, dbQuery, jobEnqueue,
-  kvDelete, kvGet, kvList, kvSetText, lastError, log, Level,
+  kvDelete, kvGet, kvList, kvSetText, lastError, log, Level, Status, wsClose, wsRead, wsUpgrade,
+  wsWrite, wsWriteText,
 } from "./pyjinn";
 
 // The SDK's wrappers.
@@ -238,6 +258,12 @@ blobList("photos/");
 jobEnqueue("report", new ArrayBuffer(0));
 aiChat("{}");
 aiEmbed("[]");
+if (wsUpgrade() == Status.OK) {
+  const message = wsRead(-1);
+  if (message.ok) wsWrite(message.opcode, message.data);
+}
+wsWriteText("text");
+wsClose(1000, "done");
 lastError();
 
 // The raw bindings, each called directly.
@@ -248,7 +274,9 @@ const data = abi_kv_get(at, 1) + abi_kv_list(at, 0) + abi_db_query(at, 1, at, 0)
   abi_job_enqueue(at, 1, at, 0, at, 0) + abi_ai_chat(at, 1) + abi_ai_embed(at, 1);
 const status = abi_result_read(at, 64) + abi_error_read(at, 0) + abi_kv_set(at, 1, at, 1) +
   abi_kv_delete(at, 1) + abi_blob_put(at, 1, at, 1) + abi_blob_delete(at, 1);
-if (data + <i64>status == 1) process.exit(1);
+const ws = abi_ws_read(-1) +
+  <i64>(abi_ws_upgrade() + abi_ws_write(1, at, 1) + abi_ws_close(1000, at, 0));
+if (data + ws + <i64>status == 1) process.exit(1);
 """
 
 

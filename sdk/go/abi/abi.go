@@ -57,3 +57,15 @@ func AIChat(request unsafe.Pointer, requestLen int32) int64
 
 //go:wasmimport pyjinn ai_embed
 func AIEmbed(texts unsafe.Pointer, textsLen int32) int64
+
+//go:wasmimport pyjinn ws_upgrade
+func WSUpgrade() int32
+
+//go:wasmimport pyjinn ws_read
+func WSRead(waitMS int32) int64
+
+//go:wasmimport pyjinn ws_write
+func WSWrite(opcode int32, data unsafe.Pointer, dataLen int32) int32
+
+//go:wasmimport pyjinn ws_close
+func WSClose(code int32, reason unsafe.Pointer, reasonLen int32) int32

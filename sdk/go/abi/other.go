@@ -56,3 +56,17 @@ func JobEnqueue(function unsafe.Pointer, functionLen int32, payload unsafe.Point
 func AIChat(request unsafe.Pointer, requestLen int32) int64 { outside("AIChat"); return 0 }
 
 func AIEmbed(texts unsafe.Pointer, textsLen int32) int64 { outside("AIEmbed"); return 0 }
+
+func WSUpgrade() int32 { outside("WSUpgrade"); return 0 }
+
+func WSRead(waitMS int32) int64 { outside("WSRead"); return 0 }
+
+func WSWrite(opcode int32, data unsafe.Pointer, dataLen int32) int32 {
+	outside("WSWrite")
+	return 0
+}
+
+func WSClose(code int32, reason unsafe.Pointer, reasonLen int32) int32 {
+	outside("WSClose")
+	return 0
+}

@@ -44,6 +44,10 @@ imports! {
                 idempotency_key: i32, idempotency_key_len: i32) -> i64;
     ai_chat(request: i32, request_len: i32) -> i64;
     ai_embed(texts: i32, texts_len: i32) -> i64;
+    ws_upgrade() -> i32;
+    ws_read(wait_ms: i32) -> i64;
+    ws_write(opcode: i32, data: i32, data_len: i32) -> i32;
+    ws_close(code: i32, reason: i32, reason_len: i32) -> i32;
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     Limit,
     /// A fault in the host (also: a code this SDK does not know, or a malformed result).
     Internal,
+    /// The WebSocket connection is closed (its close was read).
+    Closed,
 }
 
 impl ErrorCode {
@@ -33,11 +35,12 @@ impl ErrorCode {
             -3 => ErrorCode::Invalid,
             -4 => ErrorCode::Unavailable,
             -5 => ErrorCode::Limit,
+            -12 => ErrorCode::Closed,
             _ => ErrorCode::Internal,
         }
     }
 
-    /// The code's value in the ABI (-1 to -6).
+    /// The code's value in the ABI.
     pub fn value(self) -> i32 {
         match self {
             ErrorCode::NotFound => -1,
@@ -46,6 +49,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => -4,
             ErrorCode::Limit => -5,
             ErrorCode::Internal => -6,
+            ErrorCode::Closed => -12,
         }
     }
 }

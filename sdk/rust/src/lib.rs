@@ -33,6 +33,7 @@ pub mod kv;
 pub mod log;
 mod request;
 mod response;
+pub mod ws;
 
 pub use error::{last_error, Error, ErrorCode, Result};
 pub use json::Json;
