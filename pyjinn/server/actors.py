@@ -101,7 +101,8 @@ async def serve(
                 403,
                 "origin_refused",
                 "origin not allowed",
-                f"WebSocket handshake from origin {(origin or '')[:200]!r}, which ws_origin does not list",
+                f"WebSocket handshake from origin {(origin or '')[:200]!r}, which ws_origin does "
+                "not list",
             )
         envelope = Envelope(
             method="GET",

@@ -27,8 +27,8 @@ from pyjinn.errors import ModuleErrors
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.metrics import WEBSOCKET_MESSAGES, WEBSOCKETS
 from pyjinn.runtime import Runtime
-from pyjinn.server.actors import origin_allowed
 from pyjinn.server import http as server_http
+from pyjinn.server.actors import origin_allowed
 from pyjinn.server.app import PyjinnApp
 from pyjinn.server.http import GuardedWebSocketProtocol
 from tests.sdk.support import build_c
@@ -344,9 +344,10 @@ def test_origin_not_listed_is_refused_403_before_the_function_runs(serve) -> Non
     assert refused.value.response.status_code == 403
     assert b"origin not allowed" in refused.value.response.body
     after = METRICS.function("actor").invocations
-    assert after.get(("origin_refused", "default"), 0) == before.get(
-        ("origin_refused", "default"), 0
-    ) + 1
+    assert (
+        after.get(("origin_refused", "default"), 0)
+        == before.get(("origin_refused", "default"), 0) + 1
+    )
     assert after.get(("ok", "default"), 0) == before.get(("ok", "default"), 0)
     with live.ws("/ws", origin="https://APP.example.com:443") as connection:
         connection.send("allowed")

@@ -7,8 +7,10 @@ use crate::abi;
 /// What a host call returns.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The host's error codes (`pyjinn.abi.ErrorCode`).
+/// The host's error codes (`pyjinn.abi.ErrorCode`). The host may gain codes, so a `match` on
+/// one needs a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// No such key or object.
     NotFound,
