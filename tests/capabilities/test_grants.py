@@ -162,8 +162,8 @@ def test_validate_reports_a_missing_grant_at_the_function_line(tmp_path) -> None
 def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_path) -> None:
     # The suggested line, with a real namespace in place of NAMESPACE, loads and holds the grant.
     (tmp_path / "fn.wat").write_text("(module)")
-    # jobs_enqueue names functions, ai nothing; the others name key namespaces.
-    names = {"jobs_enqueue": " *", "ai": ""}.get(grant, " users")
+    # jobs_enqueue names functions, ai and websocket nothing; the others name key namespaces.
+    names = {"jobs_enqueue": " *", "ai": "", "websocket": ""}.get(grant, " users")
     line = grant if grant.startswith("db ") else f"{grant}{names}"
     text = (
         f"{{\n\t{STORAGE}\n}}\n"
