@@ -45,6 +45,7 @@ class ErrorCode(enum.IntEnum):
     TIMEOUT = -9  # the call ran out of time before the invocation's deadline (http_request)
     ADDRESS_REFUSED = -10  # an allowed host resolved to an address calls may not reach
     BUSY = -11  # the lock is held by another holder
+    CLOSED = -12  # the WebSocket connection is closed (its close was already read)
 
 
 class Arg(enum.Enum):
@@ -82,8 +83,12 @@ class Returns(enum.Enum):
     # Gojinn's host_http_get: bytes of the answer's body copied into the out buffer, 0 on any
     # error (as for an empty body).
     BODY = ("body", "i64")
-    # Gojinn's host_mutex_lock and host_mutex_unlock: 1 on success, 0 on any failure.
+    # Gojinn's host_mutex_lock, host_mutex_unlock and host_ws_upgrade: 1 on success, 0 on any
+    # failure.
     SUCCEEDED = ("succeeded", "i32")
+    # Gojinn's host_ws_read: bytes of the next message copied into the out buffer, 0 when the
+    # connection has closed or on any error.
+    MESSAGE = ("message", "i64")
 
     def __init__(self, tag: str, *results: str) -> None:
         self.results = results
@@ -99,7 +104,7 @@ class HostFunction:
     returns: Returns
     capability: str  # which capability serves it
     # The permissions line that allows it: kv_read, kv_write, db read (which db write includes),
-    # db write, blob_read, blob_write, jobs_enqueue, ai, http or lock; "" for the core
+    # db write, blob_read, blob_write, jobs_enqueue, ai, http, lock or websocket; "" for the core
     # functions, which every function has.
     grant: str
     summary: str
@@ -303,6 +308,49 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         "Release a lock, given the token lock_acquire returned: DENIED for another holder's "
         "lock, NOT_FOUND for a lock no longer held (its TTL ran out).",
     ),
+    _pyjinn(
+        "ws_upgrade",
+        (),
+        Returns.STATUS,
+        "websocket",
+        "websocket",
+        "Accept the WebSocket handshake of the request being served: from now on the invocation "
+        "holds the connection, timeout is its idle timeout and max_duration bounds it. INVALID "
+        "when the request is not a WebSocket upgrade or was upgraded already; CLOSED when the "
+        "client has left.",
+    ),
+    _pyjinn(
+        "ws_read",
+        (("wait_ms", Arg.I32),),
+        Returns.DATA,
+        "websocket",
+        "websocket",
+        "Wait up to wait_ms (negative: until the idle timeout) for the next message: its "
+        "opcode byte (1 text, 2 binary, 8 close) then its payload (a close's is its 2-byte "
+        "code, big-endian, and reason); NOT_FOUND when none came in time. The close comes once, "
+        "when the connection ends (the client closed it, the idle timeout or max_duration "
+        "passed, the host gave up on the client); CLOSED after it.",
+    ),
+    _pyjinn(
+        "ws_write",
+        (("opcode", Arg.I32), ("data", Arg.SIZED)),
+        Returns.STATUS,
+        "websocket",
+        "websocket",
+        "Send a message: opcode 1 (text, UTF-8) or 2 (binary), at most max_message bytes. Waits "
+        "while the client is behind (the send queue is full); LIMIT for a message too large, or "
+        "when the client read nothing until the idle timeout was near (the connection is then "
+        "closed with 1008); CLOSED when the connection is closed.",
+    ),
+    _pyjinn(
+        "ws_close",
+        (("code", Arg.I32), ("reason", Arg.STR)),
+        Returns.STATUS,
+        "websocket",
+        "websocket",
+        "Close the connection with a code (1000, or 3000 to 4999) and a reason of at most 123 "
+        "bytes, after the messages sent before; CLOSED when it is closed already.",
+    ),
     HostFunction(
         GOJINN,
         "host_log",
@@ -406,6 +454,36 @@ FUNCTIONS: tuple[HostFunction, ...] = (
         "lock",
         "lock",
         "Gojinn: release a lock this invocation holds; 1 when released, 0 otherwise.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_ws_upgrade",
+        (),
+        Returns.SUCCEEDED,
+        "websocket",
+        "websocket",
+        "Gojinn: accept the WebSocket handshake (as ws_upgrade); 1 on success, 0 on any error.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_ws_read",
+        (("out", Arg.OUT),),
+        Returns.MESSAGE,
+        "websocket",
+        "websocket",
+        "Gojinn: wait for the next message (until the idle timeout) and copy it into the out "
+        "buffer; its length, or 0 once the connection has closed. A message longer than out_max "
+        "closes the connection with 1009 (and reads 0) rather than arriving cut.",
+    ),
+    HostFunction(
+        GOJINN,
+        "host_ws_write",
+        (("message", Arg.SIZED),),
+        Returns.NOTHING,
+        "websocket",
+        "websocket",
+        "Gojinn: send a text message (as ws_write with opcode 1); failures are logged, and a "
+        "closed connection reads 0 next.",
     ),
 )
 

@@ -117,7 +117,7 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
                 written = result if isinstance(result, int) else min(len(result), max(capacity, 0))
                 record.written = memory.read(pointer, written)
         record.seconds = time.perf_counter() - started
-        context.calls.append(record)
+        context.keep(record, _size(record))
         # Metrics and the host-call span come from the record, here and only here.
         result = "ok" if record.error is None else _RESULTS[record.error]
         METRICS.host_call(host.function, record.capability, record.call, result, record.seconds)
@@ -128,6 +128,15 @@ def _implementation(function: HostFunction) -> hostfunc.HostImplementation:
         return None
 
     return implementation
+
+
+def _size(record: HostCall) -> int:
+    """About how many bytes ``record`` keeps alive (its bytes and text)."""
+    size = len(record.written) if record.written is not None else 0
+    for value in (*record.arguments, record.result):
+        if isinstance(value, bytes | str):
+            size += len(value)
+    return size
 
 
 def _slot_reader(function: HostFunction) -> Callable[[int], tuple[int, ...]]:
@@ -189,7 +198,7 @@ def _encode(
         _capi.raw_set_i32(slots, 0, 0)
     elif returns is Returns.SUCCEEDED:
         _capi.raw_set_i32(slots, 0, 1)
-    elif returns is Returns.BODY:
+    elif returns in (Returns.BODY, Returns.MESSAGE):
         _capi.raw_set_i64(slots, 0, result)
     elif returns in (Returns.COUNT, Returns.LENGTH32, Returns.COPIED, Returns.ROWS):
         _capi.raw_set_i32(slots, 0, result)
@@ -229,7 +238,7 @@ def _fail(
         _capi.raw_set_i32(slots, 0, 1)
     elif returns in (Returns.COPIED, Returns.SUCCEEDED):
         _capi.raw_set_i32(slots, 0, 0)
-    elif returns is Returns.BODY:
+    elif returns in (Returns.BODY, Returns.MESSAGE):
         _capi.raw_set_i64(slots, 0, 0)
     elif returns is Returns.ROWS:
         rows = [{"error": message}]

@@ -50,6 +50,7 @@ from pyjinn.tenants import CREDENTIAL_HEADERS
 if TYPE_CHECKING:
     from pyjinn.engine.invoke import Run
     from pyjinn.runtime import Function, Runtime
+    from pyjinn.websocket import Connection
 
 log = logging.getLogger("pyjinn.invocation")
 
@@ -160,9 +161,12 @@ class Invocation:
         tenant: str,
         *,
         pool_wait: float | None = None,
+        connection: Connection | None = None,
     ) -> Outcome:
         """Run the function on ``envelope`` for ``tenant`` and finish the invocation; wait
-        ``pool_wait`` seconds for a free slot (default: the function's ``pool_wait``)."""
+        ``pool_wait`` seconds for a free slot (default: the function's ``pool_wait``).
+        ``connection``: the request's WebSocket connection, which the guest may take over; if
+        it does, the connection is its answer (a 101), and its stdout is not read."""
         function = self.function
         run: Run | None = None
         stdin = b""
@@ -196,10 +200,13 @@ class Invocation:
                 span=self.span,
                 pool_wait=pool_wait,
                 snapshot=SNAPSHOT_ALWAYS if recording is not None else None,
+                connection=connection,
             )
             if run.error is not None:
                 raise run.error
-            if isinstance(envelope, RawInput):
+            if connection is not None and connection.upgraded:
+                response = contract.Response(101, [], b"")
+            elif isinstance(envelope, RawInput):
                 response = contract.Response(200, [], run.stdout)
             else:
                 response = contract.decode_response(run.stdout)

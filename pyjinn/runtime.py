@@ -27,6 +27,7 @@ from pyjinn.capabilities.jobs import Jobs
 from pyjinn.capabilities.kv import KeyValue
 from pyjinn.capabilities.locks import Locks
 from pyjinn.capabilities.sql import Sql
+from pyjinn.capabilities.websocket import WebSocket
 from pyjinn.config.model import Config, FunctionSpec, MeaningRoute, Route
 from pyjinn.debug.recorder import RECORDER
 from pyjinn.engine.engine import Engine
@@ -42,6 +43,7 @@ from pyjinn.release import ModuleFiles, ModuleSource
 from pyjinn.services import Services, needs_key_value
 from pyjinn.slots import Slots
 from pyjinn.tenants import TenantResolver
+from pyjinn.websocket import Connection
 
 log = logging.getLogger("pyjinn.runtime")
 
@@ -278,13 +280,16 @@ class Runtime:
         span: Any = None,
         pool_wait: float | None = None,
         snapshot: int | None = None,
+        connection: Connection | None = None,
     ) -> Run:
         """Run ``function`` once with ``stdin``, waiting for a slot up to ``pool_wait`` seconds
         (default: the function's own); raises ``RequestRejected``.
 
         ``span`` is the invocation's tracing span, if it is recorded: host-call spans nest
         under it. ``snapshot`` overrides when the run copies the guest's memory (a recorded
-        invocation copies it whatever the outcome)."""
+        invocation copies it whatever the outcome). ``connection`` is the client's WebSocket
+        connection, which the guest may take over: its slot and thread are then held for the
+        connection's life."""
         self.start()
         metrics = function.metrics
         tenant = tenant or function.spec.tenant
@@ -305,6 +310,7 @@ class Runtime:
             tenant=tenant,
             trace_id=trace_id,
             snapshot=snapshot,
+            connection=connection,
         )
         if span is not None:
             job = tracing.GuestThreadSpan(span, job)
@@ -370,4 +376,5 @@ def build_capabilities(config: Config, services: Services) -> dict[str, Capabili
             if any(spec.permissions.lock for spec in config.functions())
             else None
         ),
+        "websocket": WebSocket(),
     }

@@ -18,7 +18,7 @@ from pyjinn import abi
 from pyjinn.config.model import Permissions
 
 # What a grant's line names, where it is not key namespaces.
-_WHAT_A_GRANT_NAMES = {"jobs_enqueue": " FUNCTION", "ai": "", "http": ""}
+_WHAT_A_GRANT_NAMES = {"jobs_enqueue": " FUNCTION", "ai": "", "http": "", "websocket": ""}
 
 
 def denial(permissions: Permissions, call: str) -> str | None:

@@ -16,6 +16,7 @@
         ai                          # the model and local embeddings (see pyjinn.config.ai)
         http                        # outbound HTTP to allow_host's hosts (pyjinn.config.egress)
         lock jobs                   # locks, namespaces as for kv
+        websocket                   # take over WebSocket connections (pyjinn.config.websocket)
     }
 
 ``api_key`` and ``tenant`` may stand in the global options (for every function) and in a function
@@ -55,7 +56,7 @@ _FUNCTION = re.compile(r"[A-Za-z0-9_.-]+")
 # with `last`).
 _NAMESPACE = re.compile(r"[A-Za-z0-9_\-.=]+(/[A-Za-z0-9_\-.=]+)*(/?\*)?")
 _GRANTS = ("kv_read", "kv_write", "db", "blob_read", "blob_write", "jobs_enqueue", "ai", "http",
-           "lock")  # fmt: skip
+           "lock", "websocket")  # fmt: skip
 # Gojinn's spelling of the object storage grants.
 _ALIASES = {"s3_read": "blob_read", "s3_write": "blob_write"}
 _DB_ACCESS = ("read", "write")
@@ -172,6 +173,7 @@ def build_permissions(
     db: str | None = None
     ai = False
     http = False
+    websocket = False
     for line in directive.block:
         spelled = line.name
         grant = _ALIASES.get(spelled, spelled)
@@ -220,6 +222,13 @@ def build_permissions(
             http = True
             lines[grant] = line
             continue
+        if grant == "websocket":
+            if line.args:
+                report.error(line, "websocket takes no argument, like: websocket")
+                continue
+            websocket = True
+            lines[grant] = line
+            continue
         if grant == "db":
             if len(line.args) != 1 or line.args[0] not in _DB_ACCESS:
                 report.error(line, "db expects read or write, like: db read")
@@ -245,7 +254,7 @@ def build_permissions(
             namespaces = tuple("*" if name == bucket else name for name in namespaces)
         grants[grant] = namespaces
         lines[grant] = line
-    return Permissions(db=db, ai=ai, http=http, **grants)
+    return Permissions(db=db, ai=ai, http=http, websocket=websocket, **grants)
 
 
 def _warn_changed_prefixes(

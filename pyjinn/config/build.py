@@ -57,6 +57,7 @@ from pyjinn.config.triggers import (
     check_triggers,
     named_triggers,
 )
+from pyjinn.config.websocket import check_connection_room
 from pyjinn.errors import ConfigError, Location
 
 GLOBAL_OPTIONS = (
@@ -164,6 +165,7 @@ def build(
     config = replace(config, triggers=named_triggers(pending, functions, options.mqtt, report))
     _check_job_targets(config, report)
     check_triggers(config, report)
+    check_connection_room(config, report)
     warnings = tuple(str(warning) for warning in in_file_order(report.warnings))
     return replace(config, warnings=warnings)
 

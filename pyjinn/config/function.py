@@ -61,6 +61,7 @@ from pyjinn.config.model import (
     Permissions,
     RateLimit,
     StorageSettings,
+    WebSocketSettings,
 )
 from pyjinn.config.observability import DEBUG_SECRET_USAGE, build_debug_secret
 from pyjinn.config.parser import Directive
@@ -84,6 +85,9 @@ from pyjinn.config.triggers import (
 )
 from pyjinn.config.triggers import FUNCTION_USAGE as TRIGGER_USAGE
 from pyjinn.config.units import parse_duration, parse_size
+from pyjinn.config.websocket import DIRECTIVES as WEBSOCKET_DIRECTIVES
+from pyjinn.config.websocket import USAGE as WEBSOCKET_USAGE
+from pyjinn.config.websocket import apply_directive as apply_websocket_directive
 from pyjinn.signing.policy import TrustPolicy
 
 T = TypeVar("T")
@@ -141,10 +145,11 @@ _USAGE = {
     **TRIGGER_USAGE,
     RATE_LIMIT_DIRECTIVE: RATE_LIMIT_USAGE,
     **CORS_USAGE,
+    **WEBSOCKET_USAGE,
 }
 SUPPORTED = tuple(_USAGE)
 _ONCE_ONLY = frozenset(SUPPORTED) - {
-    "env", "mount", "api_key", "allow_host", *TRIGGER_DIRECTIVES, CORS_ORIGIN,
+    "env", "mount", "api_key", "allow_host", "ws_origin", *TRIGGER_DIRECTIVES, CORS_ORIGIN,
 }  # fmt: skip
 # Global options a Gojinn file may put in a function block.
 _GLOBAL_ONLY = (
@@ -223,6 +228,8 @@ class _Draft:
     rate_limit_line: Directive | None = None
     cors_origin_lines: list[Directive] = field(default_factory=list)
     cors_credentials_line: Directive | None = None
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
+    websocket_lines: list[Directive] = field(default_factory=list)
 
 
 def build_function(
@@ -263,6 +270,13 @@ def build_function(
         written=any(sub.name == "allow_host" for sub in directive.block or ()),
         report=report,
     )
+    if draft.websocket_lines and not permissions.websocket:
+        line = draft.websocket_lines[0]
+        report.error(
+            line,
+            f"{line.name} bounds WebSocket connections, which this function may not take over: "
+            "add the line `websocket` to its permissions block",
+        )
     module_path = _module_path(directive, draft, context, report)
     if module_path is None:
         return None
@@ -324,6 +338,7 @@ def build_function(
         egress=egress,
         rate_limit=rate_limit,
         cors=cors,
+        websocket=draft.websocket,
     )
 
 
@@ -505,6 +520,9 @@ def _apply(
         trigger = build_trigger(sub, report, named=False)
         if trigger is not None:
             draft.triggers.append(trigger)
+    elif name in WEBSOCKET_DIRECTIVES:
+        draft.websocket = apply_websocket_directive(sub, draft.websocket, report)
+        draft.websocket_lines.append(sub)
     elif name in BROKER_DIRECTIVES:
         draft.mqtt = apply_broker_setting(sub, draft.mqtt or context.mqtt, report)
     elif name == "permissions":

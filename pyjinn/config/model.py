@@ -96,6 +96,9 @@ class Permissions:
     http: bool = False
     # Lock namespaces (lock_acquire, lock_release, host_mutex_*): names as kv keys are.
     lock: tuple[str, ...] = ()
+    # Taking over a WebSocket connection (ws_*, host_ws_*): the invocation holds its sandbox
+    # for the connection's life.
+    websocket: bool = False
 
     def allows(self, grant: str, key: str) -> bool:
         namespaces: tuple[str, ...] = getattr(self, grant)
@@ -179,6 +182,22 @@ class CrashRecords:
     max_records: int = DEFAULT_CRASH_RECORDS
     max_bytes: int = DEFAULT_CRASH_BYTES
     sample: float = 0.0
+
+
+DEFAULT_MAX_DURATION = 3600.0
+DEFAULT_MAX_MESSAGE = 1 * MiB
+
+
+@dataclass(frozen=True)
+class WebSocketSettings:
+    """How a function's WebSocket connections are bounded: ``max_duration`` seconds in all
+    (the function's ``timeout`` is the idle time between messages), messages of at most
+    ``max_message`` bytes either way, and the browser origins (``ws_origin``) that may open
+    one; empty: any origin."""
+
+    max_duration: float = DEFAULT_MAX_DURATION
+    max_message: int = DEFAULT_MAX_MESSAGE
+    origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -395,6 +414,8 @@ class FunctionSpec:
     # Its rate limit per tenant (rate_limit) and the origins that may read it (cors_origin).
     rate_limit: RateLimit | None = None
     cors: Cors | None = None
+    # Its WebSocket connections' bounds (max_duration, max_message, ws_origin).
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
 
     @property
     def allows_symlinks(self) -> bool:

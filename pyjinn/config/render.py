@@ -117,6 +117,13 @@ def to_dict(config: Config, base_dir: Path | str) -> dict[str, Any]:
             rendered["rate_limit"] = _rate_limit(spec.rate_limit)
         if spec.cors is not None:
             rendered["cors"] = _cors(spec.cors)
+        if spec.permissions.websocket:
+            rendered["permissions"]["websocket"] = True
+            rendered["websocket"] = {
+                "max_duration": spec.websocket.max_duration,
+                "max_message": spec.websocket.max_message,
+                "origins": list(spec.websocket.origins),
+            }
         return rendered
 
     def crash_records(settings: CrashRecords) -> dict[str, Any]:

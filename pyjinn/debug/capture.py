@@ -122,6 +122,12 @@ def build_record(capture: Capture) -> tuple[CrashRecord, bytes | None]:
             f"the guest read the clock more than {MAX_LOGGED} times; the record keeps the first "
             f"{MAX_LOGGED} readings, and a replay stops at the next one"
         )
+    if run.host_calls_dropped:
+        notes.append(
+            f"the guest made {len(run.host_calls) + run.host_calls_dropped} host calls; the "
+            f"record keeps the first {len(run.host_calls)} (its budget), and a replay stops at "
+            "the next one"
+        )
     members = {"stdin": stdin, "stdout": stdout, "stderr": stderr, "clocks": clock_log}
     if random_data:
         members["random"] = random_data
@@ -159,6 +165,7 @@ def build_record(capture: Capture) -> tuple[CrashRecord, bytes | None]:
         },
         "stdin": {"size": len(stdin), "redacted": [span.to_json() for span in stdin_spans]},
         "host_calls": [_host_call(call, secrets) for call in run.host_calls],
+        **({"host_calls_dropped": run.host_calls_dropped} if run.host_calls_dropped else {}),
         "clocks": {"readings": readings, "complete": readings < MAX_LOGGED},
         "random": {
             "calls": [len(chunk) for chunk in run.randomness or ()],

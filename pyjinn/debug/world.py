@@ -97,6 +97,8 @@ class RecordedWorld:
         live_nondeterminism: bool = False,
     ) -> None:
         self.calls = recorded_calls(record)
+        # Host calls the guest made past the record's budget (engine.context.MAX_RECORDED_*).
+        self.calls_dropped = int(record.document.get("host_calls_dropped", 0))
         self.secrets = dict(secrets)
         self.redactor = Secrets(self.secrets.items())
         self.trace = trace
@@ -155,8 +157,14 @@ class RecordedWorld:
         asked = f"{name}({', '.join(_show(argument) for argument in arguments)})"
         number = self.next_call + 1
         if self.next_call >= len(self.calls):
+            kept = (
+                f" (it kept the first {len(self.calls)}; {self.calls_dropped} more were made)"
+                if self.calls_dropped
+                else ""
+            )
             self._diverge(
-                f"host call #{number}: the guest called {asked}, the record has no more host calls"
+                f"host call #{number}: the guest called {asked}, the record has no more host "
+                f"calls{kept}"
             )
         recorded = self.calls[self.next_call]
         if recorded.call != name or not self._same_arguments(call, arguments, recorded):

@@ -67,13 +67,25 @@ _scratch = threading.local()
 class _Watch:
     """The limits checked at every epoch tick of the invocation running on this thread."""
 
-    __slots__ = ("deadline_ns", "stderr", "stdout", "stopped")
+    __slots__ = ("deadline_cell", "deadline_ns", "stderr", "stdout", "stopped")
 
-    def __init__(self, deadline_ns: int, stdout: CapturedStream, stderr: CapturedStream) -> None:
+    def __init__(
+        self,
+        deadline_ns: int,
+        stdout: CapturedStream,
+        stderr: CapturedStream,
+        deadline_cell: ctypes.c_int64 | None = None,
+    ) -> None:
         self.deadline_ns = deadline_ns
+        # Where the deadline lives when host calls may move it (as the native path's cell).
+        self.deadline_cell = deadline_cell
         self.stdout = stdout
         self.stderr = stderr
         self.stopped = _STOPPED_NONE
+
+    def deadline(self) -> int:
+        cell = self.deadline_cell
+        return self.deadline_ns if cell is None else cell.value
 
 
 _watching = threading.local()
@@ -82,7 +94,7 @@ _watching = threading.local()
 def _check_limits(_context: int, _data: int, delta: Any, update_kind: Any) -> int:
     # A store runs on one thread, so the watch of the invocation being ticked is this thread's.
     watch: _Watch = _watching.value
-    if time.monotonic_ns() >= watch.deadline_ns:
+    if time.monotonic_ns() >= watch.deadline():
         watch.stopped = _STOPPED_TIMEOUT
     elif written_past(watch.stdout, watch.stdout.limit):
         watch.stopped = _STOPPED_STDOUT
@@ -114,9 +126,10 @@ def run(
     entry: tuple[bytes, tuple[int, ...], int] | None = None,
     image: tuple[int, bytes, bytes] | None = None,
     preopens: list[tuple[bytes, bytes, bool]] | None = None,
+    deadline_cell: ctypes.c_int64 | None = None,
 ) -> RawRun:
     """Run one invocation; the same tuple as ``_fastinvoke.invoke`` returns (``entry``,
-    ``image`` and ``preopens`` as it takes them)."""
+    ``image``, ``preopens`` and ``deadline_cell`` as it takes them)."""
     scratch: _Scratch | None = getattr(_scratch, "value", None)
     if scratch is None:
         scratch = _scratch.value = _Scratch()
@@ -124,7 +137,7 @@ def run(
     prepared = sandbox.prepared or prepare(sandbox.argv, sandbox.env)
     stdout = CapturedStream(limits.stdout_limit)
     stderr = CapturedStream(limits.stderr_limit)
-    watch = _watching.value = _Watch(deadline_ns, stdout, stderr)
+    watch = _watching.value = _Watch(deadline_ns, stdout, stderr, deadline_cell)
     ended, exit_code, code, message = _RETURNED, 0, -1, ""
     fuel_left, memory_bytes = sandbox.fuel, 0
     backtrace: tuple[tuple[Frame, ...], int] | None = None

@@ -393,9 +393,17 @@ static const size_t stderr_grace = 1024 * 1024;
 
 typedef struct {
     int64_t deadline_ns;
+    /* Where the deadline lives when host calls may move it (an invocation holding a client
+     * connection: each message moves its idle deadline), else NULL and deadline_ns holds. The
+     * host calls that move it run on this thread, between ticks, so a plain load sees them. */
+    const int64_t *moving_deadline;
     const stream *out, *err;
     int stopped;
 } watch;
+
+static int64_t watch_deadline(const watch *w) {
+    return w->moving_deadline ? *w->moving_deadline : w->deadline_ns;
+}
 
 /* Whether the guest has written at or beyond byte ``threshold`` (page-rounded) of ``s``: the
  * first hole of the memfd lies past it. Guest writes land contiguously from offset 0. */
@@ -407,7 +415,7 @@ static bool written_past(const stream *s, size_t threshold) {
 static void *on_epoch_tick(void *context, void *data, uint64_t *delta, uint8_t *update_kind) {
     (void)context;
     watch *w = data;
-    if (now_ns() >= w->deadline_ns)
+    if (now_ns() >= watch_deadline(w))
         w->stopped = STOP_TIMEOUT;
     else if (written_past(w->out, w->out->limit))
         w->stopped = STOP_STDOUT;
@@ -570,13 +578,16 @@ static void sparse_take(sparse_memory *copy, const uint8_t *base, size_t size) {
 
 /*
  * invoke(engine, instance_pre, stdin, argv, env, preopens, memory_limit, deadline_ns, fuel,
- *        stdout_limit, stderr_limit, origin_ns, snapshot[, entry, image])
+ *        stdout_limit, stderr_limit, origin_ns, snapshot[, entry, image, deadline_cell])
  *   argv: list of bytes; env: list of (bytes, bytes); preopens: list of (bytes, bytes, bool);
  *   deadline_ns, origin_ns: CLOCK_MONOTONIC nanoseconds (Python's time.monotonic_ns());
  *   origin_ns is where the guest's monotonic clock starts;
  *   entry: None to call _start(), or (name: bytes, args: tuple of up to 4 i32, results: 0 or 1)
  *     to call that export instead, whose i32 result, when not 0, is an exit status;
  *   image: None, or (pages, data: bytes, runs: bytes) to write into memory before the entry
+ *   deadline_cell: None, or a writable 8-byte buffer holding the deadline (int64, the same
+ *     clock as deadline_ns) that host calls may move while the guest runs; deadline_ns is
+ *     then ignored
  * -> (ended, exit_code, trap_code, message, fuel_left, memory_bytes,
  *     stdout, stdout_exceeded, stderr, stderr_exceeded, (setup, instantiate, run, teardown),
  *     stopped, clock_log, backtrace, memory)
@@ -593,16 +604,17 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     Py_ssize_t stdout_limit, stderr_limit;
     long long origin_ns;
     int snapshot;
-    PyObject *entry_obj = Py_None, *image_obj = Py_None;
+    PyObject *entry_obj = Py_None, *image_obj = Py_None, *cell_obj = Py_None;
+    Py_buffer cell = {.buf = NULL};
     if (!ready) {
         PyErr_SetString(PyExc_RuntimeError, "_fastinvoke.init() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnnLi|OO", &engine_obj, &pre_obj, &input,
+    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnnLi|OOO", &engine_obj, &pre_obj, &input,
                           &PyList_Type, &argv_obj, &PyList_Type, &env_obj,
                           &PyList_Type, &preopens_obj, &memory_limit, &deadline_ns, &fuel,
                           &stdout_limit, &stderr_limit, &origin_ns, &snapshot, &entry_obj,
-                          &image_obj))
+                          &image_obj, &cell_obj))
         return NULL;
     void *engine = PyLong_AsVoidPtr(engine_obj);
     void *pre = PyLong_AsVoidPtr(pre_obj);
@@ -638,7 +650,6 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
         PyBuffer_Release(&input);
         return NULL;
     }
-
     /* Borrow the C strings of argv, env and preopens before letting go of the GIL. */
     Py_ssize_t argc = PyList_GET_SIZE(argv_obj), envc = PyList_GET_SIZE(env_obj);
     Py_ssize_t preopen_count = PyList_GET_SIZE(preopens_obj);
@@ -667,13 +678,34 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
         writable[i] = truth == 1;
     }
 
+    /* The movable deadline, if any: borrowed last, so no earlier failure has to give it back. */
+    if (cell_obj != Py_None) {
+        bool usable = false;
+        if (PyObject_GetBuffer(cell_obj, &cell, PyBUF_WRITABLE) == 0) {
+            usable = cell.len == 8 && (uintptr_t)cell.buf % 8 == 0;
+            if (!usable) PyBuffer_Release(&cell);
+        }
+        if (!usable) {
+            cell.buf = NULL;
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "deadline_cell must be 8 aligned writable bytes");
+            if (im.pages >= 0) {
+                PyBuffer_Release(&im.data);
+                PyBuffer_Release(&im.runs);
+            }
+            PyBuffer_Release(&input);
+            return NULL;
+        }
+    }
+
     int ended = ENDED_RETURNED, exit_code = 0, code = -1;
     char message[2048] = "";
     uint64_t fuel_left = 0;
     size_t memory_bytes = 0;
     int64_t started, configured, instantiated, finished, ended_at;
     stream out = {.fd = -1}, err = {.fd = -1};
-    watch limits = {.deadline_ns = deadline_ns, .out = &out, .err = &err, .stopped = STOP_NONE};
+    watch limits = {.deadline_ns = deadline_ns, .moving_deadline = cell.buf, .out = &out,
+                    .err = &err, .stopped = STOP_NONE};
     clock_log clocks = {.origin_ns = origin_ns, .entries = NULL, .count = 0, .capacity = 0};
     backtrace *trace = NULL; /* only a failed run has one */
     sparse_memory memory_copy = {.data = NULL, .pages = NULL, .count = 0, .capacity = 0,
@@ -826,6 +858,7 @@ done:
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&input);
+    if (cell.buf) PyBuffer_Release(&cell);
     if (im.pages >= 0) {
         PyBuffer_Release(&im.data);
         PyBuffer_Release(&im.runs);

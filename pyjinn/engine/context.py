@@ -7,12 +7,13 @@ would need a lookup table and a lock.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pyjinn.capabilities.base import FunctionHost, HostCall
@@ -25,6 +26,9 @@ log = logging.getLogger("pyjinn.engine")
 # padding, clock id, value. The native clock writes the same 16 bytes.
 CLOCK_ENTRY = struct.Struct("<BBxxIQ")
 CLOCK_TIME_GET, CLOCK_RES_GET = 0, 1
+# The most host calls, and bytes of their arguments and results, an invocation's record keeps.
+MAX_RECORDED_CALLS = 100_000
+MAX_RECORDED_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +72,13 @@ class InvocationContext:
 
     __slots__ = (
         "calls",
+        "calls_dropped",
+        "calls_kept_bytes",
         "clock_log",
+        "connection",
         "created_ns",
         "deadline",
+        "deadline_cell",
         "deadline_ns",
         "host",
         "host_failure",
@@ -93,11 +101,17 @@ class InvocationContext:
         tenant: str = "",
         trace_id: str = "",
         replay: Replayer | None = None,
+        connection: Any = None,
     ) -> None:
         self.created_ns = time.monotonic_ns()
         # One clock for every limit: CLOCK_MONOTONIC, as the native watch reads it too.
         self.deadline_ns = self.created_ns + timeout_ns
         self.deadline = self.deadline_ns / 1e9
+        # The client connection the invocation holds for its life (pyjinn.websocket), if any.
+        # Its host calls move the deadline (``move_deadline``), so the limits watch reads it
+        # from this cell rather than from a copy taken at the start.
+        self.connection = connection
+        self.deadline_cell = None if connection is None else ctypes.c_int64(self.deadline_ns)
         self.timed_out = False
         # An exception raised by pyjinn's own host code: the invocation fails with blame "host".
         self.host_failure: BaseException | None = None
@@ -107,6 +121,9 @@ class InvocationContext:
         self.pending: bytes | None = None  # the result waiting for result_read
         self.last_error = ""
         self.calls: list[HostCall] = []
+        # Host calls past the record's budget (``keep``) are counted, not kept.
+        self.calls_dropped = 0
+        self.calls_kept_bytes = 0
         self.memory: GuestMemory | None = None  # the guest's memory, once a host call needs it
         # What random_get handed out, and how each poll_oneoff ended, in order; the clock
         # readings (CLOCK_ENTRY records; the Python clock only). Made on first use: most
@@ -121,6 +138,29 @@ class InvocationContext:
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def move_deadline(self, deadline_ns: int) -> None:
+        """Move the invocation's deadline (earlier or later): only an invocation holding a
+        connection can, between two messages. The limits watch sees it at its next tick."""
+        cell = self.deadline_cell
+        if cell is None:
+            raise RuntimeError("only an invocation holding a connection can move its deadline")
+        self.deadline_ns = deadline_ns
+        self.deadline = deadline_ns / 1e9
+        cell.value = deadline_ns
+
+    def keep(self, call: HostCall, size: int) -> None:
+        """Add ``call`` (about ``size`` bytes of arguments and results) to the record, unless
+        the record holds ``MAX_RECORDED_CALLS`` calls or ``MAX_RECORDED_BYTES`` already: an
+        invocation holding a connection may make calls without end, and its record must stay
+        bounded. Calls past that are counted; a replay stops where the record does."""
+        if len(self.calls) >= MAX_RECORDED_CALLS or (
+            self.calls_kept_bytes + size > MAX_RECORDED_BYTES and self.calls
+        ):
+            self.calls_dropped += 1
+            return
+        self.calls_kept_bytes += size
+        self.calls.append(call)
 
 
 def current() -> InvocationContext:

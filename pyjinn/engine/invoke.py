@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyjinn.capabilities.base import FunctionHost, HostCall
 from pyjinn.config.model import Limits, Mount
@@ -138,6 +139,8 @@ class Run:
     # Nanoseconds spent in: store and WASI setup, instantiation, the guest, teardown.
     phases: tuple[int, int, int, int]
     evidence: Evidence = NO_EVIDENCE
+    # Host calls made past the record's budget (engine.context.InvocationContext.keep).
+    host_calls_dropped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -182,17 +185,20 @@ def invoke(
     trace_id: str = "",
     snapshot: int | None = None,
     replay: Replayer | None = None,
+    connection: Any = None,
 ) -> Run:
     """Run ``module``'s ``_start`` (or its pre-initialised entry, from its memory image) once on
     ``stdin`` in a fresh sandbox; never raises for guests.
 
     ``snapshot`` (default: the sandbox's) says when to copy the guest's memory into the run;
-    ``replay`` answers the guest's clock, random and poll calls from a record."""
+    ``replay`` answers the guest's clock, random and poll calls from a record. ``connection``
+    is the client connection the guest may take over (``pyjinn.websocket``): its host calls
+    move the invocation's deadline, which the limits watch then reads at every tick."""
     limits = sandbox.limits
     if snapshot is None:
         snapshot = sandbox.snapshot
     invocation = context.InvocationContext(
-        sandbox.timeout_ns, sandbox.host, tenant, trace_id, replay
+        sandbox.timeout_ns, sandbox.host, tenant, trace_id, replay, connection
     )
     # A pre-initialised module (pyjinn.engine.preinit) starts from its image, at its entry.
     entry = None if module.entry is None else module.entry.native
@@ -217,6 +223,7 @@ def invoke(
                 snapshot,
                 entry,
                 image,
+                invocation.deadline_cell,
             )
         else:
             raw = _ctypes_run.run(
@@ -229,6 +236,7 @@ def invoke(
                 entry=entry,
                 image=image,
                 preopens=preopens,
+                deadline_cell=invocation.deadline_cell,
             )
     finally:
         context.leave()
@@ -264,6 +272,7 @@ def invoke(
         memory_bytes=memory_bytes,
         stderr_truncated=stderr_exceeded,
         host_calls=invocation.calls,
+        host_calls_dropped=invocation.calls_dropped,
         phases=phases,
         evidence=(
             NO_EVIDENCE

@@ -189,6 +189,39 @@ CORS_PREFLIGHTS = Family(
     "(allowed, or refused: an origin not allowed, or a malformed request).",
     ("function", "result"),
 )
+WEBSOCKETS_OPEN = Family(
+    "pyjinn_websocket_connections_open",
+    "gauge",
+    "WebSocket connections open now, each holding a sandbox of its function.",
+    ("function",),
+)
+WEBSOCKETS = Family(
+    "pyjinn_websocket_connections",
+    "counter",
+    "WebSocket connections that ended, by who ended them: client, function, idle (the idle "
+    "timeout), max_duration, too_big (a message over max_message), not_reading (a client that "
+    "did not read) or error (the function failed).",
+    ("function", "closed_by"),
+)
+WEBSOCKET_MESSAGES = Family(
+    "pyjinn_websocket_messages",
+    "counter",
+    "WebSocket messages by direction: in (from clients) and out (to clients).",
+    ("function", "direction"),
+)
+WEBSOCKET_BYTES = Family(
+    "pyjinn_websocket_message_bytes",
+    "counter",
+    "Bytes of WebSocket messages by direction: in (from clients) and out (to clients).",
+    ("function", "direction"),
+)
+WEBSOCKET_DURATION = Family(
+    "pyjinn_websocket_connection_seconds",
+    "histogram",
+    "How long each WebSocket connection stayed open.",
+    ("function",),
+    (0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 86400.0),
+)
 FAMILIES = (
     INVOCATIONS,
     DURATION,
@@ -210,6 +243,11 @@ FAMILIES = (
     HTTP_REQUESTS,
     LOCKS_LEFT_HELD,
     CORS_PREFLIGHTS,
+    WEBSOCKETS_OPEN,
+    WEBSOCKETS,
+    WEBSOCKET_MESSAGES,
+    WEBSOCKET_BYTES,
+    WEBSOCKET_DURATION,
 )
 
 
@@ -283,6 +321,28 @@ class Registry:
         self.jobs: dict[tuple[str, str, str], int] = {}
         self.jobs_running: dict[str, int] = {}
         self.job_start_delay: dict[str, Histogram] = {}
+        # WebSocket connections open now, and how long the ended ones lasted, by function.
+        self.websockets_open: dict[str, int] = {}
+        self.websocket_duration: dict[str, Histogram] = {}
+
+    def websocket_opened(self, function: str) -> None:
+        with self._lock:
+            self.websockets_open[function] = self.websockets_open.get(function, 0) + 1
+
+    def websocket_closed(self, function: str, closed_by: str, seconds: float) -> None:
+        with self._lock:
+            self.websockets_open[function] = self.websockets_open.get(function, 0) - 1
+            histogram = self.websocket_duration.get(function)
+            if histogram is None:
+                histogram = self.websocket_duration[function] = Histogram(
+                    WEBSOCKET_DURATION.buckets
+                )
+            histogram.observe(seconds)
+        self.add(WEBSOCKETS, (function, closed_by))
+
+    def websocket_message(self, function: str, direction: str, size: int) -> None:
+        self.add(WEBSOCKET_MESSAGES, (function, direction))
+        self.add(WEBSOCKET_BYTES, (function, direction), size)
 
     def job_event(self, function: str, tenant: str, event: str) -> None:
         key = (function, tenant, event)
@@ -350,6 +410,8 @@ class Registry:
             self._host_calls.clear()
             self._counters.clear()
             self._module_loads = {"hit": Histogram(LOAD_BUCKETS), "miss": Histogram(LOAD_BUCKETS)}
+            self.websockets_open.clear()
+            self.websocket_duration.clear()
         self.jobs.clear()
         self.jobs_running.clear()
         self.job_start_delay.clear()
@@ -393,6 +455,11 @@ class Registry:
                 for family_name, counts in self._counters.items()
                 for labels, count in counts.items()
             ]
+            websockets_open = list(self.websockets_open.items())
+            websocket_durations = [
+                (function, _copy(histogram))
+                for function, histogram in self.websocket_duration.items()
+            ]
         for key, results, duration in host_calls:
             for result, count in results.items():
                 yield HOST_CALLS, (*key, result), count
@@ -406,6 +473,10 @@ class Registry:
             yield JOBS_RUNNING, (function,), running
         for function, histogram in list(self.job_start_delay.items()):
             yield JOB_START_DELAY, (function,), _copy(histogram)
+        for function, count in websockets_open:
+            yield WEBSOCKETS_OPEN, (function,), count
+        for function, histogram in websocket_durations:
+            yield WEBSOCKET_DURATION, (function,), histogram
         by_name = {family.name: family for family in FAMILIES}
         for family_name, labels, count in counters:
             yield by_name[family_name], labels, count

@@ -38,7 +38,7 @@ from pyjinn.observability.metrics import install_collector
 from pyjinn.rate_limits import EXPOSED_HEADERS
 from pyjinn.release import ModulesReadOnce
 from pyjinn.runtime import Function, Runtime
-from pyjinn.server import answers, cors, jobs_http
+from pyjinn.server import actors, answers, cors, jobs_http
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
 from pyjinn.server.routing import Match, Router
 from pyjinn.services import Services, start_services
@@ -149,7 +149,42 @@ class PyjinnApp:
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-        # Other protocols (websocket) are not served: returning closes them.
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake: served by its route's function (``pyjinn.server.actors``)."""
+        runtime, router = self.runtime, self.router
+        runtime.active += 1
+        try:
+            path = scope["path"]
+            root_path = scope.get("root_path", "")
+            if root_path and path.startswith(root_path):
+                path = path[len(root_path) :] or "/"
+            server = scope.get("server")
+            site = router.site_for(server[1] if server else None, header(scope, b"host"))
+            match = router.match(site, path) if site is not None else None
+            handler = match.handler if match is not None else None
+            if match is None or not isinstance(handler, FunctionSpec):
+                # Only a function can take a connection over.
+                await receive()  # websocket.connect
+                await actors.answer(scope, send, 404, list(_JSON), _NO_ROUTE)
+                return
+            await actors.serve(
+                runtime,
+                runtime.functions[handler.name],
+                scope,
+                receive,
+                send,
+                uri=_uri(scope, match),
+                path=match.path,
+                target=path,
+                remote_addr=_remote_addr(scope),
+            )
+        finally:
+            runtime.active -= 1
+            if self._retired:
+                self._close_idle_retired()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

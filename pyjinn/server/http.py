@@ -19,6 +19,12 @@ descriptor, for ever; and it accepts connections until the process runs out of d
 - **max_connections** per worker: a connection beyond it is answered 503 and closed at once,
   before anything is read, so the cap also bounds file descriptors.
 
+WebSocket connections (``pyjinn.server.actors``) are served by uvicorn's sans-I/O protocol on the
+``websockets`` library, without per-message compression (which would cost memory per connection
+and invite decompression bombs), refusing messages over 16 MiB as they arrive. A connection
+whose app has finished but whose client reads nothing keeps its socket only ``CLOSE_LINGER``
+seconds before it is aborted.
+
 Timers cost nothing per request: one timer per connection fires at the earliest deadline it
 may have to enforce, and only then compares it with the deadline the connection has now.
 """
@@ -38,8 +44,10 @@ from typing import Any, ClassVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from pyjinn.config.model import ServerSettings
+from pyjinn.config.websocket import MAX_MESSAGE_CEILING
 from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION
 
 log = logging.getLogger("pyjinn.server")
@@ -52,6 +60,9 @@ _WARNING_INTERVAL = 60.0  # seconds between two warnings about the connection ca
 # client still sends is discarded for at most this long before it is closed: closing with
 # unread input sends a reset, which can destroy the answer before the client reads it.
 LINGER_SECONDS = 2.0
+# Seconds a finished WebSocket connection may wait for its last bytes to reach a client that
+# does not read, before its socket is aborted (more than uvicorn's 10 s closing handshake).
+CLOSE_LINGER = 15.0
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,9 @@ def serve_http(
             app,
             loop="uvloop",
             http=protocol_for(limits),
-            ws="none",  # functions answer HTTP requests; an Upgrade header is just a header
+            ws=GuardedWebSocketProtocol,
+            ws_max_size=MAX_MESSAGE_CEILING,
+            ws_per_message_deflate=False,
             lifespan="on",
             log_config=None,
             access_log=False,
@@ -280,6 +293,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 
 _REASONS = {408: b"Request Timeout", 503: b"Service Unavailable"}
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, which aborts a finished connection whose client does not
+    read: closing waits for the socket's buffer to drain, which such a client never lets it."""
+
+    _abort_timer: asyncio.TimerHandle | None = None
+
+    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+        super().on_task_complete(task)
+        if not self.disconnected:
+            self._abort_timer = self.loop.call_later(CLOSE_LINGER, self._abort)
+
+    def _abort(self) -> None:
+        self._abort_timer = None
+        if not self.disconnected:
+            log.debug("Aborted a WebSocket connection of %s: it read nothing.", _peer(self.client))
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        super().connection_lost(exc)
 
 
 def _peer(client: tuple[str, int] | None) -> str:

@@ -66,6 +66,14 @@ export declare function abi_lock_acquire(
 export declare function abi_lock_release(
   name: i32, name_length: i32, token: i32, token_length: i32,
 ): i32;
+@external("pyjinn", "ws_upgrade")
+export declare function abi_ws_upgrade(): i32;
+@external("pyjinn", "ws_read")
+export declare function abi_ws_read(wait_ms: i32): i64;
+@external("pyjinn", "ws_write")
+export declare function abi_ws_write(opcode: i32, data: i32, data_length: i32): i32;
+@external("pyjinn", "ws_close")
+export declare function abi_ws_close(code: i32, reason: i32, reason_length: i32): i32;
 
 @external("wasi_snapshot_preview1", "fd_read")
 declare function wasi_fd_read(fd: i32, iovs: i32, iovs_length: i32, read: i32): i32;
@@ -100,6 +108,8 @@ export enum Status {
   ADDRESS_REFUSED = -10,
   /** The lock is held by another holder. */
   BUSY = -11,
+  /** The WebSocket connection is closed (its close was read). */
+  CLOSED = -12,
   /** The request on stdin is not a request object. */
   BAD_REQUEST = -100,
   /** Reading stdin or writing stdout failed. */
@@ -121,6 +131,7 @@ export function statusName(status: i32): string {
     case Status.TIMEOUT: return "TIMEOUT";
     case Status.ADDRESS_REFUSED: return "ADDRESS_REFUSED";
     case Status.BUSY: return "BUSY";
+    case Status.CLOSED: return "CLOSED";
     case Status.BAD_REQUEST: return "BAD_REQUEST";
     case Status.IO: return "IO";
   }
@@ -346,6 +357,78 @@ export function lockAcquire(name: string, ttlSeconds: i32, waitMs: i32 = 0): Res
 export function lockRelease(name: string, token: string): i32 {
   const n = utf8(name), t = utf8(token);
   return abi_lock_release(address(n), n.byteLength, address(t), t.byteLength);
+}
+
+// ---- WebSocket connections -----------------------------------------------------------------
+
+/** A message's type, as WebSocket numbers it. */
+export enum WsOpcode {
+  TEXT = 1,
+  BINARY = 2,
+  /** The end of the connection: closeCode, and the reason in data. */
+  CLOSE = 8,
+}
+
+/** What wsRead gave: its status and, when OK, the message. */
+export class WsMessage {
+  constructor(
+    public status: i32,
+    public opcode: i32,
+    /** The payload, or a close's reason. */
+    public data: ArrayBuffer,
+    /** A close's code (1000 normal, 1001 idle timeout or max_duration, ...); 0 otherwise. */
+    public closeCode: i32,
+  ) {}
+
+  get ok(): bool {
+    return this.status == Status.OK;
+  }
+
+  /** The payload as UTF-8 text. */
+  text(): string {
+    return String.UTF8.decode(this.data);
+  }
+}
+
+/** Take over the WebSocket connection of the request being served (permissions { websocket }):
+ * the function holds it until it returns; its timeout is then the idle time allowed between
+ * messages. INVALID when the request is not a WebSocket upgrade, CLOSED when the client left. */
+export function wsUpgrade(): i32 {
+  return abi_ws_upgrade();
+}
+
+/** Wait up to `waitMs` milliseconds (negative: until the idle timeout) for the next message;
+ * NOT_FOUND when none came in time. The end of the connection comes once, as a message with
+ * opcode CLOSE; after it, CLOSED. */
+export function wsRead(waitMs: i32 = -1): WsMessage {
+  const result = readResult(abi_ws_read(waitMs));
+  if (!result.ok) return new WsMessage(result.status, 0, new ArrayBuffer(0), 0);
+  const block = Uint8Array.wrap(result.data);
+  if (block.length == 0) return new WsMessage(Status.INTERNAL, 0, new ArrayBuffer(0), 0);
+  const opcode = <i32>block[0];
+  if (opcode == WsOpcode.CLOSE && block.length >= 3) {
+    const code = (<i32>block[1] << 8) | <i32>block[2];
+    return new WsMessage(Status.OK, opcode, result.data.slice(3), code);
+  }
+  return new WsMessage(Status.OK, opcode, result.data.slice(1), 0);
+}
+
+/** Send a message (TEXT or BINARY). Waits while the client is behind; LIMIT for a message over
+ * max_message, or a client that read nothing until the idle timeout was near (the connection
+ * is then closed); CLOSED once it is closed. */
+export function wsWrite(opcode: i32, data: ArrayBuffer): i32 {
+  return abi_ws_write(opcode, address(data), data.byteLength);
+}
+
+export function wsWriteText(text: string): i32 {
+  return wsWrite(WsOpcode.TEXT, utf8(text));
+}
+
+/** Close the connection with `code` (1000, or 3000 to 4999) and a reason of at most 123 bytes,
+ * after the messages written before. */
+export function wsClose(code: i32 = 1000, reason: string = ""): i32 {
+  const r = utf8(reason);
+  return abi_ws_close(code, address(r), r.byteLength);
 }
 
 // ---- JSON ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ const char *pyjinn_status_name(int status) {
     case PYJINN_TIMEOUT: return "TIMEOUT";
     case PYJINN_ADDRESS_REFUSED: return "ADDRESS_REFUSED";
     case PYJINN_BUSY: return "BUSY";
+    case PYJINN_CLOSED: return "CLOSED";
     case PYJINN_NO_MEMORY: return "NO_MEMORY";
     case PYJINN_IO: return "IO";
     default: return "UNKNOWN";
@@ -742,4 +743,41 @@ int pyjinn_lock_acquire(const char *name, int ttl_seconds, int wait_ms, char **t
 int pyjinn_lock_release(const char *name, const char *token) {
     return pyjinn_abi_lock_release(PYJINN_ADDRESS(name), (int32_t)strlen(name),
                                    PYJINN_ADDRESS(token), (int32_t)strlen(token));
+}
+
+int pyjinn_ws_upgrade(void) { return pyjinn_abi_ws_upgrade(); }
+
+int pyjinn_ws_read(int wait_ms, pyjinn_ws_message *message) {
+    char *block;
+    size_t length;
+    int status = take_result(pyjinn_abi_ws_read(wait_ms), 0, &block, &length);
+    if (status != PYJINN_OK) return status;
+    if (length == 0) {
+        free(block);
+        return PYJINN_INTERNAL; /* the host always sends the opcode */
+    }
+    message->opcode = (unsigned char)block[0];
+    message->close_code = 0;
+    size_t skip = 1;
+    if (message->opcode == PYJINN_WS_CLOSE && length >= 3) {
+        message->close_code = ((unsigned char)block[1] << 8) | (unsigned char)block[2];
+        skip = 3;
+    }
+    /* The payload moves to the front, so the block stays one allocation to free. */
+    memmove(block, block + skip, length - skip + 1);
+    message->data = block;
+    message->length = length - skip;
+    return PYJINN_OK;
+}
+
+int pyjinn_ws_write(int opcode, const void *data, size_t length) {
+    return pyjinn_abi_ws_write(opcode, PYJINN_ADDRESS(data), (int32_t)length);
+}
+
+int pyjinn_ws_write_text(const char *text) {
+    return pyjinn_ws_write(PYJINN_WS_TEXT, text, strlen(text));
+}
+
+int pyjinn_ws_close(int code, const char *reason) {
+    return pyjinn_abi_ws_close(code, PYJINN_ADDRESS(reason), (int32_t)strlen(reason));
 }

@@ -51,6 +51,7 @@ typedef enum {
     PYJINN_TIMEOUT = -9,     /* the call ran out of time (an outbound request) */
     PYJINN_ADDRESS_REFUSED = -10, /* an allowed host resolved to an address not allowed */
     PYJINN_BUSY = -11,       /* the lock is held by another holder */
+    PYJINN_CLOSED = -12,     /* the WebSocket connection is closed (its close was read) */
     /* The SDK's own; the host never returns these. */
     PYJINN_NO_MEMORY = -100, /* malloc failed */
     PYJINN_IO = -101         /* reading stdin or writing stdout failed */
@@ -236,6 +237,45 @@ int pyjinn_lock_acquire(const char *name, int ttl_seconds, int wait_ms, char **t
  * it, PYJINN_NOT_FOUND when nobody does (its TTL ran out). */
 int pyjinn_lock_release(const char *name, const char *token);
 
+/* WebSocket connections (permissions { websocket }, docs/abi.md). A function serving a WebSocket
+ * handshake takes the connection over with pyjinn_ws_upgrade and holds it until it returns:
+ * its timeout is then the idle time allowed between messages, max_duration bounds the whole
+ * connection, and max_message each message. */
+typedef enum {
+    PYJINN_WS_TEXT = 1,   /* UTF-8 text */
+    PYJINN_WS_BINARY = 2, /* bytes */
+    PYJINN_WS_CLOSE = 8   /* the connection ended: close_code and the reason in data */
+} pyjinn_ws_opcode;
+
+typedef struct {
+    int opcode;     /* a pyjinn_ws_opcode */
+    char *data;     /* the payload, or a close's reason (malloc'd, followed by a NUL that
+                     * length does not count) */
+    size_t length;
+    int close_code; /* a close's code (1000 normal, 1001 idle timeout or max_duration, ...) */
+} pyjinn_ws_message;
+
+/* Accept the handshake of the request being served. PYJINN_INVALID when the request is not a
+ * WebSocket upgrade; PYJINN_CLOSED when the client has left. */
+int pyjinn_ws_upgrade(void);
+
+/* Wait up to wait_ms milliseconds (negative: until the idle timeout) for the next message.
+ * PYJINN_OK; PYJINN_NOT_FOUND when none came in time. The end of the connection comes once, as
+ * a PYJINN_WS_CLOSE message; after it, PYJINN_CLOSED. */
+int pyjinn_ws_read(int wait_ms, pyjinn_ws_message *message);
+
+/* Send a message (PYJINN_WS_TEXT or PYJINN_WS_BINARY). Waits while the client is behind;
+ * PYJINN_LIMIT for a message over max_message, or for a client that read nothing until the idle
+ * timeout was near (the connection is then closed); PYJINN_CLOSED once it is closed. */
+int pyjinn_ws_write(int opcode, const void *data, size_t length);
+
+/* pyjinn_ws_write of a NUL-terminated text. */
+int pyjinn_ws_write_text(const char *text);
+
+/* Close the connection with `code` (1000, or 3000 to 4999) and a reason of at most 123 bytes,
+ * after the messages written before. */
+int pyjinn_ws_close(int code, const char *reason);
+
 /* ---- the raw ABI ------------------------------------------------------------------------ */
 
 /* The host functions of import module "pyjinn", with the wasm types of pyjinn/abi.py: i32 for
@@ -291,5 +331,13 @@ long long pyjinn_abi_lock_acquire(int32_t name, int32_t name_length, int32_t ttl
 PYJINN_IMPORT("lock_release")
 int32_t pyjinn_abi_lock_release(int32_t name, int32_t name_length, int32_t token,
                                 int32_t token_length);
+PYJINN_IMPORT("ws_upgrade")
+int32_t pyjinn_abi_ws_upgrade(void);
+PYJINN_IMPORT("ws_read")
+long long pyjinn_abi_ws_read(int32_t wait_ms);
+PYJINN_IMPORT("ws_write")
+int32_t pyjinn_abi_ws_write(int32_t opcode, int32_t data, int32_t data_length);
+PYJINN_IMPORT("ws_close")
+int32_t pyjinn_abi_ws_close(int32_t code, int32_t reason, int32_t reason_length);
 
 #endif

@@ -25,6 +25,9 @@ const (
 	Busy           Code = -11 // the lock is held by another holder
 )
 
+// Closed is the code of a call on a WebSocket connection that is closed (its close was read).
+const Closed Code = -12
+
 // String is the code's name: "NotFound", "Denied", ...
 func (code Code) String() string {
 	switch code {
@@ -50,6 +53,8 @@ func (code Code) String() string {
 		return "AddressRefused"
 	case Busy:
 		return "Busy"
+	case Closed:
+		return "Closed"
 	}
 	return "Code(" + strconv.Itoa(int(code)) + ")"
 }
@@ -82,6 +87,7 @@ var (
 	ErrTimeout        = &Error{Code: Timeout}
 	ErrAddressRefused = &Error{Code: AddressRefused}
 	ErrBusy           = &Error{Code: Busy}
+	ErrClosed         = &Error{Code: Closed}
 )
 
 // LastError is the message of the last failed host call in this invocation ("" when none
@@ -102,7 +108,7 @@ func LastError() string {
 // fail is the error for a negative host result.
 func fail(result int64) error {
 	code := Code(result)
-	if result < int64(Busy) {
+	if result < int64(Closed) {
 		code = Internal // a code this SDK does not know
 	}
 	return &Error{Code: code, Message: LastError()}

@@ -66,6 +66,10 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "http_request": (("str", "str", "bytes", "sized"), "data"),
     "lock_acquire": (("str", "i32", "i32"), "data"),
     "lock_release": (("str", "str"), "status"),
+    "ws_upgrade": ((), "status"),
+    "ws_read": (("i32",), "data"),
+    "ws_write": (("i32", "sized"), "status"),
+    "ws_close": (("i32", "str"), "status"),
 }
 
 _U32 = struct.Struct("<I")
@@ -90,6 +94,7 @@ class ErrorCode(enum.IntEnum):
     TIMEOUT = -9
     ADDRESS_REFUSED = -10
     BUSY = -11
+    CLOSED = -12
 
 
 class HostError(Exception):
@@ -144,11 +149,17 @@ class Busy(HostError):
     code = ErrorCode.BUSY
 
 
+class Closed(HostError):
+    """The WebSocket connection is closed (its close was read)."""
+
+    code = ErrorCode.CLOSED
+
+
 _ERRORS: dict[int, type[HostError]] = {
     cls.code: cls
     for cls in (
         NotFound, Denied, Invalid, Unavailable, LimitExceeded, Internal, Timeout, AddressRefused,
-        Busy,
+        Busy, Closed,
     )
 }  # fmt: skip
 
@@ -190,7 +201,7 @@ def _checked(name: str, result: int) -> int:
     return result
 
 
-def _data(name: str, *args: str | bytes) -> bytes:
+def _data(name: str, *args: int | str | bytes) -> bytes:
     """A data call, then result_read into a buffer of exactly the result's length."""
     length = _checked(name, call(name, *args)[0])
     copied, data = call("result_read", length)
@@ -355,6 +366,70 @@ def lock_release(name: str, token: str) -> None:
     """Release a lock with its token: ``Denied`` when another holds it, ``NotFound`` when
     nobody does (its TTL ran out)."""
     _checked("lock_release", call("lock_release", name, token)[0])
+
+
+# ---- WebSocket connections -------------------------------------------------------------------
+
+
+class WsOpcode(enum.IntEnum):
+    """A message's type, as WebSocket numbers it."""
+
+    TEXT = 1
+    BINARY = 2
+    CLOSE = 8  # the end of the connection
+
+
+class WsMessage:
+    """One message of a WebSocket connection: ``data`` is the payload (a close's reason), and
+    ``close_code`` a close's code (1000 normal, 1001 idle timeout or max_duration, ...)."""
+
+    __slots__ = ("close_code", "data", "opcode")
+
+    def __init__(self, opcode: WsOpcode, data: bytes, close_code: int = 0) -> None:
+        self.opcode = opcode
+        self.data = data
+        self.close_code = close_code
+
+    def text(self) -> str:
+        return self.data.decode("utf-8")
+
+
+def ws_upgrade() -> None:
+    """Take over the WebSocket connection of the request being served (permissions
+    { websocket }): ``handle`` holds it until it returns; its timeout is then the idle time
+    allowed between messages. ``Invalid`` when the request is not a WebSocket upgrade,
+    ``Closed`` when the client has left."""
+    _checked("ws_upgrade", call("ws_upgrade")[0])
+
+
+def ws_read(wait: float | None = None) -> WsMessage:
+    """The next message, waiting up to ``wait`` seconds (None: until the idle timeout);
+    ``NotFound`` when none came in time. The end of the connection comes once, as a message
+    with opcode ``CLOSE``; after it, ``Closed``."""
+    wait_ms = -1 if wait is None else min(max(int(wait * 1000), 0), 2**31 - 1)
+    block = _data("ws_read", wait_ms)
+    try:
+        opcode = WsOpcode(block[0])
+    except (IndexError, ValueError):
+        raise Internal(f"ws_read: the host sent no known opcode ({block[:1].hex()})") from None
+    if opcode is WsOpcode.CLOSE and len(block) >= 3:
+        return WsMessage(opcode, block[3:], int.from_bytes(block[1:3], "big"))
+    return WsMessage(opcode, block[1:])
+
+
+def ws_write(message: str | bytes) -> None:
+    """Send a message: text for a ``str``, binary for ``bytes``. Waits while the client is
+    behind; ``LimitExceeded`` for a message over max_message, or a client that read nothing
+    until the idle timeout was near (the connection is then closed); ``Closed`` once it is
+    closed."""
+    opcode = WsOpcode.TEXT if isinstance(message, str) else WsOpcode.BINARY
+    _checked("ws_write", call("ws_write", int(opcode), message)[0])
+
+
+def ws_close(code: int = 1000, reason: str = "") -> None:
+    """Close the connection with ``code`` (1000, or 3000 to 4999) and a reason of at most 123
+    bytes, after the messages written before."""
+    _checked("ws_close", call("ws_close", code, reason)[0])
 
 
 # ---- the request and the response -----------------------------------------------------------

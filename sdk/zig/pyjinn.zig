@@ -80,6 +80,10 @@ pub const abi = struct {
         token: i32,
         token_length: i32,
     ) i32;
+    pub extern "pyjinn" fn ws_upgrade() i32;
+    pub extern "pyjinn" fn ws_read(wait_ms: i32) i64;
+    pub extern "pyjinn" fn ws_write(opcode: i32, data: i32, data_length: i32) i32;
+    pub extern "pyjinn" fn ws_close(code: i32, reason: i32, reason_length: i32) i32;
 
     /// A slice as the (pointer, length) pair of i32 the host reads.
     pub fn address(bytes: []const u8) i32 {
@@ -105,6 +109,7 @@ pub const ErrorCode = enum(i32) {
     timeout = -9,
     address_refused = -10,
     busy = -11,
+    closed = -12,
 };
 
 /// What a host call can fail with, one error per `ErrorCode`.
@@ -131,6 +136,8 @@ pub const Error = error{
     AddressRefused,
     /// The lock is held by another holder.
     Busy,
+    /// The WebSocket connection is closed (its close was read).
+    Closed,
 };
 
 /// The error for a negative host result.
@@ -146,6 +153,7 @@ pub fn errorFromCode(code: i64) Error {
         @backingInt(ErrorCode.timeout) => error.Timeout,
         @backingInt(ErrorCode.address_refused) => error.AddressRefused,
         @backingInt(ErrorCode.busy) => error.Busy,
+        @backingInt(ErrorCode.closed) => error.Closed,
         else => error.Internal,
     };
 }
@@ -380,6 +388,63 @@ pub fn lockRelease(name: []const u8, token: []const u8) Error!void {
         abi.address(token),
         abi.length(token),
     ));
+}
+
+// ---- WebSocket connections ---------------------------------------------------------------------
+
+/// A message's type, as WebSocket numbers it.
+pub const WsOpcode = enum(u8) { text = 1, binary = 2, close = 8 };
+
+/// One message of a WebSocket connection.
+pub const WsMessage = struct {
+    opcode: WsOpcode,
+    /// The payload, or a close's reason, allocated with the allocator given to `wsRead`.
+    data: []u8,
+    /// A close's code (1000 normal, 1001 idle timeout or max_duration, ...); 0 otherwise.
+    close_code: u16,
+};
+
+/// Take over the WebSocket connection of the request being served (permissions { websocket }):
+/// the function holds it until it returns; its timeout is then the idle time allowed between
+/// messages. `error.Invalid` when the request is not a WebSocket upgrade, `error.Closed` when
+/// the client has left.
+pub fn wsUpgrade() Error!void {
+    return check(abi.ws_upgrade());
+}
+
+/// Wait up to `wait_ms` milliseconds (negative: until the idle timeout) for the next message;
+/// `error.NotFound` when none came in time. The end of the connection comes once, as a message
+/// with opcode `.close`; after it, `error.Closed`.
+pub fn wsRead(allocator: Allocator, wait_ms: i32) KvError!WsMessage {
+    const block = try takeResult(allocator, abi.ws_read(wait_ms));
+    defer allocator.free(block);
+    if (block.len == 0) return error.Internal;
+    const opcode: WsOpcode = switch (block[0]) {
+        1 => .text,
+        2 => .binary,
+        8 => .close,
+        else => return error.Internal,
+    };
+    var skip: usize = 1;
+    var code: u16 = 0;
+    if (opcode == .close and block.len >= 3) {
+        code = (@as(u16, block[1]) << 8) | block[2];
+        skip = 3;
+    }
+    return .{ .opcode = opcode, .data = try allocator.dupe(u8, block[skip..]), .close_code = code };
+}
+
+/// Send a message (`.text` or `.binary`). Waits while the client is behind; `error.Limit` for
+/// a message over max_message, or a client that read nothing until the idle timeout was near
+/// (the connection is then closed); `error.Closed` once it is closed.
+pub fn wsWrite(opcode: WsOpcode, data: []const u8) Error!void {
+    return check(abi.ws_write(@backingInt(opcode), abi.address(data), abi.length(data)));
+}
+
+/// Close the connection with `code` (1000, or 3000 to 4999) and a reason of at most 123 bytes,
+/// after the messages written before.
+pub fn wsClose(code: u16, reason: []const u8) Error!void {
+    return check(abi.ws_close(code, abi.address(reason), abi.length(reason)));
 }
 
 /// Copy the pending result of a data call (`result` is what it returned) into a new buffer.

@@ -162,8 +162,7 @@ def test_validate_reports_a_missing_grant_at_the_function_line(tmp_path) -> None
 def test_the_line_each_refusal_suggests_grants_what_was_missing(grant: str, tmp_path) -> None:
     # The suggested line, with a real namespace in place of NAMESPACE, loads and holds the grant.
     (tmp_path / "fn.wat").write_text("(module)")
-    # jobs_enqueue names functions, ai and http nothing; the others name key namespaces.
-    names = {"jobs_enqueue": " *", "ai": "", "http": ""}.get(grant, " users")
+    names = {"jobs_enqueue": " *", "ai": "", "http": "", "websocket": ""}.get(grant, " users")
     line = grant if grant.startswith("db ") else f"{grant}{names}"
     # http needs its hosts in the function's block (covering STORAGE's model endpoint too).
     hosts = " allow_host api.example.com 127.0.0.1:1\n" if grant == "http" else ""

@@ -65,6 +65,13 @@ int main(void) {
         pyjinn_lock_release("jobs/a", value);
         free(value);
     }
+    pyjinn_ws_message received;
+    if (pyjinn_ws_upgrade() == PYJINN_OK && pyjinn_ws_read(-1, &received) == PYJINN_OK) {
+        pyjinn_ws_write(received.opcode, received.data, received.length);
+        free(received.data);
+    }
+    pyjinn_ws_write_text("text");
+    pyjinn_ws_close(1000, "done");
     message = pyjinn_last_error();
     free(message);
 
@@ -78,10 +85,12 @@ int main(void) {
             pyjinn_abi_blob_get(at, 1) + pyjinn_abi_blob_list(at, 0) +
             pyjinn_abi_job_enqueue(at, 1, at, 0, at, 0);
     status += pyjinn_abi_blob_put(at, 1, at, 1) + pyjinn_abi_blob_delete(at, 1);
-    data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1);
+    data += pyjinn_abi_ai_chat(at, 1) + pyjinn_abi_ai_embed(at, 1) + pyjinn_abi_ws_read(-1);
     data += pyjinn_abi_http_request(at, 1, at, 1, at, 0, at, 0) +
             pyjinn_abi_lock_acquire(at, 1, 30, 0);
     status += pyjinn_abi_lock_release(at, 1, at, 1);
+    status += pyjinn_abi_ws_upgrade() + pyjinn_abi_ws_write(1, at, 1) +
+              pyjinn_abi_ws_close(1000, at, 0);
     return (int)(data + status) & 1;
 }
 """
@@ -112,6 +121,11 @@ pub fn main(init: std.process.Init) !void {
     if (pyjinn.lockAcquire(arena, "jobs/a", 30, 0)) |token| {
         pyjinn.lockRelease("jobs/a", token) catch {};
     } else |_| {}
+    pyjinn.wsUpgrade() catch {};
+    if (pyjinn.wsRead(arena, -1)) |message| {
+        pyjinn.wsWrite(message.opcode, message.data) catch {};
+    } else |_| {}
+    pyjinn.wsClose(1000, "done") catch {};
     _ = try pyjinn.lastError(arena);
 
     // The raw bindings, each called directly.
@@ -131,13 +145,16 @@ pub fn main(init: std.process.Init) !void {
     const outbound = pyjinn.abi.http_request(at, 1, at, 1, at, 0, at, 0) +%
         pyjinn.abi.lock_acquire(at, 1, 30, 0) +% pyjinn.abi.lock_release(at, 1, at, 1);
     if (outbound == 1) std.process.exit(1);
+    const ws = pyjinn.abi.ws_read(-1) +% pyjinn.abi.ws_upgrade() +% pyjinn.abi.ws_write(1, at, 1) +%
+        pyjinn.abi.ws_close(1000, at, 0);
+    if (ws == 1) std.process.exit(1);
     if (data +% status == 1) std.process.exit(1);
 }
 """
 
 
 RUST_PROGRAM = r"""
-use pyjinn::{abi, ai, blob, db, http, jobs, kv, lock, log, Json};
+use pyjinn::{abi, ai, blob, db, http, jobs, kv, lock, log, ws, Json};
 
 fn main() {
     // The SDK's wrappers.
@@ -160,6 +177,13 @@ fn main() {
     if let Ok(token) = lock::acquire("jobs/a", 30, 0) {
         let _ = lock::release("jobs/a", &token);
     }
+    if ws::upgrade().is_ok() {
+        if let Ok(ws::Message::Binary(data)) = ws::read(None) {
+            let _ = ws::send_binary(&data);
+        }
+    }
+    let _ = ws::send_text("text");
+    let _ = ws::close(1000, "done");
     let _ = pyjinn::last_error();
 
     // The raw bindings, each called directly.
@@ -174,7 +198,9 @@ fn main() {
         let status = abi::result_read(at, 64) + abi::error_read(at, 0) + abi::kv_set(at, 1, at, 1)
             + abi::kv_delete(at, 1) + abi::blob_put(at, 1, at, 1) + abi::blob_delete(at, 1)
             + abi::lock_release(at, 1, at, 1);
-        std::process::exit(((data + i64::from(status)) & 1) as i32);
+        let ws = abi::ws_read(-1)
+            + i64::from(abi::ws_upgrade() + abi::ws_write(1, at, 1) + abi::ws_close(1000, at, 0));
+        std::process::exit(((data + ws + i64::from(status)) & 1) as i32);
     }
 }
 """
@@ -210,6 +236,13 @@ func main() {
 	if token, err := pyjinn.LockAcquire("jobs/a", 30, 0); err == nil {
 		pyjinn.LockRelease("jobs/a", token)
 	}
+	if pyjinn.WSUpgrade() == nil {
+		if message, err := pyjinn.WSRead(-1); err == nil {
+			pyjinn.WSWrite(message.Opcode, message.Data)
+		}
+	}
+	pyjinn.WSWriteText("text")
+	pyjinn.WSClose(1000, "done")
 	pyjinn.LastError()
 
 	// The raw bindings, each called directly.
@@ -223,7 +256,8 @@ func main() {
 	status := abi.ResultRead(at, 64) + abi.ErrorRead(at, 0) + abi.KVSet(at, 1, at, 1) +
 		abi.KVDelete(at, 1) + abi.BlobPut(at, 1, at, 1) + abi.BlobDelete(at, 1) +
 		abi.LockRelease(at, 1, at, 1)
-	os.Exit(int((data + int64(status)) & 1))
+	ws := abi.WSRead(-1) + int64(abi.WSUpgrade()+abi.WSWrite(1, at, 1)+abi.WSClose(1000, at, 0))
+	os.Exit(int((data + ws + int64(status)) & 1))
 }
 """
 
@@ -232,10 +266,10 @@ import {
   abi_blob_delete, abi_blob_get, abi_blob_list, abi_blob_put, abi_db_exec, abi_db_query,
   abi_error_read, abi_kv_delete, abi_kv_get, abi_kv_list, abi_kv_set, abi_log, abi_result_read,
   abi_job_enqueue, abi_ai_chat, abi_ai_embed, abi_http_request, abi_lock_acquire,
-  abi_lock_release,
+  abi_lock_release, abi_ws_close, abi_ws_read, abi_ws_upgrade, abi_ws_write,
   address, aiChat, aiEmbed, blobDelete, blobGet, blobList, blobPut, dbExec, dbQuery, jobEnqueue,
   httpRequest, kvDelete, kvGet, kvList, kvSetText, lastError, lockAcquire, lockRelease, log,
-  Level,
+  Level, Status, wsClose, wsRead, wsUpgrade, wsWrite, wsWriteText,
 } from "./pyjinn";
 
 // The SDK's wrappers.
@@ -256,6 +290,12 @@ aiEmbed("[]");
 httpRequest("GET", "http://a.test/");
 const lock = lockAcquire("jobs/a", 30);
 if (lock.ok) lockRelease("jobs/a", lock.text());
+if (wsUpgrade() == Status.OK) {
+  const message = wsRead(-1);
+  if (message.ok) wsWrite(message.opcode, message.data);
+}
+wsWriteText("text");
+wsClose(1000, "done");
 lastError();
 
 // The raw bindings, each called directly.
@@ -268,7 +308,9 @@ const data = abi_kv_get(at, 1) + abi_kv_list(at, 0) + abi_db_query(at, 1, at, 0)
 const status = abi_result_read(at, 64) + abi_error_read(at, 0) + abi_kv_set(at, 1, at, 1) +
   abi_kv_delete(at, 1) + abi_blob_put(at, 1, at, 1) + abi_blob_delete(at, 1) +
   abi_lock_release(at, 1, at, 1);
-if (data + <i64>status == 1) process.exit(1);
+const ws = abi_ws_read(-1) +
+  <i64>(abi_ws_upgrade() + abi_ws_write(1, at, 1) + abi_ws_close(1000, at, 0));
+if (data + ws + <i64>status == 1) process.exit(1);
 """
 
 

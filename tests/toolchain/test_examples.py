@@ -9,24 +9,27 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from pyjinn.config import loads
 from pyjinn.runtime import Runtime
 from pyjinn.server.app import PyjinnApp
 from pyjinn.services import Services
 from pyjinn.toolchain import BuildResult
+from tests.server.test_actors import Live, closed
 from tests.servers import ScriptedHttp
 
 from .conftest import EXAMPLES, Invoke, make_request
 
 FUNCTIONS = [
-    "ask", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "heartbeat", "hello",
-    "hello_py", "hello_ts", "invoice", "links", "notes", "orders", "readings", "receipt", "relay",
+    "ask", "chat", "desk", "echo", "fib", "gojinn_style", "greeting", "guestbook", "heartbeat",
+    "hello", "hello_py", "hello_ts", "invoice", "links", "notes", "orders", "readings", "receipt",
+    "relay",
 ]  # fmt: skip
 
 Built = dict[str, BuildResult]
@@ -631,3 +634,72 @@ async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def served_chat(built_examples: Built) -> Iterator[Live]:
+    """The /chat route of examples/Caddyfile, as written there, served by uvicorn (its WebSocket
+    protocol, as ``pyjinn up`` serves it) on a loopback port."""
+    root = module(built_examples, "chat").parent.parent
+    caddyfile = (root / "Caddyfile").read_text()
+    block = re.search(r"^\thandle /chat \{\n.*?^\t\}\n", caddyfile, re.MULTILINE | re.DOTALL)
+    assert block is not None, "examples/Caddyfile has no handle /chat block"
+    config = loads("{\n\tadmin off\n}\n:8080 {\n" + block.group(0) + "}\n", base_dir=root)
+    runtime = Runtime(config)
+    assert runtime.load_all() == []
+    live = Live(runtime)
+    yield live
+    live.stop()
+    runtime.close()
+
+
+@pytest.mark.slow
+class TestChat:
+    """The WebSocket actor, talked to with a real WebSocket client (the ``websockets`` library)
+    as examples/README.md shows."""
+
+    def test_greets_answers_each_message_and_closes_on_quit(self, served_chat: Live) -> None:
+        with served_chat.ws("/chat?name=Ada") as chat:
+            assert chat.recv(timeout=10) == "Hello, Ada! Say something, or /quit to leave."
+            chat.send("hi")
+            assert chat.recv(timeout=10) == "you said: hi"
+            chat.send("héllo, wörld")
+            assert chat.recv(timeout=10) == "you said: héllo, wörld"
+            chat.send(b"\x00\x01\x02")
+            assert chat.recv(timeout=10) == "you sent 3 bytes"
+            chat.send("/quit")
+            assert chat.recv(timeout=10) == "Goodbye after 3 messages."
+            assert closed(chat) == (1000, "bye")
+
+    def test_each_connection_has_a_sandbox_of_its_own(self, served_chat: Live) -> None:
+        with served_chat.ws("/chat") as first, served_chat.ws("/chat?name=Bob") as second:
+            assert first.recv(timeout=10).startswith("Hello, stranger!")
+            assert second.recv(timeout=10).startswith("Hello, Bob!")
+            for _ in range(2):
+                first.send("one")
+                assert first.recv(timeout=10) == "you said: one"
+            second.send("/quit")
+            assert second.recv(timeout=10) == "Goodbye after 0 messages."
+            assert closed(second) == (1000, "bye")
+            first.send("/quit")
+            assert first.recv(timeout=10) == "Goodbye after 2 messages."
+
+    def test_a_message_over_max_message_closes_with_1009(self, served_chat: Live) -> None:
+        with served_chat.ws("/chat") as chat:
+            chat.recv(timeout=10)
+            chat.send("x" * 5000)  # max_message 4KiB
+            assert closed(chat)[0] == 1009
+
+    def test_a_plain_request_is_told_to_upgrade(self, served_chat: Live) -> None:
+        answer = served_chat.get("/chat")
+        assert (answer.status_code, answer.text) == (426, "connect with a WebSocket client")
+
+    def test_only_the_listed_browser_origins_may_connect(self, served_chat: Live) -> None:
+        with served_chat.ws("/chat", origin="http://localhost:8080") as chat:
+            assert chat.recv(timeout=10).startswith("Hello")
+        with (
+            pytest.raises(InvalidStatus) as refused,
+            served_chat.ws("/chat", origin="https://elsewhere.example"),
+        ):
+            pass
+        assert refused.value.response.status_code == 403

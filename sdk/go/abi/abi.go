@@ -66,3 +66,15 @@ func LockAcquire(name unsafe.Pointer, nameLen int32, ttlSeconds int32, waitMs in
 
 //go:wasmimport pyjinn lock_release
 func LockRelease(name unsafe.Pointer, nameLen int32, token unsafe.Pointer, tokenLen int32) int32
+
+//go:wasmimport pyjinn ws_upgrade
+func WSUpgrade() int32
+
+//go:wasmimport pyjinn ws_read
+func WSRead(waitMS int32) int64
+
+//go:wasmimport pyjinn ws_write
+func WSWrite(opcode int32, data unsafe.Pointer, dataLen int32) int32
+
+//go:wasmimport pyjinn ws_close
+func WSClose(code int32, reason unsafe.Pointer, reasonLen int32) int32

@@ -71,3 +71,17 @@ func LockRelease(name unsafe.Pointer, nameLen int32, token unsafe.Pointer, token
 	outside("LockRelease")
 	return 0
 }
+
+func WSUpgrade() int32 { outside("WSUpgrade"); return 0 }
+
+func WSRead(waitMS int32) int64 { outside("WSRead"); return 0 }
+
+func WSWrite(opcode int32, data unsafe.Pointer, dataLen int32) int32 {
+	outside("WSWrite")
+	return 0
+}
+
+func WSClose(code int32, reason unsafe.Pointer, reasonLen int32) int32 {
+	outside("WSClose")
+	return 0
+}

@@ -48,6 +48,10 @@ imports! {
                  headers_len: i32, body: i32, body_len: i32) -> i64;
     lock_acquire(name: i32, name_len: i32, ttl_seconds: i32, wait_ms: i32) -> i64;
     lock_release(name: i32, name_len: i32, token: i32, token_len: i32) -> i32;
+    ws_upgrade() -> i32;
+    ws_read(wait_ms: i32) -> i64;
+    ws_write(opcode: i32, data: i32, data_len: i32) -> i32;
+    ws_close(code: i32, reason: i32, reason_len: i32) -> i32;
 }
 
 #[cfg(not(target_arch = "wasm32"))]

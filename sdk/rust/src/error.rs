@@ -34,6 +34,8 @@ pub enum ErrorCode {
     AddressRefused,
     /// The lock is held by another holder.
     Busy,
+    /// The WebSocket connection is closed (its close was read).
+    Closed,
 }
 
 impl ErrorCode {
@@ -50,11 +52,12 @@ impl ErrorCode {
             -9 => ErrorCode::Timeout,
             -10 => ErrorCode::AddressRefused,
             -11 => ErrorCode::Busy,
+            -12 => ErrorCode::Closed,
             _ => ErrorCode::Internal,
         }
     }
 
-    /// The code's value in the ABI (-1 to -11).
+    /// The code's value in the ABI.
     pub fn value(self) -> i32 {
         match self {
             ErrorCode::NotFound => -1,
@@ -68,6 +71,7 @@ impl ErrorCode {
             ErrorCode::Timeout => -9,
             ErrorCode::AddressRefused => -10,
             ErrorCode::Busy => -11,
+            ErrorCode::Closed => -12,
         }
     }
 }

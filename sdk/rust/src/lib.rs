@@ -35,6 +35,7 @@ pub mod lock;
 pub mod log;
 mod request;
 mod response;
+pub mod ws;
 
 pub use error::{last_error, Error, ErrorCode, Result};
 pub use json::Json;

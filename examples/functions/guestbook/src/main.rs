@@ -50,7 +50,7 @@ fn http_status(error: &Error) -> u16 {
         ErrorCode::Invalid => 400,
         ErrorCode::Unavailable => 503,
         ErrorCode::Limit => 413,
-        _ => 500,
+        _ => 500, // Internal, and codes of calls this function does not make
     }
 }
 
