@@ -123,3 +123,39 @@ def test_an_initialised_project_is_served_by_pyjinn_up_without_edits(
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
+
+
+def test_an_actor_project_is_served_by_pyjinn_up_and_echoes_over_a_websocket(
+    tmp_path: Path,
+) -> None:
+    from websockets.sync.client import connect
+
+    project = tmp_path / "project"
+    create_project(project, "echo", "c", "actor")
+    port, admin = free_port(), free_port()
+    log = tmp_path / "up.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pyjinn", "up", "--port", str(port), "--admin",
+             f"127.0.0.1:{admin}", "--workers", "1"],
+            cwd=project, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        answer = None
+        while answer is None or answer.status_code != 426:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/echo", timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert answer.text == "connect with a WebSocket client\n"
+        with connect(f"ws://127.0.0.1:{port}/echo", open_timeout=30) as connection:
+            connection.send("hello")
+            assert connection.recv(timeout=10) == "hello"
+            connection.send(b"\x00\x01")
+            assert connection.recv(timeout=10) == b"\x00\x01"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)

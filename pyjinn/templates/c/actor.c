@@ -14,9 +14,7 @@
 
 int main(void) {
     if (pyjinn_ws_upgrade() != PYJINN_OK) {
-        pyjinn_response_header upgrade = {"Upgrade", "websocket"};
-        const char text[] = "connect with a WebSocket client\n";
-        return pyjinn_respond(426, &upgrade, 1, text, sizeof text - 1) ? 1 : 0;
+        return pyjinn_respond_text(426, "text/plain", "connect with a WebSocket client\n") ? 1 : 0;
     }
     for (;;) {
         pyjinn_ws_message message;
