@@ -203,16 +203,30 @@ def test_plain_request_to_an_actor_gets_its_http_answer_with_the_upgrade_invalid
     assert (answer.status_code, answer.text) == (400, "websocket only (INVALID)")
 
 
-def test_client_close_code_and_reason_reach_the_function(serve, caplog) -> None:
-    live = serve(actor_site())
-    with caplog.at_level(logging.INFO), live.ws("/ws") as connection:
-        connection.send("ping")
-        assert connection.recv(timeout=10) == "ping"
-        connection.close(4321, "leaving now")
-    deadline = time.monotonic() + 10
-    while "closed 4321 leaving now" not in caplog.text and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "closed 4321 leaving now" in caplog.text
+def test_client_close_code_and_reason_reach_the_function(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guest's log lines, caught on the guest logger itself: whatever earlier tests did to
+    # the process's logging (a command's dictConfig, propagation), this logger still tells.
+    lines: list[str] = []
+    catcher = logging.Handler(logging.INFO)
+    catcher.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    guest = logging.getLogger("pyjinn.guest")
+    monkeypatch.setattr(guest, "disabled", False)
+    monkeypatch.setattr(guest, "level", logging.INFO)
+    guest.addHandler(catcher)
+    try:
+        live = serve(actor_site())
+        with live.ws("/ws") as connection:
+            connection.send("ping")
+            assert connection.recv(timeout=10) == "ping"
+            connection.close(4321, "leaving now")
+        deadline = time.monotonic() + 10
+        while not any("closed 4321 leaving now" in line for line in lines):
+            assert time.monotonic() < deadline, f"the guest logged only {lines}"
+            time.sleep(0.05)
+    finally:
+        guest.removeHandler(catcher)
 
 
 @pytest.mark.parametrize("module", ["actor.wasm", "gojinn.wat"])
