@@ -54,7 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pyjinn.invocation")
 
-LIMITED_TRIGGERS = frozenset({"http", "mcp"})
+# Triggers a rate_limit applies to: clients (an HTTP request, an MCP call, a WebSocket
+# handshake), not the broker's deliveries (jobs, cron, MQTT, NATS), which wait rather than fail.
+LIMITED_TRIGGERS = frozenset({"http", "mcp", "websocket"})
 
 Headers = Sequence[tuple[bytes, bytes]]
 

@@ -381,6 +381,17 @@ def test_without_ws_origin_the_functions_cors_origins_may_connect(serve) -> None
         assert connection.recv(timeout=10) == "from the page"
 
 
+def test_handshakes_beyond_the_rate_limit_get_429_and_open_connections_go_on(serve) -> None:
+    live = serve(actor_site("rate_limit 0.01 1"))
+    with live.ws("/ws") as connection:
+        with pytest.raises(InvalidStatus) as refused, live.ws("/ws"):
+            pass
+        assert refused.value.response.status_code == 429
+        assert refused.value.response.headers["retry-after"] == "100"
+        connection.send("still here")
+        assert connection.recv(timeout=10) == "still here"
+
+
 def test_origin_check_compares_origins_as_ws_origin_writes_them() -> None:
     allowed = ("https://app.example.com", "http://localhost:5173")
     assert origin_allowed(None, allowed)
