@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from pyjinn.config.model import Limits
 from pyjinn.engine.invoke import Sandbox
@@ -99,63 +101,60 @@ def test_an_initialised_project_is_served_by_pyjinn_up_without_edits(
     skip_without_toolchain(lang)
     project = tmp_path / "project"
     create_project(project, "hello", lang)
-    port, admin = free_port(), free_port()
-    log = tmp_path / "up.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pyjinn", "up", "--port", str(port), "--admin",
-             f"127.0.0.1:{admin}", "--workers", "1"],
-            cwd=project, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        # Builds first: a cold zig cache, Go's runtime or the Python interpreter take a while.
-        deadline = time.monotonic() + 300
-        answer = None
-        while answer is None or answer.status_code != 200:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5)
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with pyjinn_up(project, tmp_path / "up.log") as (port, log, server):
+        answer = first_answer(f"http://127.0.0.1:{port}/hello", 200, log, server)
         assert answer.text.startswith("Hello from hello")
         assert f"Built {project / 'functions' / module_name('hello', lang)}" in log.read_text()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)
 
 
 def test_an_actor_project_is_served_by_pyjinn_up_and_echoes_over_a_websocket(
     tmp_path: Path,
 ) -> None:
-    from websockets.sync.client import connect
-
     project = tmp_path / "project"
     create_project(project, "echo", "c", "actor")
-    port, admin = free_port(), free_port()
-    log = tmp_path / "up.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pyjinn", "up", "--port", str(port), "--admin",
-             f"127.0.0.1:{admin}", "--workers", "1"],
-            cwd=project, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        answer = None
-        while answer is None or answer.status_code != 426:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/echo", timeout=5)
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with pyjinn_up(project, tmp_path / "up.log") as (port, log, server):
+        answer = first_answer(f"http://127.0.0.1:{port}/echo", 426, log, server)
         assert answer.text == "connect with a WebSocket client\n"
         with connect(f"ws://127.0.0.1:{port}/echo", open_timeout=30) as connection:
             connection.send("hello")
             assert connection.recv(timeout=10) == "hello"
             connection.send(b"\x00\x01")
             assert connection.recv(timeout=10) == b"\x00\x01"
+
+
+@contextmanager
+def pyjinn_up(project: Path, log: Path) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+    """``pyjinn up`` serving ``project`` with one worker on a free port, its output in ``log``:
+    (the port, the log, the process); stopped with SIGTERM."""
+    port, admin = free_port(), free_port()
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pyjinn", "up", "--port", str(port), "--admin",
+             f"127.0.0.1:{admin}", "--workers", "1"],
+            cwd=project, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield port, log, server
+        assert server.poll() is None, log.read_text()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
+
+
+def first_answer(
+    url: str, status: int, log: Path, server: subprocess.Popen[bytes]
+) -> httpx.Response:
+    """The first answer of ``url`` with ``status``, asked until it comes: ``pyjinn up`` builds
+    first (a cold zig cache, Go's runtime or the Python interpreter take a while)."""
+    deadline = time.monotonic() + 300
+    while True:
+        assert server.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        try:
+            answer = httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            time.sleep(0.1)
+            continue
+        if answer.status_code == status:
+            return answer
+        time.sleep(0.1)
