@@ -32,12 +32,12 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
-def canonical_origin(text: str) -> str:
-    """``text`` as browsers serialize an origin; raises ``ValueError`` saying what is wrong."""
-    expected = (
-        "expected scheme://host[:port] with http or https, exactly as browsers send it, "
-        "like https://app.example.com"
-    )
+def normalize_origin(text: str) -> str:
+    """The origin ``text`` names, as browsers serialize origins (lower-case scheme and host,
+    IPv6 compressed, no default port); raises ``ValueError`` saying what is wrong when ``text``
+    is not an origin. The one parser of origins: ``cors_origin``, ``ws_origin`` and the
+    ``Origin`` of WebSocket handshakes."""
+    expected = "expected scheme://host[:port] with http or https, like https://app.example.com"
     scheme, separator, _ = text.partition("://")
     if not separator or scheme.lower() not in _DEFAULT_PORTS:
         raise ValueError(expected)
@@ -64,6 +64,13 @@ def canonical_origin(text: str) -> str:
         canonical += f":{port}"
     if parts.path or parts.query or parts.fragment or text.endswith(("?", "#")):
         raise ValueError(f"an origin has no path, query or fragment: write {canonical}")
+    return canonical
+
+
+def canonical_origin(text: str) -> str:
+    """``text`` as browsers serialize an origin; raises ``ValueError`` saying what is wrong,
+    also when ``text`` names an origin spelled otherwise (browsers compare them exactly)."""
+    canonical = normalize_origin(text)
     if canonical != text:
         raise ValueError(f"browsers send it as {canonical}: write that")
     return canonical

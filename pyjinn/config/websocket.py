@@ -18,8 +18,8 @@ sandboxes for everything else (their pool sizes add up to less than ``max_instan
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import urlsplit
 
+from pyjinn.config.cors import normalize_origin
 from pyjinn.config.diagnostics import Diagnostics
 from pyjinn.config.model import Config, MiB, WebSocketSettings
 from pyjinn.config.parser import Directive
@@ -76,40 +76,15 @@ def apply_directive(
 
 
 def _origin(directive: Directive, text: str, report: Diagnostics) -> str | None:
-    """``text`` as an origin compares (lower-case scheme and host, no default port), or None
+    """``text`` as an origin compares (``normalize_origin``: any spelling of it), or None
     (reported) when it is not one."""
     if text == "*":
         return text
-    parts = urlsplit(text)
     try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or parts.username is not None
-        or port == -1
-    ):
-        report.error(
-            directive,
-            f"invalid origin '{text}': expected scheme://host[:port] with http or https and "
-            "nothing after the host, like https://app.example.com, or *",
-        )
+        return normalize_origin(text)
+    except ValueError as error:
+        report.error(directive, f"invalid origin '{text}' for ws_origin: {error}, or *")
         return None
-    return canonical_origin(parts.scheme, parts.hostname, port)
-
-
-def canonical_origin(scheme: str, host: str, port: int | None) -> str:
-    """An origin as pyjinn compares them: lower case, the scheme's default port left out."""
-    scheme, host = scheme.lower(), host.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    default = {"http": 80, "https": 443}.get(scheme)
-    return f"{scheme}://{host}" if port is None or port == default else f"{scheme}://{host}:{port}"
 
 
 def check_connection_room(config: Config, report: Diagnostics) -> None:

@@ -19,10 +19,9 @@ import json
 import logging
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
+from pyjinn.config.cors import normalize_origin
 from pyjinn.config.model import FunctionSpec
-from pyjinn.config.websocket import canonical_origin
 from pyjinn.errors import InvocationError, RequestRejected
 from pyjinn.invocation import Envelope, Invocation
 from pyjinn.runtime import Function, Runtime
@@ -49,17 +48,13 @@ def allowed_origins(spec: FunctionSpec) -> tuple[str, ...]:
 def origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:
     """Whether a handshake with ``origin`` (its ``Origin`` header) may go on: always when
     ``allowed`` is empty; else without an Origin (not a browser), or from an origin of
-    ``allowed`` (compared as ``ws_origin`` writes them; ``*`` allows every one)."""
+    ``allowed`` (compared as ``normalize_origin`` spells them; ``*`` allows every one)."""
     if not allowed or origin is None or "*" in allowed:
         return True
-    parts = urlsplit(origin.strip())
     try:
-        port = parts.port
+        return normalize_origin(origin.strip()) in allowed
     except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not parts.hostname:
         return False  # "null" (a sandboxed page, a file), or not an origin at all
-    return canonical_origin(parts.scheme, parts.hostname, port) in allowed
 
 
 async def serve(
