@@ -666,7 +666,8 @@ def run(
     default="http",
     show_default=True,
     help="http: answers requests; job: every request runs as a durable job (202); actor: "
-    "holds a WebSocket connection (an echo actor; C); tool: also an MCP tool at the site's /mcp.",
+    "holds a WebSocket connection (an echo actor; C or Zig); tool: also an MCP tool at the "
+    "site's /mcp.",
 )
 @click.option(
     "--dir",

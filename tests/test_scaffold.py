@@ -269,7 +269,9 @@ def test_the_actor_template_names_the_languages_that_have_it(tmp_path: Path) -> 
     with pytest.raises(ScaffoldError) as raised:
         create_project(tmp_path, "echo-ws", "wat", "actor")
 
-    assert str(raised.value) == "the actor template is not available in wat: use --lang c"
+    assert str(raised.value) == (
+        "the actor template is not available in wat: use --lang c or --lang zig"
+    )
     assert not (tmp_path / "functions").exists() and not (tmp_path / "Caddyfile").exists()
 
 

@@ -107,11 +107,12 @@ def test_an_initialised_project_is_served_by_pyjinn_up_without_edits(
         assert f"Built {project / 'functions' / module_name('hello', lang)}" in log.read_text()
 
 
+@pytest.mark.parametrize("lang", ["c", "zig"])
 def test_an_actor_project_is_served_by_pyjinn_up_and_echoes_over_a_websocket(
-    tmp_path: Path,
+    tmp_path: Path, lang: str
 ) -> None:
     project = tmp_path / "project"
-    create_project(project, "echo", "c", "actor")
+    create_project(project, "echo", lang, "actor")
     with pyjinn_up(project, tmp_path / "up.log") as (port, log, server):
         answer = first_answer(f"http://127.0.0.1:{port}/echo", 426, log, server)
         assert answer.text == "connect with a WebSocket client\n"
