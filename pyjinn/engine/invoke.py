@@ -22,6 +22,7 @@ guest's linear memory taken before its store is torn down.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -206,38 +207,8 @@ def invoke(
     preopens = [*module.preopens, *sandbox.preopens] if module.preopens else sandbox.preopens
     context.enter(invocation)
     try:
-        if _native is not None:
-            raw = _native.invoke(
-                engine.pointer,
-                module.pre_pointer,
-                stdin,
-                sandbox.argv,
-                sandbox.env,
-                preopens,
-                limits.memory_limit,
-                invocation.deadline_ns,
-                sandbox.fuel,
-                limits.stdout_limit,
-                limits.stderr_limit,
-                invocation.created_ns,
-                snapshot,
-                entry,
-                image,
-                invocation.deadline_cell,
-            )
-        else:
-            raw = _ctypes_run.run(
-                engine.pointer,
-                module.pre_pointer,
-                stdin,
-                sandbox,
-                invocation.deadline_ns,
-                snapshot,
-                entry=entry,
-                image=image,
-                preopens=preopens,
-                deadline_cell=invocation.deadline_cell,
-            )
+        raw = _run_transient_free(engine, module, sandbox, stdin, invocation, snapshot, entry,
+                                  image, preopens)  # fmt: skip
     finally:
         context.leave()
         if invocation.resources:
@@ -293,6 +264,71 @@ def invoke(
             )
         ),
     )
+
+
+# What the kernel answers, through wasmtime, when it cannot seal the memfd of a module's memory
+# image yet (pages of it briefly pinned, e.g. while being migrated): the guest never started, so
+# the instantiation is tried again.
+_TRANSIENT_INSTANTIATION = "cannot add seals to the memfd"
+_INSTANTIATION_ATTEMPTS = 3
+
+
+def _run_transient_free(
+    engine: Engine,
+    module: CompiledModule,
+    sandbox: Sandbox,
+    stdin: bytes,
+    invocation: context.InvocationContext,
+    snapshot: int,
+    entry: Any,
+    image: Any,
+    preopens: Any,
+) -> Any:
+    """One run of ``module`` (the native call, or the ctypes one without the extension), tried
+    again while its instantiation fails for a transient reason of the kernel's."""
+    limits = sandbox.limits
+    for attempt in range(_INSTANTIATION_ATTEMPTS):
+        if _native is not None:
+            raw = _native.invoke(
+                engine.pointer,
+                module.pre_pointer,
+                stdin,
+                sandbox.argv,
+                sandbox.env,
+                preopens,
+                limits.memory_limit,
+                invocation.deadline_ns,
+                sandbox.fuel,
+                limits.stdout_limit,
+                limits.stderr_limit,
+                invocation.created_ns,
+                snapshot,
+                entry,
+                image,
+                invocation.deadline_cell,
+            )
+        else:
+            raw = _ctypes_run.run(
+                engine.pointer,
+                module.pre_pointer,
+                stdin,
+                sandbox,
+                invocation.deadline_ns,
+                snapshot,
+                entry=entry,
+                image=image,
+                preopens=preopens,
+                deadline_cell=invocation.deadline_cell,
+            )
+        if (
+            raw[0] != ENDED_START_ERROR
+            or _TRANSIENT_INSTANTIATION not in raw[3]
+            or attempt == _INSTANTIATION_ATTEMPTS - 1
+        ):
+            break
+        log.warning("Instantiating %s failed for now (%s); trying again.", module.path, raw[3])
+        time.sleep(0.005 * (attempt + 1))
+    return raw
 
 
 def _classify(
