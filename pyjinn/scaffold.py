@@ -56,9 +56,6 @@ GITIGNORE_LINES = (
     ".target/", "node_modules/",
 )  # fmt: skip
 DEFAULT_SITE = ":8080"
-# Kinds whose function is its own source (the others are the hello function with other lines in
-# its route): a language offers them only where its template.toml has them.
-OWN_SOURCE_KINDS = frozenset({"actor"})
 
 
 def _templates() -> Traversable:
@@ -208,8 +205,9 @@ def _check(name: str, lang: str, template: str = "http") -> None:
         raise ScaffoldError(
             f"unknown template {template!r}: expected one of {', '.join(TEMPLATES)}"
         )
-    if template in OWN_SOURCE_KINDS and template not in _kinds(lang):
-        offered = [other for other in available_languages() if template in _kinds(other)]
+    # A kind with a source of its own (some template.toml's [kinds]) needs this language's.
+    offered = [other for other in available_languages() if template in _kinds(other)]
+    if offered and lang not in offered:
         raise ScaffoldError(
             f"the {template} template is not available in {lang}: use --lang "
             f"{' or --lang '.join(offered)}"
