@@ -58,6 +58,10 @@ class Server:
         """This server's processes: the one started, and its children (workers, admin)."""
         return [self.process.pid, *children(self.process.pid)]
 
+    def cpu_seconds(self) -> float:
+        """CPU time all of this server's processes have used: see ``tree_cpu_seconds``."""
+        return tree_cpu_seconds(self.process.pid)
+
     def stop(self, timeout: float = 20.0) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -173,12 +177,18 @@ def wait_until_ok(
 
 
 def children(pid: int) -> list[int]:
-    """Direct child processes of ``pid``."""
+    """Direct child processes of ``pid``, whichever of its threads started them."""
+    found: list[int] = []
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return []
-    return [int(child) for child in text.split()]
+        return found
+    for task in tasks:
+        try:
+            found.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:  # the thread has exited
+            continue
+    return found
 
 
 def memory(pid: int) -> dict[str, int]:
@@ -194,13 +204,38 @@ def memory(pid: int) -> dict[str, int]:
     return result
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time ``pid`` has used (user + system), in seconds."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """CPU time ``pid`` has used (user + system, all its threads), in seconds; with
+    ``reaped_children``, plus that of its children that have exited and been waited for."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # After the command: state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (children, their children, ...)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(children(current))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the process tree under ``pid`` (``pid`` included), every thread counted.
+
+    Each live process counts its own time and that of its children already reaped, so a child
+    that exits between two readings moves from the first term to its parent's second and is
+    counted once: the difference of two readings is what the tree used in between (workers,
+    an admin process, or a process started per request alike)."""
+    return sum(cpu_seconds(process, reaped_children=True) for process in descendants(pid))
 
 
 def wait_until_idle(
