@@ -28,6 +28,7 @@ def draw(results: dict[str, Any], directory: Path, stem: str) -> list[str]:
     for suffix, painter in (
         ("targets", _targets),
         ("http", _http),
+        ("cpu", _cpu),
         ("inprocess", _inprocess),
         ("density", _density),
     ):
@@ -88,6 +89,31 @@ def _http(results: dict[str, Any]) -> Any:
     right.set_xlabel("latency, ms (log)")
     right.legend()
     figure.suptitle("HTTP at 50 connections (wrk), one run")
+    return figure
+
+
+def _cpu(results: dict[str, Any]) -> Any:
+    """Server CPU per request of every HTTP variant: pyjinn's beside the peers'."""
+    variants = {
+        key: v
+        for key, v in results.get("http", {}).get("variants", {}).items()
+        if "cpu_us_per_request" in v
+    }
+    if not variants:
+        return None
+    labels = [v["label"] for v in variants.values()]
+    cpu = [v["cpu_us_per_request"] for v in variants.values()]
+    medians = [c["median"] for c in cpu]
+    errors = [[c["median"] - c["min"] for c in cpu], [c["max"] - c["median"] for c in cpu]]
+    colours = ["#c44e52" if key.startswith("pyjinn") else "#4c72b0" for key in variants]
+    figure, axes = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
+    axes.barh(labels, medians, xerr=errors, color=colours, capsize=3)
+    axes.set_xscale("log")
+    axes.invert_yaxis()
+    axes.set_xlabel("server CPU µs per request, all its processes and threads (log; bars: runs)")
+    axes.set_title("HTTP at 50 connections: CPU per request (pyjinn in red)")
+    for index, value in enumerate(medians):
+        axes.text(value, index, f" {value:,.0f}", va="center", fontsize=8)
     return figure
 
 

@@ -14,12 +14,22 @@ variants — so drift in the machine's load spreads over all of them alike:
   front in bench/fronts/cgi.c;
 - ``wasmtime_cli_per_request``: the same workload as wasm, ``wasmtime run`` once per request
   (precompiled, with the same limits) by the same front;
-- ``pyjinn_hello_2_workers``: the hello function under ``pyjinn up --workers 2``.
+- ``pyjinn_hello_2_workers``: the hello function under ``pyjinn up --workers 2``;
+- the peers (bench/peers.py), where installed: ``wasmtime serve`` of a hello component (a fresh
+  instance per request), and workerd with a JS hello and workload (warm isolate) and the C
+  hello and workload as wasm instantiated fresh per request.
+
+Besides req/s and latency, every run records the CPU time the server's processes used (all of
+them, every thread, from /proc) divided by the answers: CPU µs per request, the steadier figure
+on a shared machine.
 
 Then timeout precision under load: while ``wrk`` keeps 50 connections busy on the 1-worker
 hello, a guest that loops forever (``timeout 500ms``) is called one request at a time, and its
 overshoot is the time it spent in wasm (from ``Server-Timing``) past 500 ms.
 """
+
+# The report speaks in µs and × on purpose.
+# ruff: noqa: RUF003
 
 from __future__ import annotations
 
@@ -33,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import load, processes
+from bench import load, peers, processes
 from bench.guests import Guests
 from bench.processes import Server
 from bench.stats import distribution, ratio, spread
@@ -87,6 +97,35 @@ VARIANTS = (
         WORKLOAD_BODY,
     ),
     Variant("pyjinn_hello_2_workers", "(f) pyjinn hello, 2 workers", "pyjinn_2", "/hello"),
+    Variant(
+        "wasmtime_serve_hello",
+        "(g) wasmtime serve hello component, fresh instance per request",
+        "wasmtime_serve",
+        "/",
+    ),
+    Variant("workerd_js_hello", "(h) workerd JS hello, warm isolate", "workerd", "/hello"),
+    Variant(
+        "workerd_js_workload",
+        "(h') workerd JS workload, warm isolate",
+        "workerd",
+        "/workload",
+        "POST",
+        WORKLOAD_BODY,
+    ),
+    Variant(
+        "workerd_wasm_hello",
+        "(i) workerd C hello (wasm), fresh instance per request",
+        "workerd",
+        "/wasm/hello",
+    ),
+    Variant(
+        "workerd_wasm_workload",
+        "(i') workerd workload (wasm), fresh instance per request",
+        "workerd",
+        "/wasm/workload",
+        "POST",
+        WORKLOAD_BODY,
+    ),
 )
 
 RATIOS = (
@@ -95,6 +134,11 @@ RATIOS = (
     ("pyjinn_workload/native_static_per_request", "pyjinn_workload", "native_static_per_request"),
     ("pyjinn_workload/wasmtime_cli_per_request", "pyjinn_workload", "wasmtime_cli_per_request"),
     ("pyjinn_hello_2_workers/pyjinn_hello", "pyjinn_hello_2_workers", "pyjinn_hello"),
+    ("pyjinn_hello/wasmtime_serve_hello", "pyjinn_hello", "wasmtime_serve_hello"),
+    ("pyjinn_hello/workerd_wasm_hello", "pyjinn_hello", "workerd_wasm_hello"),
+    ("pyjinn_hello/workerd_js_hello", "pyjinn_hello", "workerd_js_hello"),
+    ("pyjinn_workload/workerd_wasm_workload", "pyjinn_workload", "workerd_wasm_workload"),
+    ("pyjinn_workload/workerd_js_workload", "pyjinn_workload", "workerd_js_workload"),
 )
 
 
@@ -164,6 +208,11 @@ def start_servers(
             servers[f"pyjinn_{workers}"] = processes.pyjinn_up(
                 f"pyjinn_{workers}", caddyfile, port, admin, run_dir, workers
             )
+    cli, where = wasmtime_cli(run_dir)
+    peer_servers, facts["peers"] = peers.start_servers(
+        guests, run_dir, cli, WASMTIME_LIMITS, skipped
+    )
+    servers.update(peer_servers)
     front = run_dir / "cgi_front"
     if shutil.which("gcc") is None:
         skipped["per_request"] = "gcc is not installed"
@@ -176,7 +225,6 @@ def start_servers(
         "cgi_native": [str(guests.workload_native)] if guests.workload_native else None,
         "cgi_static": [str(guests.workload_static)] if guests.workload_static else None,
     }
-    cli, where = wasmtime_cli(run_dir)
     if cli is not None and guests.workload_cgi is not None:
         compiled = run_dir / "workload_cgi.cwasm"
         subprocess.run(
@@ -318,14 +366,26 @@ def run_alternating(
     runs: dict[str, list[dict[str, Any]]] = {}
     for repetition in range(repetitions):
         for variant in variants:
-            figures = load.run(_load(servers, variant), seconds)
+            figures = measured_run(servers[variant.server], _load(servers, variant), seconds)
             runs.setdefault(variant.key, []).append(figures)
             echo(
                 f"  run {repetition + 1}/{repetitions} {variant.label}: "
                 f"{figures['requests_per_second']:.0f} req/s, p50 {figures['p50_ms']:.2f} ms, "
-                f"p99 {figures['p99_ms']:.2f} ms, non-2xx {figures['non_2xx']}"
+                f"p99 {figures['p99_ms']:.2f} ms, non-2xx {figures['non_2xx']}, "
+                f"server CPU {figures['cpu_us_per_request']:.0f} µs/request"
             )
     return runs
+
+
+def measured_run(server: Server, target: load.Load, seconds: float) -> dict[str, Any]:
+    """One wrk run, with the CPU the server's process tree used meanwhile: in all and per
+    answer (``cpu_us_per_request``; wrk's own CPU is not in it)."""
+    before = server.cpu_seconds()
+    figures = load.run(target, seconds)
+    used = server.cpu_seconds() - before
+    figures["server_cpu_seconds"] = used
+    figures["cpu_us_per_request"] = used * 1e6 / max(figures["responses"], 1)
+    return figures
 
 
 def summarize(
@@ -347,6 +407,7 @@ def summarize(
             "requests_per_second": spread([run["requests_per_second"] for run in these]),
             "p50_ms": spread([run["p50_ms"] for run in these]),
             "p99_ms": spread([run["p99_ms"] for run in these]),
+            "cpu_us_per_request": spread([run["cpu_us_per_request"] for run in these]),
             "non_2xx": sum(run["non_2xx"] for run in these),
             "socket_errors": sum(run["socket_errors"] for run in these),
             "runs": these,

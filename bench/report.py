@@ -51,6 +51,8 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
     lines += _ai(results.get("ai", {}))
     lines += _languages(results.get("languages", {}))
     lines += _egress(results.get("egress", {}))
+    if "peers" in results:
+        lines += _peers(results["peers"])
     if charts:
         lines += ["## Charts", ""] + [f"![{name}]({name})" for name in charts] + [""]
     return "\n".join(lines)
@@ -138,17 +140,23 @@ def _http(part: dict[str, Any]) -> list[str]:
         f"alternating the variants. pyjinn functions: {config['function_limits']}. "
         f"Process-per-request front: {config.get('front', 'n/a')}.",
         "",
-        "| variant | request | req/s (2xx) | range | p50 ms | p99 ms | non-2xx | socket errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | request | req/s (2xx) | range | p50 ms | p99 ms | server CPU µs/request "
+        "| non-2xx | socket errors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for figures in part["variants"].values():
         rps = figures["requests_per_second"]
         lines.append(
             f"| {figures['label']} | `{figures['request']}` | {rps['median']:,.0f} | "
             f"{rps['min']:,.0f}–{rps['max']:,.0f} | {figures['p50_ms']['median']:.2f} | "
-            f"{figures['p99_ms']['median']:.2f} | {figures['non_2xx']} | "
+            f"{figures['p99_ms']['median']:.2f} | {_cpu(figures)} | {figures['non_2xx']} | "
             f"{figures['socket_errors']} |"
         )
+    lines += [
+        "",
+        "Server CPU: the user + system time of all the server's processes and threads (from "
+        "/proc, children that exited included) during a run, ÷ its answers; median of the runs.",
+    ]
     lines += ["", "| ratio (req/s) | median | range over runs |", "|---|---|---|"]
     for name, value in part["ratios"].items():
         lines.append(f"| {name} | {value['median']:.2f}× | {value['min']:.2f}–{value['max']:.2f} |")
@@ -157,6 +165,57 @@ def _http(part: dict[str, Any]) -> list[str]:
     if "wasmtime_cli" in config:
         cli = config["wasmtime_cli"]
         lines += ["", f"wasmtime CLI: {cli['version']} from {cli['source']}."]
+    peers = config.get("peers", {})
+    if "wasmtime_serve" in peers:
+        serve = peers["wasmtime_serve"]
+        lines += [
+            "",
+            f"wasmtime serve: `{serve['command']}` (hello component "
+            f"{serve['component_bytes']:,} B, lifted with {serve['built_with']}).",
+        ]
+    if "workerd" in peers:
+        lines += ["", f"workerd: {peers['workerd']['version']} (`{peers['workerd']['package']}`)."]
+    return [*lines, ""]
+
+
+def _cpu(figures: dict[str, Any]) -> str:
+    cpu = figures.get("cpu_us_per_request")
+    if cpu is None:
+        return "–"
+    return f"{cpu['median']:.0f} ({cpu['min']:.0f}–{cpu['max']:.0f})"
+
+
+def _peers(part: dict[str, Any]) -> list[str]:
+    lines = ["## 11. Peers in-process: Extism", ""]
+    if "found" not in part:
+        return [*lines, f"> **Not measured.** {part.get('error', 'not run')}", ""]
+    config = part["config"]
+    lines += [
+        f"A hello in-process, {config['repetitions']} × {config['calls_per_repetition']} calls "
+        f"after {config['warmup']} warm-up. pyjinn: `guests/hello.c`, a fresh sandbox each call "
+        "with every limit on (as in part 1). Extism: `guests/extism_hello.wat` through the Python "
+        "SDK, one plugin reused, and a plugin created per call from the compiled plugin.",
+        "",
+        "| call | p50 µs | p99 µs | p50 range over repetitions |",
+        "|---|---|---|---|",
+    ]
+    rows = {}
+    if "pyjinn_hello" in part:
+        rows["pyjinn hello, fresh sandbox per call"] = part["pyjinn_hello"]
+    if "extism" in part:
+        rows[f"Extism {part['extism']['version']}, plugin reused"] = part["extism"]["reused"]
+        rows["Extism, plugin created per call"] = part["extism"]["fresh_per_call"]
+    for label, figures in rows.items():
+        total, spread = figures["total_us"], figures["p50_us_per_repetition"]
+        lines.append(
+            f"| {label} | {total['p50']:.1f} | {total['p99']:.1f} | "
+            f"{spread['min']:.1f}–{spread['max']:.1f} |"
+        )
+    for name, value in part.get("ratios", {}).items():
+        lines.append(f"\nTime per call, {name}: **{value:.2f}×** (below 1: pyjinn is faster).")
+    lines += ["", "| peer | found |", "|---|---|"]
+    for name, entry in part["found"].items():
+        lines.append(f"| {name} | {entry.get('path') or 'skipped: ' + entry['skipped']} |")
     return [*lines, ""]
 
 

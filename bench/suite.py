@@ -31,6 +31,7 @@ from bench import (
     jobs,
     languages,
     observability,
+    peers_inprocess,
     report,
 )
 from bench import targets as target_list
@@ -46,6 +47,7 @@ PART_NAMES = (
     "ai",
     "languages",
     "egress",
+    "peers",
 )
 Part = Callable[..., dict[str, Any]]
 PARTS: dict[str, Part] = {
@@ -58,6 +60,7 @@ PARTS: dict[str, Part] = {
     "ai": ai.measure,
     "languages": languages.measure,
     "egress": egress.measure,
+    "peers": peers_inprocess.measure,
 }
 
 

@@ -69,6 +69,22 @@ def _http_ratio(top: str, bottom: str) -> Callable[[dict[str, Any]], Figure]:
     return extract
 
 
+def _hello_cpu(r: dict[str, Any]) -> Figure:
+    figures = r["http"]["variants"]["pyjinn_hello"]["cpu_us_per_request"]
+    value = figures["median"]
+    peers = [
+        f"{name} {r['http']['variants'][key]['cpu_us_per_request']['median']:.0f}"
+        for name, key in (
+            ("bare ASGI", "bare_asgi"),
+            ("wasmtime serve", "wasmtime_serve_hello"),
+            ("workerd JS", "workerd_js_hello"),
+        )
+        if key in r["http"]["variants"]
+    ]
+    context = f"; {', '.join(peers)} µs" if peers else ""
+    return value, f"{value:.0f} µs (runs {figures['min']:.0f}–{figures['max']:.0f}{context})"
+
+
 def _hello_p99(r: dict[str, Any]) -> Figure:
     p99 = r["http"]["variants"]["pyjinn_hello"]["p99_ms"]
     return p99["median"], f"{p99['median']:.2f} ms (runs {p99['min']:.2f}–{p99['max']:.2f})"
@@ -204,6 +220,30 @@ TARGETS = (
         _http_ratio("pyjinn_hello", "bare_asgi"),
     ),
     Target("hello_p99", "pyjinn hello p99 at c=50", 5, "<=", "ms", _hello_p99),
+    Target(
+        "hello_vs_wasmtime_serve",
+        "hello req/s, 1 worker ÷ wasmtime serve hello (fresh instance per request)",
+        1.2,
+        ">=",
+        "×",
+        _http_ratio("pyjinn_hello", "wasmtime_serve_hello"),
+    ),
+    Target(
+        "workload_vs_workerd_fresh",
+        "workload req/s ÷ workerd fresh-instance workload",
+        2,
+        ">=",
+        "×",
+        _http_ratio("pyjinn_workload", "workerd_wasm_workload"),
+    ),
+    Target(
+        "hello_server_cpu",
+        "server CPU µs per hello request (all processes and threads, 1 worker)",
+        70,
+        "<=",
+        "µs",
+        _hello_cpu,
+    ),
     Target(
         "jobs_vs_sync", "jobs end to end ÷ synchronous, 1 worker", 0.5, ">=", "×", _jobs_vs_sync
     ),

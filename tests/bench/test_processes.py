@@ -11,11 +11,18 @@ from bench.processes import cpu_seconds, tree_cpu_seconds
 # another from a second thread that burns 0.3 s and stays alive; the parent itself stays idle.
 TREE = """
 import subprocess, sys, threading
-BURN = "import time\\nwhile time.process_time() < 0.3: pass\\nprint('burnt', flush=True)\\nimport sys; sys.stdin.read()"
+BURN = (
+    "import sys, time\\n"
+    "while time.process_time() < 0.3: pass\\n"
+    "print('burnt', flush=True)\\n"
+    "sys.stdin.read()"
+)
 subprocess.run([sys.executable, "-c", BURN], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 done = threading.Event()
 def start():  # the thread lives on: its child stays its own, not the main thread's
-    child = subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", BURN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     child.stdout.readline()
     print("ready", flush=True)
     done.wait()
