@@ -19,7 +19,6 @@ not there is skipped, with the reason and the command that installs it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -93,10 +92,11 @@ def jco_transpile() -> Found:
 
 
 def extism() -> Found:
-    spec = importlib.util.find_spec("extism")
-    if spec is not None and spec.origin is not None:
-        return Found(Path(spec.origin).parent)
-    return Found(None, f"the extism package is not installed; {INSTALL_HINT}")
+    try:
+        import extism as package
+    except ImportError:
+        return Found(None, f"the extism package is not installed; {INSTALL_HINT}")
+    return Found(Path(package.__file__ or ".").parent)
 
 
 def build_component(directory: Path) -> tuple[Path | None, str]:

@@ -19,7 +19,11 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = (
     "environment", "guests", "inprocess", "http", "coldstart", "density", "observability", "jobs",
-    "ai", "languages", "egress",
+    "ai", "languages", "egress", "peers",
+)  # fmt: skip
+PEER_VARIANTS = (
+    "wasmtime_serve_hello", "workerd_js_hello", "workerd_js_workload", "workerd_wasm_hello",
+    "workerd_wasm_workload",
 )  # fmt: skip
 
 
@@ -69,7 +73,10 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         for name, variant in variants.items():
             assert variant["requests_per_second"]["median"] > 0, name
             assert variant["p99_ms"]["median"] > 0, name
+            assert variant["cpu_us_per_request"]["median"] > 0, name
             assert variant["non_2xx"] == 0, name
+        for name in PEER_VARIANTS:  # measured, or skipped with the reason
+            assert name in variants or results["http"]["skipped"][name], name
         assert all(value["median"] > 0 for value in results["http"]["ratios"].values())
     else:
         assert "wrk" in results["http"]["skipped"]
@@ -109,7 +116,14 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     assert ai["semantic_cache"]["lookup_us"]["p50"] > 0
     assert ai["routing"]["decision_ms"]["p50"] > 0
     assert ai["mcp"]["mcp_us"]["p50"] > 0 and ai["mcp"]["http_us"]["p50"] > 0
-    assert len(results["targets"]) == 20
+    peers = results["peers"]
+    assert set(peers["found"]) == {"node", "jco_transpile", "workerd", "extism"}
+    if "extism" in peers:
+        assert peers["extism"]["reused"]["total_us"]["p50"] > 0
+        assert peers["extism"]["fresh_per_call"]["total_us"]["p50"] > 0
+    else:
+        assert "pip install" in peers["skipped"]["extism"]
+    assert len(results["targets"]) == 23
     by_key = {row["key"]: row for row in results["targets"]}
     if "wrk" not in results["http"]["skipped"]:
         overshoot = results["http"]["timeout_overshoot_ms"]
