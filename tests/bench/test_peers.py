@@ -106,9 +106,12 @@ def get(port: int, path: str, body: bytes | None = None) -> bytes:
 
 @pytest.mark.slow
 def test_wasmtime_serve_answers_hello_from_the_component(tmp_path: Path) -> None:
-    cli, why = wasmtime_cli(tmp_path)
-    if cli is None or peers.jco_transpile().path is None or peers.node().path is None:
-        pytest.skip(why or "jco-transpile or node is not installed")
+    cli, where = wasmtime_cli(tmp_path)
+    if cli is None:
+        pytest.skip(where)
+    for found in (peers.node(), peers.jco_transpile()):
+        if found.path is None:
+            pytest.skip(found.reason)
     server, facts, why = peers.start_wasmtime_serve(cli, tmp_path / "serve", ())
     assert server is not None, why
     try:
