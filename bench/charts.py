@@ -112,8 +112,8 @@ def _cpu(results: dict[str, Any]) -> Any:
     axes.invert_yaxis()
     axes.set_xlabel("server CPU µs per request, all its processes and threads (log; bars: runs)")
     axes.set_title("HTTP at 50 connections: CPU per request (pyjinn in red)")
-    for index, value in enumerate(medians):
-        axes.text(value, index, f" {value:,.0f}", va="center", fontsize=8)
+    for index, (value, c) in enumerate(zip(medians, cpu, strict=True)):
+        axes.text(c["max"] * 1.04, index, f" {value:,.0f}", va="center", fontsize=8)
     return figure
 
 
