@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -82,6 +83,12 @@ def up(
     First builds the functions of CADDYFILE's functions/ whose sources are newer than their
     modules, and signs them when a signing key is configured (signing_key, PYJINN_SIGNING_KEY).
     """
+    import gc
+
+    # Start-up allocates only what lives as long as the process (modules, the configuration,
+    # compiled functions): collecting it is wasted work. The processes turn the collector back
+    # on once started (pyjinn.server.supervisor, pyjinn.server.worker).
+    gc.disable()
     from pyjinn.server.supervisor import serve
 
     sys.exit(
@@ -258,6 +265,22 @@ def _templates() -> list[str]:
     from pyjinn.scaffold import TEMPLATES
 
     return list(TEMPLATES)
+
+
+class _LazyChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice whose values are listed when first needed: listing the languages imports the
+    toolchains, which every other command (``pyjinn up`` above all) should not pay for."""
+
+    def __init__(self, values: Callable[[], list[str]]) -> None:
+        self._values = values
+        self._listed: tuple[str, ...] | None = None
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self._listed is None:
+            self._listed = tuple(self._values())
+        return self._listed
 
 
 def _admin_address(caddyfile: Path) -> str:
@@ -655,14 +678,14 @@ def run(
 @click.argument("name")
 @click.option(
     "--lang",
-    type=click.Choice(_languages()),
+    type=_LazyChoice(_languages),
     default="c",
     show_default=True,
     help="The function's language.",
 )
 @click.option(
     "--template",
-    type=click.Choice(_templates()),
+    type=_LazyChoice(_templates),
     default="http",
     show_default=True,
     help="http: answers requests; job: every request runs as a durable job (202); actor: "

@@ -229,3 +229,22 @@ def test_sign_and_verify_exit_2_on_unusable_keys_and_sign_1_on_a_malformed_modul
     assert malformed.exit_code == 1
     assert "not a WebAssembly binary" in malformed.stderr
     assert text.read_text() == "(module)"
+
+
+def test_serving_starts_without_loading_what_only_other_commands_or_features_need() -> None:
+    # Each of these cost `pyjinn up` tens of milliseconds at every start: the language list
+    # (the toolchains), rich (build spinners), croniter (its import runs `file` on the
+    # interpreter), httpcore (outbound HTTP). They load when a command or a function uses them.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pyjinn.cli, pyjinn.server.supervisor, pyjinn.server.worker, "
+        "pyjinn.toolchain.project, pyjinn.toolchain.progress\n"
+        "print(' '.join(m for m in ('pyjinn.scaffold', 'rich', "
+        "'croniter', 'httpcore') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []

@@ -31,8 +31,9 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pyjinn import egress
 from pyjinn.abi import ErrorCode
 from pyjinn.capabilities import grants
 from pyjinn.capabilities.base import Call, HostCallError
@@ -40,17 +41,17 @@ from pyjinn.config.model import Permissions
 from pyjinn.egress import (
     AddressRefused,
     AllowList,
-    EgressClient,
     EgressDenied,
     EgressLimit,
     EgressTimeout,
     EgressUnavailable,
-    HttpAnswer,
     parse_target,
-    shared_client,
 )
 from pyjinn.observability import tracing
 from pyjinn.observability.metrics import REGISTRY as METRICS
+
+if TYPE_CHECKING:  # the client (httpcore) is loaded with the first outbound call
+    from pyjinn.egress import EgressClient, HttpAnswer
 
 MiB = 1024 * 1024
 MAX_REQUEST_BODY = 8 * MiB
@@ -130,7 +131,7 @@ class Http:
         deadline = time.monotonic() + call.budget(ceiling=call.context.remaining())
         result = "error"
         try:
-            answer = (self.client or shared_client()).request(
+            answer = (self.client or egress.shared_client()).request(
                 method,
                 url,
                 allow=allow,

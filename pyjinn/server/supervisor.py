@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import gc
 import json
 import logging
 import os
@@ -226,12 +227,16 @@ class Supervisor:
             return 1
         self._prepare_metrics()
         self._install_signal_handlers()
+        # What start-up loaded lives as long as this process and its children: kept out of
+        # every later collection, and not copied into a child's memory by one either.
+        gc.freeze()
         if self._admin_socket is not None:
             self._spawn_admin()
         self._spawn_worker(0)
         if self._wait_ready(0):
             for index in range(1, self.worker_count):
                 self._spawn_worker(index)
+            gc.enable()  # paused for start-up by pyjinn.cli
             self._announce()
             self._loop()
         self._shutdown()
@@ -523,6 +528,8 @@ class Supervisor:
             status = 70
             try:
                 os.close(report_read)
+                if role != "worker":  # a worker turns it on once it has loaded its functions
+                    gc.enable()
                 self._become_child()
                 status = target(report_write)
             except BaseException:

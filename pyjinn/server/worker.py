@@ -84,6 +84,7 @@ def run_worker(
     # Everything loaded so far (pyjinn, wasmtime, the OpenTelemetry SDK, compiled modules) lives
     # as long as the worker: keep the garbage collector from walking it again and again.
     gc.freeze()
+    gc.enable()  # `pyjinn up` pauses it during start-up (pyjinn.cli)
     if release_file is not None:
         app.on_startup.append(_Reloader(app, release_file, report_fd).install)
     try:

@@ -15,11 +15,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from rich.console import Console
-from rich.progress import Progress as RichProgress
-from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:  # rich is imported when a spinner is shown: `pyjinn up` starts without it
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 
 class Progress(Protocol):
@@ -64,11 +65,16 @@ class TerminalProgress:
     """
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+
         self._console = console or Console()
         self._display: RichProgress | None = None
         self._task: TaskID | None = None
 
     def begin(self, what: str) -> None:
+        from rich.progress import Progress as RichProgress
+        from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self._display = RichProgress(
             SpinnerColumn(),
             TextColumn("Building {task.description}"),
@@ -154,5 +160,7 @@ def progress_for(stream: TextIO | None = None) -> Progress:
     """The progress display for ``stream`` (stderr): a spinner on a terminal, lines elsewhere."""
     output = stream if stream is not None else sys.stderr
     if output.isatty():
+        from rich.console import Console
+
         return TerminalProgress(Console(file=output))
     return LineProgress(output)

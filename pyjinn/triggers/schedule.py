@@ -19,9 +19,7 @@ import datetime
 import math
 import zoneinfo
 from dataclasses import dataclass
-
-from croniter import croniter
-from croniter.croniter import CroniterError
+from typing import Any
 
 from pyjinn.config.units import parse_duration
 
@@ -62,7 +60,7 @@ class Schedule:
         assert self.fields is not None
         zone = zoneinfo.ZoneInfo(self.zone)
         start = datetime.datetime.fromtimestamp(moment, zone)
-        iterator = croniter(self.fields, start, second_at_beginning=self.has_seconds)
+        iterator = _croniter(self.fields, start, self.has_seconds)
         tick: float = iterator.get_next(float)
         if tick <= moment:  # croniter counts from whole seconds
             tick = iterator.get_next(float)
@@ -87,10 +85,10 @@ class Schedule:
         assert self.fields is not None
         zone = zoneinfo.ZoneInfo(self.zone)
         start = datetime.datetime.fromtimestamp(moment + 1e-6, zone)
-        iterator = croniter(self.fields, start, second_at_beginning=self.has_seconds)
+        iterator = _croniter(self.fields, start, self.has_seconds)
         try:
             tick: float = iterator.get_prev(float)
-        except CroniterError:
+        except ValueError:  # croniter's CroniterError
             return None
         return tick if tick > moment - 366 * 86400 else None
 
@@ -126,7 +124,7 @@ def parse_schedule(text: str) -> Schedule:
     schedule = Schedule(text, " ".join(spec.split()), zone=zone)
     try:  # a valid-looking spec that never matches (30 February) is no schedule
         schedule.next_after(0.0)
-    except (CroniterError, ValueError) as error:
+    except ValueError as error:  # croniter's CroniterError among them
         raise ValueError(f"it never fires ({_reason(error)})") from None
     return schedule
 
@@ -144,10 +142,18 @@ def _every(spec: str) -> float:
     return seconds
 
 
+def _croniter(fields: str, start: Any, has_seconds: bool) -> Any:
+    # Imported on first use: importing croniter runs `file` on the interpreter
+    # (platform.architecture), tens of milliseconds of every start without a cron line.
+    from croniter import croniter
+
+    return croniter(fields, start, second_at_beginning=has_seconds)
+
+
 def _accepted(spec: str, has_seconds: bool) -> bool:
     try:
-        croniter(spec, 0.0, second_at_beginning=has_seconds)
-    except (CroniterError, ValueError, KeyError, IndexError):
+        _croniter(spec, 0.0, has_seconds)
+    except (ValueError, KeyError, IndexError):  # croniter's CroniterError is a ValueError
         return False
     return True
 
