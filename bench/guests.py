@@ -22,10 +22,13 @@ import wasmtime
 
 from pyjinn.scaffold import ScaffoldError, create_function
 from pyjinn.toolchain import CompileFailed, build_function
+from pyjinn.toolchain.compilers import C_STACK
 from pyjinn.toolchain.go import find_go
 
 SOURCES = Path(__file__).resolve().parent / "guests"
-C_FLAGS = ("--target=wasm32-wasi", "-O2", "-s")
+# The stack `pyjinn build` gives a C function (zig's own default is 16 MiB): the guests are
+# built as users' functions are.
+C_FLAGS = ("--target=wasm32-wasi", "-O2", "-s", C_STACK)
 NATIVE_FLAGS = ("-O2", "-DCGI")
 SLEEP_SECONDS = 1.0
 

@@ -132,8 +132,11 @@ def create_function(
 def _template_files(
     directory: Traversable, parents: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], str]]:
-    """Every file of a template but its ``template.toml``: (path parts, text)."""
+    """Every file of a template but its ``template.toml`` (and the bytecode Python may have
+    cached beside a Python template): (path parts, text)."""
     for entry in sorted(directory.iterdir(), key=lambda entry: entry.name):
+        if entry.name == "__pycache__":
+            continue
         if entry.is_dir():
             yield from _template_files(entry, (*parents, entry.name))
         elif entry.is_file() and (parents or entry.name != TEMPLATE_FILE):

@@ -287,3 +287,24 @@ def test_the_tool_template_makes_the_function_an_mcp_tool_of_its_site(tmp_path: 
         "greet",
         "Say hello from the pyjinn function greet",
     )
+
+
+def test_bytecode_cached_beside_a_template_is_not_copied(tmp_path: Path) -> None:
+    # Python caches bytecode under __pycache__ where a template's .py was ever compiled
+    # (compileall over the package, say); a new function gets sources only.
+    templates = Path(scaffold.__file__).parent / "templates" / "python"
+    cache = templates / "__pycache__"
+    made = not cache.exists()
+    cache.mkdir(exist_ok=True)
+    stray = cache / "handler.cpython-311.pyc"
+    stray_made = not stray.exists()
+    if stray_made:
+        stray.write_bytes(b"\xa7\r\r\n\x00\x00\x00\x00")
+    try:
+        create_function(tmp_path, "hello", "python")
+    finally:
+        if stray_made:
+            stray.unlink()
+        if made:
+            cache.rmdir()
+    assert not list((tmp_path / "functions" / "hello").rglob("__pycache__"))
