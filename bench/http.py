@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
 import subprocess
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -288,6 +290,11 @@ def measure(
             if "pyjinn_1" in servers
             else None
         )
+        syscalls = (
+            syscalls_per_request(servers["pyjinn_1"], 1.0 if quick else 4.0, echo)
+            if "pyjinn_1" in servers
+            else None
+        )
     finally:
         for server in servers.values():
             server.stop()
@@ -312,8 +319,66 @@ def measure(
         "variants": results,
         "ratios": ratios,
         "timeout_overshoot_ms": overshoot,
+        "syscalls_per_request": syscalls,
         "skipped": skipped,
     }
+
+
+def syscalls_per_request(
+    server: Server, seconds: float, echo: Callable[[str], None]
+) -> dict[str, Any]:
+    """System calls per hello request of the pyjinn processes (nats-server left out), counted by
+    ``strace -f -c`` while wrk loads ``/hello`` at c=50. strace slows every call, so the server
+    answers fewer requests meanwhile; what is counted is calls per answer."""
+    if shutil.which("strace") is None:
+        reason = "strace is not installed (apt-get install strace)"
+        echo(f"  syscalls per request: skipped, {reason}")
+        return {"skipped": reason}
+    pids = [
+        pid
+        for pid in processes.descendants(server.process.pid)
+        if processes.command_name(pid) != "nats-server"
+    ]
+    summary = server.log.parent / f"{server.name}-strace.txt"
+    attach = [part for pid in pids for part in ("-p", str(pid))]
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-c", "-q", "-o", str(summary), *attach],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1.0)  # attached to every thread before the load starts
+        answered = load.run(load.Load(f"{server.url}/hello"), seconds)["responses"]
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(30)
+    calls, by_name = _strace_counts(summary.read_text())
+    figures = {
+        "calls": calls,
+        "requests": answered,
+        "per_request": calls / max(1, answered),
+        # The most frequent, per request: where to look first.
+        "top": {
+            name: count / max(1, answered)
+            for name, count in sorted(by_name.items(), key=lambda item: -item[1])[:10]
+        },
+    }
+    echo(f"  syscalls per hello request (strace -c): {figures['per_request']:.1f}")
+    return figures
+
+
+def _strace_counts(summary: str) -> tuple[int, dict[str, int]]:
+    """The total number of calls in an ``strace -c`` summary (its ``total`` line), and the
+    calls of each system call. Rows are ``% time, seconds, usecs/call, calls, [errors,] name``."""
+    by_name: dict[str, int] = {}
+    for line in summary.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or not fields[3].isdigit():
+            continue
+        if fields[-1] == "total":
+            return int(fields[3]), by_name
+        by_name[fields[-1]] = int(fields[3])
+    raise RuntimeError(f"no total in the strace summary:\n{summary}")
 
 
 def timeout_overshoot(server: Server, samples: int, echo: Callable[[str], None]) -> dict[str, Any]:

@@ -191,6 +191,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def command_name(pid: int) -> str:
+    """The process's command name (``/proc/PID/comm``), or "" once it has exited."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def memory(pid: int) -> dict[str, int]:
     """Resident (RSS) and proportional (PSS: shared pages split among sharers) bytes."""
     result = {"rss": 0, "pss": 0}

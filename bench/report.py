@@ -175,6 +175,14 @@ def _http(part: dict[str, Any]) -> list[str]:
         ]
     if "workerd" in peers:
         lines += ["", f"workerd: {peers['workerd']['version']} (`{peers['workerd']['package']}`)."]
+    syscalls = part.get("syscalls_per_request") or {}
+    if "per_request" in syscalls:
+        top = ", ".join(f"{name} {count:.1f}" for name, count in syscalls["top"].items())
+        lines += [
+            "",
+            f"System calls per hello request (`strace -f -c` on pyjinn's processes under c=50): "
+            f"**{syscalls['per_request']:.1f}**; the most frequent, per request: {top}.",
+        ]
     return [*lines, ""]
 
 

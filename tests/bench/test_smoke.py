@@ -123,12 +123,18 @@ def test_quick_run_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         assert peers["extism"]["fresh_per_call"]["total_us"]["p50"] > 0
     else:
         assert "pip install" in peers["skipped"]["extism"]
-    assert len(results["targets"]) == 23
+    assert len(results["targets"]) == 25
     by_key = {row["key"]: row for row in results["targets"]}
     if "wrk" not in results["http"]["skipped"]:
         overshoot = results["http"]["timeout_overshoot_ms"]
         assert overshoot["n"] == 5 and overshoot["min"] > -10, overshoot  # stopped, not early
         assert by_key["timeout_overshoot"]["value"] is not None
+        syscalls = results["http"]["syscalls_per_request"]
+        if shutil.which("strace"):
+            assert syscalls["calls"] > syscalls["requests"] > 0, syscalls
+            assert by_key["hello_syscalls"]["value"] == syscalls["per_request"]
+        else:
+            assert "strace" in syscalls["skipped"]
         jobs = results["jobs"]["workers_1"]
         assert jobs["jobs_per_second"]["median"] > 0
         assert all(run["succeeded"] >= run["enqueued"] > 0 for run in jobs["runs"])
