@@ -20,7 +20,7 @@ from pathlib import Path
 
 import wasmtime
 
-from pyjinn.scaffold import ScaffoldError, create_function
+from pyjinn.scaffold import ScaffoldError, create_project
 from pyjinn.toolchain import CompileFailed, build_function
 from pyjinn.toolchain.compilers import C_STACK
 from pyjinn.toolchain.go import find_go
@@ -165,7 +165,8 @@ def _go(guests: Guests, go: Path, directory: Path) -> Path:
 def _hello(guests: Guests, lang: str, source: tuple[str, str] | None, directory: Path) -> Path:
     project = directory / f"hello-{lang}"
     shutil.rmtree(project, ignore_errors=True)
-    function = create_function(project, "hello", lang)
+    # As `pyjinn init` makes it: the project gets its own copy of the language's SDK.
+    function = create_project(project, "hello", lang).function_dir
     if source is not None:
         name, destination = source
         shutil.copyfile(SOURCES / name, function / destination)
