@@ -14,7 +14,6 @@ import wasmtime
 from pyjinn.config.model import Limits
 from pyjinn.engine import native
 from pyjinn.engine.context import CLOCK_ENTRY
-from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import SNAPSHOT_ALWAYS, Sandbox, invoke
 from pyjinn.engine.modules import ModuleLoader
 
@@ -48,14 +47,6 @@ GUEST = f"""
   (memory (export "memory") 1)
   (func (export "_start") {" ".join(_call(i, *call) for i, call in enumerate(CALLS))}))
 """
-
-
-@pytest.fixture(scope="module")
-def engine():
-    engine = Engine(max_instances=8)
-    engine.start()
-    yield engine
-    engine.close()
 
 
 @pytest.fixture(params=["native", "python"])

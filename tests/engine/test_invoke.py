@@ -23,25 +23,6 @@ from tests.helpers import HELLO, WASI_IMPORTS, wat_trapping, wat_writing
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    engine = Engine(max_instances=32)
-    engine.start()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(params=["native", "ctypes"])
-def mechanics(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run each test through the native invocation path and through the ctypes fallback."""
-    if request.param == "native":
-        if not invoke_module.NATIVE:
-            pytest.skip("the _fastinvoke extension is not built")
-    else:
-        monkeypatch.setattr(invoke_module, "_native", None)
-    return str(request.param)
-
-
 @pytest.fixture
 def run(engine: Engine, tmp_path: Path, mechanics: str) -> Callable[..., Run]:
     loader = ModuleLoader(engine, tmp_path / "cache")

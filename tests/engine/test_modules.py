@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,14 +31,6 @@ from pyjinn.errors import ModuleError
 from tests.helpers import HELLO, wat_writing
 
 PAGE = 65536
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    engine = Engine(max_instances=8)
-    engine.start()
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,25 +24,6 @@ from tests.helpers import HELLO, WASI_IMPORTS, wat_writing
 
 KiB = 1024
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    engine = Engine(max_instances=16)
-    engine.start()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(params=["native", "ctypes"])
-def mechanics(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run each test through the native invocation path and through the ctypes fallback."""
-    if request.param == "native":
-        if not invoke_module.NATIVE:
-            pytest.skip("the _fastinvoke extension is not built")
-    else:
-        monkeypatch.setattr(invoke_module, "_native", None)
-    return str(request.param)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 import wasmtime
 
 from pyjinn.config.model import Limits
-from pyjinn.engine import invoke as invoke_module
 from pyjinn.engine import preinit
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.invoke import Sandbox, invoke
@@ -39,24 +38,6 @@ WAT = """
     (memory.copy (local.get $at) (i32.const 200) (i32.const 5))
     (i32.sub (local.get $length) (i32.const 8))))
 """
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    engine = Engine(max_instances=16)
-    engine.start()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(params=["native", "ctypes"])
-def mechanics(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "native":
-        if not invoke_module.NATIVE:
-            pytest.skip("the _fastinvoke extension is not built")
-    else:
-        monkeypatch.setattr(invoke_module, "_native", None)
-    return str(request.param)
 
 
 @pytest.fixture
