@@ -404,7 +404,7 @@ def _jobs_call(
     *,
     token: bool = False,
 ) -> Any:
-    from pyjinn.jobs.client import AdminError, call
+    from pyjinn.remote import RemoteError, call
     from pyjinn.server.credential import CredentialError, read_admin_token
 
     secret = None
@@ -414,8 +414,10 @@ def _jobs_call(
         except CredentialError as error:
             raise click.ClickException(str(error)) from None
     try:
-        return call(admin or _admin_address(caddyfile), method, path, query, secret)
-    except AdminError as error:
+        return call(
+            admin or _admin_address(caddyfile), method, path, query=query, token=secret, timeout=30
+        )
+    except RemoteError as error:
         raise click.ClickException(str(error)) from None
 
 

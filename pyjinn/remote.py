@@ -108,13 +108,15 @@ def call(
     method: str,
     path: str,
     *,
-    query: dict[str, str] | None = None,
+    query: dict[str, str | None] | None = None,
     data: bytes | None = None,
     token: str | None = None,
     timeout: float = 330.0,
 ) -> Any:
-    """One admin API call; the JSON document it answers. Raises ``RemoteError``."""
-    url = f"http://{admin}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    """One admin API call; the JSON document it answers (query values that are None are left
+    out). Raises ``RemoteError``."""
+    kept = {name: value for name, value in (query or {}).items() if value is not None}
+    url = f"http://{admin}{path}" + (f"?{urllib.parse.urlencode(kept)}" if kept else "")
     body = data if data is not None else (b"" if method == "POST" else None)
     request = urllib.request.Request(url, method=method, data=body)
     if token is not None:
