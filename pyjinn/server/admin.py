@@ -46,7 +46,7 @@ from pyjinn.runtime import describe_spec
 from pyjinn.server import admin_deploy, admin_jobs
 from pyjinn.server.admin_deploy import DeployAdmin
 from pyjinn.server.admin_jobs import JobsAdmin
-from pyjinn.server.asgi import Scope, header
+from pyjinn.server.asgi import Scope, header, send_body, send_json
 from pyjinn.server.route_table import describe_grants, route_table
 from pyjinn.server.worker import tap_directory
 from pyjinn.services import NatsConnection
@@ -111,19 +111,22 @@ class AdminApp:
         path = scope["path"]
         if path == admin_jobs.PREFIX or path.startswith(admin_jobs.PREFIX + "/"):
             if self.jobs is None:
-                await _json(send, 503, {"error": "jobs are unavailable (no NATS)"})
+                await send_json(send, 503, {"error": "jobs are unavailable (no NATS)"}, indent=2)
             else:
                 await self.jobs.handle(scope, send)
         elif path.startswith(admin_deploy.PREFIX + "/"):
             if self.deploy is None:
-                await _json(send, 503, {"error": "deploys are unavailable (no supervisor)"})
+                await send_json(
+                    send, 503, {"error": "deploys are unavailable (no supervisor)"}, indent=2
+                )
             else:
                 await self.deploy.handle(scope, receive, send)
         elif scope["method"] not in ("GET", "HEAD"):
-            await _json(
+            await send_json(
                 send,
                 405,
                 {"error": "the admin API is read-only, except POST /jobs/... and /functions/..."},
+                indent=2,
             )
         elif scope["path"] == "/healthz":
             ready = self.state.ready_workers
@@ -131,22 +134,24 @@ class AdminApp:
             document: dict[str, Any] = {"status": health if ready else "starting", "workers": ready}
             if self.state.failing:
                 document["failing_workers"] = len(self.state.failing)
-            await _json(send, 200 if ready else 503, document)
+            await send_json(send, 200 if ready else 503, document, indent=2)
         elif scope["path"] == "/status":
-            await _json(send, 200, self.status())
+            await send_json(send, 200, self.status(), indent=2)
         elif scope["path"] == "/metrics":
             await self._send_metrics(scope, send)
         elif scope["path"] == "/stats":
-            await _json(send, 200, self.stats())
+            await send_json(send, 200, self.stats(), indent=2)
         elif scope["path"] == "/crashes":
             await self._send_crashes(scope, send)
         elif scope["path"] == "/routes":
-            await _json(send, 200, {"routes": route_table(self.config, self.state.digests)})
+            await send_json(
+                send, 200, {"routes": route_table(self.config, self.state.digests)}, indent=2
+            )
         elif scope["path"] == "/logs":
             await self._send_logs(scope, send)
         else:
             known = "/status, /healthz, /metrics, /stats, /logs, /crashes, /routes"
-            await _json(send, 404, {"error": f"unknown admin path; try {known}"})
+            await send_json(send, 404, {"error": f"unknown admin path; try {known}"}, indent=2)
 
     def crash_directories(self) -> list[Path]:
         """Every crash directory the configuration writes to (the global one first)."""
@@ -160,7 +165,7 @@ class AdminApp:
         query = _query(scope)
         limit_text = query.get("limit", "100")
         if not limit_text.isdigit() or int(limit_text) == 0:
-            await _json(send, 400, {"error": "limit must be a positive whole number"})
+            await send_json(send, 400, {"error": "limit must be a positive whole number"}, indent=2)
             return
         limit, function = int(limit_text), query.get("function")
         records: list[dict[str, Any]] = []
@@ -172,18 +177,18 @@ class AdminApp:
                 if function is None or row.get("function") == function
             )
         records.sort(key=lambda row: str(row.get("id")), reverse=True)
-        await _json(send, 200, {"records": records[:limit], "total": len(records)})
+        await send_json(send, 200, {"records": records[:limit], "total": len(records)}, indent=2)
 
     async def _send_logs(self, scope: Scope, send: Any) -> None:
         """Recent records of one function (or all), as JSON lines; with ``follow``, the response
         goes on with new records until the client disconnects."""
         if self._release_file is None:
-            await _json(send, 503, {"error": "logs are kept only under pyjinn up"})
+            await send_json(send, 503, {"error": "logs are kept only under pyjinn up"}, indent=2)
             return
         query = _query(scope)
         function = query.get("function") or None
         if function is not None and function not in {s.name for s in self.config.functions()}:
-            await _json(send, 404, {"error": f"no function named {function!r}"})
+            await send_json(send, 404, {"error": f"no function named {function!r}"}, indent=2)
             return
         lines = query.get("lines", "50")
         count = int(lines) if lines.isdigit() else 50
@@ -221,7 +226,9 @@ class AdminApp:
 
     async def _send_metrics(self, scope: Scope, send: Any) -> None:
         if self._metrics is None:
-            await _json(send, 503, {"error": "metrics are off (no metrics directory)"})
+            await send_json(
+                send, 503, {"error": "metrics are off (no metrics directory)"}, indent=2
+            )
             return
         families = self._families()
         if self.jobs is not None:
@@ -236,7 +243,7 @@ class AdminApp:
         registry.register(_Fixed(families))
         encoder, content_type = choose_encoder(header(scope, b"accept") or "")
         body = encoder(registry)
-        await _raw(send, 200, content_type.encode(), body)
+        await send_body(send, 200, content_type.encode(), body)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -333,24 +340,6 @@ class _Fixed:
 
 def _query(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-
-
-async def _json(send: Any, status: int, document: dict[str, Any]) -> None:
-    await _raw(send, status, b"application/json", json.dumps(document, indent=2).encode())
-
-
-async def _raw(send: Any, status: int, content_type: bytes, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def run_admin(

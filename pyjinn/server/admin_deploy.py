@@ -32,7 +32,7 @@ from pyjinn.engine.modules import ModuleLoader, accept_module_bytes, cache_dir_f
 from pyjinn.errors import ModuleError
 from pyjinn.release import ModuleStore, store_dir_for
 from pyjinn.runtime import Function
-from pyjinn.server.asgi import Scope, header
+from pyjinn.server.asgi import Scope, header, send_json
 from pyjinn.server.credential import is_authorized
 
 PREFIX = "/functions"
@@ -71,24 +71,29 @@ class DeployAdmin:
     async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
         parts = scope["path"][len(PREFIX) + 1 :].split("/")
         if len(parts) != 2 or parts[1] not in ("deploy", "rollback") or not parts[0]:
-            await _json(send, 404, {"error": "unknown path; use /functions/NAME/deploy|rollback"})
+            await send_json(
+                send, 404, {"error": "unknown path; use /functions/NAME/deploy|rollback"}, indent=2
+            )
             return
         name, action = parts
         if scope["method"] != "POST":
-            await _json(send, 405, {"error": f"use POST to {action}"})
+            await send_json(send, 405, {"error": f"use POST to {action}"}, indent=2)
             return
         if not is_authorized(header(scope, b"authorization"), self._token):
-            await _json(
+            await send_json(
                 send,
                 401,
                 {"error": f"{action} needs the admin token: Authorization: Bearer TOKEN"},
+                indent=2,
             )
             return
         config = self._config()
         spec = next((s for s in config.functions() if s.name == name), None)
         if spec is None:
             known = ", ".join(sorted(s.name for s in config.functions())) or "none"
-            await _json(send, 404, {"error": f"no function named {name!r} (configured: {known})"})
+            await send_json(
+                send, 404, {"error": f"no function named {name!r} (configured: {known})"}, indent=2
+            )
             return
         started = time.perf_counter()
         request: dict[str, Any] = {"function": name, "how": action}
@@ -96,7 +101,9 @@ class DeployAdmin:
         if action == "deploy":
             body = await _read_body(receive, MAX_MODULE_SIZE)
             if body is None:
-                await _json(send, 413, {"error": f"a module is at most {MAX_MODULE_SIZE} bytes"})
+                await send_json(
+                    send, 413, {"error": f"a module is at most {MAX_MODULE_SIZE} bytes"}, indent=2
+                )
                 return
             loop = asyncio.get_running_loop()
             try:
@@ -104,10 +111,12 @@ class DeployAdmin:
                     None, self._check, spec, config, body
                 )
             except ModuleError as error:
-                await _json(send, 422, {"error": f"refused; nothing changed: {error}"})
+                await send_json(
+                    send, 422, {"error": f"refused; nothing changed: {error}"}, indent=2
+                )
                 return
             except OSError as error:
-                await _json(send, 500, {"error": f"cannot store the module: {error}"})
+                await send_json(send, 500, {"error": f"cannot store the module: {error}"}, indent=2)
                 return
             document["check_seconds"] = round(time.perf_counter() - started, 3)
         else:
@@ -118,7 +127,7 @@ class DeployAdmin:
         document["seconds"] = round(time.perf_counter() - started, 3)
         if answer.get("error"):
             document["error"] = answer["error"]
-        await _json(send, int(answer.get("status", 500)), document)
+        await send_json(send, int(answer.get("status", 500)), document, indent=2)
 
     def _check(self, spec: FunctionSpec, config: Config, data: bytes) -> str:
         """Accept ``data`` as ``spec``'s module the way a worker would load it; the digest."""
@@ -161,18 +170,3 @@ async def _read_body(receive: Any, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _json(send: Any, status: int, document: dict[str, Any]) -> None:
-    body = json.dumps(document, indent=2).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -14,7 +14,6 @@ Changing state (``Authorization: Bearer <admin token>``, see ``pyjinn.server.cre
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,7 +21,7 @@ from urllib.parse import parse_qs
 from pyjinn.config.model import JobOptions
 from pyjinn.jobs import DEAD, STATUSES
 from pyjinn.jobs.queue import JobQueue, QueueUnavailable
-from pyjinn.server.asgi import Scope, header
+from pyjinn.server.asgi import Scope, header, send_json
 from pyjinn.server.credential import is_authorized
 from pyjinn.services import NatsConnection
 
@@ -71,24 +70,29 @@ class JobsAdmin:
                 await self._read(queue, path, query, send)
                 return
             if method != "POST":
-                await _json(send, 405, {"error": "use GET to read jobs, POST to change them"})
+                await send_json(
+                    send, 405, {"error": "use GET to read jobs, POST to change them"}, indent=2
+                )
                 return
             if not is_authorized(header(scope, b"authorization"), self._token):
-                await _json(
+                await send_json(
                     send,
                     401,
                     {"error": "changing jobs needs the admin token: Authorization: Bearer TOKEN"},
+                    indent=2,
                 )
                 return
             await self._change(queue, path, query, send)
         except QueueUnavailable as error:
-            await _json(send, 503, {"error": f"jobs are unavailable: {error}"})
+            await send_json(send, 503, {"error": f"jobs are unavailable: {error}"}, indent=2)
 
     async def _read(self, queue: JobQueue, path: str, query: dict[str, str], send: Any) -> None:
         if path == PREFIX:
             status = query.get("status")
             if status is not None and status not in STATUSES:
-                await _json(send, 400, {"error": f"status must be one of {', '.join(STATUSES)}"})
+                await send_json(
+                    send, 400, {"error": f"status must be one of {', '.join(STATUSES)}"}, indent=2
+                )
                 return
             limit = _limit(query.get("limit"))
             records = await queue.list_records(
@@ -97,13 +101,13 @@ class JobsAdmin:
                 status=status,
                 limit=limit,
             )
-            await _json(send, 200, {"jobs": [record.public() for record in records]})
+            await send_json(send, 200, {"jobs": [record.public() for record in records]}, indent=2)
             return
         record = await queue.record(path[len(PREFIX) + 1 :])
         if record is None:
-            await _json(send, 404, {"error": "no such job"})
+            await send_json(send, 404, {"error": "no such job"}, indent=2)
         else:
-            await _json(send, 200, record.public())
+            await send_json(send, 200, record.public(), indent=2)
 
     async def _change(self, queue: JobQueue, path: str, query: dict[str, str], send: Any) -> None:
         tenant, function = query.get("tenant"), query.get("function")
@@ -115,43 +119,28 @@ class JobsAdmin:
                     tenant=name, function=function, status=DEAD, limit=MAX_LIST
                 ):
                     retried.append((await queue.retry(record)).job_id)
-            await _json(send, 200, {"retried": retried})
+            await send_json(send, 200, {"retried": retried}, indent=2)
         elif path == f"{PREFIX}/purge-dead":
             purged = 0
             for name in tenants:
                 purged += await queue.purge_dead(name, function)
-            await _json(send, 200, {"purged": purged})
+            await send_json(send, 200, {"purged": purged}, indent=2)
         elif path.startswith(f"{PREFIX}/") and path.endswith("/retry"):
             found = await queue.record(path[len(PREFIX) + 1 : -len("/retry")])
             if found is None:
-                await _json(send, 404, {"error": "no such job"})
+                await send_json(send, 404, {"error": "no such job"}, indent=2)
                 return
             try:
                 retried_record = await queue.retry(found)
             except LookupError as error:
-                await _json(send, 409, {"error": str(error)})
+                await send_json(send, 409, {"error": str(error)}, indent=2)
                 return
-            await _json(send, 200, retried_record.public())
+            await send_json(send, 200, retried_record.public(), indent=2)
         else:
-            await _json(send, 404, {"error": "unknown jobs path"})
+            await send_json(send, 404, {"error": "unknown jobs path"}, indent=2)
 
 
 def _limit(text: str | None) -> int:
     if text is not None and text.isdigit():
         return max(1, min(MAX_LIST, int(text)))
     return 1000
-
-
-async def _json(send: Any, status: int, document: dict[str, Any]) -> None:
-    body = json.dumps(document, indent=2).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pyjinn.errors import RequestRejected
 from pyjinn.invocation import Envelope
 from pyjinn.jobs.queue import QueueFull, QueueUnavailable
-from pyjinn.server.asgi import Scope, header
+from pyjinn.server.asgi import Scope, header, send_json
 
 if TYPE_CHECKING:
     from pyjinn.runtime import Function, Runtime
@@ -104,34 +104,22 @@ async def send_status(runtime: Runtime, scope: Scope, send: Any, path: str) -> N
     job_id = path[len(STATUS_PREFIX) :]
     jobs = runtime.services.jobs
     if scope["method"] not in ("GET", "HEAD"):
-        await _json(send, 405, {"error": "job status is read with GET"})
+        await send_json(send, 405, {"error": "job status is read with GET"})
         return
     if jobs is None or jobs.queue is None:
-        await _json(send, 503, {"error": "jobs are unavailable"})
+        await send_json(send, 503, {"error": "jobs are unavailable"})
         return
     try:
         record = await jobs.queue.record(job_id)
     except QueueUnavailable:
-        await _json(send, 503, {"error": "jobs are unavailable, retry shortly"})
+        await send_json(send, 503, {"error": "jobs are unavailable, retry shortly"})
         return
     function = runtime.functions.get(record.function) if record is not None else None
     if record is None or function is None:
-        await _json(send, 404, {"error": "no such job"})
+        await send_json(send, 404, {"error": "no such job"})
         return
     tenant, _ = function.tenants.resolve(scope["headers"])
     if tenant != record.tenant:  # someone else's job, or no valid key: it does not exist
-        await _json(send, 404, {"error": "no such job"})
+        await send_json(send, 404, {"error": "no such job"})
         return
-    await _json(send, 200, record.public())
-
-
-async def _json(send: Any, status: int, document: dict[str, Any]) -> None:
-    body = json.dumps(document).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 200, record.public())
