@@ -182,6 +182,19 @@ def _check_job_targets(config: Config, report: Diagnostics) -> None:
             )
 
 
+def _positive_count(option: Directive, example: str, report: Diagnostics) -> int | None:
+    """The one positive whole number of an option like ``max_instances 1000`` (``example``), or
+    None with the problem reported."""
+    name = option.name
+    text = report.single_arg(option, f"{name} expects one positive integer, like: {example}")
+    count = parse_count(text) if text is not None else None
+    if not count and text is not None:
+        report.error(
+            option, f"invalid number '{text}' for {name}: expected a positive whole number"
+        )
+    return count or None
+
+
 def _build_options(
     directives: tuple[Directive, ...],
     base_dir: Path,
@@ -250,17 +263,7 @@ def _build_options(
                 except PathProblem as problem:
                     report.error(option, f"invalid signing_key {text}: {problem}")
         elif name == "keep_versions":
-            text = report.single_arg(
-                option, "keep_versions expects one positive integer, like: keep_versions 5"
-            )
-            kept = parse_count(text) if text is not None else None
-            if kept:
-                keep_versions = kept
-            elif text is not None:
-                report.error(
-                    option,
-                    f"invalid number '{text}' for keep_versions: expected a positive whole number",
-                )
+            keep_versions = _positive_count(option, "keep_versions 5", report) or keep_versions
         elif name == "security":
             security = build_security(option, base_dir, report) or security
         elif name == "tracing":
@@ -303,17 +306,7 @@ def _build_options(
             if setting is not None:
                 services[setting[0]] = setting[1]
         else:
-            text = report.single_arg(
-                option, "max_instances expects one positive integer, like: max_instances 1000"
-            )
-            count = parse_count(text) if text is not None else None
-            if count:
-                max_instances = count
-            elif text is not None:
-                report.error(
-                    option,
-                    f"invalid number '{text}' for max_instances: expected a positive whole number",
-                )
+            max_instances = _positive_count(option, "max_instances 1000", report) or max_instances
     cors = build_cors(cors_lines, seen.get("cors_credentials"), report, in_function=False)
     options = GlobalOptions(
         admin=admin,
