@@ -42,6 +42,7 @@ from pyjinn.egress import (
     AddressRefused,
     AllowList,
     EgressDenied,
+    EgressError,
     EgressLimit,
     EgressTimeout,
     EgressUnavailable,
@@ -54,6 +55,16 @@ if TYPE_CHECKING:  # the client (httpcore) is loaded with the first outbound cal
     from pyjinn.egress import EgressClient, HttpAnswer
 
 MiB = 1024 * 1024
+# What the guest is told, and the metric's result label, for each refusal of the egress
+# client; subclasses before their bases.
+_REFUSALS: tuple[tuple[type[EgressError], ErrorCode, str], ...] = (
+    (AddressRefused, ErrorCode.ADDRESS_REFUSED, "address_refused"),
+    (EgressDenied, ErrorCode.DENIED, "denied"),
+    (EgressTimeout, ErrorCode.TIMEOUT, "timeout"),
+    (EgressLimit, ErrorCode.LIMIT, "limit"),
+    (EgressUnavailable, ErrorCode.UNAVAILABLE, "unavailable"),
+    (EgressError, ErrorCode.UNAVAILABLE, "unavailable"),
+)
 MAX_REQUEST_BODY = 8 * MiB
 MAX_RESPONSE = 8 * MiB
 MAX_HEADERS = 64 * 1024  # the headers argument, as JSON text
@@ -141,21 +152,11 @@ class Http:
                 max_response=MAX_RESPONSE,
             )
             result = f"{answer.status // 100}xx"
-        except AddressRefused as error:
-            result = "address_refused"
-            raise HostCallError(ErrorCode.ADDRESS_REFUSED, str(error)) from None
-        except EgressDenied as error:
-            result = "denied"
-            raise HostCallError(ErrorCode.DENIED, str(error)) from None
-        except EgressTimeout as error:
-            result = "timeout"
-            raise HostCallError(ErrorCode.TIMEOUT, str(error)) from None
-        except EgressLimit as error:
-            result = "limit"
-            raise HostCallError(ErrorCode.LIMIT, str(error)) from None
-        except EgressUnavailable as error:
-            result = "unavailable"
-            raise HostCallError(ErrorCode.UNAVAILABLE, str(error)) from None
+        except EgressError as error:
+            code, result = next(
+                (code, label) for kind, code, label in _REFUSALS if isinstance(error, kind)
+            )
+            raise HostCallError(code, str(error)) from None
         finally:
             METRICS.http_request(function, label, result)
         if tracing.enabled:
