@@ -126,16 +126,20 @@ def call(
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return json.loads(answer.read())
-    except urllib.error.HTTPError as error:
+    except (urllib.error.URLError, OSError) as error:
+        raise _remote_error(admin, error) from None
+
+
+def _remote_error(admin: str, error: OSError) -> RemoteError:
+    """What went wrong with an admin API call: its answer's status and error message, or why
+    the API could not be reached."""
+    if isinstance(error, urllib.error.HTTPError):
         try:
             message = json.loads(error.read()).get("error", error.reason)
         except ValueError:
             message = error.reason
-        raise RemoteError(f"{error.code}: {message}") from None
-    except (urllib.error.URLError, OSError) as error:
-        raise RemoteError(
-            f"cannot reach the admin API at {admin}: {error} (is pyjinn up running?)"
-        ) from None
+        return RemoteError(f"{error.code}: {message}")
+    return RemoteError(f"cannot reach the admin API at {admin}: {error} (is pyjinn up running?)")
 
 
 def deploy(admin: str, upload: Upload, token: str) -> dict[str, Any]:
@@ -206,14 +210,8 @@ def log_records(
             for line in answer:
                 if line.strip():
                     yield json.loads(line)
-    except urllib.error.HTTPError as error:
-        try:
-            message = json.loads(error.read()).get("error", error.reason)
-        except ValueError:
-            message = error.reason
-        raise RemoteError(f"{error.code}: {message}") from None
     except (urllib.error.URLError, OSError) as error:
-        raise RemoteError(f"cannot reach the admin API at {admin}: {error}") from None
+        raise _remote_error(admin, error) from None
 
 
 def format_record(record: dict[str, Any]) -> str:
