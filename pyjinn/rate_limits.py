@@ -49,6 +49,10 @@ def policy_header(limit: RateLimit) -> bytes:
     ).encode()
 
 
+# Seconds of float noise ignored when rounding the wait up to whole seconds.
+_ROUNDING_SLACK = 1e-6
+
+
 class RateLimiter:
     """One function's ``rate_limit``: a bucket per tenant in the shared ``table``."""
 
@@ -69,7 +73,9 @@ class RateLimiter:
         if key is None:
             key = self._keys[tenant] = BucketTable.key(self.function, tenant)
         decision = self.table.take(key, self.limit.rate, self.limit.burst)
-        seconds = max(1, math.ceil(decision.next_token))
+        # Whole seconds, rounded up, but not past float noise: ``(now + 1000) - now`` can come
+        # out a few ulps over 1000 and must still say 1000.
+        seconds = max(1, math.ceil(decision.next_token - _ROUNDING_SLACK))
         headers = [
             self._policy,
             (b"ratelimit", f'"{POLICY_NAME}";r={decision.remaining};t={seconds}'.encode()),

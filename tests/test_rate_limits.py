@@ -68,6 +68,16 @@ def test_admitted_requests_carry_what_is_left_and_a_refusal_says_when_to_retry(
     assert limiter.admit("acme").refusal is None
 
 
+def test_float_noise_in_the_clock_does_not_add_a_second_to_the_wait(
+    table: BucketTable, clock: Clock
+) -> None:
+    # (now + 1000) - now is a few ulps over 1000 at this reading: the wait is still 1000 s.
+    clock.now = 1579.5577917860571
+    assert (clock.now + 1000) - clock.now > 1000
+    limiter = RateLimiter("fn", RateLimit(rate=0.001, burst=3), table)
+    assert limiter.admit("acme").headers[1] == (b"ratelimit", b'"rate_limit";r=2;t=1000')
+
+
 def test_each_tenant_and_each_function_has_its_own_bucket(table: BucketTable) -> None:
     limit = RateLimit(rate=1, burst=1)
     assert RateLimiter("fn", limit, table).admit("acme").refusal is None
