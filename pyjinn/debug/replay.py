@@ -151,7 +151,12 @@ def replay(
         try:
             loader = ModuleLoader(engine, cache_dir, replay=True)
             name = Path(document["module"]["file"]).name
-            compiled = loader.load_bytes(Path(name), module, symlinks=False)
+            compiled = loader.load_bytes(
+                Path(name),
+                module,
+                symlinks=False,
+                writable_mounts=any(mount.writable for mount in mounts),
+            )
             sandbox = Sandbox(
                 engine,
                 limits,

@@ -30,7 +30,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdbool.h>
@@ -41,21 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef F_ADD_SEALS
-#define F_ADD_SEALS 1033
-#endif
-#ifndef F_SEAL_SEAL
-#define F_SEAL_SEAL 0x0001
-#endif
-#ifndef F_SEAL_GROW
-#define F_SEAL_GROW 0x0004
-#endif
-#ifndef MFD_ALLOW_SEALING
-#define MFD_ALLOW_SEALING 0x0002U
-#endif
-#ifndef SEEK_HOLE
-#define SEEK_HOLE 4
-#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -82,8 +66,9 @@ static void (*wasi_config_delete)(void *);
 static bool (*wasi_config_set_argv)(void *, size_t, const char **);
 static bool (*wasi_config_set_env)(void *, size_t, const char **, const char **);
 static void (*wasi_config_set_stdin_bytes)(void *, byte_vec *);
-static bool (*wasi_config_set_stdout_file)(void *, const char *);
-static bool (*wasi_config_set_stderr_file)(void *, const char *);
+typedef ptrdiff_t (*output_callback_t)(void *, const unsigned char *, size_t);
+static void (*wasi_config_set_stdout_custom)(void *, output_callback_t, void *, void (*)(void *));
+static void (*wasi_config_set_stderr_custom)(void *, output_callback_t, void *, void (*)(void *));
 static bool (*wasi_config_preopen_dir)(void *, const char *, const char *, bool);
 static void (*byte_vec_new)(byte_vec *, size_t, const char *);
 static void (*byte_vec_delete)(byte_vec *);
@@ -141,8 +126,8 @@ static PyObject *init(PyObject *self, PyObject *arg) {
     RESOLVE(wasi_config_set_argv, "wasi_config_set_argv");
     RESOLVE(wasi_config_set_env, "wasi_config_set_env");
     RESOLVE(wasi_config_set_stdin_bytes, "wasi_config_set_stdin_bytes");
-    RESOLVE(wasi_config_set_stdout_file, "wasi_config_set_stdout_file");
-    RESOLVE(wasi_config_set_stderr_file, "wasi_config_set_stderr_file");
+    RESOLVE(wasi_config_set_stdout_custom, "wasi_config_set_stdout_custom");
+    RESOLVE(wasi_config_set_stderr_custom, "wasi_config_set_stderr_custom");
     RESOLVE(wasi_config_preopen_dir, "wasi_config_preopen_dir");
     RESOLVE(byte_vec_new, "wasm_byte_vec_new");
     RESOLVE(byte_vec_delete, "wasm_byte_vec_delete");
@@ -201,7 +186,8 @@ typedef struct {
 } clock_log;
 
 enum { CLOCK_MAX_LOGGED = 1 << 18 };
-enum { WASI_SUCCESS = 0, WASI_BADF = 8, WASI_FAULT = 21, WASI_INVAL = 28 };
+enum { WASI_SUCCESS = 0, WASI_BADF = 8, WASI_FAULT = 21, WASI_FBIG = 22, WASI_INVAL = 28,
+       WASI_NOMEM = 48 };
 static __thread clock_log *running_log = NULL;
 
 static void clock_log_append(uint8_t call, uint8_t errno_value, uint32_t clock_id, uint64_t value) {
@@ -330,65 +316,129 @@ static PyObject *backtrace_tuple(const backtrace *trace) {
     return Py_BuildValue("(Nn)", frames, (Py_ssize_t)trace->total);
 }
 
-/* One captured output stream: see pyjinn/engine/output.py for why memfds are sealed. */
+/* One captured output stream. wasmtime hands every write of the guest's fd 1 or 2 to
+ * stream_write() (its custom output stream: no file, no system call), which keeps the first
+ * ``limit`` bytes in memory, counts the rest and refuses writes once ``refuse_past`` bytes have
+ * been written, so a flooding guest costs at most ``limit`` bytes of memory. Small outputs stay
+ * in the inline buffer; larger ones move to the heap. */
 typedef struct {
-    int fd;
-    char path[40];
     size_t limit;
-    char *data; /* malloc'ed copy of what the guest wrote, after run */
+    size_t refuse_past;
+    size_t written; /* every byte the guest wrote, kept or not */
+    char *data;     /* inline, or malloc'ed once past it */
     size_t length;
+    size_t capacity;
     bool exceeded;
+    char inline_data[1024];
 } stream;
 
-static const size_t page = 4096;
-static const size_t slack = 2 * 1024 * 1024 + 4096;
-
-static int stream_open(stream *s, size_t limit) {
+static void stream_open(stream *s, size_t limit, size_t grace) {
     s->limit = limit;
-    s->data = NULL;
+    s->refuse_past = limit + grace;
+    s->written = 0;
+    s->data = s->inline_data;
     s->length = 0;
+    s->capacity = sizeof s->inline_data;
     s->exceeded = false;
-    s->fd = memfd_create("pyjinn-guest-output", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (s->fd < 0) return -1;
-    snprintf(s->path, sizeof s->path, "/proc/self/fd/%d", s->fd);
-    return 0;
 }
 
-static int stream_seal(stream *s) {
-    size_t size = (s->limit + page - 1) / page * page + slack;
-    if (ftruncate(s->fd, (off_t)size) < 0) return -1;
-    return fcntl(s->fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SEAL);
-}
-
-static int stream_collect(stream *s) {
-    off_t end = lseek(s->fd, 0, SEEK_HOLE);
-    if (end <= 0) return end < 0 ? -1 : 0;
-    char *data = malloc((size_t)end);
-    if (!data) return -1;
-    ssize_t got = pread(s->fd, data, (size_t)end, 0);
-    if (got < 0) { free(data); return -1; }
-    size_t length = (size_t)got;
-    while (length > 0 && data[length - 1] == 0) length--; /* the zero padding of the page */
-    if (length > s->limit) {
-        s->exceeded = true;
-        length = s->limit;
+static ptrdiff_t stream_write(void *data, const unsigned char *bytes, size_t count) {
+    stream *s = data;
+    if (s->written > s->refuse_past) return -EFBIG;
+    s->written += count;
+    size_t keep = s->length < s->limit ? s->limit - s->length : 0;
+    if (keep > count) keep = count;
+    if (s->length + keep > s->capacity) {
+        size_t capacity = s->capacity * 2;
+        while (capacity < s->length + keep) capacity *= 2;
+        if (capacity > s->limit) capacity = s->limit;
+        char *grown = s->data == s->inline_data ? malloc(capacity) : realloc(s->data, capacity);
+        if (!grown) return -ENOMEM;
+        if (s->data == s->inline_data) memcpy(grown, s->inline_data, s->length);
+        s->data = grown;
+        s->capacity = capacity;
     }
-    s->data = data;
-    s->length = length;
-    return 0;
+    memcpy(s->data + s->length, bytes, keep);
+    s->length += keep;
+    return (ptrdiff_t)count;
 }
+
+/* The streams of the invocation running on this thread, if the native path runs one. */
+static __thread stream *running_out = NULL, *running_err = NULL;
+
+/* WASI's fd_write(fd, iovs, iovs_len, nwritten) -> errno, for modules that have no file to
+ * write to (no writable mount: pyjinn/engine/guest_writes.py). Writes to fd 1 and 2 land in
+ * the running invocation's streams with no system call and no trip through wasmtime's
+ * asynchronous streams (which cost tens of microseconds a write); every buffer is taken, in
+ * order. Any other descriptor is EBADF, as wasmtime answers for stdin and read-only files. */
+static void *fd_write_native(void *env, void *caller, val_raw_t *slots, size_t count) {
+    (void)env;
+    (void)count;
+    uint32_t fd = (uint32_t)slots[0].i32;
+    stream *s = fd == 1 ? running_out : fd == 2 ? running_err : NULL;
+    if (!s) {
+        slots[0].i32 = WASI_BADF;
+        return NULL;
+    }
+    uint32_t vectors = (uint32_t)slots[1].i32, vector_count = (uint32_t)slots[2].i32;
+    uint32_t written_at = (uint32_t)slots[3].i32;
+    extern_t item;
+    if (!caller_export_get(caller, "memory", 6, &item) || item.kind != EXTERN_MEMORY) {
+        slots[0].i32 = WASI_FAULT;
+        return NULL;
+    }
+    void *context = caller_context(caller);
+    uint64_t size = memory_data_size(context, item.of);
+    const uint8_t *base = memory_data(context, item.of);
+    if ((uint64_t)vectors + 8 * (uint64_t)vector_count > size || (uint64_t)written_at + 4 > size) {
+        slots[0].i32 = WASI_FAULT;
+        return NULL;
+    }
+    for (uint32_t i = 0; i < vector_count; i++) { /* check every buffer before writing any */
+        uint32_t pointer, length;
+        memcpy(&pointer, base + vectors + 8 * (uint64_t)i, 4);
+        memcpy(&length, base + vectors + 8 * (uint64_t)i + 4, 4);
+        if ((uint64_t)pointer + length > size) {
+            slots[0].i32 = WASI_FAULT;
+            return NULL;
+        }
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < vector_count; i++) {
+        uint32_t pointer, length;
+        memcpy(&pointer, base + vectors + 8 * (uint64_t)i, 4);
+        memcpy(&length, base + vectors + 8 * (uint64_t)i + 4, 4);
+        ptrdiff_t done = stream_write(s, base + pointer, length);
+        if (done < 0) {
+            if (total > 0) break; /* report what was written */
+            slots[0].i32 = done == -ENOMEM ? WASI_NOMEM : WASI_FBIG;
+            return NULL;
+        }
+        total += (uint64_t)done;
+    }
+    uint32_t reported = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    memcpy((uint8_t *)base + written_at, &reported, 4);
+    slots[0].i32 = WASI_SUCCESS;
+    return NULL;
+}
+
+static PyObject *fd_write_function(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyLong_FromVoidPtr((void *)fd_write_native);
+}
+
+static void stream_collect(stream *s) { s->exceeded = s->written > s->limit; }
 
 static void stream_close(stream *s) {
-    if (s->fd >= 0) close(s->fd);
-    s->fd = -1;
-    free(s->data);
-    s->data = NULL;
+    if (s->data != s->inline_data) free(s->data);
+    s->data = s->inline_data;
 }
 
 /* The limits watched at every epoch tick; why the guest was stopped, if it was. */
 enum { STOP_NONE = 0, STOP_TIMEOUT = 1, STOP_STDOUT = 2, STOP_STDERR = 3 };
 /* Past its stderr cap, a guest may write this much more (cut from the log) before it is
- * stopped: enough for a guest that finishes after a burst, far less than the memfd's slack. */
+ * stopped: enough for a guest that finishes after a burst. */
 static const size_t stderr_grace = 1024 * 1024;
 
 typedef struct {
@@ -405,21 +455,14 @@ static int64_t watch_deadline(const watch *w) {
     return w->moving_deadline ? *w->moving_deadline : w->deadline_ns;
 }
 
-/* Whether the guest has written at or beyond byte ``threshold`` (page-rounded) of ``s``: the
- * first hole of the memfd lies past it. Guest writes land contiguously from offset 0. */
-static bool written_past(const stream *s, size_t threshold) {
-    off_t hole = lseek(s->fd, 0, SEEK_HOLE);
-    return hole > (off_t)((threshold + page - 1) / page * page);
-}
-
 static void *on_epoch_tick(void *context, void *data, uint64_t *delta, uint8_t *update_kind) {
     (void)context;
     watch *w = data;
     if (now_ns() >= watch_deadline(w))
         w->stopped = STOP_TIMEOUT;
-    else if (written_past(w->out, w->out->limit))
+    else if (w->out->written > w->out->limit)
         w->stopped = STOP_STDOUT;
-    else if (written_past(w->err, w->err->limit + stderr_grace))
+    else if (w->err->written > w->err->refuse_past)
         w->stopped = STOP_STDERR;
     if (w->stopped != STOP_NONE) return error_new("pyjinn stopped the guest at a limit");
     *delta = 1;
@@ -477,6 +520,9 @@ typedef struct {
     long long pages; /* -1: no image */
     Py_buffer data, runs;
 } image;
+
+/* The host's page size, for faulting the image's runs in. */
+static const size_t page = 4096;
 
 /* Grow the instance's memory to the image's size and write the image's runs into it. Returns
  * NULL, or a message saying why it could not (the memory limit, usually). */
@@ -610,11 +656,12 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "_fastinvoke.init() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnnLi|OOO", &engine_obj, &pre_obj, &input,
+    int native_writes = 0;
+    if (!PyArg_ParseTuple(args, "OOy*O!O!O!LLKnnLi|OOOp", &engine_obj, &pre_obj, &input,
                           &PyList_Type, &argv_obj, &PyList_Type, &env_obj,
                           &PyList_Type, &preopens_obj, &memory_limit, &deadline_ns, &fuel,
                           &stdout_limit, &stderr_limit, &origin_ns, &snapshot, &entry_obj,
-                          &image_obj, &cell_obj))
+                          &image_obj, &cell_obj, &native_writes))
         return NULL;
     void *engine = PyLong_AsVoidPtr(engine_obj);
     void *pre = PyLong_AsVoidPtr(pre_obj);
@@ -703,7 +750,9 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     uint64_t fuel_left = 0;
     size_t memory_bytes = 0;
     int64_t started, configured, instantiated, finished, ended_at;
-    stream out = {.fd = -1}, err = {.fd = -1};
+    stream out, err;
+    stream_open(&out, (size_t)stdout_limit, 0);
+    stream_open(&err, (size_t)stderr_limit, stderr_grace);
     watch limits = {.deadline_ns = deadline_ns, .moving_deadline = cell.buf, .out = &out,
                     .err = &err, .stopped = STOP_NONE};
     clock_log clocks = {.origin_ns = origin_ns, .entries = NULL, .count = 0, .capacity = 0};
@@ -714,12 +763,11 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     started = configured = instantiated = finished = now_ns();
     running_log = &clocks;
-    void *store = NULL, *wasi = NULL;
-    if (stream_open(&out, (size_t)stdout_limit) < 0 || stream_open(&err, (size_t)stderr_limit) < 0) {
-        ended = ENDED_SETUP_ERROR;
-        snprintf(message, sizeof message, "memfd_create failed: %s", strerror(errno));
-        goto done;
+    if (native_writes) { /* the module's fd_write is fd_write_native */
+        running_out = &out;
+        running_err = &err;
     }
+    void *store = NULL, *wasi = NULL;
     store = store_new(engine, NULL, NULL);
     if (!store) {
         ended = ENDED_SETUP_ERROR;
@@ -745,15 +793,9 @@ static PyObject *invoke(PyObject *self, PyObject *args) {
     byte_vec stdin_vec;
     byte_vec_new(&stdin_vec, (size_t)input.len, input.buf);
     wasi_config_set_stdin_bytes(wasi, &stdin_vec);
-    if (!wasi_config_set_stdout_file(wasi, out.path) || !wasi_config_set_stderr_file(wasi, err.path)) {
-        ended = ENDED_SETUP_ERROR;
-        snprintf(message, sizeof message, "cannot open the guest's output streams");
-        goto done;
-    }
-    if (stream_seal(&out) < 0 || stream_seal(&err) < 0) {
-        ended = ENDED_SETUP_ERROR;
-        snprintf(message, sizeof message, "cannot seal the guest's output streams: %s", strerror(errno));
-        goto done;
+    if (!native_writes) { /* wasmtime's own fd_write: through its (slower) custom streams */
+        wasi_config_set_stdout_custom(wasi, stream_write, &out, NULL);
+        wasi_config_set_stderr_custom(wasi, stream_write, &err, NULL);
     }
     void *failure = context_set_wasi(context, wasi);
     wasi = NULL; /* owned by the store now, even on failure */
@@ -847,13 +889,11 @@ finish:
     if (failure) { error_delete(failure); fuel_left = fuel; }
 done:
     running_log = NULL;
+    running_out = running_err = NULL;
     if (wasi) wasi_config_delete(wasi);
     if (store) store_delete(store);
-    if (out.fd >= 0 && stream_collect(&out) < 0 && ended != ENDED_SETUP_ERROR) {
-        ended = ENDED_SETUP_ERROR;
-        snprintf(message, sizeof message, "cannot read the guest's stdout: %s", strerror(errno));
-    }
-    if (err.fd >= 0) stream_collect(&err);
+    stream_collect(&out);
+    stream_collect(&err);
     ended_at = now_ns();
     Py_END_ALLOW_THREADS
 
@@ -994,6 +1034,8 @@ static PyMethodDef methods[] = {
     {"layout", layout, METH_NOARGS, "The wasmtime C API struct layout this module assumes."},
     {"clock_functions", clock_functions, METH_NOARGS,
      "The addresses of the native clock_time_get and clock_res_get (unchecked host calls)."},
+    {"fd_write_function", fd_write_function, METH_NOARGS,
+     "The address of the native fd_write (unchecked host call)."},
     {NULL, NULL, 0, NULL},
 };
 

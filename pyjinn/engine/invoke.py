@@ -306,8 +306,13 @@ def _run_transient_free(
                 entry,
                 image,
                 invocation.deadline_cell,
+                module.native_writes,
             )
         else:
+            if module.native_writes:  # its fd_write writes only where the native path reads
+                raise RuntimeError(
+                    f"{module.path} was linked for the native invocation path, which is off"
+                )
             raw = _ctypes_run.run(
                 engine.pointer,
                 module.pre_pointer,

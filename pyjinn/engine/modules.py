@@ -27,7 +27,7 @@ import wasmtime
 from pyjinn import abi
 from pyjinn.abi import HostFunction
 from pyjinn.dispatcher import abi_functions, define_host_functions
-from pyjinn.engine import _capi, clocks, filesystem, randomness, sleep
+from pyjinn.engine import _capi, clocks, filesystem, guest_writes, native, randomness, sleep
 from pyjinn.engine.cache import CompileCache
 from pyjinn.engine.engine import Engine
 from pyjinn.engine.preinit import Entry, MemoryImage
@@ -67,6 +67,9 @@ class CompiledModule:
     entry: Entry | None = None
     image: MemoryImage | None = None
     preopens: tuple[tuple[bytes, bytes, bool], ...] = ()
+    # Whether its linker serves fd_write natively (pyjinn.engine.guest_writes): the native path
+    # then hands the guest's writes to fd 1 and 2 straight to its capped buffers.
+    native_writes: bool = False
 
 
 def default_cache_home() -> Path:
@@ -138,8 +141,8 @@ class ModuleLoader:
             CompileCache.open(cache_dir, wasmtime_version()) if cache_dir is not None else None
         )
         # One linker per set of signature variants a module asks for (usually just one).
-        self._linkers: dict[tuple[frozenset[HostFunction], bool], wasmtime.Linker] = {}
-        self._modules: dict[tuple[str, bool], CompiledModule] = {}
+        self._linkers: dict[tuple[frozenset[HostFunction], bool, bool], wasmtime.Linker] = {}
+        self._modules: dict[tuple[str, bool, bool], CompiledModule] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._python: PythonFunctions | None = None
@@ -167,16 +170,22 @@ class ModuleLoader:
         *,
         symlinks: bool = False,
         sandbox: Sandbox | None = None,
+        writable_mounts: bool | None = None,
     ) -> CompiledModule:
         """The compiled module for ``data``, a WebAssembly binary (or a Python function's
         source) already accepted (read and checked by a trust policy); ``path`` names it in
         errors and status. Its guests may create symbolic links in their writable mounts only
         with ``symlinks``. A Python function is prepared for ``sandbox``
-        (``pyjinn.interpreters.python``)."""
+        (``pyjinn.interpreters.python``). Whether its guests may write to files
+        (``writable_mounts``) is ``sandbox``'s to say when not given, and taken as yes
+        without either: only a module that cannot gets the native ``fd_write``."""
         if is_python_function(path):
             return self._python_functions().load(path, data, symlinks=symlinks, sandbox=sandbox)
         digest = hashlib.sha256(data).hexdigest()
-        key = (digest, symlinks)
+        if writable_mounts is None:
+            writable_mounts = sandbox is None or any(mount[2] for mount in sandbox.preopens)
+        native_writes = native.extension is not None and not writable_mounts
+        key = (digest, symlinks, native_writes)
         module = self._modules.get(key)
         if module is not None:
             return module
@@ -185,7 +194,7 @@ class ModuleLoader:
         with lock:
             module = self._modules.get(key)
             if module is None:
-                module = self._compile_and_link(path, data, digest, symlinks)
+                module = self._compile_and_link(path, data, digest, symlinks, native_writes)
                 self._modules[key] = module
             return module
 
@@ -197,10 +206,12 @@ class ModuleLoader:
             return self._python
 
     def _compile_and_link(
-        self, path: Path, data: bytes, digest: str, symlinks: bool
+        self, path: Path, data: bytes, digest: str, symlinks: bool, native_writes: bool
     ) -> CompiledModule:
         started = time.perf_counter()
-        linked_otherwise = self._modules.get((digest, not symlinks))
+        linked_otherwise = next(
+            (loaded for key, loaded in list(self._modules.items()) if key[0] == digest), None
+        )
         if linked_otherwise is not None:  # compiled already, only linked differently
             module, from_cache = linked_otherwise.module, True
         else:
@@ -217,7 +228,7 @@ class ModuleLoader:
                 "(build an executable, not a library or reactor)",
             )
         try:
-            instance_pre = self._linker(variants, symlinks).instantiate_pre(module)
+            instance_pre = self._linker(variants, symlinks, native_writes).instantiate_pre(module)
         except wasmtime.WasmtimeError as error:
             raise ModuleError(str(path), f"cannot be linked: {_first_line(error)}") from None
         elapsed = time.perf_counter() - started
@@ -239,16 +250,23 @@ class ModuleLoader:
             memory_minimum=_memory_minimum(module),
             from_cache=from_cache,
             load_seconds=elapsed,
+            native_writes=native_writes,
         )
 
-    def _linker(self, variants: frozenset[HostFunction], symlinks: bool) -> wasmtime.Linker:
+    def _linker(
+        self, variants: frozenset[HostFunction], symlinks: bool, native_writes: bool
+    ) -> wasmtime.Linker:
         """WASI, pyjinn's replacements for some of it, and the host ABI with ``variants``;
-        without ``symlinks``, creating a symbolic link fails with EPERM."""
-        linker = self._linkers.get((variants, symlinks))
+        without ``symlinks``, creating a symbolic link fails with EPERM; with
+        ``native_writes``, the native ``fd_write``."""
+        key = (variants, symlinks, native_writes)
+        linker = self._linkers.get(key)
         if linker is None:
-            linker = wasi_linker(self.engine, symlinks, replay=self.replay)
+            linker = wasi_linker(
+                self.engine, symlinks, replay=self.replay, native_writes=native_writes
+            )
             define_host_functions(linker, abi_functions(variants))
-            self._linkers[variants, symlinks] = linker
+            self._linkers[key] = linker
         return linker
 
     def compile(self, path: Path, data: bytes, digest: str) -> tuple[wasmtime.Module, bool]:
@@ -271,10 +289,13 @@ class ModuleLoader:
         return module, False
 
 
-def wasi_linker(engine: Engine, symlinks: bool, *, replay: bool = False) -> wasmtime.Linker:
+def wasi_linker(
+    engine: Engine, symlinks: bool, *, replay: bool = False, native_writes: bool = False
+) -> wasmtime.Linker:
     """A linker with WASI and pyjinn's replacements for some of it (sleeps bounded by the
     deadline, the kernel's randomness, recorded clocks (answered from a record with
-    ``replay``), and, without ``symlinks``, no symbolic links)."""
+    ``replay``), with ``native_writes`` the native ``fd_write`` for a guest that has no file
+    to write to, and, without ``symlinks``, no symbolic links)."""
     linker = wasmtime.Linker(engine.wasm)
     linker.define_wasi()
     _capi.linker_allow_shadowing(_capi.raw_pointer(linker), True)
@@ -283,6 +304,8 @@ def wasi_linker(engine: Engine, symlinks: bool, *, replay: bool = False) -> wasm
     sleep.define(linker)
     randomness.define(linker)
     clocks.define(linker, replay=replay)
+    if native_writes:
+        guest_writes.define(linker)
     return linker
 
 

@@ -1,4 +1,6 @@
-"""Guest stdout and stderr captured in memory with a hard size cap enforced by the kernel.
+"""Guest stdout and stderr captured in memory with a hard size cap enforced by the kernel, for
+the ctypes fallback (the native path keeps them in capped buffers of its own: ``_fastinvoke.c``
+and ``guest_writes``).
 
 Each stream is a fresh memfd that wasmtime opens by path (``/proc/self/fd/N``), which is far
 cheaper than wasmtime's per-write callback. Once wasmtime has opened it, the file is sized to the

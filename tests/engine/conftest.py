@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from pyjinn.engine import invoke as invoke_module
+from pyjinn.engine import native
 from pyjinn.engine.engine import Engine
 
 
@@ -27,4 +28,5 @@ def mechanics(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
             pytest.skip("the _fastinvoke extension is not built")
     else:
         monkeypatch.setattr(invoke_module, "_native", None)
+        monkeypatch.setattr(native, "extension", None)  # modules linked for the ctypes path
     return str(request.param)

@@ -43,7 +43,8 @@ def run(engine: Engine, tmp_path: Path, mechanics: str) -> Callable[..., Run]:
         )
         mounts = options.get("mounts", ())
         symlinks = any(mount.symlinks for mount in mounts)  # type: ignore[attr-defined]
-        loaded = loader.load_bytes(module, read_module_bytes(module), symlinks=symlinks)
+        data = read_module_bytes(module)
+        loaded = loader.load_bytes(module, data, symlinks=symlinks, sandbox=sandbox)
         return invoke(engine, loaded, sandbox, stdin)
 
     return run
@@ -302,6 +303,58 @@ def test_a_writable_mount_can_be_written(run, c_guest, tmp_path: Path) -> None:
     seen = json.loads(body_of(run(c_guest("filesystem"), mounts=mounts)))
     assert seen["data_write"] == 1
     assert (data / "output.txt").read_text() == "written by the guest"
+
+
+def test_a_guest_without_writable_mounts_writes_through_the_native_fd_write(
+    engine: Engine, mechanics: str, tmp_path: Path, c_guest
+) -> None:
+    """Only a module that has no file to write to gets the native fd_write; one with a writable
+    mount keeps wasmtime's (test_a_writable_mount_can_be_written proves its writes land)."""
+    loader = ModuleLoader(engine, tmp_path / "cache")
+    module = c_guest("filesystem")
+    data = read_module_bytes(module)
+    plain = Sandbox(engine, Limits())
+    writable = Sandbox(engine, Limits(), mounts=[Mount(tmp_path, "/data", writable=True)])
+    assert loader.load_bytes(module, data, sandbox=plain).native_writes is (mechanics == "native")
+    assert loader.load_bytes(module, data, sandbox=writable).native_writes is False
+
+
+# Gathered writes to stdout, each result checked: the guest traps (unreachable) on any
+# surprise. fd 7 is not open (EBADF, 8); an iovec past the end of memory is EFAULT (21), and so
+# is a result pointer past it; nothing of a refused write reaches stdout.
+GATHERED_WRITES = f"""
+(module
+  {WASI_IMPORTS}
+  (memory (export "memory") 1)
+  (data (i32.const 100) "{{\\"status\\":200,")
+  (data (i32.const 200) "\\"body\\":")
+  (data (i32.const 300) "\\"abc\\"}}")
+  (func $expect (param i32 i32) (if (i32.ne (local.get 0) (local.get 1)) (then unreachable)))
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 14))
+    (i32.store (i32.const 8) (i32.const 200)) (i32.store (i32.const 12) (i32.const 7))
+    (i32.store (i32.const 16) (i32.const 300)) (i32.store (i32.const 20) (i32.const 6))
+    (i32.store (i32.const 24) (i32.const 65530)) (i32.store (i32.const 28) (i32.const 100))
+    (call $expect (call $fd_write (i32.const 7) (i32.const 0) (i32.const 3) (i32.const 40))
+                  (i32.const 8))
+    (call $expect (call $fd_write (i32.const 1) (i32.const 0) (i32.const 4) (i32.const 40))
+                  (i32.const 21))
+    (call $expect (call $fd_write (i32.const 1) (i32.const 0) (i32.const 3) (i32.const 65534))
+                  (i32.const 21))
+    (call $expect (call $fd_write (i32.const 1) (i32.const 0) (i32.const 3) (i32.const 40))
+                  (i32.const 0))
+    (call $expect (i32.load (i32.const 40)) (i32.const 27))))
+"""
+
+
+def test_gathered_writes_land_in_order_and_bad_ones_get_an_errno(
+    run, project, mechanics: str
+) -> None:
+    if mechanics == "ctypes":
+        pytest.skip("the ctypes path runs wasmtime's fd_write, which takes one buffer a call")
+    result = run(project("gathered.wat", GATHERED_WRITES))
+    assert body_of(result) == "abc"
+    assert result.stdout == b'{"status":200,"body":"abc"}'
 
 
 ERRNO_PERM, ERRNO_NOENT = 63, 44  # WASI's numbering

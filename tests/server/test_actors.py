@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 from pyjinn.config import loads
 from pyjinn.debug.recorder import RECORDER
 from pyjinn.engine import invoke as invoke_module
+from pyjinn.engine import native
 from pyjinn.errors import ModuleErrors
 from pyjinn.observability.metrics import REGISTRY as METRICS
 from pyjinn.observability.metrics import WEBSOCKET_MESSAGES, WEBSOCKETS
@@ -118,6 +119,7 @@ def mechanics(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
             pytest.skip("the _fastinvoke extension is not built")
     else:
         monkeypatch.setattr(invoke_module, "_native", None)
+        monkeypatch.setattr(native, "extension", None)  # modules linked for the ctypes path
     return str(request.param)
 
 
