@@ -70,7 +70,34 @@ def start(
     tmp_path: Path, caddyfile: str, *, workers: int = 1, wait: bool = True, options: str = ""
 ) -> Server:
     """Run ``pyjinn up`` on ``caddyfile`` (its site address written as ``:PORT``); ``options``
-    are global option lines added to the admin address."""
+    are global option lines added to the admin address.
+
+    The ports are found free just before the start, so another process (an embedded server's
+    random port, another test) can take one in between: a start that fails only because an
+    address is in use is tried again on new ports."""
+    for _ in range(3):
+        server = _launch(tmp_path, caddyfile, workers, options)
+        if not wait:
+            return server
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                break
+            try:
+                healthy = httpx.get(f"{server.admin}/healthz", timeout=1).status_code == 200
+                if healthy and sum(w["ready"] for w in server.status()["workers"]) == workers:
+                    return server
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        else:
+            server.stop()
+            raise AssertionError(f"pyjinn did not become ready:\n{server.log.read_text()}")
+        assert "Address already in use" in server.log.read_text(), server.log.read_text()
+    raise AssertionError(f"pyjinn found no free ports in 3 starts:\n{server.log.read_text()}")
+
+
+def _launch(tmp_path: Path, caddyfile: str, workers: int, options: str) -> Server:
     port, admin_port = free_port(), free_port()
     extra = textwrap.dedent(options).strip("\n") + "\n" if options else ""
     text = f"{{\n\tadmin 127.0.0.1:{admin_port}\n{extra}}}\n" + textwrap.dedent(caddyfile).replace(
@@ -94,20 +121,7 @@ def start(
             stdout=subprocess.DEVNULL,
             stderr=log_file,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", log)
-    if wait:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                healthy = httpx.get(f"{server.admin}/healthz", timeout=1).status_code == 200
-                if healthy and sum(w["ready"] for w in server.status()["workers"]) == workers:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"pyjinn did not become ready:\n{log.read_text()}")
-    return server
+    return Server(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", log)
 
 
 @pytest.fixture
