@@ -39,7 +39,7 @@ from pyjinn.rate_limits import EXPOSED_HEADERS
 from pyjinn.release import ModulesReadOnce
 from pyjinn.runtime import Function, Runtime
 from pyjinn.server import actors, answers, cors, jobs_http
-from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header
+from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION, Scope, header, send_whole
 from pyjinn.server.routing import Match, Router
 from pyjinn.services import Services, start_services
 from pyjinn.triggers.service import Triggers
@@ -225,7 +225,7 @@ class PyjinnApp:
             server = scope.get("server")
             site = router.site_for(server[1] if server else None, header(scope, b"host"))
             if site is None:
-                await _send_json(send, 404, {"error": "no route for this path"})
+                await _send_json(scope, send, 404, {"error": "no route for this path"})
                 return
             if site.mcp_path is not None and path == site.mcp_path:
                 await self._endpoint(site).handle(runtime, site, scope, receive, send)
@@ -252,7 +252,9 @@ class PyjinnApp:
             else:
                 body, own = answers.respond_body(respond, info)
                 status = respond.status
-            await _send(send, status, answers.with_rules(match.headers, own, info), body)
+            await send_whole(
+                scope, send, status, answers.with_rules(match.headers, own, info), body
+            )
         finally:
             runtime.active -= 1
             if self._retired:
@@ -406,7 +408,7 @@ class PyjinnApp:
             if answers.needs_request(match.headers, None):
                 info = answers.request_info(scope, match.request_path.decoded, _uri(scope, match))
             own = answers.with_rules(match.headers, own, info)
-        await _send(send, status, own, body)
+        await send_whole(scope, send, status, own, body)
 
 
 def create_app(source: str | Path | Config, *, services: Services | None = None) -> PyjinnApp:
@@ -531,11 +533,5 @@ def _error_answer(
     return error.status, headers, body
 
 
-async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
-    await _send(send, status, list(_JSON), json.dumps(document).encode())
-
-
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send_json(scope: Scope, send: Send, status: int, document: dict[str, Any]) -> None:
+    await send_whole(scope, send, status, list(_JSON), json.dumps(document).encode())

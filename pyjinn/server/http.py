@@ -19,6 +19,10 @@ descriptor, for ever; and it accepts connections until the process runs out of d
 - **max_connections** per worker: a connection beyond it is answered 503 and closed at once,
   before anything is read, so the cap also bounds file descriptors.
 
+It also offers each request ``ONE_WRITE_EXTENSION`` (``OneWrite``): an answer sent whole goes
+out in one write, head and body together, where uvicorn writes them apart (a system call and a
+loopback wake-up each: about a quarter of the event loop's time on a hello request).
+
 WebSocket connections (``pyjinn.server.actors``) are served by uvicorn's sans-I/O protocol on the
 ``websockets`` library, without per-message compression (which would cost memory per connection
 and invite decompression bombs), refusing messages over 16 MiB as they arrive. A connection
@@ -48,7 +52,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from pyjinn.config.model import ServerSettings
 from pyjinn.config.websocket import MAX_MESSAGE_CEILING
-from pyjinn.server.asgi import READ_TIMEOUT_EXTENSION
+from pyjinn.server.asgi import ONE_WRITE_EXTENSION, READ_TIMEOUT_EXTENSION
 
 log = logging.getLogger("pyjinn.server")
 
@@ -159,6 +163,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._began = False  # whether a byte of the request being read has arrived
         self._timer: asyncio.TimerHandle | None = None
         self._lingering = False  # answered and half-closed: input is discarded
+        self._writes: OneWrite | None = None
 
     # Connection lifetime
 
@@ -167,6 +172,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._refuse(transport)
             return
         super().connection_made(transport)
+        self._writes = OneWrite(transport)
         self._read_within("headers", self.limits.read_header_timeout)
 
     def data_received(self, data: bytes) -> None:
@@ -190,6 +196,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not an upgrade: a new cycle
+            cycle.transport = self._writes  # type: ignore[assignment]
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[ONE_WRITE_EXTENSION] = self._writes
         self._read_within("body", self.limits.read_body_timeout)
 
     def on_body(self, body: bytes) -> None:
@@ -293,6 +304,39 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 
 _REASONS = {408: b"Request Timeout", 503: b"Service Unavailable"}
+
+
+class OneWrite:
+    """A connection's transport as its requests write to it: passed through, except between
+    ``hold()`` and ``release()``, where writes are gathered and then sent as one. Responses on a
+    connection are written one after the other, so one per connection serves them all."""
+
+    __slots__ = ("_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: list[bytes] | None = None
+
+    def hold(self) -> None:
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._transport.write(data)
+        else:
+            self._held.append(data)
+
+    def close(self) -> None:
+        self.release()  # a response that ends the connection closes it from within send
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
