@@ -3,8 +3,11 @@ span per host call.
 
 Off unless configured, and then free: ``enabled`` is the one flag the request path checks, and
 no tracer provider, span or exporter exists. Configured (:func:`configure`), each worker gets
-its own SDK tracer provider, which batches finished spans and exports them over OTLP/HTTP from
-a background thread; nothing on the request path waits for the network.
+its own SDK tracer provider, which batches finished spans on a background thread; nothing on the
+request path waits for the network. Under ``pyjinn up`` the batches go to the admin process,
+which encodes and exports them over OTLP/HTTP (``pyjinn.observability.span_relay``: encoding
+is the costly part, and a worker's threads share the interpreter lock with its event loop);
+elsewhere the process exports them itself.
 
 Sampling is decided before any SDK object is made: a request whose ``traceparent`` says sampled
 is recorded, one that says not sampled is not, and a new trace is recorded with the configured
@@ -25,6 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pyjinn.config.model import Tracing
@@ -36,6 +40,7 @@ enabled = False
 
 _tracer: Any = None  # opentelemetry.trace.Tracer
 _provider: Any = None  # the SDK TracerProvider pyjinn made, which it shuts down
+_recorder: Any = None  # span_relay.Recorder: spans made here, exported by the admin process
 _ratio = 1.0
 _sample_here = True  # False: the provider's sampler decides (an embedding app's provider)
 _local = threading.local()
@@ -47,9 +52,12 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 TRACES_PATH = "/v1/traces"
 
 
-def configure(option: Tracing, environ: Mapping[str, str] = os.environ) -> bool:
+def configure(
+    option: Tracing, environ: Mapping[str, str] = os.environ, *, relay: Path | None = None
+) -> bool:
     """Set tracing up in this process as ``option`` and the ``OTEL_*`` variables say; returns
-    whether it is on. Call it in each worker (the provider's export thread must not be forked)."""
+    whether it is on. Call it in each worker (the provider's export thread must not be forked).
+    With ``relay`` (a span relay's socket), finished spans are handed to it for export."""
     shutdown()
     if option.mode == "off" or environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return False
@@ -59,35 +67,51 @@ def configure(option: Tracing, environ: Mapping[str, str] = os.environ) -> bool:
             return True
         if not _configured_by_environment(environ):
             return False
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
     endpoint = _traces_endpoint(option.endpoint) if option.endpoint else None
-    provider = new_provider(environ)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     ratio = option.sample if option.sample is not None else _ratio_from(environ)
-    _use(provider, ratio=ratio, sample_here=True, owned=True)
+    if relay is not None:
+        global enabled, _recorder, _ratio, _sample_here
+        from pyjinn import __version__
+        from pyjinn.observability.span_relay import Recorder
+
+        _recorder = Recorder(relay, endpoint, new_resource(environ), __version__)
+        _ratio, _sample_here, enabled = ratio, True, True
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = new_provider(environ)
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        _use(provider, ratio=ratio, sample_here=True, owned=True)
     log.info(
-        "Tracing: exporting spans over OTLP to %s (sampling %g of new traces).",
+        "Tracing: exporting spans over OTLP to %s%s (sampling %g of new traces).",
         endpoint or _endpoint_from(environ),
+        " from the admin process" if relay is not None else "",
         ratio,
     )
     return True
 
 
 def new_provider(environ: Mapping[str, str] = os.environ) -> Any:
-    """An SDK tracer provider named after the service (``OTEL_SERVICE_NAME``, else pyjinn)
-    that records whatever pyjinn decided to sample."""
-    from opentelemetry.sdk.resources import Resource
+    """An SDK tracer provider of ``new_resource`` that records whatever pyjinn decided to
+    sample."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+    return TracerProvider(resource=new_resource(environ), sampler=ParentBased(ALWAYS_ON))
+
+
+def new_resource(environ: Mapping[str, str] = os.environ) -> Any:
+    """The SDK resource pyjinn's spans belong to: named after the service
+    (``OTEL_SERVICE_NAME``, else pyjinn), with the ``OTEL_RESOURCE_ATTRIBUTES``."""
+    from opentelemetry.sdk.resources import Resource
 
     from pyjinn import __version__
 
     attributes = {"service.version": __version__}
     if not environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = "pyjinn"
-    return TracerProvider(resource=Resource.create(attributes), sampler=ParentBased(ALWAYS_ON))
+    return Resource.create(attributes)
 
 
 def install(provider: Any, *, ratio: float = 1.0) -> None:
@@ -109,10 +133,13 @@ def _use(provider: Any, *, ratio: float, sample_here: bool, owned: bool = False)
 
 def shutdown() -> None:
     """Export what is pending and turn tracing off in this process."""
-    global enabled, _tracer, _provider
-    provider, enabled, _tracer, _provider = _provider, False, None, None
+    global enabled, _tracer, _provider, _recorder
+    provider, recorder = _provider, _recorder
+    enabled, _tracer, _provider, _recorder = False, None, None, None
     if provider is not None:
         provider.shutdown()
+    if recorder is not None:
+        recorder.shutdown()
 
 
 def _embedding_provider() -> Any:
@@ -178,10 +205,20 @@ def start_invocation(
             match = None
     else:
         match = None
+    attributes = {"pyjinn.function": function, "http.request.method": method, "url.path": path}
     if match is not None:
         sampled = int(match.group(4), 16) & 1
         if _sample_here and not sampled:
             return None, None  # the caller decided; its trace id goes to the guest
+        if _recorder is not None:
+            span = _recorder.start(
+                f"invoke {function}",
+                attributes,
+                trace_id=int(match.group(2), 16),
+                parent_id=int(match.group(3), 16),
+                parent_remote=True,
+            )
+            return span, match.group(2)
         from opentelemetry import trace
         from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
@@ -200,17 +237,13 @@ def start_invocation(
             parent_context = context.get_current()  # inside an instrumented application
     elif _ratio < 1.0 and random.random() >= _ratio:
         return None, None  # an unrecorded request costs this much and no more
+    elif _recorder is not None:
+        span = _recorder.start(f"invoke {function}", attributes)
+        return span, f"{span.trace_id:032x}"
     from opentelemetry.trace import SpanKind
 
     span = _tracer.start_span(
-        f"invoke {function}",
-        context=parent_context,
-        kind=SpanKind.SERVER,
-        attributes={
-            "pyjinn.function": function,
-            "http.request.method": method,
-            "url.path": path,
-        },
+        f"invoke {function}", context=parent_context, kind=SpanKind.SERVER, attributes=attributes
     )
     return span, f"{span.get_span_context().trace_id:032x}"
 
@@ -255,10 +288,15 @@ class GuestThreadSpan:
         self.job = job
 
     def __call__(self) -> Any:
+        _local.span = self.span
+        if _recorder is not None:  # no SDK here, so nothing else could nest under the span
+            try:
+                return self.job()
+            finally:
+                _local.span = None
         from opentelemetry import context, trace
 
         token = context.attach(trace.set_span_in_context(self.span))
-        _local.span = self.span
         try:
             return self.job()
         finally:
@@ -286,17 +324,23 @@ def host_call_span(capability: str, call: str, seconds: float, error: str | None
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     ended = time.time_ns()
-    span = _tracer.start_span(
-        f"{capability}.{call}",
-        context=trace.set_span_in_context(parent),
-        kind=SpanKind.INTERNAL,
-        start_time=ended - int(seconds * 1e9),
-        attributes={
-            "pyjinn.capability": capability,
-            "pyjinn.call": call,
-            "pyjinn.result": error or "ok",
-        },
-    )
+    started = ended - int(seconds * 1e9)
+    name = f"{capability}.{call}"
+    attributes = {
+        "pyjinn.capability": capability,
+        "pyjinn.call": call,
+        "pyjinn.result": error or "ok",
+    }
+    if _recorder is not None:
+        span = parent.child(name, attributes, started)
+    else:
+        span = _tracer.start_span(
+            name,
+            context=trace.set_span_in_context(parent),
+            kind=SpanKind.INTERNAL,
+            start_time=started,
+            attributes=attributes,
+        )
     if error is not None and error not in ("not_found",):
         span.set_status(Status(StatusCode.ERROR, error))
     span.end(end_time=ended)

@@ -40,6 +40,7 @@ from pyjinn.debug.store import CrashStore
 from pyjinn.jobs import tenants_of
 from pyjinn.jobs.queue import QueueUnavailable
 from pyjinn.observability import log_tap
+from pyjinn.observability.span_relay import SpanRelay
 from pyjinn.observability.stats import function_stats
 from pyjinn.release import read_release, read_versions
 from pyjinn.runtime import describe_spec
@@ -52,6 +53,9 @@ from pyjinn.server.worker import tap_directory
 from pyjinn.services import NatsConnection
 
 log = logging.getLogger("pyjinn.admin")
+
+# Seconds the admin process, stopping, waits for the stopping workers' last spans.
+RELAY_DRAIN = 10.0
 
 
 @dataclass
@@ -351,10 +355,12 @@ def run_admin(
     nats: NatsConnection | None = None,
     token: str | None = None,
     request_fd: int | None = None,
+    span_socket: socket.socket | None = None,
 ) -> int:
     """Admin process main: serve the admin app on ``sock`` until told to stop. With ``nats``
     and the admin ``token``, it serves the job endpoints too; with the ``token`` and
-    ``request_fd`` (to the supervisor), deploys and rollbacks."""
+    ``request_fd`` (to the supervisor), deploys and rollbacks; with ``span_socket``, it exports
+    the workers' spans (``pyjinn.observability.span_relay``)."""
     from pyjinn.server.http import serve_http
 
     app = AdminApp(config, ServingState(), feed_fd, metrics_dir, release_file)
@@ -362,5 +368,10 @@ def run_admin(
         app.jobs = JobsAdmin(nats, config.options.jobs, token, lambda: tenants_of(app.config))
     if token is not None and request_fd is not None:
         app.deploy = DeployAdmin(lambda: app.config, token, request_fd)
-    serve_http(app, [sock], grace=1.0)
+    relay = SpanRelay(span_socket, shared=True).start() if span_socket is not None else None
+    try:
+        serve_http(app, [sock], grace=1.0)
+    finally:
+        if relay is not None:
+            relay.close(wait=RELAY_DRAIN)
     return 0

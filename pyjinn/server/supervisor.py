@@ -45,7 +45,7 @@ from typing import Any
 from pyjinn import logs
 from pyjinn.config.model import Address, Config
 from pyjinn.errors import ConfigError, ModuleError, PyjinnError
-from pyjinn.observability import log_tap, multiprocess
+from pyjinn.observability import log_tap, multiprocess, span_relay
 from pyjinn.release import (
     Deployments,
     ModuleStore,
@@ -194,6 +194,9 @@ class Supervisor:
         self._sockets: list[socket.socket] = []
         self._admin_socket: socket.socket | None = None
         self._admin_feed: int | None = None
+        # Where workers hand their spans to the admin process (None: they export them).
+        self._span_socket: socket.socket | None = None
+        self._span_path: Path | None = None
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.services = Services()
         self.nats_server: EmbeddedNats | None = None
@@ -226,6 +229,7 @@ class Supervisor:
             self._close_sockets()
             return 1
         self._prepare_metrics()
+        self._prepare_span_relay()
         self._install_signal_handlers()
         # What start-up loaded lives as long as this process and its children: kept out of
         # every later collection, and not copied into a child's memory by one either.
@@ -295,6 +299,23 @@ class Supervisor:
             self.metrics_dir = multiprocess.prepare_directory(self.config.options.data_dir)
         except OSError as error:
             log.warning("Metrics are off: cannot prepare their directory (%s).", error)
+
+    def _prepare_span_relay(self) -> None:
+        """The socket the admin process takes workers' spans on (with an admin process only)."""
+        if self._admin_socket is None:
+            return
+        path = span_relay.socket_path(self._state_directory())
+        if path is None:
+            log.info("Workers export their spans themselves: %s is too deep.", self._state_dir)
+            return
+        try:
+            self._span_socket = span_relay.listen(path)
+        except OSError as error:
+            log.warning(
+                "Workers export their spans themselves: cannot listen at %s (%s).", path, error
+            )
+            return
+        self._span_path = path
 
     def _install_signal_handlers(self) -> None:
         signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
@@ -560,6 +581,8 @@ class Supervisor:
 
             if self._admin_socket is not None:
                 self._admin_socket.close()
+            if self._span_socket is not None:
+                self._span_socket.close()
             if self._admin_feed is not None:
                 os.close(self._admin_feed)
             assert self.release is not None
@@ -570,6 +593,7 @@ class Supervisor:
                 self.services,
                 self.metrics_dir,
                 self._release_file(),
+                self._span_path,
             )
 
         self._fork("worker", index, worker_main)
@@ -596,6 +620,7 @@ class Supervisor:
                 self.services.nats,
                 self.admin_token,
                 report_fd,
+                self._span_socket,
             )
 
         child = self._fork("admin", 0, admin_main)
@@ -890,6 +915,8 @@ class Supervisor:
             sock.close()
         if self._admin_socket is not None:
             self._admin_socket.close()
+        if self._span_socket is not None:
+            self._span_socket.close()
 
 
 def _describe_status(status: int) -> str:

@@ -54,11 +54,13 @@ def run_worker(
     services: Services,
     metrics_dir: Path | None = None,
     release_file: Path | None = None,
+    span_relay: Path | None = None,
 ) -> int:
     """Worker main: returns the process exit status. Reports to the supervisor through
     ``report_fd``, one JSON object per line: ready (or why not), then each reload's outcome.
-    Metrics go to ``metrics_dir`` (for the admin process to aggregate); on SIGHUP the release
-    in ``release_file`` is served."""
+    Metrics go to ``metrics_dir`` (for the admin process to aggregate), spans to the admin
+    process's ``span_relay`` when there is one; on SIGHUP the release in ``release_file`` is
+    served."""
     config = release.config
     METRICS.reset()  # whatever the supervisor held is not this worker's
     guest_logs.reset()
@@ -67,7 +69,7 @@ def run_worker(
         flusher.start()
     if release_file is not None:
         log_tap.install(tap_directory(release_file))
-    tracing.configure(config.options.tracing)
+    tracing.configure(config.options.tracing, relay=span_relay)
     runtime = Runtime(config, services=services, modules=release)
     runtime.start()
     problems = runtime.load_all()
