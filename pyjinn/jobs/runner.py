@@ -5,7 +5,8 @@ Fairness: every tenant has a stream and consumer of its own, and a pull loop per
 holds at most one fetched job waiting for a place to run. Places (``capacity`` per process) go
 out first come, first served, so a tenant with a hundred thousand queued jobs has one job
 waiting beside each other tenant's: another tenant's job starts as soon as one running job
-finishes.
+finishes. A pull that finds more jobs pending fetches at once as many as there are free places
+(at most ``MAX_BATCH``), in one request instead of one each.
 
 Delivery is at least once. A job is acknowledged after its record says how it ended; a worker
 that dies before that leaves it to be delivered again after the consumer's ack wait (longer
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("pyjinn.jobs")
 
 PULL_SECONDS = 5.0  # one pull request waits this long for a job before the next
+MAX_BATCH = 64  # jobs fetched in one request when more are pending
+_BATCH_WAIT = 0.01  # seconds a batch fetch waits if the pending jobs went to another worker
 _RETRY_PULL = 1.0  # after NATS failed a pull
 
 
@@ -65,6 +68,7 @@ class JobRunner:
     def __init__(self, queue: JobQueue, runtime: Callable[[], Runtime], capacity: int) -> None:
         self.queue = queue
         self._runtime = runtime
+        self._capacity = capacity
         self._places = asyncio.Semaphore(capacity)
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
@@ -95,22 +99,37 @@ class JobRunner:
                 subscription = await self.queue.js.pull_subscribe_bind(
                     durable=CONSUMER, stream=jobs_stream(tenant)
                 )
+                batch = 1
                 while not self._stopping:
                     try:
-                        messages = await subscription.fetch(1, timeout=PULL_SECONDS)
+                        messages = await subscription.fetch(
+                            batch, timeout=PULL_SECONDS if batch == 1 else _BATCH_WAIT
+                        )
                     except (TimeoutError, nats.errors.TimeoutError):
+                        batch = 1
                         continue
                     for message in messages:
                         await self._places.acquire()
                         task = asyncio.get_running_loop().create_task(self._handle(message))
                         self._running.add(task)
                         task.add_done_callback(self._finished)
+                    batch = self._next_batch(messages[-1]) if messages else 1
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # NATS away, or restarting: try again shortly
                 if not self._stopping:
                     log.warning("Cannot pull jobs of tenant %s: %s; retrying.", tenant, error)
                     await asyncio.sleep(_RETRY_PULL)
+
+    def _next_batch(self, last: Msg) -> int:
+        """How many jobs to fetch next: those pending after ``last``, as far as places are free;
+        1 (a lingering pull for the next job) when none are."""
+        try:
+            pending = last.metadata.num_pending or 0
+        except Exception:  # not a JetStream delivery: no count to go by
+            return 1
+        free = self._capacity - len(self._running)
+        return max(1, min(pending, free, MAX_BATCH))
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -135,8 +154,10 @@ class JobRunner:
 
     async def _run(self, job: JobMessage, message: Msg) -> None:
         queue = self.queue
-        record = await queue.record(job.job_id)
-        if record is None:  # its record expired, or it was enqueued by an older version
+        # A first delivery's record is the one enqueueing (or retrying) wrote, which the message
+        # says all of: only a later delivery needs to read what an earlier one left.
+        record = None if _first_delivery(message) else await queue.record(job.job_id)
+        if record is None:  # first delivered, its record expired, or enqueued by an older version
             record = JobRecord(job.job_id, job.function, job.tenant, QUEUED, job.created)
         if record.status in FINISHED:
             METRICS.job_event(job.function, job.tenant, "duplicate")
@@ -219,6 +240,13 @@ class JobRunner:
         await self.queue.bury(message.data, record)
         await message.term()
         METRICS.job_event(job.function, job.tenant, "dead")
+
+
+def _first_delivery(message: Msg) -> bool:
+    try:
+        return bool(message.metadata.num_delivered == 1)
+    except Exception:  # not a JetStream delivery: read the record
+        return False
 
 
 async def _report_progress(message: Msg, every: float) -> None:
