@@ -450,7 +450,9 @@ def decode(frame: bytes) -> tuple[str | None, list[Any]]:
                     context=SpanContext(trace_id, span_id, False, TraceFlags(flags)),
                     parent=parent,
                     resource=resource,
-                    attributes=span_attributes,
+                    # None is no attribute value in OpenTelemetry: the SDK drops such an
+                    # attribute, and the OTLP encoder would refuse the whole batch for it.
+                    attributes={k: v for k, v in span_attributes.items() if v is not None},
                     events=[Event(n, a, timestamp=t) for n, t, a in events],
                     links=[Link(SpanContext(t, s, r, TraceFlags(f)), a) for t, s, f, r, a in links],
                     kind=SpanKind(kind),

@@ -191,6 +191,18 @@ def test_a_worker_whose_admin_process_is_gone_drops_spans_then_reconnects(
         recorder.shutdown()
 
 
+def test_an_attribute_without_a_value_is_dropped_not_the_batch(relay) -> None:
+    path, captured, _ = relay
+    recorder = recorder_to(path)
+    try:
+        recorder.start("invoke hello", {"pyjinn.blame": None, "pyjinn.fuel_consumed": 3}).end()
+        (received,) = captured.wait(None, 1)
+    finally:
+        recorder.shutdown()
+    assert dict(received.attributes) == {"pyjinn.fuel_consumed": 3}
+    assert len(encode_spans([received]).SerializeToString()) > 0
+
+
 def test_a_worker_keeps_at_most_a_bounded_queue_of_spans(tmp_path: Path) -> None:
     recorder = recorder_to(tmp_path / "nobody.sock")
     recorder.shutdown()  # nothing sends any more: every span stays queued
