@@ -74,9 +74,9 @@ def listen(path: Path) -> socket.socket:
 
 # -- the worker's side --------------------------------------------------------------------------
 
-# Span kinds and status codes as OpenTelemetry numbers them.
+# Span kinds and the unset status code as OpenTelemetry numbers them.
 KIND_INTERNAL, KIND_SERVER = 0, 1
-STATUS_UNSET, STATUS_ERROR = 0, 2
+STATUS_UNSET = 0
 
 
 class RelaySpan:

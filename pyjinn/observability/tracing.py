@@ -2,12 +2,12 @@
 span per host call.
 
 Off unless configured, and then free: ``enabled`` is the one flag the request path checks, and
-no tracer provider, span or exporter exists. Configured (:func:`configure`), each worker gets
-its own SDK tracer provider, which batches finished spans on a background thread; nothing on the
-request path waits for the network. Under ``pyjinn up`` the batches go to the admin process,
-which encodes and exports them over OTLP/HTTP (``pyjinn.observability.span_relay``: encoding
-is the costly part, and a worker's threads share the interpreter lock with its event loop);
-elsewhere the process exports them itself.
+no tracer provider, span or exporter exists. Configured (:func:`configure`), spans are batched
+on a background thread; nothing on the request path waits for the network. Under ``pyjinn up``
+a worker records its spans without the SDK and hands them to the admin process, which builds
+SDK spans and exports them over OTLP/HTTP (``pyjinn.observability.span_relay``: making and
+encoding SDK spans is the costly part, and a worker's threads share the interpreter lock with
+its event loop); elsewhere each process has an SDK tracer provider that exports them itself.
 
 Sampling is decided before any SDK object is made: a request whose ``traceparent`` says sampled
 is recorded, one that says not sampled is not, and a new trace is recorded with the configured

@@ -16,6 +16,7 @@ READ_TIMEOUT_EXTENSION = "pyjinn.read_timeout"
 # what the response writes is gathered and then sent in one write, so an answer sent whole
 # leaves as one system call and one TCP segment, not its head and its body apart.
 ONE_WRITE_EXTENSION = "pyjinn.one_write"
+_NONE: dict[str, Any] = {}  # a scope without extensions
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -34,19 +35,14 @@ async def send_whole(
     write where the server offers it."""
     headers.append((b"content-length", str(len(body)).encode()))
     writes = scope.get("extensions", _NONE).get(ONE_WRITE_EXTENSION)
-    if writes is None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        return
-    writes.hold()
+    if writes is not None:
+        writes.hold()
     try:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
     finally:
-        writes.release()
-
-
-_NONE: dict[str, Any] = {}
+        if writes is not None:
+            writes.release()
 
 
 async def send_body(send: Any, status: int, content_type: bytes, body: bytes) -> None:
